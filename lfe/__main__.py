@@ -1,0 +1,3 @@
+from lfe.cli import main
+
+main()

@@ -1,0 +1,35 @@
+"""The ``lfe`` command: a thin shell over library calls.
+
+Subcommands are imported lazily, so ``lfe --help`` does not import torch. Library errors
+(``LfeError``) become one-line click errors here, at the edge; anything else is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+SUBCOMMANDS = {
+    "demo": "lfe.cli.demo:demo",
+    "extract": "lfe.cli.extract:extract",
+    "info": "lfe.cli.info:info",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in SUBCOMMANDS:
+            return None
+        module, attribute = SUBCOMMANDS[name].split(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+@click.group(cls=LazyGroup, context_settings={"auto_envvar_prefix": "LFE", "help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lfe")
+def main():
+    """lfe, the Lingua Franca Engine: where does a multilingual model keep each language?"""

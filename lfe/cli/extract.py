@@ -1,0 +1,69 @@
+"""``lfe extract``: a corpus and a model into an activation store."""
+
+from __future__ import annotations
+
+import click
+
+from lfe.cli._errors import friendly_errors
+
+
+def _split(values) -> tuple[str, ...]:
+    """Options given several times or comma-separated: ("a,b", "c") -> ("a", "b", "c")."""
+    return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
+
+
+@click.command()
+@click.argument("model")
+@click.option("--corpus", "corpus_path", required=True, type=click.Path(exists=True),
+              help="TSV/CSV/JSONL with lang, sid, text; or a directory with one file per language.")
+@click.option("--out", required=True, type=click.Path(), help="The Zarr store to create or resume.")
+@click.option("--revision", "--revisions", "revisions", multiple=True,
+              help="Hub revision(s) to extract, one checkpoint each; repeat or separate with commas.")
+@click.option("--name", default=None, help="Checkpoint name (default: the revision, else the model's name).")
+@click.option("--langs", default=None, help="Languages to use, comma-separated, in this order.")
+@click.option("--samples", type=int, default=None, help="Use a random subset of N sids (needs --seed).")
+@click.option("--seed", type=int, default=None, help="Seed of the --samples draw.")
+@click.option("--drop-incomplete", is_flag=True, help="Keep only sids present in every language.")
+@click.option("--batch-tokens", type=int, default=4096, show_default=True, help="Padded tokens per batch.")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
+@click.option("--store-dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--special-tokens", is_flag=True, help="Add the tokenizer's special tokens (the paper adds none).")
+@click.option("--padding-side", type=click.Choice(["right", "left"]), default="right", show_default=True)
+@click.option("--max-tokens", type=int, default=None, help="Truncate texts to N tokens (recorded).")
+@click.option("--block-rows", type=int, default=None, help="Rows per store chunk and resume unit (default: by model width).")
+@click.option("--overwrite", is_flag=True, help="Replace a store or checkpoint made from other inputs.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def extract(model, corpus_path, out, revisions, name, langs, samples, seed, drop_incomplete, batch_tokens, dtype,
+            store_dtype, device, special_tokens, padding_side, max_tokens, block_rows, overwrite, quiet):
+    """Pool every layer's MLP neurons of MODEL over each text of the corpus into a Zarr store.
+
+    MODEL is a local model directory, a hub id (with --revision) or a GGUF file. Rerunning the
+    same command after a crash resumes; rerunning a finished run does nothing.
+
+    \b
+    Example:
+        lfe extract bigscience/bloom-560m --corpus bible.tsv --out run.zarr \\
+            --langs en,fr,zh --samples 100 --seed 0
+    """
+    from lfe.corpus import read_corpus
+    from lfe.engine import ExtractSettings
+    from lfe.engine import extract as run
+
+    corpus = read_corpus(corpus_path, langs=_split([langs]) if langs else None, samples=samples, seed=seed,
+                         drop_incomplete=drop_incomplete)
+    click.echo(f"corpus: {len(corpus.langs)} languages x {corpus.n_sids} sids = {len(corpus)} rows "
+               f"(fingerprint {corpus.fingerprint[:12]})", err=True)
+    settings = ExtractSettings(batch_tokens=batch_tokens, dtype=dtype, store_dtype=store_dtype, device=device,
+                               special_tokens=special_tokens, padding_side=padding_side, max_tokens=max_tokens,
+                               block_rows=block_rows)
+    reports = run(model, corpus, out, revisions=_split(revisions) or (None,), settings=settings, name=name,
+                  overwrite=overwrite, progress=not quiet)
+    for report in reports:
+        if report.status == "already complete":
+            click.echo(f"{report.name}: already complete, nothing to do")
+        else:
+            rate = report.tokens / report.seconds if report.seconds else 0.0
+            click.echo(f"{report.name}: {report.rows} rows, {report.tokens} tokens in {report.seconds:.1f} s "
+                       f"({rate:,.0f} tok/s) -> {out}")

@@ -1,0 +1,43 @@
+"""``lfe info``: what a store holds and how it was made."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from lfe.cli._errors import friendly_errors
+
+
+@click.command()
+@click.argument("store", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+@friendly_errors
+def info(store, as_json):
+    """Show a store's corpus, checkpoints, shapes, dtypes, progress and recorded parameters."""
+    from lfe.store import ActivationStore
+
+    described = ActivationStore.open(store).describe()
+    if as_json:
+        click.echo(json.dumps(described, indent=2))
+        return
+    corpus = described["corpus"]
+    click.echo(f"store {described['path']} (schema {described['schema_version']}, lfe {described['lfe_version']})")
+    click.echo(f"corpus: {len(corpus['languages'])} languages ({', '.join(corpus['languages'])}) x "
+               f"{corpus['n_sids']} sids = {corpus['n_rows']} rows, fingerprint {corpus['fingerprint'][:16]}")
+    click.echo(f"  selection: {_flat(corpus['selection'])}")
+    if not described["checkpoints"]:
+        click.echo("checkpoints: none yet")
+    for name, checkpoint in described["checkpoints"].items():
+        state = "complete" if checkpoint["complete"] else f"INCOMPLETE: rerun lfe extract to resume"
+        click.echo(f"checkpoint {name}: {checkpoint['blocks_done']}/{checkpoint['blocks']} blocks ({state})")
+        click.echo(f"  pooled {checkpoint['shape'][0]} x {checkpoint['shape'][1]} {checkpoint['dtype']} = "
+                   f"{checkpoint['n_layers']} layers x {checkpoint['n_neurons']} neurons, chunks {checkpoint['chunks']}")
+        click.echo(f"  model: {_flat(checkpoint['source'])}; family {checkpoint['family']} ({checkpoint['model_type']})")
+        click.echo(f"  read point: {checkpoint['read_point']} ({checkpoint['read']}); pooling: {checkpoint['pooling']}")
+        click.echo(f"  settings: {_flat(checkpoint['settings'])}")
+        click.echo(f"  weights sha256 {checkpoint['weights_hash'][:16]}, tokenizer sha256 {checkpoint['tokenizer_hash'][:16]}")
+
+
+def _flat(values: dict) -> str:
+    return ", ".join(f"{key}={value}" for key, value in values.items())

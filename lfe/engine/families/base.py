@@ -1,0 +1,70 @@
+"""The adapter protocol: where one model family keeps its MLP neurons.
+
+An adapter is data plus two small lookups. Required: the module whose output (or input) holds the
+neurons (``neuron_module``, ``read``), and the projection that consumes them (``deactivation_module``,
+``deactivation_dim``). From these it derives the layer count and neurons per layer of a loaded model.
+Optional hooks (``check_config``, ``attn_implementation``) default to doing nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar, Literal
+
+from torch import nn
+
+from lfe.errors import ModelError
+
+
+class FamilyAdapter:
+    """Neuron read point and deactivation point of one family, bound to one loaded model.
+
+    Module paths are regexes matched against the end of ``model.named_modules()`` names, with one
+    group for the layer index, so wrappers (``model.``, ``transformer.``, ``language_model.``) need
+    no special case.
+    """
+
+    name: ClassVar[str]
+    model_types: ClassVar[tuple[str, ...]]
+    neuron_module: ClassVar[str]
+    read: ClassVar[Literal["output", "input"]]
+    deactivation_module: ClassVar[str]
+    deactivation_dim: ClassVar[int]  # weight dimension that indexes the neurons
+    attn_implementation: ClassVar[str | None] = None  # None: let transformers choose
+    takes_position_ids: ClassVar[bool] = True  # False: positions come from the mask (ALiBi)
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        """Raise ``ModelError`` if ``config`` is a variant the read point does not fit."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.neuron_modules = self._layers(self.neuron_module)
+        self.deactivation_modules = self._layers(self.deactivation_module)
+        if len(self.neuron_modules) != len(self.deactivation_modules):
+            raise ModelError(
+                f"{self.name}: found {len(self.neuron_modules)} neuron modules but "
+                f"{len(self.deactivation_modules)} deactivation modules"
+            )
+        widths = [m.weight.shape[self.deactivation_dim] for m in self.deactivation_modules]
+        if len(set(widths)) != 1:
+            raise ModelError(f"{self.name}: layers have different MLP widths {widths}; lfe needs one width")
+        self.n_neurons: int = widths[0]
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.neuron_modules)
+
+    def _layers(self, template: str) -> list[nn.Module]:
+        pattern = re.compile(r"(?:^|\.)" + template + r"$")
+        found = {}
+        for name, module in self.model.named_modules():
+            match = pattern.search(name)
+            if match:
+                found[int(match.group(1))] = module
+        if not found or sorted(found) != list(range(len(found))):
+            raise ModelError(
+                f"{self.name}: no modules matching {template!r} numbered 0..n-1 in "
+                f"{type(self.model).__name__}; is this really a {self.name} model?"
+            )
+        return [found[i] for i in range(len(found))]

@@ -1,0 +1,156 @@
+"""Loading a causal LM from a local directory, a hub id (or its local cache) or a GGUF file.
+
+The family is checked from the config alone, before any weights are read, so an unsupported model
+fails in a second. A GGUF file is dequantized once and kept as safetensors in lfe's cache
+(``$LFE_CACHE``, else ``~/.cache/lfe``): transformers dequantizes on every load otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from lfe.engine.families import adapter_class
+from lfe.errors import ModelError
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from: ``kind`` is "local", "hub" or "gguf"."""
+
+    kind: str
+    spec: str
+    revision: str | None = None
+
+    def describe(self) -> dict:
+        return asdict(self)
+
+    @property
+    def default_name(self) -> str:
+        """The checkpoint name used when none is given: the revision, else the model's own name."""
+        if self.revision:
+            return self.revision.replace("/", "-")
+        return Path(self.spec.rstrip("/")).name.removesuffix(".gguf").replace("/", "-")
+
+
+def resolve_source(spec: str, revision: str | None = None) -> ModelSource:
+    """Decide how ``spec`` is loaded, without loading anything."""
+    path = Path(spec).expanduser()
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise ModelError(f"{spec} is a file but not a .gguf file; pass a model directory, a hub id or a GGUF file")
+        if revision:
+            raise ModelError("--revision applies to hub ids, not to a GGUF file")
+        return ModelSource("gguf", str(path.resolve()))
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"{spec} is a directory without config.json: not a saved transformers model")
+        if revision:
+            raise ModelError("--revision applies to hub ids, not to a local directory; pass each checkpoint's directory")
+        return ModelSource("local", str(path.resolve()))
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise ModelError(f"model path {spec} does not exist")
+    return ModelSource("hub", spec, revision)
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("LFE_CACHE", Path.home() / ".cache" / "lfe"))
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 24):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _pretrained_args(source: ModelSource) -> tuple[str, dict]:
+    """The (path or id, keyword arguments) that transformers' from_pretrained calls take."""
+    if source.kind == "gguf":
+        converted = _cache_dir() / "gguf" / file_sha256(source.spec)
+        if (converted / "config.json").is_file():
+            return str(converted), {}
+        return str(Path(source.spec).parent), {"gguf_file": Path(source.spec).name}
+    if source.kind == "hub":
+        return source.spec, {"revision": source.revision} if source.revision else {}
+    return source.spec, {}
+
+
+def load_config(source: ModelSource):
+    """The model's config; ``ModelError`` if it cannot be read or its family is unsupported."""
+    from transformers import AutoConfig
+
+    where, kwargs = _pretrained_args(source)
+    try:
+        config = AutoConfig.from_pretrained(where, **kwargs)
+    except (OSError, ValueError) as error:
+        hint = ""
+        if source.kind == "hub":
+            hint = " (nor is it in the local Hugging Face cache: fetch it where the hub is reachable, or pass a local directory)"
+        raise ModelError(f"cannot read the config of {source.spec}: {error}{hint}") from None
+    adapter_class(config.model_type).check_config(config)
+    return config
+
+
+def load_model(source: ModelSource, dtype: str = "float32", device: str = "cpu"):
+    """Load (model, tokenizer) in ``dtype`` on ``device``, in eval mode."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    if dtype not in DTYPES:
+        raise ModelError(f"--dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError("--device cuda, but torch sees no CUDA device here; pass --device cpu")
+    config = load_config(source)
+    hf_logging.disable_progress_bar()
+    where, kwargs = _pretrained_args(source)
+    attn = adapter_class(config.model_type).attn_implementation
+    if attn:
+        kwargs["attn_implementation"] = attn
+    try:
+        model = AutoModelForCausalLM.from_pretrained(where, dtype=DTYPES[dtype], **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(where, **{k: v for k, v in kwargs.items() if k != "attn_implementation"})
+    except (OSError, ValueError, ImportError) as error:
+        raise ModelError(f"cannot load {source.spec}: {error}") from None
+    if source.kind == "gguf" and "gguf_file" in kwargs:
+        _keep_converted(model, tokenizer, source)
+    return model.to(device).eval(), tokenizer
+
+
+def _keep_converted(model, tokenizer, source: ModelSource) -> None:
+    target = _cache_dir() / "gguf" / file_sha256(source.spec)
+    staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():  # another process may have converted it meanwhile
+            os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def weights_hash(model: torch.nn.Module) -> str:
+    """sha256 over every tensor of the state dict (name, dtype, shape, bytes), in name order."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().contiguous().cpu()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """sha256 of the tokenizer's full definition (vocabulary, merges, normalisation)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

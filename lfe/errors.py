@@ -1,0 +1,26 @@
+"""The exceptions lfe raises for bad input: each says what is wrong and how to fix it."""
+
+
+class LfeError(Exception):
+    """Base class: a problem with the user's input or environment, not a bug in lfe."""
+
+
+class CorpusError(LfeError):
+    """The corpus cannot be read, or is not a complete parallel corpus."""
+
+
+class ModelError(LfeError):
+    """The model cannot be loaded, or its family is not supported."""
+
+
+class StoreError(LfeError):
+    """The store is missing, damaged, or was made from another corpus, model or settings."""
+
+
+def listing(items, limit: int = 10) -> str:
+    """Join the first ``limit`` items with commas and say how many were left out."""
+    items = list(items)
+    shown = ", ".join(str(item) for item in items[:limit])
+    if len(items) > limit:
+        shown += f", ... ({len(items)} in all)"
+    return shown

@@ -1,0 +1,242 @@
+"""The activation store: a Zarr v3 group per run, one subgroup per checkpoint.
+
+Layout::
+
+    run.zarr/                   attrs["lfe"]: schema version, lfe version, corpus description
+      corpus/lang, sid, text    [rows] str, corpus order (language, then sid)
+      checkpoints/<name>/       attrs["lfe"]: layers, neurons per layer, block rows, dtype, and the
+                                caller's metadata (model, settings, hashes)
+        pooled   [rows, layers * neurons]   chunks (block rows, neurons of one layer), zstd + checksum
+        done     [blocks] bool              resume manifest: one chunk per block
+        n_tokens [rows] int32               tokens pooled for each row
+
+This module knows nothing of models: what a checkpoint's metadata means is the caller's business.
+Opening is lazy: arrays are read only when indexed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import zarr
+from zarr.codecs import ZstdCodec
+
+import lfe
+from lfe.errors import StoreError
+
+SCHEMA_VERSION = 1
+STORE_DTYPES = ("float32", "float16")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_COMPRESSORS = (ZstdCodec(level=3, checksum=True),)  # the checksum makes a corrupted chunk detectable
+
+
+def checkpoint_name_error(name: str) -> str | None:
+    """Why ``name`` cannot name a checkpoint group, or None if it can."""
+    if not _NAME.match(name):
+        return f"checkpoint name {name!r} must be letters, digits, '.', '_' or '-' (pass --name)"
+    return None
+
+
+@dataclass
+class Checkpoint:
+    """One checkpoint's pooled rows and resume manifest (lazy Zarr arrays)."""
+
+    name: str
+    group: zarr.Group
+
+    @property
+    def meta(self) -> dict:
+        return dict(self.group.attrs["lfe"])
+
+    @property
+    def pooled(self) -> zarr.Array:
+        return self.group["pooled"]
+
+    @property
+    def done(self) -> zarr.Array:
+        return self.group["done"]
+
+    @property
+    def n_tokens(self) -> np.ndarray:
+        return self.group["n_tokens"][:]
+
+    @property
+    def n_layers(self) -> int:
+        return self.meta["n_layers"]
+
+    @property
+    def n_neurons(self) -> int:
+        return self.meta["n_neurons"]
+
+    @property
+    def block_rows(self) -> int:
+        return self.meta["block_rows"]
+
+    @property
+    def n_blocks(self) -> int:
+        return self.done.shape[0]
+
+    def block_slice(self, block: int) -> slice:
+        rows = self.pooled.shape[0]
+        return slice(block * self.block_rows, min((block + 1) * self.block_rows, rows))
+
+    def pending_blocks(self) -> list[int]:
+        return [int(b) for b in np.flatnonzero(~self.done[:])]
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.done[:].all())
+
+    def write_block(self, block: int, rows: np.ndarray) -> None:
+        """Write one block's rows, then mark it done: a killed writer never leaves a false 'done'."""
+        span = self.block_slice(block)
+        if rows.shape != (span.stop - span.start, self.pooled.shape[1]):
+            raise ValueError(f"block {block} needs shape {(span.stop - span.start, self.pooled.shape[1])}, got {rows.shape}")
+        self.pooled[span, :] = rows.astype(self.pooled.dtype, copy=False)
+        self.done[block] = True
+
+    def layer_slice(self, m: int) -> slice:
+        """Columns of layer ``m`` in ``pooled``."""
+        return slice(m * self.n_neurons, (m + 1) * self.n_neurons)
+
+
+class ActivationStore:
+    """A run's store. Create with ``ActivationStore.create``, open with ``ActivationStore.open``."""
+
+    def __init__(self, path: str | Path, group: zarr.Group):
+        self.path = Path(path)
+        self.group = group
+
+    # -- opening and creating ------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path, mode: str = "r") -> "ActivationStore":
+        """Open an existing store; ``StoreError`` if it is missing, not lfe's, or from a newer lfe."""
+        path = Path(path)
+        if not path.exists():
+            raise StoreError(f"store {path} does not exist; run `lfe extract` to create it")
+        try:
+            group = zarr.open_group(str(path), mode=mode)
+        except Exception as error:  # zarr raises several types for a non-group path
+            raise StoreError(f"{path} is not a Zarr group ({error}); is it an lfe store?") from None
+        info = group.attrs.get("lfe")
+        if not isinstance(info, dict) or "schema_version" not in info:
+            raise StoreError(f"{path} is a Zarr group but not an lfe store (no lfe attributes)")
+        if info["schema_version"] > SCHEMA_VERSION:
+            raise StoreError(
+                f"{path} was written by a newer lfe (store schema {info['schema_version']}, "
+                f"this lfe {lfe.__version__} reads up to {SCHEMA_VERSION}); upgrade lfe"
+            )
+        return cls(path, group)
+
+    @classmethod
+    def create(cls, path: str | Path, corpus: dict, langs, sids, texts) -> "ActivationStore":
+        """Create a store atomically: it is built beside ``path`` and renamed into place."""
+        path = Path(path)
+        if path.exists():
+            raise StoreError(f"{path} already exists")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+        try:
+            group = zarr.open_group(str(staging), mode="w")
+            corpus_group = group.create_group("corpus")
+            for key, values in (("lang", langs), ("sid", sids), ("text", texts)):
+                array = corpus_group.create_array(key, shape=(len(values),), dtype=str, chunks=(max(1, len(values)),))
+                array[:] = np.asarray(values, dtype=object).astype(str)
+            group.create_group("checkpoints")
+            group.attrs["lfe"] = {"schema_version": SCHEMA_VERSION, "lfe_version": lfe.__version__, "corpus": corpus}
+            os.rename(staging, path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return cls.open(path, mode="r+")
+
+    @staticmethod
+    def remove(path: str | Path) -> None:
+        """Delete a store, refusing anything that is not one (so --overwrite cannot eat other data)."""
+        ActivationStore.open(path)
+        shutil.rmtree(path)
+
+    # -- the corpus ----------------------------------------------------------------------
+    @property
+    def info(self) -> dict:
+        return dict(self.group.attrs["lfe"])
+
+    @property
+    def corpus(self) -> dict:
+        return self.info["corpus"]
+
+    def labels(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lang, sid) of every row, as string arrays in row order."""
+        return self.group["corpus/lang"][:], self.group["corpus/sid"][:]
+
+    def texts(self) -> np.ndarray:
+        return self.group["corpus/text"][:]
+
+    @property
+    def n_rows(self) -> int:
+        return self.group["corpus/lang"].shape[0]
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def checkpoint_names(self) -> list[str]:
+        """Names of fully created checkpoints (groups that carry their lfe attributes)."""
+        checkpoints = self.group["checkpoints"]
+        return sorted(name for name, sub in checkpoints.groups() if "lfe" in sub.attrs)
+
+    def checkpoint(self, name: str) -> Checkpoint:
+        if name not in self.checkpoint_names():
+            raise StoreError(
+                f"{self.path} has no checkpoint {name!r}; it has {', '.join(self.checkpoint_names()) or 'none'}"
+            )
+        return Checkpoint(name, self.group["checkpoints"][name])
+
+    def create_checkpoint(
+        self, name: str, n_layers: int, n_neurons: int, block_rows: int, dtype: str,
+        n_tokens: np.ndarray, meta: dict,
+    ) -> Checkpoint:
+        """Create an empty checkpoint; its attributes are written last, marking it created."""
+        if problem := checkpoint_name_error(name):
+            raise StoreError(problem)
+        if dtype not in STORE_DTYPES:
+            raise StoreError(f"store dtype {dtype!r} is not one of {', '.join(STORE_DTYPES)}")
+        checkpoints = self.group["checkpoints"]
+        if name in checkpoints:
+            del checkpoints[name]  # only a half-created group reaches here: it holds no data
+        group = checkpoints.create_group(name)
+        rows = self.n_rows
+        group.create_array(
+            "pooled", shape=(rows, n_layers * n_neurons), dtype=dtype, chunks=(block_rows, n_neurons),
+            compressors=_COMPRESSORS, fill_value=0,
+        )
+        n_blocks = -(-rows // block_rows)
+        group.create_array("done", shape=(n_blocks,), dtype=bool, chunks=(1,), fill_value=False)
+        group.create_array("n_tokens", shape=(rows,), dtype="int32", chunks=(rows,))[:] = n_tokens
+        group.attrs["lfe"] = {
+            "n_layers": n_layers, "n_neurons": n_neurons, "block_rows": block_rows, "store_dtype": dtype, **meta,
+        }
+        return Checkpoint(name, group)
+
+    def delete_checkpoint(self, name: str) -> None:
+        del self.group["checkpoints"][name]
+
+    def describe(self) -> dict:
+        """Everything ``lfe info`` shows, JSON-ready."""
+        checkpoints = {}
+        for name in self.checkpoint_names():
+            checkpoint = self.checkpoint(name)
+            done = int(checkpoint.done[:].sum())
+            checkpoints[name] = {
+                "shape": list(checkpoint.pooled.shape),
+                "chunks": list(checkpoint.pooled.chunks),
+                "dtype": str(checkpoint.pooled.dtype),
+                "blocks_done": done,
+                "blocks": checkpoint.n_blocks,
+                "complete": done == checkpoint.n_blocks,
+                **checkpoint.meta,
+            }
+        return {"path": str(self.path), **self.info, "checkpoints": checkpoints}

@@ -1,0 +1,163 @@
+"""Extraction end to end on tiny models: resume, refusal of foreign stores, hub revisions, dtypes."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import lfe.engine.runner as runner
+from lfe.corpus import read_corpus
+from lfe.engine import ExtractSettings, extract
+from lfe.engine.tiny import build_tiny_model
+from lfe.errors import LfeError, StoreError
+from lfe.store import ActivationStore
+from tests.conftest import parallel_rows, write_tsv
+
+SETTINGS = ExtractSettings(batch_tokens=256, block_rows=8)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    return read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows(n_sids=10)))
+
+
+def _pooled(path, name):
+    return ActivationStore.open(path).checkpoint(name).pooled[:]
+
+
+def test_resume_recomputes_only_missing_blocks_bit_identically(tiny_models, corpus, tmp_path, monkeypatch):
+    model = str(tiny_models("llama"))
+    extract(model, corpus, tmp_path / "full.zarr", settings=SETTINGS, progress=False)
+    full = _pooled(tmp_path / "full.zarr", "llama-tiny-0")
+
+    shutil.copytree(tmp_path / "full.zarr", tmp_path / "cut.zarr")
+    checkpoint = ActivationStore.open(tmp_path / "cut.zarr", "r+").checkpoint("llama-tiny-0")
+    checkpoint.done[1] = False  # as if killed after writing block 1's data but before its flag
+    checkpoint.done[3] = False
+    checkpoint.pooled[24:30] = 0  # and block 3's data never made it
+    computed = []
+    real_write_block = type(checkpoint).write_block
+    monkeypatch.setattr(type(checkpoint), "write_block",
+                        lambda self, block, rows: (computed.append(block), real_write_block(self, block, rows)))
+    [report] = extract(model, corpus, tmp_path / "cut.zarr", settings=SETTINGS, progress=False)
+    assert computed == [1, 3] and report.rows == 8 + 6
+    assert _pooled(tmp_path / "cut.zarr", "llama-tiny-0").tobytes() == full.tobytes()
+
+
+def test_rerunning_a_finished_run_loads_nothing(tiny_models, corpus, tmp_path, monkeypatch):
+    model = str(tiny_models("gpt2"))
+    extract(model, corpus, tmp_path / "run.zarr", settings=SETTINGS, progress=False)
+    monkeypatch.setattr(runner, "load_model", lambda *a, **k: pytest.fail("a finished run loaded the model"))
+    [report] = extract(model, corpus, tmp_path / "run.zarr", settings=SETTINGS, progress=False)
+    assert report.status == "already complete"
+
+
+def test_foreign_corpus_settings_and_weights_are_refused(tiny_models, corpus, tmp_path):
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_models("qwen2"), model_dir)
+    store = tmp_path / "run.zarr"
+    extract(str(model_dir), corpus, store, settings=SETTINGS, progress=False)
+    before = _pooled(store, "model")
+
+    other = read_corpus(write_tsv(tmp_path / "o.tsv", parallel_rows(n_sids=10, seed=1)))
+    with pytest.raises(StoreError, match=r"another corpus \(fingerprint: stored '\w{12}', now '\w{12}'"):
+        extract(str(model_dir), other, store, settings=SETTINGS, progress=False)
+    with pytest.raises(StoreError, match=r"other inputs \(settings.dtype: stored 'float32', now 'bfloat16'"):
+        extract(str(model_dir), corpus, store, settings=ExtractSettings(batch_tokens=256, block_rows=8, dtype="bfloat16"),
+                progress=False)
+    checkpoint = ActivationStore.open(store, "r+").checkpoint("model")
+    checkpoint.done[0] = False  # unfinished, so the rerun loads the model and compares weights
+    build_tiny_model("qwen2", model_dir, seed=1)  # other weights at the same path
+    with pytest.raises(StoreError, match=r"a model with other weights"):
+        extract(str(model_dir), corpus, store, settings=SETTINGS, progress=False)
+    assert _pooled(store, "model").tobytes() == before.tobytes()  # nothing was lost
+
+    [report] = extract(str(model_dir), corpus, store, settings=SETTINGS, overwrite=True, progress=False)
+    assert report.status == "written" and report.rows == len(corpus)
+    assert not np.array_equal(_pooled(store, "model"), before)
+    [report] = extract(str(model_dir), other, store, settings=SETTINGS, overwrite=True, progress=False)
+    assert ActivationStore.open(store).corpus["fingerprint"] == other.fingerprint
+
+
+def test_checkpoint_records_every_parameter(tiny_models, corpus, tmp_path):
+    extract(str(tiny_models("bloom")), corpus, tmp_path / "run.zarr", settings=SETTINGS, name="step0", progress=False)
+    store = ActivationStore.open(tmp_path / "run.zarr")
+    meta = store.checkpoint("step0").meta
+    assert meta["settings"] == {**vars(SETTINGS)} | {"block_rows": 8}
+    assert meta["family"] == "bloom" and meta["read"] == "output" and meta["n_layers"] == 2
+    assert len(meta["weights_hash"]) == 64 and len(meta["tokenizer_hash"]) == 64
+    assert store.corpus["fingerprint"] == corpus.fingerprint and store.corpus["languages"] == ["en", "fr", "zh"]
+    n_tokens = store.checkpoint("step0").n_tokens
+    assert n_tokens[0] == len(corpus.texts[0].encode("utf-8"))  # byte-level tokenizer, no special tokens
+
+
+def test_float16_store_and_bfloat16_model(tiny_models, corpus, tmp_path):
+    model = str(tiny_models("gemma3_text"))
+    extract(model, corpus, tmp_path / "a.zarr", settings=SETTINGS, progress=False)
+    extract(model, corpus, tmp_path / "b.zarr", progress=False,
+            settings=ExtractSettings(batch_tokens=256, block_rows=8, store_dtype="float16", dtype="bfloat16"))
+    exact, half = _pooled(tmp_path / "a.zarr", "gemma3_text-tiny-0"), _pooled(tmp_path / "b.zarr", "gemma3_text-tiny-0")
+    assert half.dtype == np.float16
+    scale = np.abs(exact).max()
+    np.testing.assert_allclose(half.astype(np.float32), exact, atol=0.05 * scale)
+
+
+def test_non_finite_rows_are_reported_and_never_marked_done(tiny_models, corpus, tmp_path):
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_models("llama"), model_dir)
+    from transformers import AutoModelForCausalLM
+
+    broken = AutoModelForCausalLM.from_pretrained(model_dir)
+    with torch.no_grad():
+        broken.model.layers[1].mlp.up_proj.weight.fill_(float("nan"))
+    broken.save_pretrained(model_dir)
+    with pytest.raises(LfeError, match=r"non-finite activations for en/0, en/1"):
+        extract(str(model_dir), corpus, tmp_path / "run.zarr", settings=SETTINGS, progress=False)
+    checkpoint = ActivationStore.open(tmp_path / "run.zarr").checkpoint("model")
+    assert not checkpoint.done[:].any()
+
+
+def test_texts_longer_than_the_context_are_named(tiny_models, tmp_path):
+    rows = parallel_rows(n_sids=3)
+    rows[1] = ("en", "1", "x" * 600)  # the tiny models have 512 positions
+    corpus = read_corpus(write_tsv(tmp_path / "c.tsv", rows))
+    with pytest.raises(LfeError, match=r"1 text\(s\) are longer than the model's context of 512 tokens: en/1 \(600"):
+        extract(str(tiny_models("llama")), corpus, tmp_path / "run.zarr", settings=SETTINGS, progress=False)
+    [report] = extract(str(tiny_models("llama")), corpus, tmp_path / "run.zarr", progress=False,
+                       settings=ExtractSettings(batch_tokens=1024, block_rows=8, max_tokens=512))
+    assert report.rows == len(corpus)
+    assert ActivationStore.open(tmp_path / "run.zarr").checkpoint("llama-tiny-0").meta["settings"]["max_tokens"] == 512
+
+
+def test_hub_ids_and_revisions_load_from_the_local_cache(tiny_models, corpus, tmp_path, monkeypatch):
+    """The real hub loader, offline: a cache laid out as huggingface_hub lays it out."""
+    repo = tmp_path / "hub" / "models--lfe-test--tiny-mistral"
+    for revision, seed in (("step1", 0), ("step2", 1)):
+        commit = f"{seed + 1:040x}"
+        build_tiny_model("mistral", repo / "snapshots" / commit, seed=seed)
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / revision).write_text(commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    reports = extract("lfe-test/tiny-mistral", corpus, tmp_path / "run.zarr", revisions=("step1", "step2"),
+                      settings=SETTINGS, progress=False)
+    assert [r.name for r in reports] == ["step1", "step2"]
+    store = ActivationStore.open(tmp_path / "run.zarr")
+    one, two = store.checkpoint("step1").meta, store.checkpoint("step2").meta
+    assert one["source"] == {"kind": "hub", "spec": "lfe-test/tiny-mistral", "revision": "step1"}
+    assert one["weights_hash"] != two["weights_hash"]
+    assert not np.array_equal(store.checkpoint("step1").pooled[:], store.checkpoint("step2").pooled[:])
+    from lfe.errors import ModelError
+
+    with pytest.raises(ModelError, match=r"(?s)cannot read the config of lfe-test/absent.*nor is it in the local Hugging Face cache"):
+        extract("lfe-test/absent", corpus, tmp_path / "x.zarr", settings=SETTINGS, progress=False)
+
+
+def test_bad_settings_are_clear():
+    with pytest.raises(LfeError, match=r"--batch-tokens must be positive, got 0; --store-dtype 'int8'"):
+        ExtractSettings(batch_tokens=0, store_dtype="int8")

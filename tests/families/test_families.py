@@ -1,0 +1,139 @@
+"""Every registered family: its adapter finds the paper's neurons, and lfe's rows equal a plain reference."""
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from lfe.corpus import read_corpus
+from lfe.engine import ExtractSettings, extract
+from lfe.engine.families import FAMILIES, adapter_for
+from lfe.engine.loading import load_config, resolve_source
+from lfe.errors import ModelError
+from lfe.engine.tiny import EXAMPLES
+from lfe.store import ActivationStore
+from tests.conftest import parallel_rows, write_tsv
+
+FAMILY_TYPES = sorted(FAMILIES)
+
+# Written out by hand, independently of the adapters: (module holding the neurons, read its output?)
+PLAIN_READ_POINTS = {
+    "bloom": (lambda m, i: m.transformer.h[i].mlp.gelu_impl, True),
+    "gpt2": (lambda m, i: m.transformer.h[i].mlp.act, True),
+    **{t: (lambda m, i: m.model.layers[i].mlp.down_proj, False) for t in FAMILY_TYPES if t not in ("bloom", "gpt2")},
+}
+PLAIN_DEACTIVATION = {
+    "bloom": lambda m, i, k: m.transformer.h[i].mlp.dense_4h_to_h.weight[:, k],
+    "gpt2": lambda m, i, k: m.transformer.h[i].mlp.c_proj.weight[k, :],  # Conv1D: [in, out]
+    **{t: (lambda m, i, k: m.model.layers[i].mlp.down_proj.weight[:, k]) for t in FAMILY_TYPES if t not in ("bloom", "gpt2")},
+}
+
+
+def test_every_registered_family_has_an_example_and_a_reference():
+    assert sorted(EXAMPLES) == FAMILY_TYPES
+    assert sorted(PLAIN_READ_POINTS) == FAMILY_TYPES
+
+
+def _load(path):
+    config = load_config(resolve_source(str(path)))
+    kwargs = {"attn_implementation": "eager"} if config.model_type == "bloom" else {}
+    return AutoModelForCausalLM.from_pretrained(path, **kwargs).eval(), AutoTokenizer.from_pretrained(path)
+
+
+def reference_rows(path, texts):
+    """One sample at a time, a plain hook on the hand-written module, mean over tokens in float64."""
+    model, tokenizer = _load(path)
+    module_of, read_output = PLAIN_READ_POINTS[model.config.model_type]
+    rows = []
+    for text in texts:
+        captured = []
+        ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        handles = []
+        for i in range(model.config.num_hidden_layers):
+            if read_output:
+                hook = lambda mod, args, out: captured.append(out[0].double().mean(0))
+                handles.append(module_of(model, i).register_forward_hook(hook))
+            else:
+                hook = lambda mod, args: captured.append(args[0][0].double().mean(0))
+                handles.append(module_of(model, i).register_forward_pre_hook(hook))
+        with torch.no_grad():
+            model(input_ids=ids)
+        for handle in handles:
+            handle.remove()
+        rows.append(torch.cat(captured).numpy())
+    return np.stack(rows)
+
+
+def _extract(model_dir, corpus, out, **settings):
+    extract(str(model_dir), corpus, out, settings=ExtractSettings(**settings), progress=False)
+    store = ActivationStore.open(out)
+    return store.checkpoint(store.checkpoint_names()[0]).pooled[:]
+
+
+@pytest.mark.parametrize("model_type", FAMILY_TYPES)
+def test_adapter_finds_every_layer_and_neuron(model_type, tiny_models):
+    model, _ = _load(tiny_models(model_type))
+    adapter = adapter_for(model)
+    assert adapter.n_layers == model.config.num_hidden_layers == 2
+    expected = 4 * model.config.hidden_size if model_type == "bloom" else 80
+    assert adapter.n_neurons == expected
+
+
+@pytest.mark.parametrize("model_type", FAMILY_TYPES)
+def test_rows_equal_the_plain_reference_and_ignore_padding_and_batch_size(model_type, tiny_models, tmp_path):
+    corpus = read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows(n_sids=6)))
+    path = tiny_models(model_type)
+    expected = reference_rows(path, corpus.texts)
+    batched = _extract(path, corpus, tmp_path / "a.zarr", batch_tokens=512, block_rows=8)
+    single = _extract(path, corpus, tmp_path / "b.zarr", batch_tokens=1)  # batch size 1, no padding
+    left = _extract(path, corpus, tmp_path / "c.zarr", batch_tokens=4096, padding_side="left")
+    assert batched.shape == expected.shape
+    scale = np.abs(expected).max()
+    for rows in (batched, single, left):
+        np.testing.assert_allclose(rows, expected, rtol=1e-4, atol=1e-5 * scale)
+    assert not np.allclose(expected[0], expected[1])  # rows differ: the comparison can fail
+
+
+@pytest.mark.parametrize("model_type", FAMILY_TYPES)
+def test_deactivation_point_equals_zeroing_the_neuron(model_type, tiny_models):
+    """Zeroing the adapter's deactivation weight slice == zeroing the neuron's activation."""
+    model, tokenizer = _load(tiny_models(model_type))
+    adapter = adapter_for(model)
+    ids = tokenizer("le chat est assis", add_special_tokens=False, return_tensors="pt")["input_ids"]
+    layer, neurons = 1, [3, 17]
+
+    def zero_activation(module, args, out=None):
+        if out is not None:
+            out = out.clone()
+            out[..., neurons] = 0
+            return out
+        x = args[0].clone()
+        x[..., neurons] = 0
+        return (x,)
+
+    module = adapter.neuron_modules[layer]
+    if adapter.read == "output":
+        handle = module.register_forward_hook(zero_activation)
+    else:
+        handle = module.register_forward_pre_hook(zero_activation)
+    with torch.no_grad():
+        zeroed_activation = model(input_ids=ids).logits
+    handle.remove()
+    with torch.no_grad():
+        full = model(input_ids=ids).logits
+        for k in neurons:
+            PLAIN_DEACTIVATION[model_type](model, layer, k).zero_()
+        by_weight = model(input_ids=ids).logits
+    weight = adapter.deactivation_modules[layer].weight
+    assert weight.shape[adapter.deactivation_dim] == adapter.n_neurons
+    torch.testing.assert_close(by_weight, zeroed_activation, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(full, by_weight)
+
+
+def test_unsupported_family_lists_the_supported_ones(tmp_path):
+    from transformers import OPTConfig, OPTForCausalLM
+
+    OPTForCausalLM(OPTConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, ffn_dim=32, num_attention_heads=2,
+                             word_embed_proj_dim=16)).save_pretrained(tmp_path / "opt")
+    with pytest.raises(ModelError, match=r"unsupported model family 'opt'; lfe supports bloom, gemma, .*gpt2"):
+        load_config(resolve_source(str(tmp_path / "opt")))
