@@ -23,19 +23,23 @@ from lfe.engine.loading import (
     DTYPES, ModelSource, load_model, resolve_source, tokenizer_fingerprint, weights_hash,
 )
 from lfe.errors import LfeError, StoreError, listing
-from lfe.store import STORE_DTYPES, ActivationStore, BackgroundWriter, Checkpoint
+from lfe.store import COMPRESSIONS, STORE_DTYPES, ActivationStore, BackgroundWriter, Checkpoint
 from lfe.store.api import checkpoint_name_error
 
 BLOCK_BYTES = 256 << 20  # host memory of one row block in float32; the writer queues two
+# Padded tokens per batch when none is given. On CPU small batches stay in cache (measured in
+# benchmarks/RESULTS.md: 512 beat 4,096 by 20 percent); a GPU wants large ones.
+DEFAULT_BATCH_TOKENS = {"cpu": 512, "cuda": 16384}
 
 
 @dataclass(frozen=True)
 class ExtractSettings:
     """Everything that changes a stored number. Recorded with each checkpoint; a resume must match."""
 
-    batch_tokens: int = 4096
+    batch_tokens: int | None = None  # None: DEFAULT_BATCH_TOKENS of the device
     dtype: str = "float32"
     store_dtype: str = "float32"
+    compression: str = "zstd"
     device: str = "cpu"
     special_tokens: bool = False
     padding_side: str = "right"
@@ -44,12 +48,14 @@ class ExtractSettings:
 
     def __post_init__(self):
         problems = []
-        if self.batch_tokens < 1:
+        if self.batch_tokens is not None and self.batch_tokens < 1:
             problems.append(f"--batch-tokens must be positive, got {self.batch_tokens}")
         if self.dtype not in DTYPES:
             problems.append(f"--dtype {self.dtype!r} is not one of {', '.join(DTYPES)}")
         if self.store_dtype not in STORE_DTYPES:
             problems.append(f"--store-dtype {self.store_dtype!r} is not one of {', '.join(STORE_DTYPES)}")
+        if self.compression not in COMPRESSIONS:
+            problems.append(f"--compression {self.compression!r} is not one of {', '.join(COMPRESSIONS)}")
         if self.padding_side not in ("right", "left"):
             problems.append(f"padding side must be right or left, got {self.padding_side!r}")
         if self.max_tokens is not None and self.max_tokens < 1:
@@ -58,6 +64,13 @@ class ExtractSettings:
             problems.append(f"--block-rows must be positive, got {self.block_rows}")
         if problems:
             raise LfeError("; ".join(problems))
+
+    def resolved(self) -> "ExtractSettings":
+        """These settings with the device's default batch size filled in."""
+        if self.batch_tokens is not None:
+            return self
+        kind = torch.device(self.device).type
+        return replace(self, batch_tokens=DEFAULT_BATCH_TOKENS.get(kind, DEFAULT_BATCH_TOKENS["cpu"]))
 
 
 @dataclass
@@ -86,6 +99,7 @@ def extract(
     is refused with the differences, unless ``overwrite``.
     """
     revisions = tuple(revisions) or (None,)
+    settings = settings.resolved()
     if name is not None and len(revisions) > 1:
         raise LfeError("--name names one checkpoint; with several revisions each is named after its revision")
     sources = [resolve_source(model, revision) for revision in revisions]
@@ -165,11 +179,11 @@ def _extract_checkpoint(
     token_ids = tokenize(tokenizer, corpus, settings, model.config)
     if checkpoint is None:
         if settings.block_rows is None:
-            row_bytes = adapter.n_layers * adapter.n_neurons * 4
-            settings = replace(settings, block_rows=int(np.clip(BLOCK_BYTES // row_bytes, 16, 4096)))
+            settings = replace(settings, block_rows=default_block_rows(adapter.n_layers * adapter.n_neurons))
         checkpoint = store.create_checkpoint(
             name, adapter.n_layers, adapter.n_neurons, min(settings.block_rows, len(corpus)),
             settings.store_dtype, np.array([len(ids) for ids in token_ids], dtype=np.int32),
+            compression=settings.compression,
             meta={
                 **_identity(source, settings),
                 "family": adapter.name,
@@ -250,52 +264,112 @@ def run_blocks(
     from tqdm import tqdm
 
     pending = checkpoint.pending_blocks()
-    plans = {}
-    for block in pending:
-        span = checkpoint.block_slice(block)
-        plans[block] = plan_batches([len(ids) for ids in token_ids[span]], settings.batch_tokens)
-    if not plans:
+    if not pending:
         return 0, 0
-    width = adapter.n_layers * adapter.n_neurons
-    max_batch = max(len(batch) for plan in plans.values() for batch in plan)
+    plans = {block: list(padded_batches(block_lengths(checkpoint, block, token_ids),
+                                        token_ids[checkpoint.block_slice(block)], settings, pad))
+             for block in pending}
+    max_batch = max(len(batch) for plan in plans.values() for batch, *_ in plan)
     device = torch.device(settings.device)
     pooled = torch.empty((max_batch, adapter.n_layers, adapter.n_neurons), dtype=torch.float32, device=device)
-    host = torch.empty((max_batch, width), dtype=torch.float32, pin_memory=device.type == "cuda")
-    base = model.base_model  # the decoder without the LM head: its logits are never needed
     labels = np.array([f"{lang}/{sid}" for lang, sid in zip(corpus.row_langs(), corpus.row_sids())])
-    total_rows = sum(checkpoint.block_slice(b).stop - checkpoint.block_slice(b).start for b in pending)
+    total_rows = sum(len(batch) for plan in plans.values() for batch, *_ in plan)
     rows_done = tokens_done = 0
     bar = tqdm(total=total_rows, unit="sample", desc=f"extract {checkpoint.name}", disable=not progress,
                dynamic_ncols=True, smoothing=0.1)
     started = time.perf_counter()
 
-    def write(block: int, rows: np.ndarray) -> None:
-        span = checkpoint.block_slice(block)
-        stored = rows.astype(checkpoint.pooled.dtype)
-        bad = ~np.isfinite(stored).all(axis=1)
-        if bad.any():
-            overflow = np.isfinite(rows).all(axis=1) & bad
-            hint = ("; they overflow float16: pass --store-dtype float32" if overflow.any()
-                    else "; try --dtype float32")
-            raise LfeError(f"non-finite activations for {listing(labels[span][bad])}{hint}")
-        checkpoint.write_block(block, stored)
-
-    with torch.inference_mode(), PoolingHooks(adapter, pooled) as hooks, BackgroundWriter(write) as writer:
+    with torch.inference_mode(), PoolingHooks(adapter, pooled) as hooks, \
+            BackgroundWriter(checkpoint.write_block) as writer:
+        landing = _Landing(max_batch, pooled, settings.store_dtype, device, writer, labels)
         for block, plan in plans.items():
             span = checkpoint.block_slice(block)
-            rows = np.empty((span.stop - span.start, width), dtype=np.float32)
-            for batch in plan:
-                input_ids, mask, positions = pad_batch([token_ids[span.start + i] for i in batch], pad, settings.padding_side)
+            rows = np.empty((span.stop - span.start, pooled.shape[1] * pooled.shape[2]), dtype=settings.store_dtype)
+            for index, (batch, input_ids, mask, positions) in enumerate(plan):
                 view = hooks.set_batch(mask.to(device))  # [B, L, K]
-                kwargs = {"position_ids": positions.to(device)} if adapter.takes_position_ids else {}
-                base(input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=False, **kwargs)
-                host_rows = host[: len(batch)]
-                host_rows.copy_(view.reshape(len(batch), width))  # the one device-to-host copy per batch
-                rows[batch] = host_rows.numpy()
+                forward(model, adapter, input_ids, mask, positions, device)
+                landing.send(view, rows, batch, span, block if index == len(plan) - 1 else None)
                 tokens_done += int(mask.sum())
                 rows_done += len(batch)
                 bar.update(len(batch))
                 bar.set_postfix_str(f"{tokens_done / (time.perf_counter() - started):,.0f} tok/s", refresh=False)
-            writer.submit(block, rows)
+        landing.flush()
     bar.close()
     return rows_done, tokens_done
+
+
+class _Landing:
+    """Bring each batch's pooled rows to the host, one batch behind the device.
+
+    Batch j is cast to the store dtype and checked for non-finite rows on the device, then copied
+    (non-blocking, into one of two pinned buffers) while batch j+1 is computed; its rows are filed
+    when batch j+1 has been launched. A block whose last batch has landed goes to the writer.
+    """
+
+    def __init__(self, max_batch: int, pooled: torch.Tensor, store_dtype: str, device, writer, labels):
+        width = pooled.shape[1] * pooled.shape[2]
+        self.on_gpu = device.type == "cuda"
+        self.dtype = getattr(torch, store_dtype)
+        self.hosts = [torch.empty((max_batch, width), dtype=self.dtype, pin_memory=self.on_gpu) for _ in range(2)]
+        self.flags = [torch.empty((2, max_batch), dtype=torch.bool, pin_memory=self.on_gpu) for _ in range(2)]
+        self.writer, self.labels = writer, labels
+        self.step, self.in_flight = 0, None
+
+    def send(self, view: torch.Tensor, rows: np.ndarray, batch: list[int], span: slice, block: int | None) -> None:
+        size = len(batch)
+        values = view.reshape(size, -1)  # [B, L*K] float32
+        stored = values.to(self.dtype)  # [B, L*K]: no copy for a float32 store
+        finite_stored = torch.isfinite(stored).all(dim=1)  # [B]: NaN, inf, or a float16 overflow
+        finite_values = finite_stored if stored is values else torch.isfinite(values).all(dim=1)  # [B]
+        finite = torch.stack([finite_stored, finite_values])  # [2, B]
+        host, flags = self.hosts[self.step % 2][:size], self.flags[self.step % 2][:, :size]
+        host.copy_(stored, non_blocking=self.on_gpu)  # the rows' one device-to-host copy
+        flags.copy_(finite, non_blocking=self.on_gpu)
+        event = torch.cuda.Event() if self.on_gpu else None
+        if event is not None:
+            event.record()
+        self.flush()  # the previous batch, while the device computes this one
+        self.in_flight = (rows, batch, span, host, flags, event, block)
+        self.step += 1
+
+    def flush(self) -> None:
+        if self.in_flight is None:
+            return
+        rows, batch, span, host, flags, event, block = self.in_flight
+        self.in_flight = None
+        if event is not None:
+            event.synchronize()
+        flags = flags.numpy()
+        if not flags[0].all():
+            bad = self.labels[span][sorted(batch[i] for i in np.flatnonzero(~flags[0]))]
+            overflow = (flags[1] & ~flags[0]).any()
+            hint = "; they overflow float16: pass --store-dtype float32" if overflow else "; try --dtype float32"
+            raise LfeError(f"non-finite activations for {listing(bad)}{hint}")
+        rows[batch] = host.numpy()
+        if block is not None:
+            self.writer.submit(block, rows)
+
+
+def default_block_rows(width: int) -> int:
+    """Rows per block: as many as BLOCK_BYTES of float32 rows hold, a multiple of 16, 16 to 4096.
+
+    Large blocks sort more rows by length (less padding); measured in benchmarks/RESULTS.md, eight
+    smaller blocks to overlap writing with computing saved nothing on a GPU and cost padding on a CPU.
+    """
+    return int(np.clip(BLOCK_BYTES // (width * 4) // 16 * 16, 16, 4096))
+
+
+def block_lengths(checkpoint: Checkpoint, block: int, token_ids: list[list[int]]) -> list[int]:
+    return [len(ids) for ids in token_ids[checkpoint.block_slice(block)]]
+
+
+def padded_batches(lengths: list[int], block_ids: list[list[int]], settings: ExtractSettings, pad: int):
+    """Yield (row indices within the block, input_ids, mask, positions) for one block's batch plan."""
+    for batch in plan_batches(lengths, settings.batch_tokens):
+        yield (batch, *pad_batch([block_ids[i] for i in batch], pad, settings.padding_side))
+
+
+def forward(model, adapter, input_ids, mask, positions, device) -> None:
+    """One forward pass of the decoder without its LM head: the logits are never needed."""
+    kwargs = {"position_ids": positions.to(device)} if adapter.takes_position_ids else {}
+    model.base_model(input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=False, **kwargs)

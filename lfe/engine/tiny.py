@@ -39,6 +39,12 @@ SIZES = {
     "tiny": {"layers": 2, "hidden": 32, "intermediate": 80, "heads": 4, "kv_heads": 2, "head_dim": 8},
     "small": {"layers": 6, "hidden": 256, "intermediate": 1024, "heads": 8, "kv_heads": 4, "head_dim": 32},
     "medium": {"layers": 8, "hidden": 512, "intermediate": 2048, "heads": 8, "kv_heads": 4, "head_dim": 64},
+    # The shape of Gemma-3-270M's decoder (18 x 2,048 neurons), for benchmarks without a real model.
+    "base": {"layers": 18, "hidden": 640, "intermediate": 2048, "heads": 4, "kv_heads": 1, "head_dim": 256,
+             "vocab": 262144},
+    # About a billion non-embedding parameters, for GPU benchmarks.
+    "1b": {"layers": 16, "hidden": 2048, "intermediate": 8192, "heads": 16, "kv_heads": 8, "head_dim": 128,
+           "vocab": 32000},
 }
 
 
@@ -62,14 +68,15 @@ def byte_tokenizer() -> PreTrainedTokenizerFast:
 def tiny_config(model_type: str, size: str = "tiny"):
     """A transformers config of ``model_type`` at one of ``SIZES``."""
     dims = SIZES[size]
-    tokenizer_size = 259
+    # A vocabulary larger than the byte tokenizer's 259 ids only adds unused rows, as in real models.
+    vocab_size = dims.get("vocab", 259)
     spec = EXAMPLES[model_type]
     layout = {k: v for k, v in spec.items()} if model_type in ("bloom", "gpt2") else {**_GATED, **spec}
     kwargs = {key: dims.get(value, value) if isinstance(value, str) else value for key, value in layout.items()}
     if model_type == "bloom":
         kwargs.pop("n_inner", None)
     return AutoConfig.for_model(
-        model_type, vocab_size=tokenizer_size, bos_token_id=256, eos_token_id=257, pad_token_id=258,
+        model_type, vocab_size=vocab_size, bos_token_id=256, eos_token_id=257, pad_token_id=258,
         tie_word_embeddings=False, **kwargs,
     )
 

@@ -6,7 +6,7 @@ Layout::
       corpus/lang, sid, text    [rows] str, corpus order (language, then sid)
       checkpoints/<name>/       attrs["lfe"]: layers, neurons per layer, block rows, dtype, and the
                                 caller's metadata (model, settings, hashes)
-        pooled   [rows, layers * neurons]   chunks (block rows, neurons of one layer), zstd + checksum
+        pooled   [rows, layers * neurons]   chunks (block rows, neurons of one layer), checksummed
         done     [blocks] bool              resume manifest: one chunk per block
         n_tokens [rows] int32               tokens pooled for each row
 
@@ -21,11 +21,12 @@ import re
 import shutil
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import zarr
-from zarr.codecs import ZstdCodec
+from zarr.codecs import Crc32cCodec, ZstdCodec
 
 import lfe
 from lfe.errors import StoreError
@@ -33,7 +34,13 @@ from lfe.errors import StoreError
 SCHEMA_VERSION = 1
 STORE_DTYPES = ("float32", "float16")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_COMPRESSORS = (ZstdCodec(level=3, checksum=True),)  # the checksum makes a corrupted chunk detectable
+# Both keep a checksum per chunk, so corruption is detectable. Pooled activations compress poorly
+# (zstd saved 6-12 percent in benchmarks/RESULTS.md) and zstd halves write throughput: "none" is
+# for runs where the writer cannot keep up with the device.
+COMPRESSIONS = {
+    "zstd": (ZstdCodec(level=3, checksum=True),),
+    "none": (Crc32cCodec(),),
+}
 
 
 def checkpoint_name_error(name: str) -> str | None:
@@ -50,15 +57,16 @@ class Checkpoint:
     name: str
     group: zarr.Group
 
-    @property
+    # Cached: each lookup would read the array's metadata from the store again.
+    @cached_property
     def meta(self) -> dict:
         return dict(self.group.attrs["lfe"])
 
-    @property
+    @cached_property
     def pooled(self) -> zarr.Array:
         return self.group["pooled"]
 
-    @property
+    @cached_property
     def done(self) -> zarr.Array:
         return self.group["done"]
 
@@ -98,7 +106,7 @@ class Checkpoint:
         span = self.block_slice(block)
         if rows.shape != (span.stop - span.start, self.pooled.shape[1]):
             raise ValueError(f"block {block} needs shape {(span.stop - span.start, self.pooled.shape[1])}, got {rows.shape}")
-        self.pooled[span, :] = rows.astype(self.pooled.dtype, copy=False)
+        self.pooled[span, :] = rows.astype(self.pooled.dtype, copy=False)  # no copy when already stored dtype
         self.done[block] = True
 
     def layer_slice(self, m: int) -> slice:
@@ -197,13 +205,15 @@ class ActivationStore:
 
     def create_checkpoint(
         self, name: str, n_layers: int, n_neurons: int, block_rows: int, dtype: str,
-        n_tokens: np.ndarray, meta: dict,
+        n_tokens: np.ndarray, meta: dict, compression: str = "zstd",
     ) -> Checkpoint:
         """Create an empty checkpoint; its attributes are written last, marking it created."""
         if problem := checkpoint_name_error(name):
             raise StoreError(problem)
         if dtype not in STORE_DTYPES:
             raise StoreError(f"store dtype {dtype!r} is not one of {', '.join(STORE_DTYPES)}")
+        if compression not in COMPRESSIONS:
+            raise StoreError(f"compression {compression!r} is not one of {', '.join(COMPRESSIONS)}")
         checkpoints = self.group["checkpoints"]
         if name in checkpoints:
             del checkpoints[name]  # only a half-created group reaches here: it holds no data
@@ -211,13 +221,14 @@ class ActivationStore:
         rows = self.n_rows
         group.create_array(
             "pooled", shape=(rows, n_layers * n_neurons), dtype=dtype, chunks=(block_rows, n_neurons),
-            compressors=_COMPRESSORS, fill_value=0,
+            compressors=COMPRESSIONS[compression], fill_value=0,
         )
         n_blocks = -(-rows // block_rows)
         group.create_array("done", shape=(n_blocks,), dtype=bool, chunks=(1,), fill_value=False)
         group.create_array("n_tokens", shape=(rows,), dtype="int32", chunks=(rows,))[:] = n_tokens
         group.attrs["lfe"] = {
-            "n_layers": n_layers, "n_neurons": n_neurons, "block_rows": block_rows, "store_dtype": dtype, **meta,
+            "n_layers": n_layers, "n_neurons": n_neurons, "block_rows": block_rows, "store_dtype": dtype,
+            "compression": compression, **meta,
         }
         return Checkpoint(name, group)
 

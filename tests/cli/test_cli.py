@@ -29,7 +29,7 @@ def test_extract_then_info(tiny_models, corpus_file, tmp_path):
     assert "checkpoint bloom-tiny-0: 1/1 blocks (complete)" in info.output
     assert "2 layers x 128 neurons" in info.output and "seed=7" in info.output
     described = json.loads(_run("info", out, "--json").output)
-    assert described["checkpoints"]["bloom-tiny-0"]["settings"]["batch_tokens"] == 4096
+    assert described["checkpoints"]["bloom-tiny-0"]["settings"]["batch_tokens"] == 512  # the CPU default
 
 
 def test_errors_are_one_clear_line_without_traceback(tiny_models, tmp_path):

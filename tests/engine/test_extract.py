@@ -161,3 +161,21 @@ def test_hub_ids_and_revisions_load_from_the_local_cache(tiny_models, corpus, tm
 def test_bad_settings_are_clear():
     with pytest.raises(LfeError, match=r"--batch-tokens must be positive, got 0; --store-dtype 'int8'"):
         ExtractSettings(batch_tokens=0, store_dtype="int8")
+
+
+def test_float16_overflow_is_named_with_the_fix(tiny_models, corpus, tmp_path):
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_models("llama"), model_dir)
+    from transformers import AutoModelForCausalLM
+
+    loud = AutoModelForCausalLM.from_pretrained(model_dir)
+    with torch.no_grad():
+        for layer in loud.model.layers:
+            layer.mlp.up_proj.weight.mul_(3000.0)
+            layer.mlp.gate_proj.weight.mul_(3000.0)
+    loud.save_pretrained(model_dir)
+    half = ExtractSettings(batch_tokens=256, block_rows=8, store_dtype="float16")
+    with pytest.raises(LfeError, match=r"overflow float16: pass --store-dtype float32"):
+        extract(str(model_dir), corpus, tmp_path / "run.zarr", settings=half, progress=False)
+    [report] = extract(str(model_dir), corpus, tmp_path / "ok.zarr", settings=SETTINGS, progress=False)
+    assert np.abs(_pooled(tmp_path / "ok.zarr", "model")).max() > 65504  # float32 keeps them

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Everything lfe checks only on a GPU, in one run of a few minutes: the CUDA tests, then the
+# extraction benchmark on CUDA. Usage, on a CUDA machine at the repo root:
+#   bash benchmarks/gpu_check.sh [OUT_DIR]
+# Wheels for packages the machine lacks may wait in .whl/ (installed to /tmp/site, no network).
+set -uo pipefail
+out=${1:-benchmarks/out}
+mkdir -p "$out"
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site:$PWD
+else
+  export PYTHONPATH=$PWD
+fi
+export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+python3 -c "import torch, transformers, zarr; print('torch', torch.__version__, 'transformers', transformers.__version__, 'zarr', zarr.__version__)" | tee -a "$out/gpu.txt"
+python3 -m pytest -q -p no:cacheprovider tests/engine/test_cuda.py 2>&1 | tee "$out/tests.txt" | tail -n 15
+bench() { python3 benchmarks/bench_extract.py --device cuda --sids 100 --out "$out" "$@" 2>&1 | tee -a "$out/bench.txt"; }
+bench --size base --repeats 3
+bench --size 1b --model /tmp/llama-1b --dtype bfloat16 --repeats 2
+bench --size 1b --model /tmp/llama-1b --dtype bfloat16 --repeats 2 --store-dtype float16 --compression none --no-naive
