@@ -12,6 +12,7 @@ import importlib
 import click
 
 SUBCOMMANDS = {
+    "analyze": "lfe.cli.analyze:analyze",
     "demo": "lfe.cli.demo:demo",
     "extract": "lfe.cli.extract:extract",
     "info": "lfe.cli.info:info",

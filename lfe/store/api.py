@@ -109,6 +109,12 @@ class Checkpoint:
         self.pooled[span, :] = rows.astype(self.pooled.dtype, copy=False)  # no copy when already stored dtype
         self.done[block] = True
 
+    def as_dask(self):
+        """``pooled`` as a lazy dask array, one dask chunk per store chunk."""
+        import dask.array as da
+
+        return da.from_zarr(self.pooled)
+
     def layer_slice(self, m: int) -> slice:
         """Columns of layer ``m`` in ``pooled``."""
         return slice(m * self.n_neurons, (m + 1) * self.n_neurons)
@@ -180,8 +186,8 @@ class ActivationStore:
         return self.info["corpus"]
 
     def labels(self) -> tuple[np.ndarray, np.ndarray]:
-        """(lang, sid) of every row, as string arrays in row order."""
-        return self.group["corpus/lang"][:], self.group["corpus/sid"][:]
+        """(lang, sid) of every row, as object arrays of str in row order."""
+        return self.group["corpus/lang"][:].astype(object), self.group["corpus/sid"][:].astype(object)
 
     def texts(self) -> np.ndarray:
         return self.group["corpus/text"][:]
@@ -234,6 +240,26 @@ class ActivationStore:
 
     def delete_checkpoint(self, name: str) -> None:
         del self.group["checkpoints"][name]
+
+    def write_analysis(self, name: str, arrays: dict[str, np.ndarray], attrs: dict) -> zarr.Group:
+        """Replace ``analysis/<name>`` with ``arrays`` and ``attrs`` (attributes written last)."""
+        analysis = self.group.require_group("analysis")
+        if name in analysis:
+            del analysis[name]
+        group = analysis.create_group(name)
+        for key, values in arrays.items():
+            values = np.asarray(values)
+            group.create_array(key, shape=values.shape, dtype=values.dtype, chunks=values.shape or None,
+                               compressors=COMPRESSIONS["zstd"])[...] = values
+        group.attrs["lfe"] = attrs
+        return group
+
+    def analysis(self, name: str) -> zarr.Group:
+        """The analysis group of checkpoint ``name``; ``StoreError`` if none was written."""
+        group = self.group.get("analysis")
+        if group is None or name not in group or "lfe" not in group[name].attrs:
+            raise StoreError(f"{self.path} has no analysis of checkpoint {name!r}; run `lfe analyze {self.path}`")
+        return group[name]
 
     def describe(self) -> dict:
         """Everything ``lfe info`` shows, JSON-ready."""

@@ -1,0 +1,90 @@
+"""``lfe analyze`` as a library call: store in, results into the store and a folder of files out.
+
+Wires the layers together and adds nothing of its own: the store hands over lazy arrays and labels,
+``lfe.analysis`` computes, the store keeps the results with their parameters, and ``lfe.plots``
+draws them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from lfe.analysis import AnalysisResult, analyze
+from lfe.errors import StoreError
+from lfe.store import ActivationStore
+
+
+def default_out(store: str | Path) -> Path:
+    store = Path(store)
+    return store.with_name(store.name.removesuffix(".zarr") + "-analysis")
+
+
+def analyze_store(
+    store: str | Path, checkpoint: str = "all", threshold: float | None = 2.0, top_percent: float | None = None,
+    out: str | Path | None = None, n_boot: int = 200, seed: int = 0, figures: bool = True, progress: bool = True,
+) -> dict[str, AnalysisResult]:
+    """Analyse one checkpoint of ``store`` (or ``"all"``); write results to the store and to ``out``."""
+    opened = ActivationStore.open(store, mode="r+")
+    names = opened.checkpoint_names() if checkpoint == "all" else [checkpoint]
+    if not names:
+        raise StoreError(f"{store} holds no checkpoint yet; run `lfe extract` first")
+    out = Path(out) if out is not None else default_out(store)
+    langs, sids = opened.labels()
+    results = {}
+    for name in names:
+        data = opened.checkpoint(name)
+        if not data.complete:
+            raise StoreError(
+                f"checkpoint {name!r} is incomplete ({int(data.done[:].sum())}/{data.n_blocks} blocks): "
+                f"rerun the same `lfe extract` command to finish it"
+            )
+        result = analyze(data.as_dask(), langs, sids, data.n_layers, data.n_neurons, threshold=threshold,
+                         top_percent=top_percent, n_boot=n_boot, seed=seed, progress=progress)
+        metrics = {
+            **result.metrics(),
+            "checkpoint": name,
+            "corpus_fingerprint": opened.corpus["fingerprint"],
+            "weights_hash": data.meta.get("weights_hash"),
+            "store_dtype": data.meta.get("store_dtype"),
+            "pooling": data.meta.get("pooling"),
+        }
+        opened.write_analysis(name, {
+            "similarity": result.similarity,
+            "zscores": result.zscores,
+            "regions": result.regions,
+            "key_neurons_per_layer": result.counts,
+        }, metrics)
+        write_files(result, metrics, out / name, figures)
+        results[name] = result
+    return results
+
+
+def write_files(result: AnalysisResult, metrics: dict, folder: Path, figures: bool = True) -> Path:
+    """metrics.json, CSV tables and (unless ``figures`` is False) the PNG figures, in ``folder``."""
+    from lfe import plots
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    interval_keys = [key for key in result.layers[0] if key != "layer"]
+    _csv(folder / "layers.csv", ["layer", *interval_keys], [[layer[k] for k in ["layer", *interval_keys]]
+                                                           for layer in result.layers])
+    total = result.n_layers * result.n_neurons
+    _csv(folder / "regions.csv", ["lang", "key_neurons", "percent"],
+         [[lang, size, 100 * size / total] for lang, size in result.region_sizes.items()])
+    _csv(folder / "key_neurons_per_layer.csv", ["lang", *[f"layer_{m}" for m in range(result.n_layers)]],
+         [[lang, *result.counts[i].tolist()] for i, lang in enumerate(result.langs)])
+    _csv(folder / "overlap.csv", ["lang", *result.langs],
+         [[lang, *result.overlap[i].tolist()] for i, lang in enumerate(result.langs)])
+    if figures:
+        for filename, draw in plots.ALL.items():
+            draw(result, folder / filename, prefix=metrics.get("checkpoint", ""))
+    return folder
+
+
+def _csv(path: Path, header: list, rows: list) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)

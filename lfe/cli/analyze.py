@@ -1,0 +1,39 @@
+"""``lfe analyze``: similarity maps, LRDS and SADS, key linguistic regions of a store."""
+
+from __future__ import annotations
+
+import click
+
+from lfe.cli._errors import friendly_errors
+
+
+@click.command()
+@click.argument("store", type=click.Path())
+@click.option("--checkpoint", default="all", show_default=True, help="A checkpoint's name, or all.")
+@click.option("--threshold", type=float, default=2.0, show_default=True, help="Key neurons have z above this.")
+@click.option("--top-percent", type=float, default=None, help="Instead: each language's top P percent by z.")
+@click.option("--out", type=click.Path(), default=None, help="Folder for metrics, CSV and PNG [default: STORE-analysis].")
+@click.option("--bootstrap", "n_boot", type=int, default=200, show_default=True,
+              help="Bootstrap resamples over sids for the intervals (0: none).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option("--no-figures", is_flag=True, help="Numbers only.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def analyze(store, checkpoint, threshold, top_percent, out, n_boot, seed, no_figures, quiet):
+    """Compute the paper's measures for STORE's checkpoints; write them into the store and into --out.
+
+    \b
+    Example:
+        lfe analyze run.zarr --threshold 2 --out results/
+    """
+    from lfe.analyze import analyze_store, default_out
+
+    results = analyze_store(store, checkpoint, threshold=threshold, top_percent=top_percent, out=out, n_boot=n_boot,
+                            seed=seed, figures=not no_figures, progress=not quiet)
+    folder = out or default_out(store)
+    for name, result in results.items():
+        whole = result.whole
+        interval = (lambda key: f" [{whole[f'{key}_low']:.3f}, {whole[f'{key}_high']:.3f}]" if f"{key}_low" in whole else "")
+        click.echo(f"{name}: LRDS {whole['lrds']:.4f}{interval('lrds')}, SADS {whole['sads']:.4f}{interval('sads')}, "
+                   f"SKLR {result.sklr} neurons "
+                   f"({100 * result.sklr / (result.n_layers * result.n_neurons):.2f}%) -> {folder}/{name}")

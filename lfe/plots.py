@@ -1,0 +1,135 @@
+"""Figures a person reads: PNG files written next to the numbers they show.
+
+Each function takes an ``AnalysisResult``, a path and an optional title prefix (the checkpoint's
+name), and writes one PNG.
+matplotlib is imported lazily with the Agg backend, so no display is needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, path: Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path, dpi=130)
+    _pyplot().close(figure)
+    return path
+
+
+def similarity_map(result, path: Path, prefix: str = "") -> Path:
+    """The whole-model similarity map, rows ordered by language then sid, language blocks labelled."""
+    plt = _pyplot()
+    order = result.grid.ravel()
+    sim = result.similarity[np.ix_(order, order)]
+    n_langs, n_sids = result.grid.shape
+    figure, axes = plt.subplots(figsize=(7.5, 6.5))
+    image = axes.imshow(sim, cmap="viridis", interpolation="nearest")
+    for edge in range(1, n_langs):
+        axes.axhline(edge * n_sids - 0.5, color="white", linewidth=0.6)
+        axes.axvline(edge * n_sids - 0.5, color="white", linewidth=0.6)
+    centres = [(l + 0.5) * n_sids - 0.5 for l in range(n_langs)]
+    axes.set_xticks(centres, result.langs)
+    axes.set_yticks(centres, result.langs)
+    axes.set_title(_title(prefix, "Similarity of mean-pooled neuron activations"))
+    figure.colorbar(image, ax=axes, label="cosine similarity", shrink=0.8)
+    return _save(figure, path)
+
+
+def layer_curves(result, path: Path, prefix: str = "") -> Path:
+    """LRDS and SADS of each layer's own similarity map, with bootstrap intervals where computed."""
+    plt = _pyplot()
+    layers = np.arange(result.n_layers)
+    figure, axes = plt.subplots(figsize=(7.5, 4.2))
+    for name, colour in (("lrds", "tab:red"), ("sads", "tab:blue")):
+        values = np.array([layer[name] for layer in result.layers])
+        axes.plot(layers, values, marker="o", markersize=3, color=colour, label=name.upper())
+        if f"{name}_low" in result.layers[0]:
+            low = [layer[f"{name}_low"] for layer in result.layers]
+            high = [layer[f"{name}_high"] for layer in result.layers]
+            axes.fill_between(layers, low, high, color=colour, alpha=0.2, linewidth=0)
+    axes.axhline(0, color="grey", linewidth=0.5)
+    _layer_axis(axes)
+    axes.set_ylabel("score")
+    axes.set_title(_title(prefix, "LRDS and SADS per layer, 95% bootstrap intervals"))
+    axes.legend()
+    return _save(figure, path)
+
+
+def key_neurons_per_layer(result, path: Path, prefix: str = "") -> Path:
+    """Each language's key neurons in each layer (paper Fig. 5)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7.5, 4.2))
+    for index, lang in enumerate(result.langs):
+        axes.plot(np.arange(result.n_layers), result.counts[index], marker="o", markersize=3, label=lang)
+    _layer_axis(axes)
+    axes.set_ylabel("key neurons")
+    axes.set_title(_title(prefix, f"Key neurons per layer ({_rule(result)})"))
+    axes.legend(ncol=min(5, len(result.langs)), fontsize="small")
+    return _save(figure, path)
+
+
+def region_sizes(result, path: Path, prefix: str = "") -> Path:
+    """Size of each language's key region as a percent of all neurons (paper Fig. 6)."""
+    plt = _pyplot()
+    total = result.n_layers * result.n_neurons
+    sizes = 100 * result.regions.sum(axis=1) / total
+    figure, axes = plt.subplots(figsize=(7.5, 4.0))
+    bars = axes.bar(result.langs, sizes, color="tab:purple")
+    axes.bar_label(bars, labels=[f"{size:.2f}%" for size in sizes], fontsize="small")
+    axes.set_ylabel("percent of all neurons")
+    axes.set_title(_title(prefix, f"Key region size per language, SKLR {result.sklr} neurons ({_rule(result)})"))
+    return _save(figure, path)
+
+
+def region_overlap(result, path: Path, prefix: str = "") -> Path:
+    """Neurons shared by two languages' key regions (diagonal: region size)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6.5, 5.5))
+    image = axes.imshow(result.overlap, cmap="magma")
+    axes.set_xticks(range(len(result.langs)), result.langs)
+    axes.set_yticks(range(len(result.langs)), result.langs)
+    if len(result.langs) <= 12:
+        limit = result.overlap.max() / 2 if result.overlap.size else 0
+        for (i, j), value in np.ndenumerate(result.overlap):
+            axes.text(j, i, str(value), ha="center", va="center", fontsize="x-small",
+                      color="black" if value > limit else "white")
+    axes.set_title(_title(prefix, "Overlap of key regions (neurons)"))
+    figure.colorbar(image, ax=axes, shrink=0.8)
+    return _save(figure, path)
+
+
+def _layer_axis(axes) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("layer")
+
+
+def _title(prefix: str, title: str) -> str:
+    return f"{prefix}: {title}" if prefix else title
+
+
+def _rule(result) -> str:
+    params = result.params
+    return f"top {params['top_percent']}%" if params.get("top_percent") else f"z > {params['threshold']}"
+
+
+ALL = {
+    "similarity_map.png": similarity_map,
+    "layer_lrds_sads.png": layer_curves,
+    "key_neurons_per_layer.png": key_neurons_per_layer,
+    "region_sizes.png": region_sizes,
+    "region_overlap.png": region_overlap,
+}

@@ -1,0 +1,187 @@
+"""The paper's measures on synthetic activations with planted structure, where the answers are known."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from lfe.analysis import (
+    AnalysisError, analyze, contribution_scores, key_regions, label_grid, language_sums, lrds, max_zscore,
+    pair_means, sads, similarity, zscores,
+)
+
+
+def planted(n_langs=4, n_sids=6, layers=((1.0, 2.0), (3.0, 0.5)), width=40, seed=0):
+    """Rows h(l, s) = α_m u_l + β_m v_s in each layer m, with orthonormal u's and v's.
+
+    Whole model: S = (Σα² [same lang] + Σβ² [same sid]) / Σ(α² + β²), so LRDS = Σα²/Σ(α²+β²) and
+    SADS = Σβ²/Σ(α²+β²); layer m alone: LRDS_m = α_m²/(α_m²+β_m²), SADS_m = β_m²/(α_m²+β_m²).
+    """
+    rng = np.random.default_rng(seed)
+    panels = []
+    for alpha, beta in layers:
+        basis, _ = np.linalg.qr(rng.normal(size=(width, n_langs + n_sids)))
+        u, v = basis[:, :n_langs].T, basis[:, n_langs:].T
+        panels.append(np.stack([alpha * u[l] + beta * v[s] for l in range(n_langs) for s in range(n_sids)]))
+    langs = [f"l{l}" for l in range(n_langs) for _ in range(n_sids)]
+    sids = [str(s) for _ in range(n_langs) for s in range(n_sids)]
+    return np.concatenate(panels, axis=1), langs, sids
+
+
+def test_planted_lrds_and_sads_match_the_closed_form():
+    layers = ((1.0, 2.0), (3.0, 0.5))
+    pooled, langs, sids = planted(layers=layers)
+    result = analyze(pooled, langs, sids, n_layers=2, n_neurons=40, n_boot=0, threshold=1.5)
+    total = sum(a * a + b * b for a, b in layers)
+    assert result.whole["lrds"] == pytest.approx(sum(a * a for a, _ in layers) / total, abs=1e-6)
+    assert result.whole["sads"] == pytest.approx(sum(b * b for _, b in layers) / total, abs=1e-6)
+    for (alpha, beta), layer in zip(layers, result.layers):
+        assert layer["lrds"] == pytest.approx(alpha**2 / (alpha**2 + beta**2), abs=1e-6)
+        assert layer["sads"] == pytest.approx(beta**2 / (alpha**2 + beta**2), abs=1e-6)
+
+
+def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate():
+    pooled, langs, sids = planted(n_sids=12)
+    pooled = pooled + np.random.default_rng(1).normal(scale=0.3, size=pooled.shape)
+    a = analyze(pooled, langs, sids, 2, 40, n_boot=300, seed=5, threshold=1.5).whole
+    b = analyze(pooled, langs, sids, 2, 40, n_boot=300, seed=5, threshold=1.5).whole
+    c = analyze(pooled, langs, sids, 2, 40, n_boot=300, seed=6, threshold=1.5).whole
+    assert a == b and a != c
+    for name in ("lrds", "sads"):
+        assert a[f"{name}_low"] < a[name] < a[f"{name}_high"]
+
+
+def test_unit_bootstrap_weights_give_the_plain_means():
+    pooled, langs, sids = planted()
+    pooled = pooled + np.random.default_rng(0).normal(scale=0.3, size=pooled.shape)
+    _, _, grid = label_grid(langs, sids)
+    sim = similarity(pooled @ pooled.T)
+    plain = pair_means(sim, grid)
+    weighted = pair_means(sim, grid, np.ones((3, grid.shape[1])))
+    for key in plain:
+        np.testing.assert_allclose(weighted[key], plain[key][0], rtol=1e-12)
+    # a brute-force loop over all pairs agrees
+    same_lang, cross, same_sid = [], [], []
+    for i, j in itertools.permutations(range(len(langs)), 2):
+        if langs[i] == langs[j] and sids[i] != sids[j]:
+            same_lang.append(sim[i, j])
+        elif langs[i] != langs[j] and sids[i] != sids[j]:
+            cross.append(sim[i, j])
+        elif langs[i] != langs[j]:
+            same_sid.append(sim[i, j])
+    assert plain["same_lang"][0] == pytest.approx(np.mean(same_lang))
+    assert plain["cross"][0] == pytest.approx(np.mean(cross))
+    assert plain["same_sid"][0] == pytest.approx(np.mean(same_sid))
+
+
+def test_shuffling_rows_changes_no_metric():
+    pooled, langs, sids = planted()
+    pooled = pooled + np.random.default_rng(2).normal(scale=0.2, size=pooled.shape)
+    order = np.random.default_rng(3).permutation(len(langs))
+    a = analyze(pooled, langs, sids, 2, 40, n_boot=50, seed=0, threshold=1.0)
+    b = analyze(pooled[order], np.asarray(langs)[order], np.asarray(sids)[order], 2, 40, n_boot=50, seed=0,
+                threshold=1.0)
+    for key in a.whole:
+        assert a.whole[key] == pytest.approx(b.whole[key], abs=1e-12)
+    same_order = [b.langs.index(lang) for lang in a.langs]  # languages are listed by first appearance
+    np.testing.assert_allclose(a.zscores, b.zscores[same_order], atol=1e-5)
+    np.testing.assert_array_equal(a.regions, b.regions[same_order])
+    assert a.regions.any()
+
+
+def test_pairing_by_position_with_an_off_by_one_stride_is_not_what_lfe_does():
+    """The released code paired row i with row i + N + 1 as 'same meaning': mostly neighbouring sids."""
+    pooled, langs, sids = planted(n_langs=3, n_sids=8, layers=((1.0, 2.0),))
+    sim = similarity(pooled @ pooled.T)
+    _, _, grid = label_grid(langs, sids)
+    n_sids = 8
+    buggy_same = [sim[i, i + n_sids + 1] for i in range(len(langs) - n_sids - 1)]
+    buggy = np.mean(buggy_same) - pair_means(sim, grid)["cross"][0]
+    assert sads(sim, grid) == pytest.approx(4 / 5)  # β² / (α² + β²)
+    assert abs(buggy - sads(sim, grid)) > 0.3
+
+
+def test_closed_form_contribution_equals_the_double_loop():
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(3 * 5, 7))
+    langs = [l for l in "abc" for _ in range(5)]
+    sids = [str(s) for _ in "abc" for s in range(5)]
+    _, _, grid = label_grid(langs, sids)
+    closed = contribution_scores(*language_sums(a, grid))
+    for l in range(3):
+        rows = grid[l]
+        for k in range(7):
+            loop = sum(a[rows[i], k] * a[rows[j], k] for i in range(5) for j in range(i + 1, 5))
+            assert closed[l, k] == pytest.approx(loop, rel=1e-12, abs=1e-12)
+    # mergeable over row blocks: S(A ∪ B) = S(A) + S(B) + Σ_A Σ_B
+    half = grid[:, :2], grid[:, 2:]
+    sum_a, sq_a = language_sums(a, half[0])
+    sum_b, sq_b = language_sums(a, half[1])
+    merged = contribution_scores(sum_a, sq_a) + contribution_scores(sum_b, sq_b) + sum_a * sum_b
+    np.testing.assert_allclose(merged, closed)
+
+
+@pytest.mark.parametrize("n_langs", [2, 3, 5, 9])
+def test_z_never_exceeds_sqrt_l_minus_1_and_regions_are_disjoint_at_2_with_9(n_langs):
+    scores = np.random.default_rng(n_langs).standard_cauchy(size=(n_langs, 5000))
+    scores[:, 0] = 0  # a neuron with zero std is key for no language
+    z = zscores(scores)
+    assert z.max() <= max_zscore(n_langs) + 1e-9
+    assert np.allclose((z[:, 1:] ** 2).sum(axis=0), n_langs)
+    assert (z[:, 0] == 0).all()
+    if n_langs == 9:
+        regions = key_regions(z, 2.0)
+        assert regions.sum() > 0 and regions.sum(axis=0).max() == 1
+        assert not regions[:, 0].any()
+
+
+def test_unreachable_threshold_and_one_language_are_errors():
+    z = zscores(np.random.default_rng(0).standard_cauchy(size=(5, 1000)))
+    with pytest.raises(AnalysisError, match=r"largest possible z is sqrt\(5-1\) = 2.000.*needs at least 6"):
+        key_regions(z, 2.0)
+    assert key_regions(z, 1.9).any()
+    pooled, langs, sids = planted(n_langs=1)
+    with pytest.raises(AnalysisError, match="one language"):
+        analyze(pooled, langs, sids, 2, 40)
+    with pytest.raises(AnalysisError, match="at least 2 languages"):
+        zscores(np.ones((1, 4)))
+
+
+def test_top_percent_takes_each_languages_best_neurons():
+    z = zscores(np.random.default_rng(0).normal(size=(4, 1000)))
+    regions = key_regions(z, top_percent=5)
+    assert (regions.sum(axis=1) <= 50).all() and (regions.sum(axis=1) >= 40).all()
+    for l in range(4):
+        assert z[l, regions[l]].min() >= z[l, ~regions[l]].max() or (z[l, ~regions[l]] <= 0).all()
+    with pytest.raises(AnalysisError, match="top-percent"):
+        key_regions(z, top_percent=0)
+
+
+def test_incomplete_labels_nan_rows_and_zero_rows_are_errors():
+    pooled, langs, sids = planted()
+    with pytest.raises(AnalysisError, match="missing l3/5"):
+        analyze(pooled[:-1], langs[:-1], sids[:-1], 2, 40)
+    broken = pooled.copy()
+    broken[3, 50] = np.nan
+    with pytest.raises(AnalysisError, match=r"NaN or inf activations in layer 1 for l0/3"):
+        analyze(broken, langs, sids, 2, 40, threshold=1.5)
+
+
+def test_per_layer_grams_sum_to_the_whole_and_planted_language_neurons_are_found():
+    rng = np.random.default_rng(7)
+    n_langs, n_sids, width = 9, 20, 30
+    pooled = rng.normal(size=(n_langs * n_sids, 2 * width)) * 0.1 + 1.0
+    langs = [f"l{l}" for l in range(n_langs) for _ in range(n_sids)]
+    sids = [str(s) for _ in range(n_langs) for s in range(n_sids)]
+    for l in range(n_langs):  # neuron 3 * l of layer 1 fires for language l only
+        pooled[l * n_sids:(l + 1) * n_sids, width + 3 * l] += 5.0
+    layer_grams = [pooled[:, m * width:(m + 1) * width] @ pooled[:, m * width:(m + 1) * width].T for m in range(2)]
+    np.testing.assert_allclose(sum(layer_grams), pooled @ pooled.T)
+    result = analyze(pooled, langs, sids, 2, width, n_boot=0)
+    for l in range(n_langs):
+        assert result.regions[l, width + 3 * l]
+    assert result.counts[:, 1].min() >= 1 and result.sklr == result.regions.sum()
+    assert (np.diag(result.overlap) == result.regions.sum(axis=1)).all()
+    assert lrds(result.similarity.astype(np.float64), result.grid) == pytest.approx(result.whole["lrds"], abs=1e-6)
+    assert math.isfinite(result.whole["sads"])

@@ -1,0 +1,72 @@
+"""`lfe analyze` on stores: the Dask path equals the in-memory path; results land in the store and in files."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from lfe.analysis import analyze
+from lfe.analyze import analyze_store
+from lfe.cli import main
+from lfe.errors import StoreError
+from lfe.store import ActivationStore
+from tests.analysis.test_metrics import planted
+
+
+def planted_store(path, n_langs=6, n_sids=10, block_rows=7, complete=True):
+    pooled, langs, sids = planted(n_langs=n_langs, n_sids=n_sids, layers=((1.0, 2.0), (3.0, 0.5), (0.5, 0.5)))
+    pooled = (pooled + np.random.default_rng(0).normal(scale=0.2, size=pooled.shape)).astype(np.float16)
+    store = ActivationStore.create(path, {"fingerprint": "planted"}, langs, sids, ["t"] * len(langs))
+    checkpoint = store.create_checkpoint("step1", 3, 40, block_rows, "float16", np.ones(len(langs), np.int32),
+                                         {"weights_hash": "w"})
+    for block in range(checkpoint.n_blocks - (0 if complete else 1)):
+        checkpoint.write_block(block, pooled[checkpoint.block_slice(block)])
+    return pooled, langs, sids
+
+
+def test_dask_path_equals_the_in_memory_path(tmp_path):
+    pooled, langs, sids = planted_store(tmp_path / "run.zarr")
+    lazy = ActivationStore.open(tmp_path / "run.zarr").checkpoint("step1").as_dask()
+    assert lazy.chunks[0][0] == 7  # row blocks that cut across languages
+    from_store = analyze(lazy, langs, sids, 3, 40, threshold=1.5, n_boot=20)
+    in_memory = analyze(pooled, langs, sids, 3, 40, threshold=1.5, n_boot=20)
+    np.testing.assert_array_equal(from_store.similarity, in_memory.similarity)
+    np.testing.assert_array_equal(from_store.zscores, in_memory.zscores)
+    assert from_store.whole == in_memory.whole and from_store.layers == in_memory.layers
+
+
+def test_results_go_into_the_store_and_the_folder_with_their_parameters(tmp_path):
+    planted_store(tmp_path / "run.zarr")
+    [result] = analyze_store(tmp_path / "run.zarr", threshold=1.5, n_boot=30, seed=3, progress=False).values()
+    stored = ActivationStore.open(tmp_path / "run.zarr").analysis("step1")
+    attrs = stored.attrs["lfe"]
+    assert attrs["params"]["threshold"] == 1.5 and attrs["params"]["seed"] == 3 and attrs["params"]["n_boot"] == 30
+    assert attrs["corpus_fingerprint"] == "planted" and attrs["weights_hash"] == "w"
+    np.testing.assert_array_equal(stored["regions"][:], result.regions)
+    folder = tmp_path / "run-analysis" / "step1"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["sklr"] == result.sklr and len(metrics["layers"]) == 3
+    for name in ("similarity_map", "layer_lrds_sads", "key_neurons_per_layer", "region_sizes", "region_overlap"):
+        assert (folder / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (folder / "layers.csv").read_text().splitlines()[0] == "layer,lrds,sads,lrds_low,lrds_high,sads_low,sads_high"
+
+
+def test_an_incomplete_store_is_refused(tmp_path):
+    planted_store(tmp_path / "run.zarr", complete=False)
+    with pytest.raises(StoreError, match=r"incomplete \(8/9 blocks\): rerun the same `lfe extract`"):
+        analyze_store(tmp_path / "run.zarr", progress=False)
+
+
+def test_cli_analyze_reports_and_explains_errors(tmp_path):
+    planted_store(tmp_path / "run.zarr")
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run.zarr"), "--threshold", "1.5", "--quiet",
+                                       "--no-figures", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "step1: LRDS" in result.output and "SKLR" in result.output
+    assert not list((tmp_path / "out" / "step1").glob("*.png"))
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run.zarr"), "--threshold", "3", "--quiet"])
+    assert result.exit_code == 1
+    assert "largest possible z is sqrt(6-1) = 2.236" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run.zarr"), "--checkpoint", "nope"])
+    assert result.exit_code == 1 and "has no checkpoint 'nope'; it has step1" in result.output
