@@ -41,7 +41,7 @@ def analyze_store(
                 f"rerun the same `lfe extract` command to finish it"
             )
         result = analyze(data.as_dask(), langs, sids, data.n_layers, data.n_neurons, threshold=threshold,
-                         top_percent=top_percent, n_boot=n_boot, seed=seed, progress=progress)
+                         top_percent=top_percent, n_boot=n_boot, seed=seed, progress=progress, norms=data.norms[:])
         metrics = {
             **result.metrics(),
             "checkpoint": name,

@@ -73,7 +73,8 @@ def pair_means(sim: np.ndarray, grid: np.ndarray, weights: np.ndarray | None = N
     weights = np.ones((1, n_sids)) if weights is None else np.asarray(weights, dtype=np.float64)
     ordered = sim[np.ix_(grid.ravel(), grid.ravel())].reshape(n_langs, n_sids, n_langs, n_sids)  # [L, N, L, N]
     # block[b, l, m] = Σ_{a,c} w_a S[l a, m c] w_c over all sid pairs; same[b, l, m] = Σ_a w_a² S[l a, m a]
-    block = np.einsum("ba,lamc,bc->blm", weights, ordered, weights, optimize=True)  # [B, L, L]
+    inner = (ordered.reshape(-1, n_sids) @ weights.T).reshape(n_langs, n_sids, n_langs, -1)  # [L, N, L, B]
+    block = np.einsum("ba,lamb->blm", weights, inner)  # [B, L, L]
     diagonal = np.einsum("lama->lma", ordered)  # [L, L, N]
     same = np.einsum("ba,lma->blm", weights**2, diagonal)  # [B, L, L]
     different = block - same  # pairs of different sids
@@ -111,11 +112,17 @@ def lrds_sads_with_intervals(sim, grid, n_boot: int, seed: int, level: float = 0
     return result
 
 
-def language_sums(a: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(Σ_i a_ik, Σ_i a_ik²) over each language's rows: [L, K] each, float64. Mergeable by addition."""
-    a = np.asarray(a, dtype=np.float64)
-    rows = a[grid]  # [L, N, K]
-    return rows.sum(axis=1), np.einsum("lnk,lnk->lk", rows, rows)
+def language_sums(h: np.ndarray, grid: np.ndarray, norms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(Σ_i a_ik, Σ_i a_ik²) over each language's rows, a = h / norms: [L, K] each, float64.
+
+    Mergeable by addition over row blocks. As two matrix products with the 1/norm scaling folded
+    into the language indicator, so no normalised copy of ``h`` is made.
+    """
+    h = np.asarray(h, dtype=np.float64)
+    scale = np.ones(h.shape[0]) if norms is None else 1.0 / np.asarray(norms, dtype=np.float64)
+    indicator = np.zeros((grid.shape[0], h.shape[0]))  # [L, n]
+    np.put_along_axis(indicator, grid, 1.0, axis=1)
+    return (indicator * scale) @ h, (indicator * scale**2) @ (h * h)
 
 
 def contribution_scores(sums: np.ndarray, squares: np.ndarray) -> np.ndarray:

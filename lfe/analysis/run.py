@@ -83,6 +83,7 @@ def panel(pooled, layer: int, width: int) -> np.ndarray:
 def analyze(
     pooled, langs, sids, n_layers: int, n_neurons: int, threshold: float | None = 2.0,
     top_percent: float | None = None, n_boot: int = 200, seed: int = 0, progress: bool = False,
+    norms: np.ndarray | None = None,
 ) -> AnalysisResult:
     """Similarity maps, LRDS and SADS (whole and per layer), z-scores and key regions of ``pooled``.
 
@@ -94,6 +95,7 @@ def analyze(
         Pairs are chosen by these, so the row order does not matter.
     threshold, top_percent : key neurons have z > threshold, or are each language's top percent.
     n_boot, seed : bootstrap resamples over sids for the intervals (0: none), and their seed.
+    norms : optional [n] L2 norms of the rows over all layers; with them, one pass instead of two.
     """
     from tqdm import tqdm
 
@@ -105,32 +107,36 @@ def analyze(
     if top_percent is None:
         key_regions(np.zeros((len(lang_names), 1)), threshold)  # an unreachable threshold fails before any work
     labels = [f"{lang}/{sid}" for lang, sid in zip(langs, sids)]
-    bar = tqdm(total=2 * n_layers, unit="panel", desc="analyze", disable=not progress)
+    bar = tqdm(total=n_layers * (1 if norms is not None else 2), unit="panel", desc="analyze", disable=not progress)
 
     gram = np.zeros((grid.size, grid.size))
+    scores = np.empty((len(lang_names), n_layers * n_neurons))
     layers = []
     for layer in range(n_layers):
-        values = panel(pooled, layer, n_neurons).astype(np.float32, copy=False)
+        values = panel(pooled, layer, n_neurons)
         _check_finite(values, labels, layer)
-        layer_gram = (values @ values.T).astype(np.float64)  # float32 BLAS, float64 across layers
+        as_float32 = values.astype(np.float32, copy=False)
+        layer_gram = (as_float32 @ as_float32.T).astype(np.float64)  # float32 BLAS, float64 across layers
         gram += layer_gram
         layers.append({"layer": layer, **lrds_sads_with_intervals(similarity(layer_gram), grid, n_boot, seed)})
+        if norms is not None:  # known norms: contributions in the same pass
+            _panel_scores(values, grid, norms, scores, layer)
         bar.update()
     sim = similarity(gram)
     whole = lrds_sads_with_intervals(sim, grid, n_boot, seed)
 
-    norms = np.sqrt(np.diag(gram))
-    if not (norms > 0).all():
-        raise AnalysisError(f"rows with all activations zero: {', '.join(np.asarray(labels)[norms == 0][:10])}; "
+    from_gram = np.sqrt(np.diag(gram))
+    if not (from_gram > 0).all():
+        raise AnalysisError(f"rows with all activations zero: {', '.join(np.asarray(labels)[from_gram == 0][:10])}; "
                             "they have no direction to compare")
-    scores = np.empty((len(lang_names), n_layers * n_neurons))
-    for layer in range(n_layers):
-        values = panel(pooled, layer, n_neurons)
-        for start in range(0, n_neurons, SUB_PANEL):  # float64 copies of a few columns at a time
-            normalised = values[:, start:start + SUB_PANEL].astype(np.float64) / norms[:, None]  # eq. 6
-            columns = slice(layer * n_neurons + start, layer * n_neurons + min(start + SUB_PANEL, n_neurons))
-            scores[:, columns] = contribution_scores(*language_sums(normalised, grid))
-        bar.update()
+    if norms is None:
+        norms = from_gram
+        for layer in range(n_layers):
+            _panel_scores(panel(pooled, layer, n_neurons), grid, norms, scores, layer)
+            bar.update()
+    elif not np.allclose(norms, from_gram, rtol=1e-3):
+        worst = np.asarray(labels)[np.argmax(np.abs(norms / from_gram - 1))]
+        raise AnalysisError(f"the stored row norms do not match the rows (worst: {worst}); the store is damaged")
     bar.close()
     z = zscores(scores)
     params = {"threshold": None if top_percent is not None else threshold, "top_percent": top_percent,
@@ -138,6 +144,14 @@ def analyze(
               "normalisation": "L2 over all layers (paper eq. 6)"}
     return AnalysisResult(lang_names, sid_names, grid, n_layers, n_neurons, params, sim.astype(np.float32), whole,
                           layers, z.astype(np.float32), key_regions(z, threshold, top_percent))
+
+
+def _panel_scores(values: np.ndarray, grid: np.ndarray, norms: np.ndarray, scores: np.ndarray, layer: int) -> None:
+    """Fill one layer's columns of ``scores`` [L, layers x neurons], a few columns at a time."""
+    n_neurons = values.shape[1]
+    for start in range(0, n_neurons, SUB_PANEL):  # float64 copies of a few columns at a time
+        columns = slice(layer * n_neurons + start, layer * n_neurons + min(start + SUB_PANEL, n_neurons))
+        scores[:, columns] = contribution_scores(*language_sums(values[:, start:start + SUB_PANEL], grid, norms))
 
 
 def _check_finite(values: np.ndarray, labels: list[str], layer: int) -> None:

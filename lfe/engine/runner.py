@@ -285,10 +285,11 @@ def run_blocks(
         for block, plan in plans.items():
             span = checkpoint.block_slice(block)
             rows = np.empty((span.stop - span.start, pooled.shape[1] * pooled.shape[2]), dtype=settings.store_dtype)
+            norms = np.empty(span.stop - span.start)
             for index, (batch, input_ids, mask, positions) in enumerate(plan):
                 view = hooks.set_batch(mask.to(device))  # [B, L, K]
                 forward(model, adapter, input_ids, mask, positions, device)
-                landing.send(view, rows, batch, span, block if index == len(plan) - 1 else None)
+                landing.send(view, rows, norms, batch, span, block if index == len(plan) - 1 else None)
                 tokens_done += int(mask.sum())
                 rows_done += len(batch)
                 bar.update(len(batch))
@@ -312,30 +313,35 @@ class _Landing:
         self.dtype = getattr(torch, store_dtype)
         self.hosts = [torch.empty((max_batch, width), dtype=self.dtype, pin_memory=self.on_gpu) for _ in range(2)]
         self.flags = [torch.empty((2, max_batch), dtype=torch.bool, pin_memory=self.on_gpu) for _ in range(2)]
+        self.norms = [torch.empty(max_batch, dtype=torch.float32, pin_memory=self.on_gpu) for _ in range(2)]
         self.writer, self.labels = writer, labels
         self.step, self.in_flight = 0, None
 
-    def send(self, view: torch.Tensor, rows: np.ndarray, batch: list[int], span: slice, block: int | None) -> None:
+    def send(self, view: torch.Tensor, rows: np.ndarray, norms: np.ndarray, batch: list[int], span: slice,
+             block: int | None) -> None:
         size = len(batch)
         values = view.reshape(size, -1)  # [B, L*K] float32
         stored = values.to(self.dtype)  # [B, L*K]: no copy for a float32 store
         finite_stored = torch.isfinite(stored).all(dim=1)  # [B]: NaN, inf, or a float16 overflow
         finite_values = finite_stored if stored is values else torch.isfinite(values).all(dim=1)  # [B]
         finite = torch.stack([finite_stored, finite_values])  # [2, B]
+        row_norms = torch.linalg.vector_norm(stored, dim=1, dtype=torch.float32)  # [B]
         host, flags = self.hosts[self.step % 2][:size], self.flags[self.step % 2][:, :size]
+        host_norms = self.norms[self.step % 2][:size]
         host.copy_(stored, non_blocking=self.on_gpu)  # the rows' one device-to-host copy
         flags.copy_(finite, non_blocking=self.on_gpu)
+        host_norms.copy_(row_norms, non_blocking=self.on_gpu)
         event = torch.cuda.Event() if self.on_gpu else None
         if event is not None:
             event.record()
         self.flush()  # the previous batch, while the device computes this one
-        self.in_flight = (rows, batch, span, host, flags, event, block)
+        self.in_flight = (rows, norms, batch, span, host, flags, host_norms, event, block)
         self.step += 1
 
     def flush(self) -> None:
         if self.in_flight is None:
             return
-        rows, batch, span, host, flags, event, block = self.in_flight
+        rows, norms, batch, span, host, flags, host_norms, event, block = self.in_flight
         self.in_flight = None
         if event is not None:
             event.synchronize()
@@ -346,8 +352,9 @@ class _Landing:
             hint = "; they overflow float16: pass --store-dtype float32" if overflow else "; try --dtype float32"
             raise LfeError(f"non-finite activations for {listing(bad)}{hint}")
         rows[batch] = host.numpy()
+        norms[batch] = host_norms.numpy()
         if block is not None:
-            self.writer.submit(block, rows)
+            self.writer.submit(block, rows, norms)
 
 
 def default_block_rows(width: int) -> int:

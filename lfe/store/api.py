@@ -9,6 +9,7 @@ Layout::
         pooled   [rows, layers * neurons]   chunks (block rows, neurons of one layer), checksummed
         done     [blocks] bool              resume manifest: one chunk per block
         n_tokens [rows] int32               tokens pooled for each row
+        norms    [rows] float64             each stored row's L2 norm over all layers
 
 This module knows nothing of models: what a checkpoint's metadata means is the caller's business.
 Opening is lazy: arrays are read only when indexed.
@@ -101,12 +102,24 @@ class Checkpoint:
     def complete(self) -> bool:
         return bool(self.done[:].all())
 
-    def write_block(self, block: int, rows: np.ndarray) -> None:
-        """Write one block's rows, then mark it done: a killed writer never leaves a false 'done'."""
+    @cached_property
+    def norms(self) -> zarr.Array:
+        return self.group["norms"]
+
+    def write_block(self, block: int, rows: np.ndarray, norms: np.ndarray | None = None) -> None:
+        """Write one block's rows and their L2 norms, then mark it done.
+
+        The flag comes last, so a killed writer never leaves a block marked done that is not fully
+        written. ``norms`` (of the rows as stored) are computed here when not given.
+        """
         span = self.block_slice(block)
         if rows.shape != (span.stop - span.start, self.pooled.shape[1]):
             raise ValueError(f"block {block} needs shape {(span.stop - span.start, self.pooled.shape[1])}, got {rows.shape}")
-        self.pooled[span, :] = rows.astype(self.pooled.dtype, copy=False)  # no copy when already stored dtype
+        rows = rows.astype(self.pooled.dtype, copy=False)  # no copy when already the stored dtype
+        if norms is None:
+            norms = np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64))
+        self.pooled[span, :] = rows
+        self.norms[span] = norms
         self.done[block] = True
 
     def as_dask(self):
@@ -232,6 +245,8 @@ class ActivationStore:
         n_blocks = -(-rows // block_rows)
         group.create_array("done", shape=(n_blocks,), dtype=bool, chunks=(1,), fill_value=False)
         group.create_array("n_tokens", shape=(rows,), dtype="int32", chunks=(rows,))[:] = n_tokens
+        # each row's L2 norm over all layers (paper eq. 6), so analysis needs one pass, not two
+        group.create_array("norms", shape=(rows,), dtype="float64", chunks=(block_rows,), fill_value=0)
         group.attrs["lfe"] = {
             "n_layers": n_layers, "n_neurons": n_neurons, "block_rows": block_rows, "store_dtype": dtype,
             "compression": compression, **meta,

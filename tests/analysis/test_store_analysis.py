@@ -70,3 +70,20 @@ def test_cli_analyze_reports_and_explains_errors(tmp_path):
     assert "largest possible z is sqrt(6-1) = 2.236" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run.zarr"), "--checkpoint", "nope"])
     assert result.exit_code == 1 and "has no checkpoint 'nope'; it has step1" in result.output
+
+
+def test_one_pass_with_stored_norms_equals_two_passes_and_damaged_norms_are_caught(tmp_path):
+    pooled, langs, sids = planted_store(tmp_path / "run.zarr")
+    checkpoint = ActivationStore.open(tmp_path / "run.zarr", "r+").checkpoint("step1")
+    norms = checkpoint.norms[:]
+    np.testing.assert_allclose(norms, np.linalg.norm(pooled.astype(np.float64), axis=1), rtol=1e-12)
+    two = analyze(pooled, langs, sids, 3, 40, threshold=1.5, n_boot=0)
+    one = analyze(checkpoint.as_dask(), langs, sids, 3, 40, threshold=1.5, n_boot=0, norms=norms)
+    np.testing.assert_allclose(one.zscores, two.zscores, atol=1e-5)
+    np.testing.assert_array_equal(one.regions, two.regions)
+    from lfe.analysis import AnalysisError
+
+    damaged = norms.copy()
+    damaged[4] *= 1.5
+    with pytest.raises(AnalysisError, match=r"stored row norms do not match the rows \(worst: l0/4\)"):
+        analyze(pooled, langs, sids, 3, 40, threshold=1.5, n_boot=0, norms=damaged)

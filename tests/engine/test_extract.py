@@ -39,7 +39,7 @@ def test_resume_recomputes_only_missing_blocks_bit_identically(tiny_models, corp
     computed = []
     real_write_block = type(checkpoint).write_block
     monkeypatch.setattr(type(checkpoint), "write_block",
-                        lambda self, block, rows: (computed.append(block), real_write_block(self, block, rows)))
+                        lambda self, block, *args: (computed.append(block), real_write_block(self, block, *args)))
     [report] = extract(model, corpus, tmp_path / "cut.zarr", settings=SETTINGS, progress=False)
     assert computed == [1, 3] and report.rows == 8 + 6
     assert _pooled(tmp_path / "cut.zarr", "llama-tiny-0").tobytes() == full.tobytes()
@@ -88,6 +88,9 @@ def test_checkpoint_records_every_parameter(tiny_models, corpus, tmp_path):
     assert meta["family"] == "bloom" and meta["read"] == "output" and meta["n_layers"] == 2
     assert len(meta["weights_hash"]) == 64 and len(meta["tokenizer_hash"]) == 64
     assert store.corpus["fingerprint"] == corpus.fingerprint and store.corpus["languages"] == ["en", "fr", "zh"]
+    checkpoint = store.checkpoint("step0")
+    np.testing.assert_allclose(checkpoint.norms[:], np.linalg.norm(checkpoint.pooled[:].astype(np.float64), axis=1),
+                               rtol=1e-6)  # computed on the device, in float32
     n_tokens = store.checkpoint("step0").n_tokens
     assert n_tokens[0] == len(corpus.texts[0].encode("utf-8"))  # byte-level tokenizer, no special tokens
 

@@ -1,0 +1,114 @@
+"""`lfe analyze` out of core, against one in-memory numpy float32 Gram of the same matrix.
+
+On a synthetic float16 store (default 900 x 500,000: 9 languages x 100 sids, 20 layers x 25,000
+neurons, planted language and meaning directions plus noise), in one run:
+
+1. the whole analysis (similarity maps, LRDS and SADS with 200 bootstrap resamples, whole and per
+   layer, contribution scores, z-scores, key regions; no figures), timed;
+2. the same analysis again under tracemalloc, for its peak traced memory (numpy buffers included);
+3. the baseline: the matrix loaded into memory as float32 (not timed), then ``X @ X.T``, timed.
+
+Goals: time at most 1.5 x the Gram; peak memory at most a quarter of the uncompressed store plus
+the n x n maps.
+
+    python benchmarks/bench_analyze.py [--langs 9] [--sids 100] [--layers 20] [--neurons 25000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_extract import cpu_name  # noqa: E402
+
+from lfe.analyze import analyze_store  # noqa: E402
+from lfe.store import ActivationStore  # noqa: E402
+
+
+def synthetic_store(path: Path, n_langs: int, n_sids: int, n_layers: int, n_neurons: int, seed: int = 0):
+    """A float16 store whose rows are language + meaning + noise, written block by block."""
+    rng = np.random.default_rng(seed)
+    n = n_langs * n_sids
+    langs = [f"l{l}" for l in range(n_langs) for _ in range(n_sids)]
+    sids = [str(s) for _ in range(n_langs) for s in range(n_sids)]
+    store = ActivationStore.create(path, {"fingerprint": "synthetic"}, langs, sids, ["-"] * n)
+    checkpoint = store.create_checkpoint("synthetic", n_layers, n_neurons, 128, "float16",
+                                         np.ones(n, np.int32), {"weights_hash": "none"})
+    width = n_layers * n_neurons
+    lang_part = rng.normal(size=(n_langs, width)).astype(np.float32)
+    sid_part = rng.normal(size=(n_sids, width)).astype(np.float32)
+    for block in range(checkpoint.n_blocks):
+        span = checkpoint.block_slice(block)
+        rows = np.arange(span.start, span.stop)
+        values = 0.6 * lang_part[rows // n_sids] + 0.4 * sid_part[rows % n_sids]
+        values += rng.standard_normal(size=values.shape, dtype=np.float32)
+        checkpoint.write_block(block, values.astype(np.float16))
+    return store
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--langs", type=int, default=9)
+    parser.add_argument("--sids", type=int, default=100)
+    parser.add_argument("--layers", type=int, default=20)
+    parser.add_argument("--neurons", type=int, default=25000)
+    parser.add_argument("--bootstrap", type=int, default=200)
+    parser.add_argument("--out", default="benchmarks/out")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp())
+    started = time.perf_counter()
+    store = synthetic_store(work / "run.zarr", args.langs, args.sids, args.layers, args.neurons)
+    checkpoint = store.checkpoint("synthetic")
+    n, width = checkpoint.pooled.shape
+    store_bytes = n * width * 2
+    print(f"built a {n} x {width} float16 store ({store_bytes / 1e9:.2f} GB uncompressed) in "
+          f"{time.perf_counter() - started:.0f} s", flush=True)
+
+    options = dict(threshold=2.0, n_boot=args.bootstrap, seed=0, figures=False, progress=False)
+    started = time.perf_counter()
+    [result] = analyze_store(work / "run.zarr", out=work / "analysis", **options).values()
+    analysis_seconds = time.perf_counter() - started
+
+    tracemalloc.start()
+    analyze_store(work / "run.zarr", out=work / "analysis", **options)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    matrix = checkpoint.pooled[:].astype(np.float32)
+    started = time.perf_counter()
+    matrix @ matrix.T
+    gram_seconds = time.perf_counter() - started
+    del matrix
+
+    maps = 2 * n * n * 8  # the whole-model and one layer's Gram, float64
+    budget = store_bytes / 4 + maps
+    results = {
+        "machine": cpu_name(),
+        "store": f"{n} x {width} float16 ({args.layers} layers x {args.neurons} neurons), chunks {checkpoint.pooled.chunks}",
+        "analysis_s": analysis_seconds, "gram_s": gram_seconds, "ratio": analysis_seconds / gram_seconds,
+        "peak_traced_MB": peak / 1e6, "budget_MB": budget / 1e6, "store_MB": store_bytes / 1e6,
+        "lrds": result.whole["lrds"], "sads": result.whole["sads"], "sklr": result.sklr,
+    }
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "analyze.json").write_text(json.dumps(results, indent=2))
+    print(f"machine: {results['machine']}\nstore: {results['store']}\n")
+    print("| measure | value | goal |\n|---|---|---|")
+    print(f"| lfe analyze / numpy float32 Gram | {results['ratio']:.2f} ({analysis_seconds:.1f} s / {gram_seconds:.1f} s) | <= 1.5 |")
+    print(f"| peak memory (traced) | {peak / 1e6:.0f} MB (budget {budget / 1e6:.0f} MB = store/4 "
+          f"{store_bytes / 4e6:.0f} + maps {maps / 1e6:.0f}) | <= budget |")
+    print(f"| planted result | LRDS {result.whole['lrds']:.3f}, SADS {result.whole['sads']:.3f}, SKLR {result.sklr} | |")
+    shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
