@@ -113,16 +113,20 @@ def lrds_sads_with_intervals(sim, grid, n_boot: int, seed: int, level: float = 0
 
 
 def language_sums(h: np.ndarray, grid: np.ndarray, norms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(Σ_i a_ik, Σ_i a_ik²) over each language's rows, a = h / norms: [L, K] each, float64.
+    """(Σ_i a_ik, Σ_i a_ik²) over each language's rows, a = h / norms: [L, K] each, as float64.
 
-    Mergeable by addition over row blocks. As two matrix products with the 1/norm scaling folded
-    into the language indicator, so no normalised copy of ``h`` is made.
+    Mergeable by addition over row blocks. Two matrix products with the 1/norm scaling folded into
+    the language indicator, so no normalised copy of ``h`` is made; they run in ``h``'s precision
+    (at least float32: each sum has at most N terms), float64 input staying float64.
     """
-    h = np.asarray(h, dtype=np.float64)
+    dtype = np.result_type(np.asarray(h).dtype, np.float32)
+    h = np.asarray(h, dtype=dtype)
     scale = np.ones(h.shape[0]) if norms is None else 1.0 / np.asarray(norms, dtype=np.float64)
     indicator = np.zeros((grid.shape[0], h.shape[0]))  # [L, n]
     np.put_along_axis(indicator, grid, 1.0, axis=1)
-    return (indicator * scale) @ h, (indicator * scale**2) @ (h * h)
+    sums = (indicator * scale).astype(dtype) @ h
+    squares = (indicator * scale**2).astype(dtype) @ (h * h)
+    return sums.astype(np.float64), squares.astype(np.float64)
 
 
 def contribution_scores(sums: np.ndarray, squares: np.ndarray) -> np.ndarray:

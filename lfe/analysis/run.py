@@ -22,7 +22,7 @@ from lfe.analysis.metrics import (
 )
 
 
-SUB_PANEL = 2048  # columns converted to float64 at once in the second pass
+SUB_PANEL = 4096  # columns of a panel converted to float32 at once
 
 
 @dataclass
@@ -80,6 +80,19 @@ def panel(pooled, layer: int, width: int) -> np.ndarray:
     return np.asarray(part.compute() if hasattr(part, "compute") else part)
 
 
+def panels(pooled, n_layers: int, width: int):
+    """Yield each layer's panel, reading the next one in a thread while the caller computes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lfe-panel") as pool:
+        upcoming = pool.submit(panel, pooled, 0, width)
+        for layer in range(n_layers):
+            values = upcoming.result()
+            if layer + 1 < n_layers:
+                upcoming = pool.submit(panel, pooled, layer + 1, width)
+            yield values
+
+
 def analyze(
     pooled, langs, sids, n_layers: int, n_neurons: int, threshold: float | None = 2.0,
     top_percent: float | None = None, n_boot: int = 200, seed: int = 0, progress: bool = False,
@@ -112,15 +125,16 @@ def analyze(
     gram = np.zeros((grid.size, grid.size))
     scores = np.empty((len(lang_names), n_layers * n_neurons))
     layers = []
-    for layer in range(n_layers):
-        values = panel(pooled, layer, n_neurons)
-        _check_finite(values, labels, layer)
-        as_float32 = values.astype(np.float32, copy=False)
-        layer_gram = (as_float32 @ as_float32.T).astype(np.float64)  # float32 BLAS, float64 across layers
+    for layer, values in enumerate(panels(pooled, n_layers, n_neurons)):
+        layer_gram = np.zeros_like(gram)
+        for start in range(0, n_neurons, SUB_PANEL):  # float32 copies of a few columns at a time
+            block = values[:, start:start + SUB_PANEL].astype(np.float32, copy=False)
+            layer_gram += block @ block.T  # float32 BLAS, float64 across blocks and layers
+            if norms is not None:  # known norms: contributions in the same pass
+                _block_scores(block, grid, norms, scores, layer * n_neurons + start)
+        _check_finite(np.diag(layer_gram), labels, layer)  # a NaN or inf anywhere in a row shows here
         gram += layer_gram
         layers.append({"layer": layer, **lrds_sads_with_intervals(similarity(layer_gram), grid, n_boot, seed)})
-        if norms is not None:  # known norms: contributions in the same pass
-            _panel_scores(values, grid, norms, scores, layer)
         bar.update()
     sim = similarity(gram)
     whole = lrds_sads_with_intervals(sim, grid, n_boot, seed)
@@ -131,8 +145,9 @@ def analyze(
                             "they have no direction to compare")
     if norms is None:
         norms = from_gram
-        for layer in range(n_layers):
-            _panel_scores(panel(pooled, layer, n_neurons), grid, norms, scores, layer)
+        for layer, values in enumerate(panels(pooled, n_layers, n_neurons)):
+            for start in range(0, n_neurons, SUB_PANEL):
+                _block_scores(values[:, start:start + SUB_PANEL], grid, norms, scores, layer * n_neurons + start)
             bar.update()
     elif not np.allclose(norms, from_gram, rtol=1e-3):
         worst = np.asarray(labels)[np.argmax(np.abs(norms / from_gram - 1))]
@@ -146,17 +161,14 @@ def analyze(
                           layers, z.astype(np.float32), key_regions(z, threshold, top_percent))
 
 
-def _panel_scores(values: np.ndarray, grid: np.ndarray, norms: np.ndarray, scores: np.ndarray, layer: int) -> None:
-    """Fill one layer's columns of ``scores`` [L, layers x neurons], a few columns at a time."""
-    n_neurons = values.shape[1]
-    for start in range(0, n_neurons, SUB_PANEL):  # float64 copies of a few columns at a time
-        columns = slice(layer * n_neurons + start, layer * n_neurons + min(start + SUB_PANEL, n_neurons))
-        scores[:, columns] = contribution_scores(*language_sums(values[:, start:start + SUB_PANEL], grid, norms))
+def _block_scores(block: np.ndarray, grid: np.ndarray, norms: np.ndarray, scores: np.ndarray, first: int) -> None:
+    """Fill the columns ``first:first + width`` of ``scores`` [L, layers x neurons] from one block."""
+    scores[:, first:first + block.shape[1]] = contribution_scores(*language_sums(block, grid, norms))
 
 
-def _check_finite(values: np.ndarray, labels: list[str], layer: int) -> None:
-    bad = ~np.isfinite(values).all(axis=1)
+def _check_finite(squared_norms: np.ndarray, labels: list[str], layer: int) -> None:
+    bad = ~np.isfinite(squared_norms)
     if bad.any():
         names = [labels[i] for i in np.flatnonzero(bad)[:10]]
-        raise AnalysisError(f"NaN or inf activations in layer {layer} for {', '.join(names)}"
+        raise AnalysisError(f"NaN, inf or overflowing activations in layer {layer} for {', '.join(names)}"
                             f"{' ...' if bad.sum() > 10 else ''}; re-extract these rows (lfe extract --overwrite)")

@@ -164,7 +164,7 @@ def test_incomplete_labels_nan_rows_and_zero_rows_are_errors():
         analyze(pooled[:-1], langs[:-1], sids[:-1], 2, 40)
     broken = pooled.copy()
     broken[3, 50] = np.nan
-    with pytest.raises(AnalysisError, match=r"NaN or inf activations in layer 1 for l0/3"):
+    with pytest.raises(AnalysisError, match=r"NaN, inf or overflowing activations in layer 1 for l0/3"):
         analyze(broken, langs, sids, 2, 40, threshold=1.5)
 
 
