@@ -13,6 +13,8 @@ import pytest
         ("lfe.store", ["torch", "transformers", "lfe.engine"]),
         ("lfe.corpus", ["torch", "transformers", "zarr", "lfe.engine"]),
         ("lfe", ["torch", "transformers", "zarr"]),
+        ("lfe.plots", ["torch", "transformers", "lfe.engine"]),
+        ("lfe.analyze", ["torch", "transformers", "lfe.engine"]),
     ],
 )
 def test_module_does_not_import(module, forbidden):
