@@ -24,6 +24,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_extract.py
+	$(BIN)/python benchmarks/bench_analyze.py
 
 clean:
 	rm -rf $(VENV) out

@@ -47,6 +47,8 @@ def analyze_store(
             "checkpoint": name,
             "corpus_fingerprint": opened.corpus["fingerprint"],
             "weights_hash": data.meta.get("weights_hash"),
+            "source": data.meta.get("source"),
+            "family": data.meta.get("family"),
             "store_dtype": data.meta.get("store_dtype"),
             "pooling": data.meta.get("pooling"),
         }
@@ -62,8 +64,9 @@ def analyze_store(
 
 
 def write_files(result: AnalysisResult, metrics: dict, folder: Path, figures: bool = True) -> Path:
-    """metrics.json, CSV tables and (unless ``figures`` is False) the PNG figures, in ``folder``."""
+    """metrics.json, CSV tables, report.md and (unless ``figures`` is False) the PNG figures, in ``folder``."""
     from lfe import plots
+    from lfe.report import markdown_report
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -80,6 +83,7 @@ def write_files(result: AnalysisResult, metrics: dict, folder: Path, figures: bo
     if figures:
         for filename, draw in plots.ALL.items():
             draw(result, folder / filename, prefix=metrics.get("checkpoint", ""))
+    (folder / "report.md").write_text(markdown_report(result, metrics, figures), encoding="utf-8")
     return folder
 
 

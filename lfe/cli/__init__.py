@@ -12,6 +12,8 @@ import importlib
 import click
 
 SUBCOMMANDS = {
+    "corpus": "lfe.cli.corpus:corpus",
+    "models": "lfe.cli.models:models",
     "analyze": "lfe.cli.analyze:analyze",
     "demo": "lfe.cli.demo:demo",
     "extract": "lfe.cli.extract:extract",

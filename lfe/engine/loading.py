@@ -18,6 +18,7 @@ import torch
 
 from lfe.engine.families import adapter_class
 from lfe.errors import ModelError
+from lfe.fetch import cache_dir, file_sha256
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -61,28 +62,53 @@ def resolve_source(spec: str, revision: str | None = None) -> ModelSource:
     return ModelSource("hub", spec, revision)
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("LFE_CACHE", Path.home() / ".cache" / "lfe"))
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 24):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _pretrained_args(source: ModelSource) -> tuple[str, dict]:
     """The (path or id, keyword arguments) that transformers' from_pretrained calls take."""
     if source.kind == "gguf":
-        converted = _cache_dir() / "gguf" / file_sha256(source.spec)
-        if (converted / "config.json").is_file():
-            return str(converted), {}
-        return str(Path(source.spec).parent), {"gguf_file": Path(source.spec).name}
+        return str(converted_gguf(source.spec)), {}
     if source.kind == "hub":
         return source.spec, {"revision": source.revision} if source.revision else {}
     return source.spec, {}
+
+
+def converted_gguf(path: str | Path, cache: Path | None = None) -> Path:
+    """A safetensors copy of the GGUF file ``path`` in lfe's cache, made on first use.
+
+    transformers dequantizes a GGUF file on every load (about 48 s for Gemma-3-270M here); the
+    copy loads in seconds. Needs the packages gguf and accelerate (dependencies of lfe).
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    target = cache_dir(cache) / "gguf" / file_sha256(path)
+    if (target / "config.json").is_file():
+        return target
+    path = Path(path)
+    kwargs = {"gguf_file": path.name}
+    hf_logging.disable_progress_bar()
+    try:
+        config = AutoConfig.from_pretrained(path.parent, **kwargs)
+        adapter_class(config.model_type).check_config(config)
+        model = AutoModelForCausalLM.from_pretrained(path.parent, dtype=torch.float32, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, **kwargs)
+    except ImportError as error:
+        raise ModelError(f"reading GGUF files needs the packages gguf and accelerate: pip install gguf accelerate ({error})") from None
+    except (OSError, ValueError) as error:
+        raise ModelError(f"cannot read the GGUF file {path}: {error}") from None
+    # transformers dequantizes GGUF weights to plain tensors on load but keeps a "gguf quantizer"
+    # that refuses to save; the tensors themselves are ordinary, so drop it.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if not target.exists():  # another process may have converted it meanwhile
+            os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def load_config(source: ModelSource):
@@ -121,22 +147,7 @@ def load_model(source: ModelSource, dtype: str = "float32", device: str = "cpu")
         tokenizer = AutoTokenizer.from_pretrained(where, **{k: v for k, v in kwargs.items() if k != "attn_implementation"})
     except (OSError, ValueError, ImportError) as error:
         raise ModelError(f"cannot load {source.spec}: {error}") from None
-    if source.kind == "gguf" and "gguf_file" in kwargs:
-        _keep_converted(model, tokenizer, source)
     return model.to(device).eval(), tokenizer
-
-
-def _keep_converted(model, tokenizer, source: ModelSource) -> None:
-    target = _cache_dir() / "gguf" / file_sha256(source.spec)
-    staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
-    try:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists():  # another process may have converted it meanwhile
-            os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def weights_hash(model: torch.nn.Module) -> str:

@@ -54,3 +54,26 @@ def test_help_does_not_import_torch():
     code = "import sys; from lfe.cli import main; main(['--help'], standalone_mode=False); print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "extract" in result.stdout and result.stdout.strip().endswith("False")
+
+
+def test_models_list_and_corpus_sample(tmp_path):
+    listed = _run("models", "list")
+    assert listed.exit_code == 0 and "gemma3-270m" in listed.output and "smollm2-135m" in listed.output
+    corpus = write_tsv(tmp_path / "c.tsv", parallel_rows(n_sids=12))
+    result = _run("corpus", "sample", corpus, "--samples", "5", "--seed", "0", "--holdout", "4", "--out-dir", tmp_path / "s")
+    assert result.exit_code == 0, result.output
+    assert "probe: " in result.output and (tmp_path / "s" / "holdout" / "zh.txt").exists()
+    too_many = _run("corpus", "sample", corpus, "--samples", "10", "--seed", "0", "--holdout", "4")
+    assert too_many.exit_code == 1 and "is more than the corpus's 12 sids" in too_many.output
+    unknown = _run("models", "fetch", "gpt-5")
+    assert unknown.exit_code == 1 and "unknown model 'gpt-5'; lfe can fetch gemma3-270m, smollm2-135m" in unknown.output
+
+
+def test_offline_demo_runs_end_to_end(tmp_path):
+    result = _run("demo", "--model", "tiny", "--out", tmp_path / "demo")
+    assert result.exit_code == 0, result.output
+    assert "tiny: written, 72 rows" in result.output and "LRDS" in result.output
+    report = (tmp_path / "demo" / "analysis" / "tiny" / "report.md").read_text()
+    assert "| language | key neurons |" in report and "![similarity map](similarity_map.png)" in report
+    again = _run("demo", "--model", "tiny", "--out", tmp_path / "demo")
+    assert "tiny: already complete" in again.output

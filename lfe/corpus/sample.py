@@ -1,0 +1,92 @@
+"""Splitting a corpus into probing samples and held-out text, and a cross-lingual choice task.
+
+- probing samples: ``samples`` sids drawn with a seed, for ``lfe extract``;
+- held-out sids, never probed: per-language text files for perplexity (``lfe ablate``);
+- a choice task in the XStoryCloze layout from held-out sids: the verses before a held-out sid in
+  language X as the context, two candidate next verses in the ending language (the true next one
+  and one drawn from elsewhere), and the index of the true one.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from lfe.corpus.model import Corpus
+from lfe.corpus.read import read_corpus
+from lfe.errors import CorpusError
+
+
+def _write_tsv(path: Path, corpus: Corpus, sids: list[str]) -> Path:
+    index = {sid: i for i, sid in enumerate(corpus.sids)}
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("lang\tsid\ttext\n")
+        for l, lang in enumerate(corpus.langs):
+            for sid in sids:
+                handle.write(f"{lang}\t{sid}\t{corpus.texts[l * corpus.n_sids + index[sid]]}\n")
+    return path
+
+
+def split(corpus: Corpus, samples: int, holdout: int, seed: int) -> tuple[list[str], list[str]]:
+    """(probing sids, held-out sids): disjoint, drawn with ``seed``, each in corpus order."""
+    if samples < 1 or holdout < 0:
+        raise CorpusError(f"--samples must be at least 1 and --holdout at least 0, got {samples} and {holdout}")
+    if samples + holdout > corpus.n_sids:
+        raise CorpusError(f"--samples {samples} + --holdout {holdout} is more than the corpus's {corpus.n_sids} sids")
+    drawn = random.Random(seed).sample(range(corpus.n_sids), samples + holdout)
+    probe, held = set(drawn[:samples]), set(drawn[samples:])
+    return ([sid for i, sid in enumerate(corpus.sids) if i in probe],
+            [sid for i, sid in enumerate(corpus.sids) if i in held])
+
+
+def choice_task(corpus: Corpus, sids: list[str], seed: int, context: int = 3, ending_lang: str = "en") -> list[dict]:
+    """Items: the ``context`` sids before each of ``sids`` (in corpus order) in every language as the
+    context; the true next text and a distractor from another sid, both in ``ending_lang``."""
+    if ending_lang not in corpus.langs:
+        raise CorpusError(f"the ending language {ending_lang} is not in the corpus ({', '.join(corpus.langs)})")
+    rng = random.Random(seed)
+    position = {sid: i for i, sid in enumerate(corpus.sids)}
+    text = lambda lang, i: corpus.texts[corpus.langs.index(lang) * corpus.n_sids + i]  # noqa: E731
+    items = []
+    for sid in sids:
+        at = position[sid]
+        if at < context:
+            continue
+        distractor = rng.choice([i for i in range(corpus.n_sids) if abs(i - at) > context])
+        label = rng.randrange(2)
+        endings = [text(ending_lang, distractor)] * 2
+        endings[label] = text(ending_lang, at)
+        for lang in corpus.langs:
+            items.append({
+                "lang": lang, "sid": sid, "context": " ".join(text(lang, i) for i in range(at - context, at)),
+                "endings": endings, "label": label, "ending_lang": ending_lang,
+            })
+    return items
+
+
+def sample_corpus(path: str | Path, samples: int, seed: int, holdout: int = 0, out_dir: str | Path | None = None,
+                  langs=None) -> dict[str, Path]:
+    """Write probe.tsv, and with ``holdout``: holdout.tsv, holdout/<lang>.txt and choice.jsonl."""
+    corpus = read_corpus(path, langs=langs)
+    probe, held = split(corpus, samples, holdout, seed)
+    out = Path(out_dir) if out_dir else Path(path).with_suffix("")
+    out.mkdir(parents=True, exist_ok=True)
+    written = {"probe": _write_tsv(out / "probe.tsv", corpus, probe)}
+    if held:
+        written["holdout"] = _write_tsv(out / "holdout.tsv", corpus, held)
+        folder = out / "holdout"
+        folder.mkdir(exist_ok=True)
+        index = {sid: i for i, sid in enumerate(corpus.sids)}
+        for l, lang in enumerate(corpus.langs):
+            (folder / f"{lang}.txt").write_text(
+                "".join(corpus.texts[l * corpus.n_sids + index[sid]] + "\n" for sid in held), encoding="utf-8")
+        written["holdout_texts"] = folder
+        ending = "en" if "en" in corpus.langs else corpus.langs[0]
+        items = choice_task(corpus, held, seed, ending_lang=ending)
+        written["choice"] = out / "choice.jsonl"
+        written["choice"].write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items),
+                                     encoding="utf-8")
+    (out / "split.json").write_text(json.dumps({"source": str(path), "samples": samples, "holdout": holdout,
+                                                "seed": seed, "probe_sids": probe, "holdout_sids": held}, indent=1))
+    return written
