@@ -133,3 +133,22 @@ ALL = {
     "region_sizes.png": region_sizes,
     "region_overlap.png": region_overlap,
 }
+
+
+def ablation_heatmap(increase: dict[str, dict[str, float]], path: Path, prefix: str = "") -> Path:
+    """Percent increase in perplexity: rows evaluated language, columns deactivated region."""
+    plt = _pyplot()
+    langs = list(increase)
+    names = list(next(iter(increase.values())))
+    values = np.array([[increase[lang][name] for name in names] for lang in langs])
+    figure, axes = plt.subplots(figsize=(1.0 + 0.7 * len(names), 1.2 + 0.45 * len(langs)))
+    image = axes.imshow(np.log10(np.clip(values, 0, None) + 1), cmap="rocket_r" if "rocket_r" in plt.colormaps() else "Reds")
+    axes.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize="small")
+    axes.set_yticks(range(len(langs)), langs)
+    for (i, j), value in np.ndenumerate(values):
+        axes.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize="x-small")
+    axes.set_xlabel("deactivated region")
+    axes.set_ylabel("evaluated language")
+    axes.set_title(_title(prefix, "perplexity increase, percent"))
+    figure.colorbar(image, ax=axes, shrink=0.8, label="log10(1 + increase %)")
+    return _save(figure, path)

@@ -12,6 +12,7 @@ import importlib
 import click
 
 SUBCOMMANDS = {
+    "ablate": "lfe.cli.ablate:ablate",
     "corpus": "lfe.cli.corpus:corpus",
     "models": "lfe.cli.models:models",
     "analyze": "lfe.cli.analyze:analyze",

@@ -1,0 +1,56 @@
+"""Seeded random control regions for deactivation experiments. Takes and returns numpy arrays.
+
+A key region is only special if deactivating it hurts more than deactivating random neurons that
+differ from it in nothing but which neurons they are. Every control takes a seed; the seed and
+kind are recorded with every number computed from it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lfe.analysis.metrics import AnalysisError
+
+KINDS = ("matched", "layer-matched", "largest")
+
+
+def random_region(total: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Boolean [total] with exactly ``size`` neurons chosen uniformly without replacement."""
+    region = np.zeros(total, dtype=bool)
+    region[rng.choice(total, size=size, replace=False)] = True
+    return region
+
+
+def layer_matched_region(region: np.ndarray, n_layers: int, rng: np.random.Generator) -> np.ndarray:
+    """A random region with the same number of neurons as ``region`` in every layer."""
+    per_layer = region.reshape(n_layers, -1)
+    return np.concatenate([random_region(per_layer.shape[1], int(row.sum()), rng) for row in per_layer])
+
+
+def control_regions(regions: np.ndarray, langs: list[str], n_layers: int, kind: str, seed: int) -> dict[str, np.ndarray]:
+    """Named random controls for the key ``regions`` [L, layers x neurons].
+
+    - ``matched``: for each language a random region of its size (``random~en``);
+    - ``layer-matched``: the same count in every layer (``layer-random~en``);
+    - ``largest``: one random region the size of the largest key region (the paper's);
+    - ``P%`` (e.g. ``10%``): one random region of P percent of all neurons (the paper's).
+    """
+    total = regions.shape[1]
+    if kind == "matched":
+        return {f"random~{lang}": random_region(total, int(regions[i].sum()), np.random.default_rng([seed, i]))
+                for i, lang in enumerate(langs)}
+    if kind == "layer-matched":
+        return {f"layer-random~{lang}": layer_matched_region(regions[i], n_layers, np.random.default_rng([seed, i]))
+                for i, lang in enumerate(langs)}
+    if kind == "largest":
+        return {"random-largest": random_region(total, int(regions.sum(axis=1).max()), np.random.default_rng(seed))}
+    if kind.endswith("%"):
+        try:
+            percent = float(kind[:-1])
+        except ValueError:
+            percent = -1.0
+        if not 0 < percent <= 100:
+            raise AnalysisError(f"--random {kind}: the percent must be in (0, 100]")
+        size = int(round(total * percent / 100))
+        return {f"random-{kind}": random_region(total, size, np.random.default_rng(seed))}
+    raise AnalysisError(f"--random {kind!r} is not one of {', '.join(KINDS)} or a percent such as 10%")

@@ -1,0 +1,88 @@
+"""Evaluations run under a deactivation: perplexity, cross-lingual choice, greedy generation."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+LOGIT_BYTES = 1 << 30  # float32 logits held at once; batches of windows are sized to it
+
+
+def windows(ids: list[int], window: int, stride: int | None = None) -> list[tuple[list[int], int]]:
+    """(window ids, index of the first scored position) over ``ids``.
+
+    Without ``stride``: non-overlapping windows, each scoring all its tokens but the first (the
+    paper's convention). With ``stride``: windows every ``stride`` tokens, each scoring only the
+    tokens the previous one did not, so every token after the first is scored once with up to
+    ``window - 1`` tokens of context.
+    """
+    if window < 2:
+        raise ValueError(f"a window needs at least 2 tokens, got {window}")
+    if stride is None:
+        return [(ids[start:start + window], 1) for start in range(0, len(ids) - 1, window) if len(ids[start:start + window]) > 1]
+    if not 0 < stride <= window:
+        raise ValueError(f"stride must be in (0, window], got {stride}")
+    result, scored_until = [], 1
+    for start in range(0, len(ids) - 1, stride):
+        end = min(start + window, len(ids))
+        result.append((ids[start:end], max(scored_until - start, 1)))
+        scored_until = end
+        if end == len(ids):
+            break
+    return result
+
+
+@torch.inference_mode()
+def negative_log_likelihood(model, ids: list[int], window: int, stride: int | None = None) -> tuple[float, int]:
+    """(summed negative log-likelihood, scored tokens) of the token stream ``ids``."""
+    device = next(model.parameters()).device
+    vocab = model.get_output_embeddings().weight.shape[0]
+    total, count = 0.0, 0
+    pieces = windows(ids, window, stride)
+    per_batch = max(1, LOGIT_BYTES // (4 * window * vocab))
+    for start in range(0, len(pieces), per_batch):
+        group = pieces[start:start + per_batch]
+        width = max(len(piece) for piece, _ in group)
+        input_ids = torch.zeros((len(group), width), dtype=torch.long)
+        mask = torch.zeros_like(input_ids)
+        for row, (piece, _) in enumerate(group):
+            input_ids[row, :len(piece)] = torch.as_tensor(piece)
+            mask[row, :len(piece)] = 1
+        logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=False).logits
+        logprobs = torch.log_softmax(logits.float(), dim=-1)  # [B, T, V]
+        for row, (piece, first) in enumerate(group):
+            targets = torch.as_tensor(piece[first:], device=device)
+            picked = logprobs[row, first - 1:len(piece) - 1].gather(1, targets[:, None])  # [n, 1]
+            total -= float(picked.sum())
+            count += len(targets)
+    return total, count
+
+
+def perplexity(nll: float, tokens: int) -> float:
+    return math.exp(nll / tokens) if tokens else float("nan")
+
+
+@torch.inference_mode()
+def ending_scores(model, tokenizer, context: str, endings: list[str]) -> list[float]:
+    """Log-likelihood of each ending after ``context`` (ending tokens only, summed)."""
+    device = next(model.parameters()).device
+    context_ids = tokenizer(context, add_special_tokens=False)["input_ids"]
+    scores = []
+    for ending in endings:
+        ending_ids = tokenizer(" " + ending, add_special_tokens=False)["input_ids"]
+        ids = torch.as_tensor([context_ids + ending_ids], device=device)
+        logprobs = torch.log_softmax(model(input_ids=ids, use_cache=False).logits.float(), dim=-1)[0]
+        positions = torch.arange(len(context_ids) - 1, len(context_ids) + len(ending_ids) - 1, device=device)
+        scores.append(float(logprobs[positions, torch.as_tensor(ending_ids, device=device)].sum()))
+    return scores
+
+
+@torch.inference_mode()
+def greedy(model, tokenizer, prompt: str, max_new_tokens: int) -> str:
+    """The greedy continuation of ``prompt``."""
+    device = next(model.parameters()).device
+    inputs = tokenizer(prompt, return_tensors="pt").to(device)
+    output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                            pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
+    return tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)

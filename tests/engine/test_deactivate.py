@@ -1,0 +1,134 @@
+"""Deactivation: hook zeroing, weight zeroing and per-row masks agree; evaluations run with masks live."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from lfe.analysis.controls import control_regions, layer_matched_region, random_region
+from lfe.engine.deactivate import deactivated, row_masks
+from lfe.engine.evaluate import ending_scores, negative_log_likelihood, perplexity, windows
+from lfe.engine.families import FAMILIES, adapter_for
+
+TEXTS = ["le chat est assis sur le tapis rouge", "the cat sat"]
+
+
+def _load(path):
+    model = AutoModelForCausalLM.from_pretrained(path, **({"attn_implementation": "eager"} if "bloom" in str(path) else {}))
+    return model.eval(), AutoTokenizer.from_pretrained(path)
+
+
+def _batch(tokenizer):
+    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in TEXTS]
+    width = max(map(len, ids))
+    input_ids = torch.tensor([i + [0] * (width - len(i)) for i in ids])
+    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i in ids])
+    return input_ids, mask
+
+
+@pytest.mark.parametrize("model_type", sorted(FAMILIES))
+def test_three_forms_agree_and_an_empty_mask_changes_nothing(model_type, tiny_models):
+    model, tokenizer = _load(tiny_models(model_type))
+    adapter = adapter_for(model)
+    total = adapter.n_layers * adapter.n_neurons
+    mask = random_region(total, total // 5, np.random.default_rng(0))
+    input_ids, attention = _batch(tokenizer)
+    with torch.no_grad():
+        full = model(input_ids=input_ids, attention_mask=attention).logits
+        with deactivated(adapter, mask):
+            by_weight = model(input_ids=input_ids, attention_mask=attention).logits
+        with deactivated(adapter, np.zeros(total, dtype=bool)):
+            nothing = model(input_ids=input_ids, attention_mask=attention).logits
+        table = np.stack([~mask, np.ones(total, dtype=bool)])  # row 0 deactivated, row 1 intact
+        with row_masks(adapter, table, torch.tensor([0, 1])):
+            by_row = model(input_ids=input_ids, attention_mask=attention).logits
+        by_hook = _hook_zeroing(model, adapter, mask, input_ids, attention)
+    real = attention.bool()
+    for row in range(2):
+        torch.testing.assert_close(by_weight[row][real[row]], by_hook[row][real[row]], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(by_row[0][real[0]], by_weight[0][real[0]], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(by_row[1][real[1]], full[1][real[1]], rtol=1e-5, atol=1e-5)
+    assert torch.equal(nothing, full)
+    assert not torch.allclose(by_weight[0][real[0]], full[0][real[0]])
+
+
+def _hook_zeroing(model, adapter, mask, input_ids, attention):
+    per_layer = mask.reshape(adapter.n_layers, adapter.n_neurons)
+    handles = []
+    for layer, module in enumerate(adapter.neuron_modules):
+        off = torch.as_tensor(per_layer[layer])
+        if adapter.read == "output":
+            handles.append(module.register_forward_hook(lambda m, a, out, off=off: out.masked_fill(off, 0)))
+        else:
+            handles.append(module.register_forward_pre_hook(lambda m, a, off=off: (a[0].masked_fill(off, 0),)))
+    try:
+        return model(input_ids=input_ids, attention_mask=attention).logits
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def test_weights_are_restored_when_an_evaluation_fails(tiny_models):
+    model, _ = _load(tiny_models("llama"))
+    adapter = adapter_for(model)
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    with pytest.raises(RuntimeError, match="boom"):
+        with deactivated(adapter, np.ones(adapter.n_layers * adapter.n_neurons, dtype=bool)):
+            assert float(adapter.deactivation_modules[0].weight.detach().abs().sum()) == 0
+            raise RuntimeError("boom")
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, before[name]), name
+
+
+@pytest.mark.parametrize("stride", [None, 3])
+def test_windows_score_every_token_once_and_perplexity_equals_the_reference(stride, tiny_models):
+    ids = list(range(1, 24))
+    scored = [t for piece, first in windows(ids, 8, stride) for t in piece[first:]]
+    if stride is None:  # non-overlapping: each window's first token has no context and is not scored
+        assert scored == [t for i, t in enumerate(ids) if i % 8]
+    else:
+        assert scored == ids[1:]
+    model, tokenizer = _load(tiny_models("gpt2"))
+    stream = tokenizer("the cat sat on the mat, the dog lay on the rug", add_special_tokens=False)["input_ids"]
+    nll, count = negative_log_likelihood(model, stream, window=len(stream))
+    with torch.no_grad():
+        loss = model(input_ids=torch.tensor([stream]), labels=torch.tensor([stream])).loss
+    assert count == len(stream) - 1
+    assert perplexity(nll, count) == pytest.approx(float(torch.exp(loss)), rel=1e-5)
+
+
+def test_random_controls_are_seeded_and_sized():
+    regions = np.zeros((3, 40), dtype=bool)
+    regions[0, :6], regions[1, 10:13], regions[2, 30:40] = True, True, True
+    a = control_regions(regions, ["en", "fr", "zh"], n_layers=4, kind="matched", seed=5)
+    b = control_regions(regions, ["en", "fr", "zh"], n_layers=4, kind="matched", seed=5)
+    c = control_regions(regions, ["en", "fr", "zh"], n_layers=4, kind="matched", seed=6)
+    assert [int(v.sum()) for v in a.values()] == [6, 3, 10]
+    assert all(np.array_equal(a[k], b[k]) for k in a) and not all(np.array_equal(a[k], c[k]) for k in a)
+    layered = layer_matched_region(regions[2], 4, np.random.default_rng(0))
+    assert layered.reshape(4, 10).sum(axis=1).tolist() == regions[2].reshape(4, 10).sum(axis=1).tolist()
+    assert int(control_regions(regions, ["en", "fr", "zh"], 4, "largest", 0)["random-largest"].sum()) == 10
+    assert int(control_regions(regions, ["en", "fr", "zh"], 4, "25%", 0)["random-25%"].sum()) == 10
+
+
+def test_masks_are_live_during_the_choice_evaluation(tiny_models, tmp_path):
+    from lfe.ablate import _choice
+
+    model, tokenizer = _load(tiny_models("qwen2", size="small"))
+    adapter = adapter_for(model)
+    rng = np.random.default_rng(0)
+    words = "the cat dog sat ran on under a mat rug big small".split()
+    items = []
+    for i in range(16):
+        context = " ".join(rng.choice(words, 6))
+        endings = [" ".join(rng.choice(words, 3)) for _ in range(2)]
+        label = int(np.argmax(ending_scores(model, tokenizer, context, endings)))  # what the full model picks
+        items.append({"lang": "en", "sid": str(i), "context": context, "endings": endings, "label": label})
+    path = tmp_path / "choice.jsonl"
+    path.write_text("".join(json.dumps(item) + "\n" for item in items))
+    total = adapter.n_layers * adapter.n_neurons
+    accuracy = _choice(model, tokenizer, adapter, {"full": np.zeros(total, bool), "all": np.ones(total, bool)}, path)
+    assert accuracy["en"]["full"] == 1.0
+    assert accuracy["en"]["all"] < 1.0  # the deactivation changed answers: it was live
