@@ -49,7 +49,8 @@ def deactivated(adapter, mask):
 def row_masks(adapter, table, ids: torch.Tensor):
     """Multiply each batch row b's neurons by ``table[ids[b]]`` (1 keeps, 0 deactivates) in every layer.
 
-    ``table`` is [masks, layers x neurons] (True/1 = keep); ``ids`` is [batch] int.
+    ``table`` is [masks, layers x neurons] (True/1 = keep); ``ids`` is [batch] int, or [1] to give
+    every row the same mask.
     """
     keep = torch.as_tensor(np.asarray(table), dtype=torch.float32)
     keep = keep.reshape(keep.shape[0], adapter.n_layers, adapter.n_neurons)  # [M, L, K]
@@ -57,7 +58,7 @@ def row_masks(adapter, table, ids: torch.Tensor):
 
     def hook_for(layer: int):
         def scale(x):  # x [B, T, K]
-            rows = keep[ids.cpu(), layer].to(device=x.device, dtype=x.dtype)  # [B, K]
+            rows = keep[ids.cpu(), layer].to(device=x.device, dtype=x.dtype)  # [B, K], or [1, K] for every row
             return x * rows[:, None, :]
 
         if adapter.read == "output":
