@@ -60,3 +60,16 @@ def test_cli_ablate_with_layer_matched_controls(analysed, tmp_path):
     assert set(table["region_size"]) == {"en", "zh", "layer-random~en", "layer-random~zh"}
     bad = CliRunner().invoke(main, ["ablate", str(model), str(store), "--eval", str(held), "--regions", "de"])
     assert bad.exit_code == 1 and "no key region for de" in bad.output
+
+
+def test_generations_and_a_warning_when_evaluation_text_was_probed(analysed, tmp_path):
+    model, store, held = analysed
+    prompts = write_tsv(tmp_path / "prompts.tsv", [("en", "p1", "the cat"), ("fr", "p1", "le chat")])
+    probed = write_tsv(tmp_path / "probed.tsv", parallel_rows(langs=("en", "fr", "zh", "hi", "ar", "es"), n_sids=3))
+    with pytest.warns(UserWarning, match=r"3 evaluation sids were also probed"):
+        results = ablate(str(model), store, probed, regions="fr", window=32, generate=prompts, max_new_tokens=4,
+                         out=tmp_path / "g", say=lambda text: None)
+    [first, _] = results["generations"]
+    assert set(first) == {"lang", "sid", "prompt", FULL, "fr", "random~fr"}
+    assert all(isinstance(first[name], str) for name in (FULL, "fr", "random~fr"))
+    assert "## Greedy generations" in (tmp_path / "g" / "ckpt" / "table.md").read_text()
