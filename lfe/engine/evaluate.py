@@ -50,11 +50,11 @@ def negative_log_likelihood(model, ids: list[int], window: int, stride: int | No
             input_ids[row, :len(piece)] = torch.as_tensor(piece)
             mask[row, :len(piece)] = 1
         logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=False).logits
-        logprobs = torch.log_softmax(logits.float(), dim=-1)  # [B, T, V]
         for row, (piece, first) in enumerate(group):
             targets = torch.as_tensor(piece[first:], device=device)
-            picked = logprobs[row, first - 1:len(piece) - 1].gather(1, targets[:, None])  # [n, 1]
-            total -= float(picked.sum())
+            scored = logits[row, first - 1:len(piece) - 1].float()  # [n, V]
+            # -log p(target) = logsumexp(logits) - logit(target), without a [n, V] log-softmax copy
+            total += float((torch.logsumexp(scored, dim=-1) - scored.gather(1, targets[:, None])[:, 0]).sum())
             count += len(targets)
     return total, count
 
