@@ -129,7 +129,6 @@ class Checkpoint:
         return da.from_zarr(self.pooled)
 
 
-
 class ActivationStore:
     """A run's store. Create with ``ActivationStore.create``, open with ``ActivationStore.open``."""
 
