@@ -166,16 +166,19 @@ def _extract_checkpoint(
 
     model, tokenizer = load_model(source, settings.dtype, settings.device)
     adapter = adapter_for(model)
-    digest = weights_hash(model)
-    if checkpoint is not None and checkpoint.meta["weights_hash"] != digest:
-        if not overwrite:
+    digest, tokenizer_digest = weights_hash(model), tokenizer_fingerprint(tokenizer)
+    if checkpoint is not None:
+        changed = [f"{what} (stored sha256 {checkpoint.meta[key][:12]}, now {now[:12]})"
+                   for what, key, now in (("weights", "weights_hash", digest), ("tokenizer", "tokenizer_hash", tokenizer_digest))
+                   if checkpoint.meta[key] != now]
+        if changed and not overwrite:
             raise StoreError(
-                f"checkpoint {name!r} in {store.path} was written by a model with other weights "
-                f"(stored hash {checkpoint.meta['weights_hash'][:12]}, now {digest[:12]}); pass --overwrite "
-                "to replace it or --name to add this model as another checkpoint"
+                f"checkpoint {name!r} in {store.path} was written by a model with other {' and '.join(changed)}; "
+                "pass --overwrite to replace it or --name to add this model as another checkpoint"
             )
-        store.delete_checkpoint(name)
-        checkpoint = None
+        if changed:
+            store.delete_checkpoint(name)
+            checkpoint = None
     token_ids = tokenize(tokenizer, corpus, settings, model.config)
     if checkpoint is None:
         if settings.block_rows is None:
@@ -193,7 +196,7 @@ def _extract_checkpoint(
                 "deactivation_point": adapter.deactivation_module,
                 "pooling": "mean over the sample's real tokens, float32 accumulation",
                 "weights_hash": digest,
-                "tokenizer_hash": tokenizer_fingerprint(tokenizer),
+                "tokenizer_hash": tokenizer_digest,
                 "versions": {"torch": torch.__version__, "transformers": _transformers_version()},
             },
         )

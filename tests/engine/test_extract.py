@@ -69,7 +69,7 @@ def test_foreign_corpus_settings_and_weights_are_refused(tiny_models, corpus, tm
     checkpoint = ActivationStore.open(store, "r+").checkpoint("model")
     checkpoint.done[0] = False  # unfinished, so the rerun loads the model and compares weights
     build_tiny_model("qwen2", model_dir, seed=1)  # other weights at the same path
-    with pytest.raises(StoreError, match=r"a model with other weights"):
+    with pytest.raises(StoreError, match=r"a model with other weights \(stored sha256 \w{12}, now \w{12}\)"):
         extract(str(model_dir), corpus, store, settings=SETTINGS, progress=False)
     assert _pooled(store, "model").tobytes() == before.tobytes()  # nothing was lost
 
@@ -182,3 +182,17 @@ def test_float16_overflow_is_named_with_the_fix(tiny_models, corpus, tmp_path):
         extract(str(model_dir), corpus, tmp_path / "run.zarr", settings=half, progress=False)
     [report] = extract(str(model_dir), corpus, tmp_path / "ok.zarr", settings=SETTINGS, progress=False)
     assert np.abs(_pooled(tmp_path / "ok.zarr", "model")).max() > 65504  # float32 keeps them
+
+
+def test_a_changed_tokenizer_is_refused_on_resume(tiny_models, corpus, tmp_path):
+    from transformers import AutoTokenizer
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_models("gpt2"), model_dir)
+    extract(str(model_dir), corpus, tmp_path / "run.zarr", settings=SETTINGS, progress=False)
+    ActivationStore.open(tmp_path / "run.zarr", "r+").checkpoint("model").done[0] = False
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.add_tokens(["chat"])
+    tokenizer.save_pretrained(model_dir)
+    with pytest.raises(StoreError, match=r"other tokenizer \(stored sha256"):
+        extract(str(model_dir), corpus, tmp_path / "run.zarr", settings=SETTINGS, progress=False)
