@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Everything lfe checks only on a GPU, in one run of a few minutes: the CUDA tests, then the
-# extraction benchmark on CUDA. Usage, on a CUDA machine at the repo root:
+# Everything lfe checks only on a GPU, in one run of a few minutes: the CUDA tests, the Triton
+# kernels compiled for real against their torch references, the kernel and extraction benchmarks. Usage, on a CUDA machine at the repo root:
 #   bash benchmarks/gpu_check.sh [OUT_DIR]
 # Wheels for packages the machine lacks may wait in .whl/ (installed to /tmp/site, no network).
 set -uo pipefail
@@ -16,6 +16,9 @@ export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 python3 -c "import torch, transformers, zarr; print('torch', torch.__version__, 'transformers', transformers.__version__, 'zarr', zarr.__version__)" | tee -a "$out/gpu.txt"
 python3 -m pytest -q -p no:cacheprovider tests/engine/test_cuda.py 2>&1 | tee "$out/tests.txt" | tail -n 15
+# the Triton kernels compiled for real (no interpreter), on CUDA tensors
+TRITON_INTERPRET=0 LFE_TEST_DEVICE=cuda python3 -m pytest -q -p no:cacheprovider tests/kernels 2>&1 | tee -a "$out/tests.txt" | tail -n 15
+python3 benchmarks/bench_kernels.py --device cuda --dtype bfloat16 2>&1 | tee "$out/kernels.txt"
 bench() { python3 benchmarks/bench_extract.py --device cuda --sids 100 --out "$out" "$@" 2>&1 | tee -a "$out/bench.txt"; }
 bench --size base --repeats 3
 bench --size 1b --model /tmp/llama-1b --dtype bfloat16 --repeats 2

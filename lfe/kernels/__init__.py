@@ -1,15 +1,51 @@
 """The hot loops of lfe behind one device-independent API.
 
-Callers never branch on the device: each function here picks its implementation. Today every path
-is the torch reference (``reference.py``); Triton kernels for CUDA tensors plug in here.
+Callers never branch on the device: each function picks Triton for CUDA tensors (when Triton is
+installed) and the torch reference elsewhere; ``LFE_KERNELS=torch|triton`` forces a path. The
+Triton module is imported only when first used, so ``import lfe`` never imports Triton.
 """
 
-from lfe.kernels.reference import masked_mean_pool_torch
+from lfe.kernels._settings import HAS_TRITON, use_triton
+from lfe.kernels.reference import (
+    ACTIVATIONS, grouped_column_stats_torch, masked_activation_torch, masked_mean_pool_torch, packed_mean_pool_torch,
+)
+
+
+def _triton():
+    from lfe.kernels import triton_kernels
+
+    return triton_kernels
 
 
 def masked_mean_pool(x, mask, out=None):
     """Per-sample mean of ``x`` [B, T, K] over the tokens where ``mask`` [B, T] is set -> [B, K] float32."""
+    if use_triton(x):
+        return _triton().masked_mean_pool_triton(x, mask, out)
     return masked_mean_pool_torch(x, mask, out)
 
 
-__all__ = ["masked_mean_pool", "masked_mean_pool_torch"]
+def packed_mean_pool(x, offsets):
+    """Per-sample mean of packed rows ``x`` [tokens, K], sample s = rows offsets[s]:offsets[s+1] -> [S, K]."""
+    if use_triton(x):
+        return _triton().packed_mean_pool_triton(x, offsets)
+    return packed_mean_pool_torch(x, offsets)
+
+
+def grouped_column_stats(a, groups, n_groups):
+    """(Σa, Σa², Σ_{i<j} a_i a_j) per group and column of ``a`` [n, K], groups [n] -> three [G, K]."""
+    if use_triton(a):
+        return _triton().grouped_column_stats_triton(a, groups, n_groups)
+    return grouped_column_stats_torch(a, groups, n_groups)
+
+
+def masked_activation(kind, x, up, table, ids):
+    """act(x) [* up] with each batch row's neurons multiplied by ``table[ids[row]]``."""
+    if use_triton(x):
+        return _triton().masked_activation_triton(kind, x, up, table, ids)
+    return masked_activation_torch(kind, x, up, table, ids)
+
+
+__all__ = [
+    "ACTIVATIONS", "HAS_TRITON", "grouped_column_stats", "masked_activation", "masked_mean_pool", "packed_mean_pool",
+    "use_triton",
+]

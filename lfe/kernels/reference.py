@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -23,3 +25,54 @@ def masked_mean_pool_torch(x: torch.Tensor, mask: torch.Tensor, out: torch.Tenso
     if out is None:
         return pooled.squeeze(1)  # [B, K]
     return out.copy_(pooled.squeeze(1))
+
+
+def packed_mean_pool_torch(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """pooled[s, k] = mean of x[offsets[s]:offsets[s+1], k] for packed [tokens, K] rows -> [S, K] float32."""
+    lengths = (offsets[1:] - offsets[:-1]).clamp_min(1).to(torch.float32)  # [S]
+    sample = torch.repeat_interleave(torch.arange(len(offsets) - 1, device=x.device), offsets[1:] - offsets[:-1])  # [tokens]
+    sums = torch.zeros((len(offsets) - 1, x.shape[1]), dtype=torch.float32, device=x.device)
+    sums.index_add_(0, sample, x.to(torch.float32))
+    return sums / lengths[:, None]
+
+
+def grouped_column_stats_torch(a: torch.Tensor, groups: torch.Tensor, n_groups: int) -> tuple[torch.Tensor, ...]:
+    """Per group g and column k: (Σa, Σa², S = Σ_{i<j} a_i a_j = ((Σa)² − Σa²)/2), float32 [G, K] each.
+
+    Mergeable: S(A ∪ B) = S(A) + S(B) + Σ_A · Σ_B.
+    """
+    values = a.to(torch.float32)  # [n, K]
+    indicator = torch.zeros((n_groups, a.shape[0]), dtype=torch.float32, device=a.device)  # [G, n]
+    indicator[groups, torch.arange(a.shape[0], device=a.device)] = 1.0
+    sums, squares = indicator @ values, indicator @ (values * values)  # [G, K] each, by BLAS
+    return sums, squares, (sums * sums - squares) / 2
+
+
+ACTIVATIONS = ("gelu_tanh", "silu_gate", "gelu_gate", "gelu_tanh_gate", "gelu_new")
+
+
+def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
+
+
+def masked_activation_torch(kind: str, x: torch.Tensor, up: torch.Tensor | None, table: torch.Tensor,
+                            ids: torch.Tensor) -> torch.Tensor:
+    """act(x) (times ``up`` for gated kinds) times ``table[ids[b]]`` per batch row, in x's dtype.
+
+    ``x``, ``up``: [B, T, K]; ``table``: [M, K] (1 keeps a neuron, 0 deactivates); ``ids``: [B].
+    Kinds: gelu_tanh (BLOOM), gelu_new (GPT-2; the same formula), and the gated silu_gate,
+    gelu_gate, gelu_tanh_gate of the LLaMA-like families. Computed in float32.
+    """
+    x32 = x.to(torch.float32)
+    if kind in ("gelu_tanh", "gelu_new", "gelu_tanh_gate"):
+        value = _gelu_tanh(x32)
+    elif kind == "silu_gate":
+        value = torch.nn.functional.silu(x32)
+    elif kind == "gelu_gate":
+        value = torch.nn.functional.gelu(x32)
+    else:
+        raise ValueError(f"unknown activation {kind!r}; one of {', '.join(ACTIVATIONS)}")
+    if kind.endswith("_gate"):
+        value = value * up.to(torch.float32)
+    keep = table.to(torch.float32)[ids]  # [B, K]
+    return (value * keep[:, None, :]).to(x.dtype)

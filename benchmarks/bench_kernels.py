@@ -1,0 +1,104 @@
+"""Bytes moved per second by each kernel, its torch path and a plain copy of the same bytes, one run.
+
+On CUDA: the Triton kernel, the torch path and ``torch.clone`` of the input (the bandwidth limit).
+Goals there: pooling and column statistics at least 70% of the copy, the masked activation at most
+1.1 x the unmasked one, each at least as fast as torch eager. On CPU: the torch paths against numpy.
+
+    python benchmarks/bench_kernels.py [--device cuda] [--dtype bfloat16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_extract import cpu_name  # noqa: E402
+
+from lfe.kernels import reference  # noqa: E402
+
+
+def timed(run, device: str, repeats: int = 10) -> float:
+    run()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="bfloat16")
+    args = parser.parse_args()
+    device, dtype = args.device, getattr(torch, args.dtype)
+    big = device == "cuda"
+    batch, tokens, width = (32, 512, 16384) if big else (8, 128, 4096)
+    x = torch.randn(batch, tokens, width, device=device).to(dtype)
+    up = torch.randn_like(x)
+    mask = torch.ones(batch, tokens, dtype=torch.bool, device=device)
+    mask[:, tokens * 3 // 4:] = False
+    rows = torch.randn(900 if big else 300, width * (4 if big else 1), device=device).to(dtype)
+    groups = torch.arange(rows.shape[0], device=device) % 9
+    table = torch.ones(2, width, device=device)
+    table[1, ::10] = 0
+    ids = torch.arange(batch, device=device) % 2
+    size = x.element_size()
+    cases = {
+        "masked mean pool": (x.numel() * size, lambda k: k.masked_mean_pool(x, mask),
+                             lambda: reference.masked_mean_pool_torch(x, mask), lambda: x.clone()),
+        "grouped column stats": (rows.numel() * size, lambda k: k.grouped_column_stats(rows, groups, 9),
+                                 lambda: reference.grouped_column_stats_torch(rows, groups, 9), lambda: rows.clone()),
+        "masked activation (silu gate)": (3 * x.numel() * size,
+                                          lambda k: k.masked_activation("silu_gate", x, up, table, ids),
+                                          lambda: reference.masked_activation_torch("silu_gate", x, up, table, ids),
+                                          lambda: (x.clone(), up.clone())),
+    }
+    print(f"machine: {torch.cuda.get_device_name() if big else cpu_name()}, torch {torch.__version__}, dtype {args.dtype}\n")
+    print("| kernel | path | GB/s | / copy |\n|---|---|---|---|")
+    import lfe.kernels as kernels
+
+    for name, (nbytes, fast, torch_path, copy) in cases.items():
+        copy_rate = nbytes / timed(copy, device)
+        rates = {"torch": nbytes / timed(torch_path, device)}
+        if big:
+            os.environ["LFE_KERNELS"] = "triton"
+            rates["triton"] = nbytes / timed(lambda: fast(kernels), device)
+        else:
+            rates["numpy"] = nbytes / timed(lambda: _numpy_twin(name, x, up, mask, rows, groups), device)
+        for path, rate in rates.items():
+            print(f"| {name} | {path} | {rate / 1e9:.2f} | {rate / copy_rate:.2f} |")
+        print(f"| {name} | copy | {copy_rate / 1e9:.2f} | 1.00 |")
+    if big:
+        plain = timed(lambda: torch.nn.functional.silu(x) * up, device)
+        masked = timed(lambda: kernels.masked_activation("silu_gate", x, up, table, ids), device)
+        print(f"\nmasked / unmasked activation: {masked / plain:.2f} (goal <= 1.1)")
+
+
+def _numpy_twin(name, x, up, mask, rows, groups):
+    if name == "masked mean pool":
+        values, weights = x.float().numpy(), mask.numpy().astype(np.float32)
+        return np.einsum("bt,btk->bk", weights / weights.sum(1, keepdims=True), values)
+    if name == "grouped column stats":
+        values = rows.float().numpy()
+        return [np.add.reduceat(values[np.argsort(groups.numpy(), kind="stable")], np.r_[0, np.cumsum(np.bincount(groups.numpy()))[:-1]])]
+    values, gate_up = x.float().numpy(), up.float().numpy()
+    keep = np.ones(values.shape[-1], dtype=np.float32)
+    keep[::10] = 0
+    return values / (1 + np.exp(-values)) * gate_up * keep
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Triton kernels for lfe's hot loops, with their launchers; ``reference.py`` holds the torch twins.
+
+Imported only when a Triton path is used (never at ``import lfe``). On CPU they run only in
+Triton's interpreter, which must be switched on (``TRITON_INTERPRET=1``) before this module is
+imported; the interpreter has no tanh, so tanh-GeLU uses the identity ½(1 + tanh z) = σ(2z).
+Accumulation is float32 whatever the input dtype; program ids are cast to int64 before offsets,
+since batch x tokens x neurons overflows int32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+from lfe.kernels._settings import block_size
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+@triton.jit
+def _masked_mean_pool_kernel(x_ptr, w_ptr, out_ptr, T, K, stride_xb, stride_xt, stride_ob,
+                             BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr):
+    b = tl.program_id(0).to(tl.int64)
+    ks = tl.program_id(1).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
+    acc = tl.zeros((BLOCK_K,), dtype=tl.float32)
+    for t0 in range(0, T, BLOCK_T):
+        ts = t0 + tl.arange(0, BLOCK_T)
+        w = tl.load(w_ptr + b * T + ts, mask=ts < T, other=0.0)
+        x = tl.load(x_ptr + b * stride_xb + ts[:, None] * stride_xt + ks[None, :],
+                    mask=(ts[:, None] < T) & (ks[None, :] < K), other=0.0).to(tl.float32)  # upcast after load
+        acc += tl.sum(x * w[:, None], axis=0)
+    tl.store(out_ptr + b * stride_ob + ks, acc, mask=ks < K)
+
+
+def masked_mean_pool_triton(x: torch.Tensor, mask: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Same contract as ``masked_mean_pool_torch``: [B, T, K] and [B, T] -> [B, K] float32."""
+    batch, tokens, width = x.shape
+    if x.stride(2) != 1:
+        x = x.contiguous()
+    weights = mask.to(torch.float32)
+    weights = (weights / weights.sum(dim=1, keepdim=True).clamp_min(1.0)).contiguous()  # [B, T]
+    if out is None:
+        out = torch.empty((batch, width), dtype=torch.float32, device=x.device)
+    block_k = block_size(width, 256)
+    grid = (batch, triton.cdiv(width, block_k))
+    _masked_mean_pool_kernel[grid](x, weights, out, tokens, width, x.stride(0), x.stride(1), out.stride(0),
+                                   BLOCK_T=block_size(tokens, 32), BLOCK_K=block_k)
+    return out
+
+
+@triton.jit
+def _segment_sums_kernel(x_ptr, offsets_ptr, sums_ptr, squares_ptr, K, stride_x,
+                         BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, SQUARES: tl.constexpr):
+    s = tl.program_id(0).to(tl.int64)
+    ks = tl.program_id(1).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
+    start = tl.load(offsets_ptr + s)
+    stop = tl.load(offsets_ptr + s + 1)
+    total = tl.zeros((BLOCK_K,), dtype=tl.float32)
+    total_sq = tl.zeros((BLOCK_K,), dtype=tl.float32)
+    for n0 in range(start, stop, BLOCK_N):
+        ns = n0 + tl.arange(0, BLOCK_N)
+        x = tl.load(x_ptr + ns[:, None] * stride_x + ks[None, :], mask=(ns[:, None] < stop) & (ks[None, :] < K),
+                    other=0.0).to(tl.float32)
+        total += tl.sum(x, axis=0)
+        if SQUARES:
+            total_sq += tl.sum(x * x, axis=0)
+    tl.store(sums_ptr + s * K + ks, total, mask=ks < K)
+    if SQUARES:
+        tl.store(squares_ptr + s * K + ks, total_sq, mask=ks < K)
+
+
+def _segment_sums(x: torch.Tensor, offsets: torch.Tensor, squares: bool):
+    segments, width = len(offsets) - 1, x.shape[1]
+    if x.stride(1) != 1:
+        x = x.contiguous()
+    sums = torch.empty((segments, width), dtype=torch.float32, device=x.device)
+    sq = torch.empty_like(sums) if squares else sums
+    block_k = block_size(width, 256)
+    grid = (segments, triton.cdiv(width, block_k))
+    _segment_sums_kernel[grid](x, offsets.to(torch.int64).contiguous(), sums, sq, width, x.stride(0),
+                               BLOCK_N=16, BLOCK_K=block_k, SQUARES=squares)
+    return sums, sq
+
+
+def packed_mean_pool_triton(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """Same contract as ``packed_mean_pool_torch``: [tokens, K] and [S + 1] offsets -> [S, K] float32."""
+    sums, _ = _segment_sums(x, offsets, squares=False)
+    lengths = (offsets[1:] - offsets[:-1]).clamp_min(1).to(torch.float32)
+    return sums / lengths[:, None]
+
+
+def grouped_column_stats_triton(a: torch.Tensor, groups: torch.Tensor, n_groups: int):
+    """Same contract as ``grouped_column_stats_torch``: rows are sorted by group, then summed per segment."""
+    order = torch.argsort(groups, stable=True)
+    counts = torch.bincount(groups, minlength=n_groups)
+    offsets = torch.zeros(n_groups + 1, dtype=torch.int64, device=a.device)
+    offsets[1:] = torch.cumsum(counts, 0)
+    sums, squares = _segment_sums(a[order], offsets, squares=True)
+    return sums, squares, (sums * sums - squares) / 2
+
+
+@triton.jit
+def _masked_activation_kernel(x_ptr, up_ptr, table_ptr, ids_ptr, out_ptr, T, K,
+                              KIND: tl.constexpr, GATED: tl.constexpr, BLOCK_K: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)  # one (batch row, token) pair
+    ks = tl.program_id(1).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
+    inside = ks < K
+    x = tl.load(x_ptr + row * K + ks, mask=inside, other=0.0).to(tl.float32)
+    if KIND == 0:  # tanh GeLU: x · σ(2 · √(2/π) · (x + 0.044715 x³)), as the interpreter has no tanh
+        value = x * tl.sigmoid(2.0 * 0.7978845608028654 * (x + 0.044715 * x * x * x))
+    elif KIND == 1:  # SiLU
+        value = x * tl.sigmoid(x)
+    else:  # erf GeLU
+        value = 0.5 * x * (1.0 + tl.erf(x * 0.7071067811865476))
+    if GATED:
+        value = value * tl.load(up_ptr + row * K + ks, mask=inside, other=0.0).to(tl.float32)
+    mask_id = tl.load(ids_ptr + row // T).to(tl.int64)
+    keep = tl.load(table_ptr + mask_id * K + ks, mask=inside, other=0.0)
+    tl.store(out_ptr + row * K + ks, (value * keep).to(out_ptr.dtype.element_ty), mask=inside)
+
+
+_KINDS = {"gelu_tanh": (0, False), "gelu_new": (0, False), "gelu_tanh_gate": (0, True),
+          "silu_gate": (1, True), "gelu_gate": (2, True)}
+
+
+def masked_activation_triton(kind: str, x: torch.Tensor, up: torch.Tensor | None, table: torch.Tensor,
+                             ids: torch.Tensor) -> torch.Tensor:
+    """Same contract as ``masked_activation_torch``."""
+    if kind not in _KINDS:
+        raise ValueError(f"unknown activation {kind!r}; one of {', '.join(_KINDS)}")
+    code, gated = _KINDS[kind]
+    batch, tokens, width = x.shape
+    x = x.contiguous()
+    up = up.contiguous() if gated else x
+    out = torch.empty_like(x)
+    block_k = block_size(width, 1024)
+    grid = (batch * tokens, triton.cdiv(width, block_k))
+    _masked_activation_kernel[grid](x, up, table.to(torch.float32).contiguous(), ids.to(torch.int64).contiguous(),
+                                    out, tokens, width, KIND=code, GATED=gated, BLOCK_K=block_k)
+    return out

@@ -1,0 +1,112 @@
+"""Every Triton kernel against its torch reference, run on CPU in Triton's interpreter (small shapes)."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from transformers.activations import ACT2FN
+
+from lfe.kernels import grouped_column_stats, masked_activation, masked_mean_pool, packed_mean_pool
+from lfe.kernels.reference import (
+    grouped_column_stats_torch, masked_activation_torch, masked_mean_pool_torch, packed_mean_pool_torch,
+)
+
+try:
+    import triton  # noqa: F401
+
+    HAVE_TRITON = True
+except ImportError:
+    HAVE_TRITON = False
+
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+# CPU tensors run in Triton's interpreter; benchmarks/gpu_check.sh sets LFE_TEST_DEVICE=cuda to compile them.
+DEVICE = os.environ.get("LFE_TEST_DEVICE", "cpu")
+TOLERANCE = {torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1e-2}
+needs_triton = pytest.mark.skipif(not HAVE_TRITON, reason="Triton cannot be imported here (pip install triton)")
+
+
+@pytest.fixture
+def triton_path(monkeypatch):
+    monkeypatch.setenv("LFE_KERNELS", "triton")
+
+
+@needs_triton
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 7, 13), (1, 1, 5), (4, 33, 300)])
+def test_masked_mean_pool(dtype, shape, triton_path):
+    batch, tokens, width = shape
+    x = torch.randn(shape).to(DEVICE, dtype)
+    lengths = torch.randint(1, tokens + 1, (batch,))
+    mask = (torch.arange(tokens)[None, :] < lengths[:, None]).to(DEVICE)
+    expected = masked_mean_pool_torch(x, mask)
+    out = torch.zeros(batch, 2, width, device=DEVICE)[:, 1]  # a strided view, as the engine's hooks pass
+    masked_mean_pool(x, mask, out=out)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+
+
+@needs_triton
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_packed_mean_pool_equals_the_padded_layout(dtype, triton_path):
+    lengths = [5, 1, 9, 2]
+    x = torch.randn(sum(lengths), 37).to(DEVICE, dtype)
+    offsets = torch.tensor(np.concatenate([[0], np.cumsum(lengths)]), device=DEVICE)
+    expected = packed_mean_pool_torch(x, offsets)
+    torch.testing.assert_close(packed_mean_pool(x, offsets), expected, rtol=1e-5, atol=1e-5)
+    padded = torch.zeros(4, 9, 37, dtype=dtype, device=DEVICE)
+    mask = torch.zeros(4, 9, dtype=torch.bool, device=DEVICE)
+    for s, (start, n) in enumerate(zip(offsets[:-1], lengths)):
+        padded[s, :n] = x[start:start + n]
+        mask[s, :n] = True
+    torch.testing.assert_close(expected, masked_mean_pool_torch(padded, mask), rtol=1e-5, atol=1e-5)
+
+
+@needs_triton
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_grouped_column_stats_with_empty_and_one_row_groups(dtype, triton_path):
+    a = torch.randn(20, 70).to(DEVICE, dtype)
+    groups = torch.tensor([0] * 12 + [2] + [3] * 7, device=DEVICE)  # group 1 empty, group 2 one row
+    got = grouped_column_stats(a, groups, 4)
+    expected = grouped_column_stats_torch(a, groups, 4)
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4)
+    assert (got[0][1] == 0).all() and (got[2][2] == 0).all()  # empty group: zeros; one row: no pairs
+    # the brute-force pair sum, in float64
+    rows = a[:12].double()
+    brute = sum(rows[i] * rows[j] for i in range(12) for j in range(i + 1, 12))
+    torch.testing.assert_close(expected[2][0].double(), brute, rtol=1e-4, atol=1e-3)
+
+
+@needs_triton
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["gelu_tanh", "gelu_new", "silu_gate", "gelu_gate", "gelu_tanh_gate"])
+def test_masked_activation_with_a_mask_per_row(kind, dtype, triton_path):
+    x, up = torch.randn(3, 5, 45).to(DEVICE, dtype), torch.randn(3, 5, 45).to(DEVICE, dtype)
+    table = torch.ones(2, 45, device=DEVICE)
+    table[1, ::3] = 0
+    ids = torch.tensor([1, 0, 1], device=DEVICE)
+    got = masked_activation(kind, x, up, table, ids)
+    expected = masked_activation_torch(kind, x, up, table, ids)
+    torch.testing.assert_close(got.float(), expected.float(), rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+    assert (got[0, :, ::3] == 0).all() and not (got[1, :, ::3] == 0).all()
+
+
+@pytest.mark.parametrize("kind, act, gated", [
+    ("gelu_tanh", "gelu_pytorch_tanh", False), ("gelu_new", "gelu_new", False),
+    ("silu_gate", "silu", True), ("gelu_gate", "gelu", True), ("gelu_tanh_gate", "gelu_pytorch_tanh", True),
+])
+def test_reference_activations_equal_the_model_families(kind, act, gated):
+    x, up = torch.randn(2, 4, 19), torch.randn(2, 4, 19)
+    expected = ACT2FN[act](x) * (up if gated else 1)
+    got = masked_activation_torch(kind, x, up, torch.ones(1, 19), torch.zeros(2, dtype=torch.long))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_torch_path_is_the_default_on_cpu(monkeypatch):
+    from lfe.kernels import use_triton
+
+    monkeypatch.delenv("LFE_KERNELS", raising=False)
+    assert not use_triton(torch.zeros(1))
+    monkeypatch.setenv("LFE_KERNELS", "cuda")
+    with pytest.raises(ValueError, match="is not one of auto, torch, triton"):
+        use_triton(torch.zeros(1))
