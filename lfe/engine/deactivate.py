@@ -54,25 +54,10 @@ def row_masks(adapter, table, ids: torch.Tensor):
     """
     keep = torch.as_tensor(np.asarray(table), dtype=torch.float32)
     keep = keep.reshape(keep.shape[0], adapter.n_layers, adapter.n_neurons)  # [M, L, K]
-    handles = []
 
-    def hook_for(layer: int):
-        def scale(x):  # x [B, T, K]
-            rows = keep[ids.cpu(), layer].to(device=x.device, dtype=x.dtype)  # [B, K], or [1, K] for every row
-            return x * rows[:, None, :]
+    def scale(layer: int, x: torch.Tensor) -> torch.Tensor:  # x [B, T, K]
+        rows = keep[ids.cpu(), layer].to(device=x.device, dtype=x.dtype)  # [B, K], or [1, K] for every row
+        return x * rows[:, None, :]
 
-        if adapter.read == "output":
-            return lambda module, args, output: scale(output)
-        return lambda module, args: (scale(args[0]), *args[1:])
-
-    try:
-        for layer, module in enumerate(adapter.neuron_modules):
-            hook = hook_for(layer)
-            if adapter.read == "output":
-                handles.append(module.register_forward_hook(hook))
-            else:
-                handles.append(module.register_forward_pre_hook(hook))
+    with adapter.on_neurons(scale):
         yield
-    finally:
-        for handle in handles:
-            handle.remove()

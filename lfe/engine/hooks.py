@@ -19,32 +19,19 @@ class PoolingHooks:
         self.adapter = adapter
         self.out = out  # [max_batch, L, K]
         self.mask: torch.Tensor | None = None  # [B, T]
-        self._handles: list = []
 
     def set_batch(self, mask: torch.Tensor) -> torch.Tensor:
         """Use ``mask`` [B, T] for the next forward; returns the [B, L, K] view it will fill."""
         self.mask = mask
         return self.out[: mask.shape[0]]
 
-    def _hook(self, layer: int):
-        def read_output(module, args, output):
-            masked_mean_pool(output, self.mask, out=self.out[: self.mask.shape[0], layer])  # [B, K]
-
-        def read_input(module, args):
-            masked_mean_pool(args[0], self.mask, out=self.out[: self.mask.shape[0], layer])  # [B, K]
-
-        return read_output if self.adapter.read == "output" else read_input
+    def _pool(self, layer: int, neurons: torch.Tensor) -> None:
+        masked_mean_pool(neurons, self.mask, out=self.out[: self.mask.shape[0], layer])  # [B, K]
 
     def __enter__(self) -> "PoolingHooks":
-        for layer, module in enumerate(self.adapter.neuron_modules):
-            hook = self._hook(layer)
-            if self.adapter.read == "output":
-                self._handles.append(module.register_forward_hook(hook))
-            else:
-                self._handles.append(module.register_forward_pre_hook(hook))
+        self._hooks = self.adapter.on_neurons(self._pool)
+        self._hooks.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+        self._hooks.__exit__(*exc)

@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -71,6 +72,12 @@ def _pretrained_args(source: ModelSource) -> tuple[str, dict]:
     return source.spec, {}
 
 
+@lru_cache(maxsize=16)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a file, read once per (path, size, mtime): a GGUF file is hashed once per process."""
+    return file_sha256(path)
+
+
 def converted_gguf(path: str | Path, cache: Path | None = None) -> Path:
     """A safetensors copy of the GGUF file ``path`` in lfe's cache, made on first use.
 
@@ -80,7 +87,8 @@ def converted_gguf(path: str | Path, cache: Path | None = None) -> Path:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    target = cache_dir(cache) / "gguf" / file_sha256(path)
+    stat = Path(path).stat()
+    target = cache_dir(cache) / "gguf" / _digest(str(path), stat.st_size, stat.st_mtime_ns)
     if (target / "config.json").is_file():
         return target
     path = Path(path)

@@ -9,7 +9,8 @@ Optional hooks (``check_config``, ``attn_implementation``) default to doing noth
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from contextlib import contextmanager
+from typing import Callable, ClassVar, Literal
 
 from torch import nn
 
@@ -54,6 +55,34 @@ class FamilyAdapter:
     @property
     def n_layers(self) -> int:
         return len(self.neuron_modules)
+
+    @contextmanager
+    def on_neurons(self, visit: Callable):
+        """Call ``visit(layer, neurons [B, T, K])`` in every layer's forward pass, at the read point.
+
+        A tensor that ``visit`` returns replaces the neurons (None leaves them). The hooks are
+        removed on exit, also when the forward pass raises.
+        """
+
+        def pre_hook(layer: int):
+            def hook(module, args):
+                result = visit(layer, args[0])
+                return None if result is None else (result, *args[1:])
+
+            return hook
+
+        handles = []
+        try:
+            for layer, module in enumerate(self.neuron_modules):
+                if self.read == "output":
+                    hook = lambda module, args, output, layer=layer: visit(layer, output)  # noqa: E731
+                    handles.append(module.register_forward_hook(hook))
+                else:
+                    handles.append(module.register_forward_pre_hook(pre_hook(layer)))
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
 
     def _layers(self, template: str) -> list[nn.Module]:
         pattern = re.compile(r"(?:^|\.)" + template + r"$")
