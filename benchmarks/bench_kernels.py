@@ -42,6 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--sweep", action="store_true", help="on CUDA: time each kernel's launch settings first")
     args = parser.parse_args()
     device, dtype = args.device, getattr(torch, args.dtype)
     big = device == "cuda"
@@ -50,12 +51,13 @@ def main() -> None:
     up = torch.randn_like(x)
     mask = torch.ones(batch, tokens, dtype=torch.bool, device=device)
     mask[:, tokens * 3 // 4:] = False
-    rows = torch.randn(900 if big else 300, width * (4 if big else 1), device=device).to(dtype)
+    rows = torch.randn(900 if big else 300, width * (16 if big else 1), device=device).to(dtype)
     groups = torch.arange(rows.shape[0], device=device) % 9
     table = torch.ones(2, width, device=device)
     table[1, ::10] = 0
     ids = torch.arange(batch, device=device) % 2
     size = x.element_size()
+    # bytes each path must read and write; a copy of n bytes moves 2n (read + write)
     cases = {
         "masked mean pool": (x.numel() * size, lambda k: k.masked_mean_pool(x, mask),
                              lambda: reference.masked_mean_pool_torch(x, mask), lambda: x.clone()),
@@ -64,27 +66,63 @@ def main() -> None:
         "masked activation (silu gate)": (3 * x.numel() * size,
                                           lambda k: k.masked_activation("silu_gate", x, up, table, ids),
                                           lambda: reference.masked_activation_torch("silu_gate", x, up, table, ids),
-                                          lambda: (x.clone(), up.clone())),
+                                          lambda: x.clone()),
     }
-    print(f"machine: {torch.cuda.get_device_name() if big else cpu_name()}, torch {torch.__version__}, dtype {args.dtype}\n")
-    print("| kernel | path | GB/s | / copy |\n|---|---|---|---|")
+    print(f"machine: {torch.cuda.get_device_name() if big else cpu_name()}, torch {torch.__version__}, dtype {args.dtype}, "
+          f"pool/activation [{batch}, {tokens}, {width}], stats [{rows.shape[0]}, {rows.shape[1]}] in 9 groups\n")
+    print("| kernel | path | ms | GB/s | / copy |\n|---|---|---|---|---|")
     import lfe.kernels as kernels
 
+    if big and args.sweep:
+        sweep({"pool": lambda: kernels.masked_mean_pool(x, mask),
+               "segments": lambda: kernels.grouped_column_stats(rows, groups, 9),
+               "activation": lambda: kernels.masked_activation("silu_gate", x, up, table, ids)})
     for name, (nbytes, fast, torch_path, copy) in cases.items():
-        copy_rate = nbytes / timed(copy, device)
-        rates = {"torch": nbytes / timed(torch_path, device)}
+        copy_seconds = timed(copy, device)
+        copy_rate = 2 * x.numel() * size / copy_seconds if "activation" in name else 2 * nbytes / copy_seconds
+        times = {"torch": timed(torch_path, device)}
         if big:
             os.environ["LFE_KERNELS"] = "triton"
-            rates["triton"] = nbytes / timed(lambda: fast(kernels), device)
+            times["triton"] = timed(lambda: fast(kernels), device)
         else:
-            rates["numpy"] = nbytes / timed(lambda: _numpy_twin(name, x, up, mask, rows, groups), device)
-        for path, rate in rates.items():
-            print(f"| {name} | {path} | {rate / 1e9:.2f} | {rate / copy_rate:.2f} |")
-        print(f"| {name} | copy | {copy_rate / 1e9:.2f} | 1.00 |")
+            times["numpy"] = timed(lambda: _numpy_twin(name, x, up, mask, rows, groups), device)
+        for path, seconds in times.items():
+            rate = nbytes / seconds
+            print(f"| {name} | {path} | {seconds * 1e3:.3f} | {rate / 1e9:.1f} | {rate / copy_rate:.2f} |")
+        print(f"| {name} | copy | {copy_seconds * 1e3:.3f} | {copy_rate / 1e9:.1f} | 1.00 |")
     if big:
-        plain = timed(lambda: torch.nn.functional.silu(x) * up, device)
+        eager = timed(lambda: torch.nn.functional.silu(x) * up, device)
         masked = timed(lambda: kernels.masked_activation("silu_gate", x, up, table, ids), device)
-        print(f"\nmasked / unmasked activation: {masked / plain:.2f} (goal <= 1.1)")
+        unmasked = timed(lambda: kernels.masked_activation("silu_gate", x, up, table[:1], ids * 0), device)
+        print(f"\nmasked activation (Triton) / unmasked torch eager silu(x) * up: {masked / eager:.2f} (goal <= 1.1)")
+        print(f"masked activation (Triton) / the same kernel with an all-ones mask: {masked / unmasked:.2f}")
+
+
+SWEEP = {
+    "pool": [{"rows": r, "cols": c, "num_warps": w} for r in (16, 32, 64) for c in (64, 128, 256, 512) for w in (4, 8)],
+    "segments": [{"rows": r, "cols": c, "num_warps": w} for r in (16, 32, 64) for c in (64, 128, 256, 512)
+                 for w in (4, 8)],
+    "activation": [{"cols": c, "num_warps": w} for c in (256, 512, 1024, 2048) for w in (2, 4, 8)],
+}
+
+
+def sweep(runs: dict) -> None:
+    """Time every launch setting of each kernel on this GPU and keep the fastest for the table below."""
+    from lfe.kernels import triton_kernels
+
+    os.environ["LFE_KERNELS"] = "triton"
+    for key, run in runs.items():
+        timings = []
+        for launch in SWEEP[key]:
+            triton_kernels.LAUNCH[key] = launch
+            timings.append((timed(run, "cuda"), launch))
+        timings.sort(key=lambda pair: pair[0])
+        print(f"sweep {key}: fastest {timings[0][1]} {timings[0][0] * 1e3:.3f} ms; slowest {timings[-1][1]} "
+              f"{timings[-1][0] * 1e3:.3f} ms")
+        for seconds, launch in timings[:5]:
+            print(f"    {seconds * 1e3:.3f} ms {launch}")
+        triton_kernels.LAUNCH[key] = timings[0][1]
+    print()
 
 
 def _numpy_twin(name, x, up, mask, rows, groups):

@@ -15,11 +15,13 @@ fi
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 python3 -c "import torch, transformers, zarr; print('torch', torch.__version__, 'transformers', transformers.__version__, 'zarr', zarr.__version__)" | tee -a "$out/gpu.txt"
-python3 -m pytest -q -p no:cacheprovider tests/engine/test_cuda.py 2>&1 | tee "$out/tests.txt" | tail -n 15
+# each step has its own time limit, so one hang cannot eat the machine's whole lease
+step() { local limit=$1; shift; timeout "$limit" "$@"; local rc=$?; [ $rc -eq 0 ] || echo "step failed (exit $rc): $*"; }
+step 120 python3 -m pytest -q -p no:cacheprovider tests/engine/test_cuda.py 2>&1 | tee "$out/tests.txt" | tail -n 15
 # the Triton kernels compiled for real (no interpreter), on CUDA tensors
-TRITON_INTERPRET=0 LFE_TEST_DEVICE=cuda python3 -m pytest -q -p no:cacheprovider tests/kernels 2>&1 | tee -a "$out/tests.txt" | tail -n 15
-python3 benchmarks/bench_kernels.py --device cuda --dtype bfloat16 2>&1 | tee "$out/kernels.txt"
-bench() { python3 benchmarks/bench_extract.py --device cuda --sids 100 --out "$out" "$@" 2>&1 | tee -a "$out/bench.txt"; }
-bench --size base --repeats 3
-bench --size 1b --model /tmp/llama-1b --dtype bfloat16 --repeats 2
+TRITON_INTERPRET=0 LFE_TEST_DEVICE=cuda step 150 python3 -m pytest -q -p no:cacheprovider tests/kernels 2>&1 \
+  | tee -a "$out/tests.txt" | tail -n 15
+step 150 python3 benchmarks/bench_kernels.py --device cuda --dtype bfloat16 --sweep 2>&1 | tee "$out/kernels.txt"
+bench() { step 120 python3 benchmarks/bench_extract.py --device cuda --sids 100 --out "$out" "$@" 2>&1 | tee -a "$out/bench.txt"; }
+bench --size base --repeats 2
 bench --size 1b --model /tmp/llama-1b --dtype bfloat16 --repeats 2 --store-dtype float16 --compression none --no-naive

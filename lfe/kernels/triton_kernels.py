@@ -19,20 +19,29 @@ from lfe.kernels._settings import block_size
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
+# Block shapes and warps per kernel, chosen by `benchmarks/bench_kernels.py --sweep` on an H100
+# (RESULTS.md); rows/tokens blocks shrink for short inputs.
+LAUNCH = {
+    "pool": {"rows": 16, "cols": 512, "num_warps": 4},
+    "segments": {"rows": 32, "cols": 64, "num_warps": 4},
+    "activation": {"cols": 2048, "num_warps": 8},
+}
+
 
 @triton.jit
 def _masked_mean_pool_kernel(x_ptr, w_ptr, out_ptr, T, K, stride_xb, stride_xt, stride_ob,
                              BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
     ks = tl.program_id(1).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
-    acc = tl.zeros((BLOCK_K,), dtype=tl.float32)
+    # a 2-D accumulator, reduced across tokens once at the end rather than in every step
+    acc = tl.zeros((BLOCK_T, BLOCK_K), dtype=tl.float32)
     for t0 in range(0, T, BLOCK_T):
         ts = t0 + tl.arange(0, BLOCK_T)
         w = tl.load(w_ptr + b * T + ts, mask=ts < T, other=0.0)
         x = tl.load(x_ptr + b * stride_xb + ts[:, None] * stride_xt + ks[None, :],
                     mask=(ts[:, None] < T) & (ks[None, :] < K), other=0.0).to(tl.float32)  # upcast after load
-        acc += tl.sum(x * w[:, None], axis=0)
-    tl.store(out_ptr + b * stride_ob + ks, acc, mask=ks < K)
+        acc += x * w[:, None]
+    tl.store(out_ptr + b * stride_ob + ks, tl.sum(acc, axis=0), mask=ks < K)
 
 
 def masked_mean_pool_triton(x: torch.Tensor, mask: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -44,44 +53,55 @@ def masked_mean_pool_triton(x: torch.Tensor, mask: torch.Tensor, out: torch.Tens
     weights = (weights / weights.sum(dim=1, keepdim=True).clamp_min(1.0)).contiguous()  # [B, T]
     if out is None:
         out = torch.empty((batch, width), dtype=torch.float32, device=x.device)
-    block_k = block_size(width, 256)
+    launch = LAUNCH["pool"]
+    block_k = block_size(width, launch["cols"])
     grid = (batch, triton.cdiv(width, block_k))
     _masked_mean_pool_kernel[grid](x, weights, out, tokens, width, x.stride(0), x.stride(1), out.stride(0),
-                                   BLOCK_T=block_size(tokens, 32), BLOCK_K=block_k)
+                                   BLOCK_T=block_size(tokens, launch["rows"]), BLOCK_K=block_k,
+                                   num_warps=launch["num_warps"])
     return out
 
 
 @triton.jit
-def _segment_sums_kernel(x_ptr, offsets_ptr, sums_ptr, squares_ptr, K, stride_x,
-                         BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, SQUARES: tl.constexpr):
+def _segment_sums_kernel(x_ptr, rows_ptr, offsets_ptr, sums_ptr, squares_ptr, K, stride_x,
+                         BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, SQUARES: tl.constexpr,
+                         INDIRECT: tl.constexpr):
     s = tl.program_id(0).to(tl.int64)
     ks = tl.program_id(1).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
     start = tl.load(offsets_ptr + s)
     stop = tl.load(offsets_ptr + s + 1)
-    total = tl.zeros((BLOCK_K,), dtype=tl.float32)
-    total_sq = tl.zeros((BLOCK_K,), dtype=tl.float32)
+    total = tl.zeros((BLOCK_N, BLOCK_K), dtype=tl.float32)
+    total_sq = tl.zeros((BLOCK_N, BLOCK_K), dtype=tl.float32)
     for n0 in range(start, stop, BLOCK_N):
         ns = n0 + tl.arange(0, BLOCK_N)
-        x = tl.load(x_ptr + ns[:, None] * stride_x + ks[None, :], mask=(ns[:, None] < stop) & (ks[None, :] < K),
+        if INDIRECT:  # segment rows listed in rows_ptr, so the input is never gathered into a sorted copy
+            ns_x = tl.load(rows_ptr + ns, mask=ns < stop, other=0)
+        else:
+            ns_x = ns
+        x = tl.load(x_ptr + ns_x[:, None] * stride_x + ks[None, :], mask=(ns[:, None] < stop) & (ks[None, :] < K),
                     other=0.0).to(tl.float32)
-        total += tl.sum(x, axis=0)
+        total += x
         if SQUARES:
-            total_sq += tl.sum(x * x, axis=0)
-    tl.store(sums_ptr + s * K + ks, total, mask=ks < K)
+            total_sq += x * x
+    tl.store(sums_ptr + s * K + ks, tl.sum(total, axis=0), mask=ks < K)
     if SQUARES:
-        tl.store(squares_ptr + s * K + ks, total_sq, mask=ks < K)
+        tl.store(squares_ptr + s * K + ks, tl.sum(total_sq, axis=0), mask=ks < K)
 
 
-def _segment_sums(x: torch.Tensor, offsets: torch.Tensor, squares: bool):
+def _segment_sums(x: torch.Tensor, offsets: torch.Tensor, squares: bool, rows: torch.Tensor | None = None):
+    """Column sums (and sums of squares) of x's rows offsets[s]:offsets[s+1], or of x[rows[...]] if rows given."""
     segments, width = len(offsets) - 1, x.shape[1]
     if x.stride(1) != 1:
         x = x.contiguous()
     sums = torch.empty((segments, width), dtype=torch.float32, device=x.device)
     sq = torch.empty_like(sums) if squares else sums
-    block_k = block_size(width, 256)
+    launch = LAUNCH["segments"]
+    block_k = block_size(width, launch["cols"])
     grid = (segments, triton.cdiv(width, block_k))
-    _segment_sums_kernel[grid](x, offsets.to(torch.int64).contiguous(), sums, sq, width, x.stride(0),
-                               BLOCK_N=16, BLOCK_K=block_k, SQUARES=squares)
+    offsets = offsets.to(torch.int64).contiguous()
+    _segment_sums_kernel[grid](x, offsets if rows is None else rows.contiguous(), offsets, sums, sq, width, x.stride(0),
+                               BLOCK_N=launch["rows"], BLOCK_K=block_k, SQUARES=squares, INDIRECT=rows is not None,
+                               num_warps=launch["num_warps"])
     return sums, sq
 
 
@@ -93,12 +113,13 @@ def packed_mean_pool_triton(x: torch.Tensor, offsets: torch.Tensor) -> torch.Ten
 
 
 def grouped_column_stats_triton(a: torch.Tensor, groups: torch.Tensor, n_groups: int):
-    """Same contract as ``grouped_column_stats_torch``: rows are sorted by group, then summed per segment."""
+    """Same contract as ``grouped_column_stats_torch``: each group's rows are summed through a sorted row index."""
     order = torch.argsort(groups, stable=True)
-    counts = torch.bincount(groups, minlength=n_groups)
+    counts = torch.zeros(n_groups, dtype=torch.int64, device=a.device).scatter_add_(
+        0, groups.to(torch.int64), torch.ones_like(groups, dtype=torch.int64))  # bincount would wait for the GPU
     offsets = torch.zeros(n_groups + 1, dtype=torch.int64, device=a.device)
     offsets[1:] = torch.cumsum(counts, 0)
-    sums, squares = _segment_sums(a[order], offsets, squares=True)
+    sums, squares = _segment_sums(a, offsets, squares=True, rows=order)
     return sums, squares, (sums * sums - squares) / 2
 
 
@@ -136,8 +157,10 @@ def masked_activation_triton(kind: str, x: torch.Tensor, up: torch.Tensor | None
     x = x.contiguous()
     up = up.contiguous() if gated else x
     out = torch.empty_like(x)
-    block_k = block_size(width, 1024)
+    launch = LAUNCH["activation"]
+    block_k = block_size(width, launch["cols"])
     grid = (batch * tokens, triton.cdiv(width, block_k))
     _masked_activation_kernel[grid](x, up, table.to(torch.float32).contiguous(), ids.to(torch.int64).contiguous(),
-                                    out, tokens, width, KIND=code, GATED=gated, BLOCK_K=block_k)
+                                    out, tokens, width, KIND=code, GATED=gated, BLOCK_K=block_k,
+                                    num_warps=launch["num_warps"])
     return out

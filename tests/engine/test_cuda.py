@@ -29,3 +29,15 @@ def test_cuda_rows_equal_cpu_rows(model_type, tiny_models, tmp_path):
     np.testing.assert_allclose(cuda, cpu, rtol=2e-3, atol=2e-3 * np.abs(cpu).max())
     half = _rows(model, corpus, tmp_path / "bf16.zarr", device="cuda", dtype="bfloat16", store_dtype="float16")
     np.testing.assert_allclose(half.astype(np.float32), cpu, atol=0.05 * np.abs(cpu).max())
+
+
+@pytest.mark.parametrize("model_type", ["bloom", "llama"])
+def test_triton_pooling_equals_torch_pooling_in_the_engine(model_type, tiny_models, tmp_path, monkeypatch):
+    corpus = read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows(n_sids=10)))
+    model = tiny_models(model_type)
+    runs = {}
+    for path in ("torch", "triton"):
+        monkeypatch.setenv("LFE_KERNELS", path)
+        runs[path] = _rows(model, corpus, tmp_path / f"{path}.zarr", device="cuda", dtype="bfloat16")
+    # the same bf16 activations, pooled in float32 by both paths: only summation order differs
+    np.testing.assert_allclose(runs["triton"], runs["torch"], rtol=1e-4, atol=1e-5 * np.abs(runs["torch"]).max())
