@@ -34,24 +34,26 @@ from lfe.analyze import analyze_store  # noqa: E402
 from lfe.store import ActivationStore  # noqa: E402
 
 
-def synthetic_store(path: Path, n_langs: int, n_sids: int, n_layers: int, n_neurons: int, seed: int = 0):
-    """A float16 store whose rows are language + meaning + noise, written block by block."""
+def synthetic_store(path: Path, n_langs: int, n_sids: int, n_layers: int, n_neurons: int, seed: int = 0,
+                    names: tuple[str, ...] = ("synthetic",)):
+    """A float16 store whose rows are language + meaning + noise, one checkpoint per name, block by block."""
     rng = np.random.default_rng(seed)
     n = n_langs * n_sids
     langs = [f"l{l}" for l in range(n_langs) for _ in range(n_sids)]
     sids = [str(s) for _ in range(n_langs) for s in range(n_sids)]
     store = ActivationStore.create(path, {"fingerprint": "synthetic"}, langs, sids, ["-"] * n)
-    checkpoint = store.create_checkpoint("synthetic", n_layers, n_neurons, 128, "float16",
-                                         np.ones(n, np.int32), {"weights_hash": "none"})
     width = n_layers * n_neurons
-    lang_part = rng.normal(size=(n_langs, width)).astype(np.float32)
-    sid_part = rng.normal(size=(n_sids, width)).astype(np.float32)
-    for block in range(checkpoint.n_blocks):
-        span = checkpoint.block_slice(block)
-        rows = np.arange(span.start, span.stop)
-        values = 0.6 * lang_part[rows // n_sids] + 0.4 * sid_part[rows % n_sids]
-        values += rng.standard_normal(size=values.shape, dtype=np.float32)
-        checkpoint.write_block(block, values.astype(np.float16))
+    for index, name in enumerate(names):
+        checkpoint = store.create_checkpoint(name, n_layers, n_neurons, 128, "float16", np.ones(n, np.int32),
+                                             {"weights_hash": f"synthetic-{index}", "step": index})
+        lang_part = rng.normal(size=(n_langs, width)).astype(np.float32)
+        sid_part = rng.normal(size=(n_sids, width)).astype(np.float32)
+        for block in range(checkpoint.n_blocks):
+            span = checkpoint.block_slice(block)
+            rows = np.arange(span.start, span.stop)
+            values = 0.6 * lang_part[rows // n_sids] + 0.4 * sid_part[rows % n_sids]
+            values += rng.standard_normal(size=values.shape, dtype=np.float32)
+            checkpoint.write_block(block, values.astype(np.float16))
     return store
 
 

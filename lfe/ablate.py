@@ -114,6 +114,9 @@ def ablate(
         results["generations"] = _generations(loaded, tokenizer, adapter, columns, generate, max_new_tokens)
     out = Path(out or Path(store).with_name(Path(store).name.removesuffix(".zarr") + "-ablation")) / checkpoint
     _write(results, out)
+    # kept in the store too (without the generated texts), for `lfe evolve`
+    ActivationStore.open(store, mode="r+").write_record(
+        "ablation", checkpoint, {key: value for key, value in results.items() if key != "generations"})
     say(f"table: {out / 'table.md'}")
     return results
 

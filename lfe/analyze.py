@@ -22,14 +22,12 @@ def default_out(store: str | Path) -> Path:
 
 
 def analyze_store(
-    store: str | Path, checkpoint: str = "all", threshold: float | None = 2.0, top_percent: float | None = None,
+    store: str | Path, checkpoint: str | list[str] = "all", threshold: float | None = 2.0, top_percent: float | None = None,
     out: str | Path | None = None, n_boot: int = 200, seed: int = 0, figures: bool = True, progress: bool = True,
 ) -> dict[str, AnalysisResult]:
-    """Analyse one checkpoint of ``store`` (or ``"all"``); write results to the store and to ``out``."""
+    """Analyse checkpoints of ``store`` (a name, a list, or ``"all"``); write results to the store and to ``out``."""
     opened = ActivationStore.open(store, mode="r+")
-    names = opened.checkpoint_names() if checkpoint == "all" else [checkpoint]
-    if not names:
-        raise StoreError(f"{store} holds no checkpoint yet; run `lfe extract` first")
+    names = _names(opened, checkpoint)
     out = Path(out) if out is not None else default_out(store)
     langs, sids = opened.labels()
     results = {}
@@ -61,6 +59,37 @@ def analyze_store(
         write_files(result, metrics, out / name, figures)
         results[name] = result
     return results
+
+
+def analyze_on_cluster(client, store: str | Path, checkpoint: str | list[str] = "all", **options) -> dict[str, dict]:
+    """``analyze_store`` with one task per checkpoint on a Dask cluster; each checkpoint's metrics.
+
+    Only the metrics come back to this process, so its memory does not grow with the checkpoints.
+    """
+    from distributed import as_completed
+
+    opened = ActivationStore.open(store, mode="r+")
+    names = _names(opened, checkpoint)
+    opened.group.require_group("analysis")  # created once here, not raced by the tasks
+    options = {**options, "progress": False}
+    futures = [client.submit(_metrics_of_one, str(store), name, options, pure=False) for name in names]
+    results = {}
+    for future in as_completed(futures):
+        name, metrics = future.result()
+        results[name] = metrics
+    return {name: results[name] for name in names}
+
+
+def _names(opened: ActivationStore, checkpoint: str | list[str]) -> list[str]:
+    names = opened.checkpoint_names() if checkpoint == "all" else [checkpoint] if isinstance(checkpoint, str) else checkpoint
+    if not names:
+        raise StoreError(f"{opened.path} holds no checkpoint yet; run `lfe extract` first")
+    return list(names)
+
+
+def _metrics_of_one(store: str, name: str, options: dict) -> tuple[str, dict]:
+    [result] = analyze_store(store, name, **options).values()
+    return name, {**result.metrics(), "n_layers": result.n_layers, "n_neurons": result.n_neurons}
 
 
 def write_files(result: AnalysisResult, metrics: dict, folder: Path, figures: bool = True) -> Path:

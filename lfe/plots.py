@@ -152,3 +152,105 @@ def ablation_heatmap(increase: dict[str, dict[str, float]], path: Path, prefix: 
     axes.set_title(_title(prefix, "perplexity increase, percent"))
     figure.colorbar(image, ax=axes, shrink=0.8, label="log10(1 + increase %)")
     return _save(figure, path)
+
+
+# -- evolution over checkpoints and model sizes: each takes the rows of `lfe evolve`'s table ---------
+
+def _by_series(rows: list[dict]) -> dict[str, list[dict]]:
+    series: dict[str, list[dict]] = {}
+    for row in rows:
+        series.setdefault(row["series"], []).append(row)
+    return series
+
+
+def _x_axis(axes, x: str, rows: list[dict]) -> None:
+    axes.set_xlabel("training step" if x == "step" else "parameters")
+    values = [row[x] for row in rows if row[x]]
+    if x == "params" or (values and max(values) / max(1, min(values)) > 100):
+        axes.set_xscale("symlog" if min(values, default=1) == 0 else "log")
+
+
+def evolution_alignment(rows: list[dict], x: str, path: Path) -> Path:
+    """LRDS and SADS of the whole model against the step or the size, with 95% intervals (paper Fig. 4)."""
+    plt = _pyplot()
+    figure, panels = plt.subplots(1, 2, figsize=(11, 4.2))
+    for axes, key, title in ((panels[0], "lrds", "LRDS (language separation)"),
+                             (panels[1], "sads", "SADS (semantic alignment)")):
+        for name, series in _by_series(rows).items():
+            xs = [row[x] for row in series]
+            line, = axes.plot(xs, [row[key] for row in series], marker="o", markersize=3, label=name)
+            if series[0].get(f"{key}_low") is not None:
+                axes.fill_between(xs, [row[f"{key}_low"] for row in series], [row[f"{key}_high"] for row in series],
+                                  color=line.get_color(), alpha=0.2, linewidth=0)
+        axes.axhline(0, color="grey", linewidth=0.5)
+        _x_axis(axes, x, rows)
+        axes.set_title(title)
+    panels[0].legend(fontsize="small")
+    return _save(figure, path)
+
+
+def evolution_regions(rows: list[dict], x: str, path: Path) -> Path:
+    """SKLR and each language's key-region size against the step or the size (paper Fig. 5)."""
+    plt = _pyplot()
+    figure, panels = plt.subplots(1, 2, figsize=(11, 4.2))
+    styles = ["-", "--", ":", "-."]
+    for index, (name, series) in enumerate(_by_series(rows).items()):
+        xs = [row[x] for row in series]
+        panels[0].plot(xs, [row["sklr_percent"] for row in series], marker="o", markersize=3, label=name)
+        for lang in series[0]["region_percent"]:
+            panels[1].plot(xs, [row["region_percent"][lang] for row in series], styles[index % len(styles)],
+                           marker="o", markersize=2, label=lang if index == 0 else None)
+    panels[0].set_ylabel("SKLR, percent of all neurons")
+    panels[0].set_title("Size of all key linguistic regions")
+    panels[0].legend(fontsize="small")
+    panels[1].set_ylabel("percent of all neurons")
+    panels[1].set_title("Key region per language" + (" (line style: series)" if len(_by_series(rows)) > 1 else ""))
+    panels[1].legend(fontsize="x-small", ncol=2)
+    for axes in panels:
+        _x_axis(axes, x, rows)
+    return _save(figure, path)
+
+
+def evolution_layers(rows: list[dict], x: str, path: Path) -> Path:
+    """Share of each layer in all key neurons, per checkpoint, and its centre of depth (paper Fig. 7)."""
+    plt = _pyplot()
+    groups = _by_series(rows)
+    figure, panels = plt.subplots(1, len(groups) + 1, figsize=(4.5 * (len(groups) + 1), 4.2), squeeze=False)
+    for axes, (name, series) in zip(panels[0], groups.items()):
+        shares = np.array([np.sum(list(row["key_neurons_per_layer"].values()), axis=0) for row in series], dtype=float)
+        shares /= np.maximum(shares.sum(axis=1, keepdims=True), 1)
+        image = axes.imshow(shares.T, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest")
+        axes.set_xticks(range(len(series)), [str(row[x]) for row in series], rotation=60, fontsize="x-small")
+        axes.set_yticks(range(shares.shape[1]))
+        axes.set_xlabel("training step" if x == "step" else "parameters")
+        axes.set_ylabel("layer")
+        axes.set_title(f"{name}: share of key neurons per layer", fontsize="small")
+        figure.colorbar(image, ax=axes, shrink=0.8)
+    centre = panels[0][-1]
+    for name, series in groups.items():
+        centre.plot([row[x] for row in series], [row["key_layer_center"] for row in series], marker="o", markersize=3,
+                    label=name)
+    centre.set_ylim(0, 1)
+    centre.set_ylabel("centre of key neurons in depth (0 first, 1 last layer)")
+    _x_axis(centre, x, rows)
+    centre.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def evolution_ablation(rows: list[dict], x: str, path: Path) -> Path:
+    """Perplexity increase from switching off each language's own region vs its random twin, per checkpoint."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7.5, 4.2))
+    for name, series in _by_series([row for row in rows if row.get("own_region_increase") is not None]).items():
+        xs = [row[x] for row in series]
+        line, = axes.plot(xs, [row["own_region_increase"] for row in series], marker="o", markersize=3,
+                          label=f"{name}: own region")
+        if series[0].get("random_twin_increase") is not None:
+            axes.plot(xs, [row["random_twin_increase"] for row in series], "--", color=line.get_color(),
+                      label=f"{name}: random twin")
+    axes.set_yscale("symlog")
+    axes.set_ylabel("perplexity increase, percent (mean over languages)")
+    _x_axis(axes, x, rows)
+    axes.set_title("Deactivating key regions")
+    axes.legend(fontsize="small")
+    return _save(figure, path)

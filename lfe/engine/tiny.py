@@ -38,6 +38,8 @@ _GATED = {
 SIZES = {
     "tiny": {"layers": 2, "hidden": 32, "intermediate": 80, "heads": 4, "kv_heads": 2, "head_dim": 8},
     "small": {"layers": 6, "hidden": 256, "intermediate": 1024, "heads": 8, "kv_heads": 4, "head_dim": 32},
+    # The size lfe.engine.training trains from scratch on a CPU (BLOOM: 4 x 512 neurons).
+    "train": {"layers": 4, "hidden": 128, "intermediate": 512, "heads": 4, "kv_heads": 2, "head_dim": 32},
     "medium": {"layers": 8, "hidden": 512, "intermediate": 2048, "heads": 8, "kv_heads": 4, "head_dim": 64},
     # The shape of Gemma-3-270M's decoder (18 x 2,048 neurons), for benchmarks without a real model.
     "base": {"layers": 18, "hidden": 640, "intermediate": 2048, "heads": 4, "kv_heads": 1, "head_dim": 256,

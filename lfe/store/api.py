@@ -4,6 +4,8 @@ Layout::
 
     run.zarr/                   attrs["lfe"]: schema version, lfe version, corpus description
       corpus/lang, sid, text    [rows] str, corpus order (language, then sid)
+      analysis/<name>/          similarity, z-scores, regions; attrs: metrics with their parameters
+      ablation/<name>/          attrs: the last `lfe ablate` table of the checkpoint
       checkpoints/<name>/       attrs["lfe"]: layers, neurons per layer, block rows, dtype, and the
                                 caller's metadata (model, settings, hashes)
         pooled   [rows, layers * neurons]   chunks (block rows, neurons of one layer), checksummed
@@ -17,6 +19,7 @@ Opening is lazy: arrays are read only when indexed.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -44,6 +47,17 @@ COMPRESSIONS = {
 }
 
 
+def write_failure(error: OSError) -> str:
+    """What an OS error while writing means for the user, and what to do."""
+    hints = {
+        errno.ENOSPC: "no space left on the device; free space, then rerun the same command: finished blocks are kept",
+        errno.EDQUOT: "the disk quota is exhausted; free space, then rerun the same command: finished blocks are kept",
+        errno.EROFS: "the store is on a read-only file system; pass an --out on a writable one",
+        errno.EACCES: "no permission to write the store; fix its permissions or pass another --out",
+    }
+    return hints.get(error.errno, f"{error.strerror or error}; rerun the same command to resume")
+
+
 def checkpoint_name_error(name: str) -> str | None:
     """Why ``name`` cannot name a checkpoint group, or None if it can."""
     if not _NAME.match(name):
@@ -63,9 +77,11 @@ class Checkpoint:
     def meta(self) -> dict:
         return dict(self.group.attrs["lfe"])
 
+    # Chunks equal to the fill value are written anyway: a missing chunk file then always means
+    # lost data (see blocks_missing_chunks), never a block that happened to be all zeros.
     @cached_property
     def pooled(self) -> zarr.Array:
-        return self.group["pooled"]
+        return self.group["pooled"].with_config({"write_empty_chunks": True})
 
     @cached_property
     def done(self) -> zarr.Array:
@@ -104,7 +120,7 @@ class Checkpoint:
 
     @cached_property
     def norms(self) -> zarr.Array:
-        return self.group["norms"]
+        return self.group["norms"].with_config({"write_empty_chunks": True})
 
     def write_block(self, block: int, rows: np.ndarray, norms: np.ndarray | None = None) -> None:
         """Write one block's rows and their L2 norms, then mark it done.
@@ -118,9 +134,33 @@ class Checkpoint:
         rows = rows.astype(self.pooled.dtype, copy=False)  # no copy when already the stored dtype
         if norms is None:
             norms = np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64))
-        self.pooled[span, :] = rows
-        self.norms[span] = norms
-        self.done[block] = True
+        try:
+            self.pooled[span, :] = rows
+            self.norms[span] = norms
+            self.done[block] = True
+        except OSError as error:
+            raise StoreError(f"cannot write block {block} of checkpoint {self.name!r}: {write_failure(error)}") from error
+
+    def chunk_folder(self, array: str) -> Path:
+        """Where ``array``'s chunk files lie (Zarr v3's default key encoding: ``c/<row block>/<column>``)."""
+        return Path(self.group.store_path.store.root) / self.group.store_path.path / array / "c"
+
+    def blocks_missing_chunks(self) -> list[int]:
+        """Blocks marked done whose chunk files are not all there (a zero fill would hide them on read)."""
+        done = np.flatnonzero(self.done[:])
+        pooled, norms = self.chunk_folder("pooled"), self.chunk_folder("norms")
+        missing = []
+        for block in done:
+            row = pooled / str(block)
+            present = {entry.name for entry in os.scandir(row)} if row.is_dir() else set()
+            if len(present) < self.n_layers or not (norms / str(block)).is_file():
+                missing.append(int(block))
+        return missing
+
+    def mark_pending(self, blocks) -> None:
+        """Clear the done flags of ``blocks``, so the next ``lfe extract`` recomputes exactly those."""
+        for block in blocks:
+            self.done[int(block)] = False
 
     def as_dask(self):
         """``pooled`` as a lazy dask array, one dask chunk per store chunk."""
@@ -174,8 +214,10 @@ class ActivationStore:
             group.create_group("checkpoints")
             group.attrs["lfe"] = {"schema_version": SCHEMA_VERSION, "lfe_version": lfe.__version__, "corpus": corpus}
             os.rename(staging, path)
-        except BaseException:
+        except BaseException as error:
             shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(error, OSError):
+                raise StoreError(f"cannot create the store {path}: {write_failure(error)}") from error
             raise
         return cls.open(path, mode="r+")
 
@@ -229,6 +271,12 @@ class ActivationStore:
             raise StoreError(f"store dtype {dtype!r} is not one of {', '.join(STORE_DTYPES)}")
         if compression not in COMPRESSIONS:
             raise StoreError(f"compression {compression!r} is not one of {', '.join(COMPRESSIONS)}")
+        try:
+            return self._create_checkpoint(name, n_layers, n_neurons, block_rows, dtype, n_tokens, meta, compression)
+        except OSError as error:  # a half-created checkpoint has no attributes: the next run recreates it
+            raise StoreError(f"cannot create checkpoint {name!r} in {self.path}: {write_failure(error)}") from error
+
+    def _create_checkpoint(self, name, n_layers, n_neurons, block_rows, dtype, n_tokens, meta, compression):
         checkpoints = self.group["checkpoints"]
         if name in checkpoints:
             del checkpoints[name]  # only a half-created group reaches here: it holds no data
@@ -271,6 +319,20 @@ class ActivationStore:
         if group is None or name not in group or "lfe" not in group[name].attrs:
             raise StoreError(f"{self.path} has no analysis of checkpoint {name!r}; run `lfe analyze {self.path}`")
         return group[name]
+
+    def write_record(self, kind: str, name: str, attrs: dict) -> None:
+        """Keep a small JSON record (say, an ablation table) about checkpoint ``name`` under ``kind/name``."""
+        group = self.group.require_group(kind)
+        if name in group:
+            del group[name]
+        group.create_group(name).attrs["lfe"] = attrs
+
+    def record(self, kind: str, name: str) -> dict | None:
+        """The record ``write_record`` kept, or None."""
+        group = self.group.get(kind)
+        if group is None or name not in group or "lfe" not in group[name].attrs:
+            return None
+        return dict(group[name].attrs["lfe"])
 
     def describe(self) -> dict:
         """Everything ``lfe info`` shows, JSON-ready."""

@@ -37,7 +37,7 @@ def test_errors_are_one_clear_line_without_traceback(tiny_models, tmp_path):
     corpus = write_tsv(tmp_path / "c.tsv", rows)
     result = _run("extract", tiny_models("gpt2"), "--corpus", corpus, "--out", tmp_path / "run.zarr")
     assert result.exit_code == 1
-    assert "Error: the corpus is incomplete" in result.output and "zh lacks 1 sid(s): 4" in result.output
+    assert f"Error: {corpus} is incomplete" in result.output and "zh lacks 1 sid(s): 4" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "run.zarr").exists()  # checked before anything was written
 

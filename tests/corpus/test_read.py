@@ -88,7 +88,7 @@ def test_incomplete_corpus_names_languages_and_sids(tmp_path):
 
 
 def test_unknown_language_lists_the_known_ones(tmp_path):
-    with pytest.raises(CorpusError, match=r"unknown language\(s\) de: the corpus has en, fr, zh"):
+    with pytest.raises(CorpusError, match=r"unknown language\(s\) de: .*c.tsv has en, fr, zh"):
         read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows()), langs=["en", "de"])
 
 

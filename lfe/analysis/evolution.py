@@ -1,0 +1,60 @@
+"""Following the measures across checkpoints and model sizes: plain functions on per-checkpoint metrics."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+# "global_step1000", "checkpoint-1000", "step_1000", "ckpt1000", "iter-1000"; else a name's last number
+_STEP_WORDS = re.compile(r"(?:global_step|checkpoint|step|ckpt|iter|iteration)[-_]?(\d+)", re.IGNORECASE)
+_LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+
+
+def step_from_name(name: str) -> int | None:
+    """The training step a checkpoint's name states ("global_step1000" -> 1000), or None."""
+    match = _STEP_WORDS.search(name) or _LAST_NUMBER.search(name)
+    return int(match.group(1)) if match else None
+
+
+def duplicates(hashes: list[str | None]) -> list[int | None]:
+    """For each entry, the index of the first earlier entry with the same weights hash, else None."""
+    first: dict[str, int] = {}
+    found = []
+    for index, digest in enumerate(hashes):
+        found.append(first.get(digest) if digest is not None else None)
+        if digest is not None:
+            first.setdefault(digest, index)
+    return found
+
+
+def layer_center(counts: np.ndarray) -> float:
+    """Where key neurons sit in depth: Σ_m m·c_m / ((M − 1)·Σ_m c_m), 0 = first layer, 1 = last."""
+    per_layer = np.asarray(counts, dtype=np.float64).reshape(-1, np.shape(counts)[-1]).sum(axis=0)  # [M]
+    if per_layer.sum() == 0 or per_layer.size < 2:
+        return float("nan")
+    return float((np.arange(per_layer.size) * per_layer).sum() / ((per_layer.size - 1) * per_layer.sum()))
+
+
+def own_region_increase(increase_percent: dict[str, dict[str, float]]) -> float:
+    """Mean over languages of the perplexity increase when the language's own key region is off."""
+    own = [row[lang] for lang, row in increase_percent.items() if lang in row]
+    return float(np.mean(own)) if own else float("nan")
+
+
+def spearman(x, y) -> float:
+    """Spearman's rank correlation of two sequences (ties get their mean rank)."""
+    def ranks(values):
+        values = np.asarray(values, dtype=np.float64)
+        order = np.argsort(values, kind="stable")
+        rank = np.empty(len(values))
+        rank[order] = np.arange(len(values))
+        for value in np.unique(values):  # mean rank for ties
+            tied = values == value
+            rank[tied] = rank[tied].mean()
+        return rank
+
+    a, b = ranks(x), ranks(y)
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])

@@ -1,0 +1,41 @@
+"""The plain functions behind `lfe evolve`: steps from names, duplicates, depth of key neurons, rank trends."""
+
+import numpy as np
+import pytest
+
+from lfe.analysis.evolution import duplicates, layer_center, own_region_increase, spearman, step_from_name
+
+
+@pytest.mark.parametrize("name, step", [
+    ("global_step1000", 1000), ("checkpoint-250", 250), ("step_40", 40), ("ckpt12", 12), ("iter-7", 7),
+    ("bloom-560m-global_step600", 600), ("run3-final-500", 500), ("main", None), ("final", None),
+])
+def test_step_from_name(name, step):
+    assert step_from_name(name) == step
+
+
+def test_duplicates_point_to_the_first_equal_hash():
+    assert duplicates(["a", "b", "a", None, "b", "a", None]) == [None, None, 0, None, 1, 0, None]
+
+
+def test_layer_center_is_zero_at_the_first_layer_and_one_at_the_last():
+    assert layer_center([[5, 0, 0, 0]]) == 0.0
+    assert layer_center([[0, 0, 0, 2], [0, 0, 0, 1]]) == 1.0
+    assert layer_center([[1, 0, 0, 1]]) == pytest.approx(0.5)
+    # brute force: the mean depth of every key neuron, each counted once
+    counts = np.random.default_rng(0).integers(0, 9, size=(3, 7))
+    depths = [m / 6 for lang in counts for m, c in enumerate(lang) for _ in range(c)]
+    assert layer_center(counts) == pytest.approx(np.mean(depths))
+    assert np.isnan(layer_center([[0, 0, 0]]))
+
+
+def test_own_region_increase_reads_the_diagonal():
+    table = {"en": {"en": 100.0, "fr": 5.0, "random~en": 1.0}, "fr": {"en": 7.0, "fr": 300.0}}
+    assert own_region_increase(table) == pytest.approx(200.0)
+
+
+def test_spearman_signs_and_ties():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3, 4], [1, 1, 2, 2]) == pytest.approx(np.corrcoef([1, 2, 3, 4], [1.5, 1.5, 3.5, 3.5])[0, 1])
+    assert np.isnan(spearman([1, 2, 3], [5, 5, 5]))

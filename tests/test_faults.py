@@ -1,0 +1,232 @@
+"""Faults that must lose nothing: damaged chunks, a full disk, a read-only store, a second writer, Ctrl-C.
+
+Each fault is followed by `lfe check` and a resume; the store must end equal, bit for bit, to an
+uninterrupted run, and no block may ever be marked done that is not fully written.
+"""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import zarr
+from click.testing import CliRunner
+
+from lfe.check import check_store
+from lfe.cli import main
+from lfe.corpus import read_corpus
+from lfe.engine import ExtractSettings, extract
+from lfe.errors import StoreError
+from lfe.store import ActivationStore
+from lfe.store.api import Checkpoint
+from lfe.store.lock import writer_lock
+from tests.conftest import parallel_rows, write_tsv
+
+SETTINGS = ExtractSettings(block_rows=6, batch_tokens=256)
+
+
+@pytest.fixture
+def run(tiny_models, tmp_path):
+    """(extract(out) for a 36-row corpus in 6 blocks, the rows of an uninterrupted run)."""
+    corpus = read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows()))
+    model = str(tiny_models("llama"))
+
+    def go(out, **kwargs):
+        return extract(model, corpus, out, settings=SETTINGS, name="ckpt", progress=False, **kwargs)
+
+    go(tmp_path / "whole.zarr")
+    return go, ActivationStore.open(tmp_path / "whole.zarr").checkpoint("ckpt").pooled[:]
+
+
+def _rows(out):
+    checkpoint = ActivationStore.open(out).checkpoint("ckpt")
+    assert checkpoint.complete
+    return checkpoint.pooled[:]
+
+
+def _written_blocks(monkeypatch):
+    written = []
+    original = Checkpoint.write_block
+
+    def spy(self, block, *args, **kwargs):
+        written.append(block)
+        return original(self, block, *args, **kwargs)
+
+    monkeypatch.setattr(Checkpoint, "write_block", spy)
+    return written
+
+
+def _chunk(out, block, layer=0, array="pooled"):
+    folder = out / "checkpoints" / "ckpt" / array / "c" / str(block)
+    return folder / str(layer) if array == "pooled" else folder
+
+
+def test_a_missing_chunk_is_found_and_exactly_its_block_redone(run, tmp_path, monkeypatch):
+    go, whole = run
+    out = tmp_path / "run.zarr"
+    go(out)
+    _chunk(out, 2, layer=1).unlink()
+    report = check_store(out)
+    assert not report.ok
+    assert [f.where for f in report.findings if f.level == "error"] == ["checkpoint ckpt, block 2 (rows 12-17)"]
+    assert "lfe check --repair" in report.findings[-1].fix or any("--repair" in f.fix for f in report.findings)
+    written = _written_blocks(monkeypatch)
+    with pytest.warns(UserWarning, match="blocks 2 were marked done but chunk files are missing"):
+        go(out)  # extract finds missing chunks by itself
+    assert written == [2]
+    assert _rows(out).tobytes() == whole.tobytes()
+    assert check_store(out, deep=True).ok
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "truncate", "swap two blocks' chunks", "overwrite the norms"])
+def test_corruption_is_found_by_a_deep_check_and_repaired(run, tmp_path, monkeypatch, damage):
+    go, whole = run
+    out = tmp_path / "run.zarr"
+    go(out)
+    chunk = _chunk(out, 4)
+    data = bytearray(chunk.read_bytes())
+    if damage == "flip a byte":
+        data[len(data) // 2] ^= 0x40
+        chunk.write_bytes(bytes(data))
+    elif damage == "truncate":
+        chunk.write_bytes(bytes(data[: len(data) // 3]))
+    elif damage == "swap two blocks' chunks":  # each chunk still passes its checksum
+        other = _chunk(out, 1).read_bytes()
+        _chunk(out, 1).write_bytes(bytes(data))
+        chunk.write_bytes(other)
+    else:
+        norms = zarr.open_array(str(out / "checkpoints" / "ckpt" / "norms"), mode="r+")
+        norms[24:30] = 1.0
+    assert check_store(out).ok  # the shallow check sees every file in place
+    report = check_store(out, deep=True, repair=True)
+    assert not report.ok
+    damaged = [1, 4] if damage == "swap two blocks' chunks" else [4]
+    assert report.repaired == {"ckpt": damaged}
+    written = _written_blocks(monkeypatch)
+    go(out)
+    assert written == damaged  # exactly the affected blocks are recomputed
+    assert _rows(out).tobytes() == whole.tobytes()
+    assert check_store(out, deep=True).ok
+
+
+class _FailingWrites:
+    """Make the store's chunk writes fail with ``code`` after ``allowed`` successful ones."""
+
+    def __init__(self, monkeypatch, code, allowed):
+        self.count, self.allowed, self.code = 0, allowed, code
+        original = zarr.storage.LocalStore.set
+
+        async def failing(store, key, value):
+            if "/c/" in key:
+                self.count += 1
+                if self.count > self.allowed:
+                    raise OSError(self.code, os.strerror(self.code))
+            return await original(store, key, value)
+
+        monkeypatch.setattr(zarr.storage.LocalStore, "set", failing)
+
+
+@pytest.mark.parametrize("allowed", [0, 3, 7, 12, 17])
+def test_disk_full_gives_a_clear_error_and_resume_completes(run, tmp_path, monkeypatch, allowed):
+    go, whole = run
+    out = tmp_path / "run.zarr"
+    with monkeypatch.context() as patch:
+        _FailingWrites(patch, errno.ENOSPC, allowed)
+        with pytest.raises(StoreError, match="no space left on the device; free space, then rerun the same command"):
+            go(out)
+    if out.exists():  # (a fault while creating the store leaves none: creation is atomic)
+        store = ActivationStore.open(out)
+        assert "ckpt" not in store.checkpoint_names() or not store.checkpoint("ckpt").complete
+        report = check_store(out, deep=True)  # every block marked done is whole
+        assert report.ok, [str(f) for f in report.findings]
+    go(out)  # space freed: the same command finishes the run
+    assert _rows(out).tobytes() == whole.tobytes()
+
+
+def test_a_read_only_store_is_a_clear_error(run, tmp_path, monkeypatch):
+    go, _ = run
+    with monkeypatch.context() as patch:
+        _FailingWrites(patch, errno.EROFS, 0)
+        with pytest.raises(StoreError, match="read-only file system; pass an --out on a writable one"):
+            go(tmp_path / "ro.zarr")
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "access", lambda path, mode: False)
+        with pytest.raises(StoreError, match="is read-only for this user"):
+            go(tmp_path / "whole.zarr")
+
+
+def test_missing_foreign_and_newer_stores_are_clear_errors(run, tmp_path):
+    go, _ = run
+    runner = CliRunner()
+    missing = runner.invoke(main, ["check", str(tmp_path / "nothing.zarr")])
+    assert missing.exit_code == 1 and "does not exist; run `lfe extract`" in missing.output
+    zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")
+    foreign = runner.invoke(main, ["check", str(tmp_path / "plain.zarr")])
+    assert foreign.exit_code == 1 and "not an lfe store" in foreign.output
+    go(tmp_path / "run.zarr")
+    group = zarr.open_group(str(tmp_path / "run.zarr"), mode="r+")
+    group.attrs["lfe"] = {**group.attrs["lfe"], "schema_version": 99}
+    newer = runner.invoke(main, ["check", str(tmp_path / "run.zarr")])
+    assert newer.exit_code == 1 and "written by a newer lfe" in newer.output
+
+
+def test_check_cli_reports_and_exits_nonzero_on_damage(run, tmp_path):
+    go, _ = run
+    out = tmp_path / "run.zarr"
+    go(out)
+    healthy = CliRunner().invoke(main, ["check", str(out), "--deep", "--quiet"])
+    assert healthy.exit_code == 0 and "OK: 6 blocks checked, 18 chunks and 36 rows read" in healthy.output
+    _chunk(out, 0, array="norms").unlink()
+    damaged = CliRunner().invoke(main, ["check", str(out), "--json"])
+    assert damaged.exit_code == 1
+    report = json.loads(damaged.output)
+    assert not report["ok"] and any("block 0" in f["where"] for f in report["findings"])
+    group = zarr.open_group(str(out), mode="r+")
+    group["corpus/text"][0] = "changed"
+    changed = CliRunner().invoke(main, ["check", str(out)])
+    assert changed.exit_code == 1 and "the corpus arrays were changed" in changed.output
+
+
+def test_a_second_writer_is_refused_and_a_crashed_one_leaves_no_lock(run, tmp_path):
+    go, _ = run
+    out = tmp_path / "run.zarr"
+    with writer_lock(out):
+        with pytest.raises(StoreError, match=rf"being written by another lfe extract \(pid {os.getpid()}"):
+            go(out)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from lfe.store.lock import writer_lock\n"
+                               f"with writer_lock({str(out)!r}):\n    print('locked', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    with pytest.raises(StoreError, match=f"pid {holder.pid}"):
+        go(out)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    go(out)  # the kernel released the dead process's lock
+    assert ActivationStore.open(out).checkpoint("ckpt").complete
+
+
+def test_ctrl_c_flushes_finished_blocks_and_exits_cleanly(tiny_models, tmp_path):
+    model = tiny_models("gpt2", size="small")
+    corpus = write_tsv(tmp_path / "c.tsv", parallel_rows(langs=("en", "fr", "zh", "hi"), n_sids=30))
+    command = [sys.executable, "-m", "lfe", "extract", str(model), "--corpus", str(corpus), "--block-rows", "4",
+               "--batch-tokens", "64", "--quiet", "--name", "ckpt", "--out", str(tmp_path / "run.zarr")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done = tmp_path / "run.zarr" / "checkpoints" / "ckpt" / "done" / "c"
+    deadline = time.monotonic() + 120
+    while process.poll() is None and (not done.exists() or len(os.listdir(done)) < 3) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    report = check_store(tmp_path / "run.zarr", deep=True)
+    assert report.ok and report.blocks_checked >= 3
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    subprocess.run(command[:-1] + [str(tmp_path / "whole.zarr")], env=env, check=True, capture_output=True)
+    assert _rows(tmp_path / "run.zarr").tobytes() == _rows(tmp_path / "whole.zarr").tobytes()
