@@ -1,9 +1,11 @@
 """Perplexity throughput with a deactivation mask against without, same model and text, one run.
 
 The weight form zeroes down-projection columns once, so a mask should cost nothing per token; the
-per-row hook form multiplies every layer's neurons. Goal: a mask at most 10 percent slower.
+per-row forms multiply every layer's neurons by a mask row, after the activation (hooks) or inside
+it (the fused masked-activation kernel: Triton on CUDA, torch elsewhere). Goal: a mask at most 10
+percent slower.
 
-    python benchmarks/bench_ablate.py [--model DIR] [--size small] [--tokens 4096] [--window 512]
+    python benchmarks/bench_ablate.py [--model DIR] [--size small] [--tokens 4096] [--window 512] [--device cuda]
 """
 
 from __future__ import annotations
@@ -43,9 +45,11 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=4096)
     parser.add_argument("--window", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32")
     args = parser.parse_args()
     model_dir = args.model or str(build_tiny_model("llama", Path(tempfile.mkdtemp()) / "m", size=args.size))
-    model, tokenizer = load_model(resolve_source(model_dir))
+    model, tokenizer = load_model(resolve_source(model_dir), args.dtype, args.device)
     adapter = adapter_for(model)
     rng = np.random.default_rng(0)
     text = " ".join(rng.choice(WORDS["fr"] + WORDS["en"], args.tokens))
@@ -61,17 +65,24 @@ def main() -> None:
         with deactivated(adapter, mask):
             negative_log_likelihood(model, ids, args.window)
 
-    def hook_form():
-        with row_masks(adapter, (~mask)[None], torch.zeros(1, dtype=torch.long)):
-            negative_log_likelihood(model, ids, args.window)
+    def row_form(fused: bool):
+        def run():
+            with row_masks(adapter, (~mask)[None], torch.zeros(1, dtype=torch.long), fused=fused):
+                negative_log_likelihood(model, ids, args.window)
+
+        return run
 
     plain()  # warm-up
-    base, weights, hooks = best(plain, args.repeats), best(weight_form, args.repeats), best(hook_form, args.repeats)
-    print(f"machine: {cpu_name()}, torch {torch.__version__}\nmodel: {model.config.model_type} {args.size}, "
+    row_form(True)()  # compiles the kernel on CUDA
+    base, weights = best(plain, args.repeats), best(weight_form, args.repeats)
+    hooks, fused = best(row_form(False), args.repeats), best(row_form(True), args.repeats)
+    machine = torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_name()
+    print(f"machine: {machine}, torch {torch.__version__}, {args.dtype}\nmodel: {model.config.model_type} {args.size}, "
           f"{adapter.n_layers} x {adapter.n_neurons} neurons; {len(ids)} tokens, windows of {args.window}, "
           f"mask of 10% of the neurons; best of {args.repeats}\n")
     print("| form | tokens/s | time / unmasked |\n|---|---|---|")
-    for name, seconds in (("no mask", base), ("weight form", weights), ("per-row hooks", hooks)):
+    for name, seconds in (("no mask", base), ("weight form", weights), ("per-row hooks", hooks),
+                          ("per-row fused masked activation", fused)):
         print(f"| {name} | {len(ids) / seconds:,.0f} | {seconds / base:.3f} |")
 
 

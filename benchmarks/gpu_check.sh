@@ -23,5 +23,6 @@ TRITON_INTERPRET=0 LFE_TEST_DEVICE=cuda step 150 python3 -m pytest -q -p no:cach
   | tee -a "$out/tests.txt" | tail -n 15
 step 150 python3 benchmarks/bench_kernels.py --device cuda --dtype bfloat16 --sweep 2>&1 | tee "$out/kernels.txt"
 bench() { step 120 python3 benchmarks/bench_extract.py --device cuda --sids 100 --out "$out" "$@" 2>&1 | tee -a "$out/bench.txt"; }
+step 120 python3 benchmarks/bench_ablate.py --device cuda --dtype bfloat16 --size medium --tokens 16384 --window 1024 2>&1 | tee "$out/ablate.txt"
 bench --size base --repeats 2
 bench --size 1b --model /tmp/llama-1b --dtype bfloat16 --repeats 2 --store-dtype float16 --compression none --no-naive

@@ -6,8 +6,10 @@ of the up projection is not (its bias still flows). Two forms:
 
 - ``deactivated(adapter, mask)``: zero those weights for the duration of a ``with`` block, no cost
   per token; the weights are restored on exit, also when the block raises;
-- ``row_masks(adapter, table, ids)``: hooks multiply each batch row's neurons by its own mask row
-  (``table[ids[b]]``), so one batch can carry different deactivations.
+- ``row_masks(adapter, table, ids)``: each batch row's neurons are multiplied by its own mask row
+  (``table[ids[b]]``), so one batch can carry different deactivations. On CUDA the activation itself
+  is replaced by ``lfe.kernels.masked_activation`` (one Triton pass); elsewhere hooks multiply the
+  neurons after the activation.
 """
 
 from __future__ import annotations
@@ -46,18 +48,55 @@ def deactivated(adapter, mask):
 
 
 @contextmanager
-def row_masks(adapter, table, ids: torch.Tensor):
+def row_masks(adapter, table, ids: torch.Tensor, fused: bool | None = None):
     """Multiply each batch row b's neurons by ``table[ids[b]]`` (1 keeps, 0 deactivates) in every layer.
 
     ``table`` is [masks, layers x neurons] (True/1 = keep); ``ids`` is [batch] int, or [1] to give
-    every row the same mask.
+    every row the same mask. ``fused``: replace the activation by the masked-activation kernel
+    (default: where it runs as the Triton kernel, i.e. on CUDA), or False for hooks after it.
     """
     keep = torch.as_tensor(np.asarray(table), dtype=torch.float32)
     keep = keep.reshape(keep.shape[0], adapter.n_layers, adapter.n_neurons)  # [M, L, K]
+    kind = adapter.activation_kind
+    if fused is None:  # one pass where the Triton kernel runs; on CPU HF's own activation and a multiply are faster
+        from lfe.kernels import use_triton
 
-    def scale(layer: int, x: torch.Tensor) -> torch.Tensor:  # x [B, T, K]
-        rows = keep[ids.cpu(), layer].to(device=x.device, dtype=x.dtype)  # [B, K], or [1, K] for every row
-        return x * rows[:, None, :]
+        fused = kind is not None and use_triton(next(adapter.model.parameters()))
+    if fused and kind is None:
+        raise ValueError(f"{adapter.name} with this activation has no fused masked form; pass fused=False")
+    if fused is False or kind is None:
+        def scale(layer: int, x: torch.Tensor) -> torch.Tensor:  # x [B, T, K]
+            rows = keep[ids.cpu(), layer].to(device=x.device, dtype=x.dtype)  # [B, K], or [1, K] for every row
+            return x * rows[:, None, :]
 
-    with adapter.on_neurons(scale):
+        with adapter.on_neurons(scale):
+            yield
+        return
+    with _fused_activations(adapter, kind, keep, ids):
         yield
+
+
+@contextmanager
+def _fused_activations(adapter, kind: str, keep: torch.Tensor, ids: torch.Tensor):
+    """Swap each layer's activation forward for the masked-activation kernel; the originals come back on exit."""
+    from lfe.kernels import masked_activation
+
+    modules = adapter._layers(adapter.activation_module)
+    tables = {}
+
+    def activate_in(layer: int):
+        def activate(x, up):
+            if (layer, x.device) not in tables:  # this layer's [M, K] table, moved to the device once
+                tables[layer, x.device] = keep[:, layer].to(x.device)
+            row_ids = ids.to(x.device).expand(x.shape[0]) if ids.numel() == 1 else ids.to(x.device)
+            return masked_activation(kind, x, up, tables[layer, x.device], row_ids)
+
+        return activate
+
+    try:
+        for layer, module in enumerate(modules):
+            module.forward = adapter.fused_forward(module, activate_in(layer))
+        yield
+    finally:
+        for module in modules:
+            module.__dict__.pop("forward", None)  # the class's forward again

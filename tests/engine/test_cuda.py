@@ -41,3 +41,26 @@ def test_triton_pooling_equals_torch_pooling_in_the_engine(model_type, tiny_mode
         runs[path] = _rows(model, corpus, tmp_path / f"{path}.zarr", device="cuda", dtype="bfloat16")
     # the same bf16 activations, pooled in float32 by both paths: only summation order differs
     np.testing.assert_allclose(runs["triton"], runs["torch"], rtol=1e-4, atol=1e-5 * np.abs(runs["torch"]).max())
+
+
+@pytest.mark.parametrize("model_type", ["bloom", "llama", "gpt2", "gemma3_text"])
+def test_fused_row_masks_run_the_triton_kernel_and_equal_the_hooks(model_type, tiny_models):
+    from transformers import AutoModelForCausalLM
+
+    from lfe.engine.deactivate import row_masks
+    from lfe.engine.families import adapter_for
+    from lfe.kernels import use_triton
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_models(model_type), **(
+        {"attn_implementation": "eager"} if model_type == "bloom" else {})).cuda().eval()
+    adapter = adapter_for(model)
+    total = adapter.n_layers * adapter.n_neurons
+    table = np.stack([np.random.default_rng(0).random(total) > 0.2, np.ones(total, dtype=bool)])
+    input_ids = torch.randint(0, 250, (2, 9), device="cuda")
+    assert use_triton(input_ids)
+    with torch.no_grad():
+        logits = {}
+        for fused in (False, True):
+            with row_masks(adapter, table, torch.tensor([0, 1]), fused=fused):
+                logits[fused] = model(input_ids=input_ids).logits
+    torch.testing.assert_close(logits[True], logits[False], rtol=1e-3, atol=1e-3)

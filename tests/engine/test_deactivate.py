@@ -42,15 +42,20 @@ def test_three_forms_agree_and_an_empty_mask_changes_nothing(model_type, tiny_mo
         with deactivated(adapter, np.zeros(total, dtype=bool)):
             nothing = model(input_ids=input_ids, attention_mask=attention).logits
         table = np.stack([~mask, np.ones(total, dtype=bool)])  # row 0 deactivated, row 1 intact
-        with row_masks(adapter, table, torch.tensor([0, 1])):
-            by_row = model(input_ids=input_ids, attention_mask=attention).logits
+        by_row = {}
+        for fused in (False, True):  # hooks after the activation; the masked-activation kernel in its place
+            with row_masks(adapter, table, torch.tensor([0, 1]), fused=fused):
+                by_row[fused] = model(input_ids=input_ids, attention_mask=attention).logits
         by_hook = _hook_zeroing(model, adapter, mask, input_ids, attention)
+        again = model(input_ids=input_ids, attention_mask=attention).logits  # the original forwards are back
     real = attention.bool()
     for row in range(2):
         torch.testing.assert_close(by_weight[row][real[row]], by_hook[row][real[row]], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(by_row[0][real[0]], by_weight[0][real[0]], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(by_row[1][real[1]], full[1][real[1]], rtol=1e-5, atol=1e-5)
-    assert torch.equal(nothing, full)
+    for fused in (False, True):
+        torch.testing.assert_close(by_row[fused][0][real[0]], by_weight[0][real[0]], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(by_row[fused][1][real[1]], full[1][real[1]], rtol=1e-5, atol=1e-5)
+    assert torch.equal(nothing, full) and torch.equal(again, full)
+    assert adapter.activation_kind is not None  # every registered family has a fused form
     assert not torch.allclose(by_weight[0][real[0]], full[0][real[0]])
 
 

@@ -32,6 +32,11 @@ class FamilyAdapter:
     deactivation_module: ClassVar[str]
     deactivation_dim: ClassVar[int]  # weight dimension that indexes the neurons
     attn_implementation: ClassVar[str | None] = None  # None: let transformers choose
+    # The module whose forward computes the neurons, replaced by lfe.kernels.masked_activation for
+    # per-row deactivation in one pass (None: the family has no fused form and uses hooks).
+    activation_module: ClassVar[str | None] = None
+    # the config's activation name -> lfe.kernels activation kind (key None: whatever the config says)
+    activation_kinds: ClassVar[dict[str | None, str]] = {}
     takes_position_ids: ClassVar[bool] = True  # False: positions come from the mask (ALiBi)
 
     @classmethod
@@ -55,6 +60,20 @@ class FamilyAdapter:
     @property
     def n_layers(self) -> int:
         return len(self.neuron_modules)
+
+    @property
+    def activation_kind(self) -> str | None:
+        """The lfe.kernels activation of this model, or None when it has no fused form."""
+        config = self.model.config
+        name = next((getattr(config, key) for key in ("hidden_activation", "hidden_act", "activation_function")
+                     if getattr(config, key, None)), None)
+        if not self.activation_module:
+            return None
+        return self.activation_kinds.get(name, self.activation_kinds.get(None))
+
+    def fused_forward(self, module: nn.Module, activate: Callable) -> Callable:
+        """A forward for ``module`` (an ``activation_module``) that computes its neurons as ``activate(x, up)``."""
+        return lambda x: activate(x, None)
 
     @contextmanager
     def on_neurons(self, visit: Callable):

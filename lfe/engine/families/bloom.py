@@ -14,4 +14,6 @@ class BloomAdapter(FamilyAdapter):
     deactivation_module = r"h\.(\d+)\.mlp\.dense_4h_to_h"
     deactivation_dim = 1
     attn_implementation = "eager"  # BLOOM rejects sdpa
+    activation_module = neuron_module
+    activation_kinds = {None: "gelu_tanh"}  # BloomGelu is fixed: the config names no activation
     takes_position_ids = False  # ALiBi: positions come from the attention mask

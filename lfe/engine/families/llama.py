@@ -13,6 +13,12 @@ class LlamaAdapter(FamilyAdapter):
     # down_proj.weight is [hidden, intermediate]: neuron k is column k.
     deactivation_module = neuron_module
     deactivation_dim = 1
+    activation_module = r"layers\.(\d+)\.mlp"
+    activation_kinds = {"silu": "silu_gate", "gelu": "gelu_gate", "gelu_pytorch_tanh": "gelu_tanh_gate",
+                        "gelu_new": "gelu_tanh_gate"}
+
+    def fused_forward(self, module, activate):
+        return lambda x: module.down_proj(activate(module.gate_proj(x), module.up_proj(x)))
 
     @classmethod
     def check_config(cls, config) -> None:
