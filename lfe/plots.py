@@ -165,9 +165,13 @@ def _by_series(rows: list[dict]) -> dict[str, list[dict]]:
 
 def _x_axis(axes, x: str, rows: list[dict]) -> None:
     axes.set_xlabel("training step" if x == "step" else "parameters")
-    values = [row[x] for row in rows if row[x]]
-    if x == "params" or (values and max(values) / max(1, min(values)) > 100):
-        axes.set_xscale("symlog" if min(values, default=1) == 0 else "log")
+    values = [row[x] for row in rows]
+    positive = [value for value in values if value > 0]
+    if x == "params" or (positive and max(positive) / min(positive) > 100):
+        if 0 in values:  # step 0 (the initial weights) stays on the axis
+            axes.set_xscale("symlog", linthresh=max(1, min(positive, default=1)))
+        else:
+            axes.set_xscale("log")
 
 
 def evolution_alignment(rows: list[dict], x: str, path: Path) -> Path:

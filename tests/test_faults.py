@@ -227,7 +227,9 @@ def test_ctrl_c_flushes_finished_blocks_and_exits_cleanly(tiny_models, tmp_path)
     done = tmp_path / "run.zarr" / "checkpoints" / "ckpt" / "done" / "c"
     for _ in range(INTERRUPTS):  # each run interrupted a few blocks further on, 120 blocks in all
         before = len(os.listdir(done)) if done.exists() else 0
-        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # a background shell (nohup, CI runners) starts children with SIGINT ignored: give it back its default
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 120
         while process.poll() is None and (not done.exists() or len(os.listdir(done)) < before + 3) \
                 and time.monotonic() < deadline:
