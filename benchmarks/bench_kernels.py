@@ -75,7 +75,7 @@ def main() -> None:
 
     if big and args.sweep:
         sweep({"pool": lambda: kernels.masked_mean_pool(x, mask),
-               "segments": lambda: kernels.grouped_column_stats(rows, groups, 9),
+               "stats": lambda: kernels.grouped_column_stats(rows, groups, 9),
                "activation": lambda: kernels.masked_activation("silu_gate", x, up, table, ids)})
     for name, (nbytes, fast, torch_path, copy) in cases.items():
         copy_seconds = timed(copy, device)
@@ -100,8 +100,8 @@ def main() -> None:
 
 SWEEP = {
     "pool": [{"rows": r, "cols": c, "num_warps": w} for r in (16, 32, 64) for c in (64, 128, 256, 512) for w in (4, 8)],
-    "segments": [{"rows": r, "cols": c, "num_warps": w} for r in (16, 32, 64) for c in (64, 128, 256, 512)
-                 for w in (4, 8)],
+    "stats": [{"rows": r, "cols": c, "num_warps": w, "precision": p} for r in (16, 32, 64) for c in (64, 128, 256)
+              for w in (4, 8) for p in ("ieee", "tf32x3")],
     "activation": [{"cols": c, "num_warps": w} for c in (256, 512, 1024, 2048) for w in (2, 4, 8)],
 }
 

@@ -24,6 +24,8 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 LAUNCH = {
     "pool": {"rows": 16, "cols": 512, "num_warps": 4},
     "segments": {"rows": 32, "cols": 64, "num_warps": 4},
+    # tf32x3: three TF32 products per dot, float32-accurate (tested), 6x faster than "ieee" here
+    "stats": {"rows": 64, "cols": 256, "num_warps": 8, "precision": "tf32x3"},
     "activation": {"cols": 2048, "num_warps": 8},
 }
 
@@ -63,63 +65,80 @@ def masked_mean_pool_triton(x: torch.Tensor, mask: torch.Tensor, out: torch.Tens
 
 
 @triton.jit
-def _segment_sums_kernel(x_ptr, rows_ptr, offsets_ptr, sums_ptr, squares_ptr, K, stride_x,
-                         BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, SQUARES: tl.constexpr,
-                         INDIRECT: tl.constexpr):
+def _segment_sums_kernel(x_ptr, offsets_ptr, sums_ptr, K, stride_x, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     s = tl.program_id(0).to(tl.int64)
     ks = tl.program_id(1).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
     start = tl.load(offsets_ptr + s)
     stop = tl.load(offsets_ptr + s + 1)
     total = tl.zeros((BLOCK_N, BLOCK_K), dtype=tl.float32)
-    total_sq = tl.zeros((BLOCK_N, BLOCK_K), dtype=tl.float32)
     for n0 in range(start, stop, BLOCK_N):
         ns = n0 + tl.arange(0, BLOCK_N)
-        if INDIRECT:  # segment rows listed in rows_ptr, so the input is never gathered into a sorted copy
-            ns_x = tl.load(rows_ptr + ns, mask=ns < stop, other=0)
-        else:
-            ns_x = ns
-        x = tl.load(x_ptr + ns_x[:, None] * stride_x + ks[None, :], mask=(ns[:, None] < stop) & (ks[None, :] < K),
-                    other=0.0).to(tl.float32)
-        total += x
-        if SQUARES:
-            total_sq += x * x
+        total += tl.load(x_ptr + ns[:, None] * stride_x + ks[None, :], mask=(ns[:, None] < stop) & (ks[None, :] < K),
+                         other=0.0).to(tl.float32)
     tl.store(sums_ptr + s * K + ks, tl.sum(total, axis=0), mask=ks < K)
-    if SQUARES:
-        tl.store(squares_ptr + s * K + ks, tl.sum(total_sq, axis=0), mask=ks < K)
 
 
-def _segment_sums(x: torch.Tensor, offsets: torch.Tensor, squares: bool, rows: torch.Tensor | None = None):
-    """Column sums (and sums of squares) of x's rows offsets[s]:offsets[s+1], or of x[rows[...]] if rows given."""
+def _segment_sums(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """Column sums of x's rows offsets[s]:offsets[s+1], float32 [S, K]."""
     segments, width = len(offsets) - 1, x.shape[1]
     if x.stride(1) != 1:
         x = x.contiguous()
     sums = torch.empty((segments, width), dtype=torch.float32, device=x.device)
-    sq = torch.empty_like(sums) if squares else sums
     launch = LAUNCH["segments"]
     block_k = block_size(width, launch["cols"])
     grid = (segments, triton.cdiv(width, block_k))
-    offsets = offsets.to(torch.int64).contiguous()
-    _segment_sums_kernel[grid](x, offsets if rows is None else rows.contiguous(), offsets, sums, sq, width, x.stride(0),
-                               BLOCK_N=launch["rows"], BLOCK_K=block_k, SQUARES=squares, INDIRECT=rows is not None,
-                               num_warps=launch["num_warps"])
-    return sums, sq
+    _segment_sums_kernel[grid](x, offsets.to(torch.int64).contiguous(), sums, width, x.stride(0),
+                               BLOCK_N=launch["rows"], BLOCK_K=block_k, num_warps=launch["num_warps"])
+    return sums
 
 
 def packed_mean_pool_triton(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """Same contract as ``packed_mean_pool_torch``: [tokens, K] and [S + 1] offsets -> [S, K] float32."""
-    sums, _ = _segment_sums(x, offsets, squares=False)
+    sums = _segment_sums(x, offsets)
     lengths = (offsets[1:] - offsets[:-1]).clamp_min(1).to(torch.float32)
     return sums / lengths[:, None]
 
 
+@triton.jit
+def _grouped_stats_kernel(a_ptr, groups_ptr, sums_ptr, squares_ptr, N, K, G, stride_a,
+                          BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_G: tl.constexpr,
+                          PRECISION: tl.constexpr):
+    """One program per (column block, 16 groups) walks all rows once, in their own order.
+
+    Each step's rows go to their groups by a one-hot [BLOCK_G, BLOCK_N] product, so rows need not be
+    sorted or gathered, and every load is a contiguous row segment.
+    """
+    ks = tl.program_id(0).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
+    gs = tl.program_id(1) * BLOCK_G + tl.arange(0, BLOCK_G)
+    total = tl.zeros((BLOCK_G, BLOCK_K), dtype=tl.float32)
+    total_sq = tl.zeros((BLOCK_G, BLOCK_K), dtype=tl.float32)
+    for n0 in range(0, N, BLOCK_N):
+        ns = n0 + tl.arange(0, BLOCK_N)
+        group = tl.load(groups_ptr + ns, mask=ns < N, other=-1)
+        onehot = (gs[:, None] == group[None, :]).to(tl.float32)  # [BLOCK_G, BLOCK_N]
+        x = tl.load(a_ptr + ns[:, None].to(tl.int64) * stride_a + ks[None, :],
+                    mask=(ns[:, None] < N) & (ks[None, :] < K), other=0.0).to(tl.float32)
+        total += tl.dot(onehot, x, input_precision=PRECISION)
+        total_sq += tl.dot(onehot, x * x, input_precision=PRECISION)
+    where = gs[:, None].to(tl.int64) * K + ks[None, :]
+    inside = (gs[:, None] < G) & (ks[None, :] < K)
+    tl.store(sums_ptr + where, total, mask=inside)
+    tl.store(squares_ptr + where, total_sq, mask=inside)
+
+
 def grouped_column_stats_triton(a: torch.Tensor, groups: torch.Tensor, n_groups: int):
-    """Same contract as ``grouped_column_stats_torch``: each group's rows are summed through a sorted row index."""
-    order = torch.argsort(groups, stable=True)
-    counts = torch.zeros(n_groups, dtype=torch.int64, device=a.device).scatter_add_(
-        0, groups.to(torch.int64), torch.ones_like(groups, dtype=torch.int64))  # bincount would wait for the GPU
-    offsets = torch.zeros(n_groups + 1, dtype=torch.int64, device=a.device)
-    offsets[1:] = torch.cumsum(counts, 0)
-    sums, squares = _segment_sums(a, offsets, squares=True, rows=order)
+    """Same contract as ``grouped_column_stats_torch``: one pass over ``a`` in its own row order."""
+    rows, width = a.shape
+    if a.stride(1) != 1:
+        a = a.contiguous()
+    sums = torch.empty((n_groups, width), dtype=torch.float32, device=a.device)
+    squares = torch.empty_like(sums)
+    launch = LAUNCH["stats"]
+    block_k = block_size(width, launch["cols"])
+    grid = (triton.cdiv(width, block_k), triton.cdiv(n_groups, 16))
+    _grouped_stats_kernel[grid](a, groups.to(torch.int32).contiguous(), sums, squares, rows, width, n_groups,
+                                a.stride(0), BLOCK_N=launch["rows"], BLOCK_K=block_k, BLOCK_G=16,
+                                PRECISION=launch["precision"], num_warps=launch["num_warps"])
     return sums, squares, (sums * sums - squares) / 2
 
 

@@ -62,6 +62,18 @@ def test_packed_mean_pool_equals_the_padded_layout(dtype, triton_path):
 
 
 @needs_triton
+@pytest.mark.parametrize("precision", ["ieee", "tf32x3"])
+def test_grouped_column_stats_in_each_dot_precision(precision, triton_path, monkeypatch):
+    from lfe.kernels import triton_kernels
+
+    monkeypatch.setitem(triton_kernels.LAUNCH, "stats", {**triton_kernels.LAUNCH["stats"], "precision": precision})
+    a = (torch.randn(50, 300) * 3).to(DEVICE)
+    groups = torch.randint(0, 9, (50,), device=DEVICE)
+    for g, e in zip(grouped_column_stats(a, groups, 9), grouped_column_stats_torch(a.double(), groups, 9)):
+        torch.testing.assert_close(g.double(), e.double(), rtol=1e-5, atol=1e-4)
+
+
+@needs_triton
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_grouped_column_stats_with_empty_and_one_row_groups(dtype, triton_path):
     a = torch.randn(20, 70).to(DEVICE, dtype)
@@ -75,7 +87,12 @@ def test_grouped_column_stats_with_empty_and_one_row_groups(dtype, triton_path):
     rows = a[:12].double()
     brute = sum(rows[i] * rows[j] for i in range(12) for j in range(i + 1, 12))
     torch.testing.assert_close(expected[2][0].double(), brute, rtol=1e-4, atol=1e-3)
-    # row order does not change the statistics (the kernel reads interleaved groups through an index)
+    # more groups than one program's 16, interleaved
+    many = torch.arange(40, device=DEVICE) % 20
+    wide = torch.randn(40, 33).to(DEVICE, dtype)
+    for g, e in zip(grouped_column_stats(wide, many, 21), grouped_column_stats_torch(wide, many, 21)):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4)
+    # row order does not change the statistics (the kernel reads the rows in their own order)
     order = torch.randperm(20, generator=torch.Generator().manual_seed(0)).to(DEVICE)
     for g, e in zip(grouped_column_stats(a[order], groups[order], 4), got):
         torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4)
