@@ -42,7 +42,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="bfloat16")
-    parser.add_argument("--sweep", action="store_true", help="on CUDA: time each kernel's launch settings first")
+    parser.add_argument("--sweep", nargs="*", default=None, choices=sorted(SWEEP),
+                        help="on CUDA: time the launch settings of these kernels first (all if none named)")
     args = parser.parse_args()
     device, dtype = args.device, getattr(torch, args.dtype)
     big = device == "cuda"
@@ -73,10 +74,11 @@ def main() -> None:
     print("| kernel | path | ms | GB/s | / copy |\n|---|---|---|---|---|")
     import lfe.kernels as kernels
 
-    if big and args.sweep:
-        sweep({"pool": lambda: kernels.masked_mean_pool(x, mask),
-               "stats": lambda: kernels.grouped_column_stats(rows, groups, 9),
-               "activation": lambda: kernels.masked_activation("silu_gate", x, up, table, ids)})
+    if big and args.sweep is not None:
+        runs = {"pool": lambda: kernels.masked_mean_pool(x, mask),
+                "stats": lambda: kernels.grouped_column_stats(rows, groups, 9),
+                "activation": lambda: kernels.masked_activation("silu_gate", x, up, table, ids)}
+        sweep({key: run for key, run in runs.items() if key in (args.sweep or runs)})
     for name, (nbytes, fast, torch_path, copy) in cases.items():
         copy_seconds = timed(copy, device)
         copy_rate = 2 * x.numel() * size / copy_seconds if "activation" in name else 2 * nbytes / copy_seconds

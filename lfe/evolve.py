@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from lfe.analysis.evolution import duplicates, layer_center, own_region_increase, spearman, step_from_name
-from lfe.analyze import analyze_on_cluster, analyze_store, default_out
+from lfe.analyze import analyze_on_cluster, analyze_store
 from lfe.errors import LfeError, StoreError
 from lfe.store import ActivationStore
 
@@ -54,8 +54,8 @@ def evolve(
         row["duplicate_of"] = None if first is None else f"{rows[first]['store']}:{rows[first]['checkpoint']}"
         if first is not None:
             say(f"warning: {row['checkpoint']} has the same weights as {row['duplicate_of']} (a duplicate checkpoint)")
-    out = Path(out) if out is not None else default_out(stores[0]).with_name(
-        Path(stores[0]).name.removesuffix(".zarr") + "-evolution")
+    first = Path(stores[0])
+    out = Path(out) if out is not None else first.with_name(first.name.removesuffix(".zarr") + "-evolution")
     write_evolution(rows, x, out, {**options, "x": x, "stores": [str(s) for s in stores]}, figures)
     return rows
 

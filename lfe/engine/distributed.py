@@ -45,10 +45,10 @@ def prepare_task(path: str, source, name: str, corpus, settings, overwrite: bool
 
 def block_task(path: str, source, name: str, corpus, block: int) -> tuple[int, int]:
     """Compute and write one row block of a prepared checkpoint; (rows, tokens) done."""
-    from lfe.engine.runner import _stored_settings, pad_id, run_blocks, tokenize
+    from lfe.engine.runner import pad_id, run_blocks, stored_settings, tokenize
 
     checkpoint = ActivationStore.open(path, mode="r+").checkpoint(name)
-    settings = _stored_settings(checkpoint)
+    settings = stored_settings(checkpoint)
     loaded = worker_model(source, settings)
     if loaded.digest != checkpoint.meta["weights_hash"]:
         raise StoreError(f"the model at {source.spec} changed while checkpoint {name!r} was being extracted")

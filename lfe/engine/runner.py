@@ -135,7 +135,7 @@ def _extract_here(store, sources, names, corpus, settings, overwrite, progress) 
         checkpoint, loaded, token_ids = prepared
         started = time.perf_counter()
         rows, tokens = run_blocks(loaded.model, loaded.adapter, checkpoint, token_ids, corpus,
-                                  _stored_settings(checkpoint), progress, pad_id(loaded.tokenizer))
+                                  stored_settings(checkpoint), progress, pad_id(loaded.tokenizer))
         reports.append(CheckpointReport(checkpoint_name, "written", rows, tokens, time.perf_counter() - started))
     return reports
 
@@ -175,7 +175,8 @@ def load_for_extraction(source: ModelSource, settings: ExtractSettings) -> Loade
     return LoadedModel(model, tokenizer, adapter_for(model), weights_hash(model), tokenizer_fingerprint(tokenizer))
 
 
-def _stored_settings(checkpoint: Checkpoint) -> ExtractSettings:
+def stored_settings(checkpoint: Checkpoint) -> ExtractSettings:
+    """The settings a checkpoint was created with (what a resume, here or on a worker, must use)."""
     return ExtractSettings(**checkpoint.meta["settings"])
 
 

@@ -62,15 +62,21 @@ def test_packed_mean_pool_equals_the_padded_layout(dtype, triton_path):
 
 
 @needs_triton
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("precision", ["ieee", "tf32x3"])
-def test_grouped_column_stats_in_each_dot_precision(precision, triton_path, monkeypatch):
+def test_grouped_column_stats_in_each_dot_precision(precision, dtype, triton_path, monkeypatch):
     from lfe.kernels import triton_kernels
 
     monkeypatch.setitem(triton_kernels.LAUNCH, "stats", {**triton_kernels.LAUNCH["stats"], "precision": precision})
-    a = (torch.randn(50, 300) * 3).to(DEVICE)
+    a = (torch.randn(50, 300) * 3).to(DEVICE, dtype)
     groups = torch.randint(0, 9, (50,), device=DEVICE)
-    for g, e in zip(grouped_column_stats(a, groups, 9), grouped_column_stats_torch(a.double(), groups, 9)):
-        torch.testing.assert_close(g.double(), e.double(), rtol=1e-5, atol=1e-4)
+    expected = [torch.zeros(9, 300, dtype=torch.float64, device=DEVICE) for _ in range(2)]
+    for row, group in zip(a.double(), groups):  # float64, one row at a time
+        expected[0][group] += row
+        expected[1][group] += row * row
+    got = grouped_column_stats(a, groups, 9)
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g.double(), e, rtol=1e-5, atol=1e-4)
 
 
 @needs_triton
