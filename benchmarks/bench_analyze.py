@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--neurons", type=int, default=25000)
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--out", default="benchmarks/out")
+    parser.add_argument("--device", default="cpu", help="cuda: the Gram and the language sums on the GPU")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp())
@@ -76,7 +77,7 @@ def main() -> None:
     print(f"built a {n} x {width} float16 store ({store_bytes / 1e9:.2f} GB uncompressed) in "
           f"{time.perf_counter() - started:.0f} s", flush=True)
 
-    options = dict(threshold=2.0, n_boot=args.bootstrap, seed=0, figures=False, progress=False)
+    options = dict(threshold=2.0, n_boot=args.bootstrap, seed=0, figures=False, progress=False, device=args.device)
     started = time.perf_counter()
     [result] = analyze_store(work / "run.zarr", out=work / "analysis", **options).values()
     analysis_seconds = time.perf_counter() - started
@@ -95,7 +96,7 @@ def main() -> None:
     maps = 2 * n * n * 8  # the whole-model and one layer's Gram, float64
     budget = store_bytes / 4 + maps
     results = {
-        "machine": cpu_name(),
+        "machine": cpu_name() + ("" if args.device == "cpu" else f", analysis on {args.device}"),
         "store": f"{n} x {width} float16 ({args.layers} layers x {args.neurons} neurons), chunks {checkpoint.pooled.chunks}",
         "analysis_s": analysis_seconds, "gram_s": gram_seconds, "ratio": analysis_seconds / gram_seconds,
         "peak_traced_MB": peak / 1e6, "budget_MB": budget / 1e6, "store_MB": store_bytes / 1e6,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Everything lfe checks only on a GPU, in one run of a few minutes: the CUDA tests, the Triton
-# kernels compiled for real against their torch references, the kernel and extraction benchmarks. Usage, on a CUDA machine at the repo root:
+# Everything lfe checks only on a GPU, in one run of about 5 minutes: the CUDA tests, the Triton
+# kernels compiled for real against their torch references, the kernel, ablation, analysis and
+# extraction benchmarks. Usage, on a CUDA machine at the repo root:
 #   bash benchmarks/gpu_check.sh [OUT_DIR]
 # Wheels for packages the machine lacks may wait in .whl/ (installed to /tmp/site, no network).
 set -uo pipefail
@@ -21,8 +22,10 @@ step 120 python3 -m pytest -q -p no:cacheprovider tests/engine/test_cuda.py 2>&1
 # the Triton kernels compiled for real (no interpreter), on CUDA tensors
 TRITON_INTERPRET=0 LFE_TEST_DEVICE=cuda step 150 python3 -m pytest -q -p no:cacheprovider tests/kernels 2>&1 \
   | tee -a "$out/tests.txt" | tail -n 15
-step 150 python3 benchmarks/bench_kernels.py --device cuda --dtype bfloat16 --sweep 2>&1 | tee "$out/kernels.txt"
+# SWEEP=1 first times every launch setting (about a minute more); else the tuned defaults (LAUNCH)
+step 150 python3 benchmarks/bench_kernels.py --device cuda --dtype bfloat16 ${SWEEP:+--sweep} 2>&1 | tee "$out/kernels.txt"
 bench() { step 120 python3 benchmarks/bench_extract.py --device cuda --sids 100 --out "$out" "$@" 2>&1 | tee -a "$out/bench.txt"; }
 step 120 python3 benchmarks/bench_ablate.py --device cuda --dtype bfloat16 --size medium --tokens 16384 --window 1024 2>&1 | tee "$out/ablate.txt"
+step 120 python3 benchmarks/bench_analyze.py --device cuda --out "$out" 2>&1 | tee "$out/analyze.txt"
 bench --size base --repeats 2
 bench --size 1b --model /tmp/llama-1b --dtype bfloat16 --repeats 2 --store-dtype float16 --compression none --no-naive

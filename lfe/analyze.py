@@ -24,12 +24,18 @@ def default_out(store: str | Path) -> Path:
 def analyze_store(
     store: str | Path, checkpoint: str | list[str] = "all", threshold: float | None = 2.0, top_percent: float | None = None,
     out: str | Path | None = None, n_boot: int = 200, seed: int = 0, figures: bool = True, progress: bool = True,
+    device: str = "cpu",
 ) -> dict[str, AnalysisResult]:
     """Analyse checkpoints of ``store`` (a name, a list, or ``"all"``); write results to the store and to ``out``."""
     opened = ActivationStore.open(store, mode="r+")
     names = _names(opened, checkpoint)
     out = Path(out) if out is not None else default_out(store)
     langs, sids = opened.labels()
+    panels_math = None  # numpy on the CPU
+    if device != "cpu":  # the Gram and the grouped statistics kernel on a GPU; torch is imported only here
+        from lfe.kernels.panels import TorchPanels
+
+        panels_math = TorchPanels(device)
     results = {}
     for name in names:
         data = opened.checkpoint(name)
@@ -39,7 +45,8 @@ def analyze_store(
                 f"rerun the same `lfe extract` command to finish it"
             )
         result = analyze(data.as_dask(), langs, sids, data.n_layers, data.n_neurons, threshold=threshold,
-                         top_percent=top_percent, n_boot=n_boot, seed=seed, progress=progress, norms=data.norms[:])
+                         top_percent=top_percent, n_boot=n_boot, seed=seed, progress=progress, norms=data.norms[:],
+                         panels_math=panels_math)
         metrics = {
             **result.metrics(),
             "checkpoint": name,

@@ -93,10 +93,27 @@ def panels(pooled, n_layers: int, width: int):
             yield values
 
 
+class NumpyPanels:
+    """The arithmetic on each panel block, in numpy on the CPU: its Gram and its language sums.
+
+    Another implementation with the same two methods (``lfe.kernels.TorchPanels``: a GPU, with the
+    grouped column statistics kernel) can be passed to ``analyze``; this module never imports it.
+    """
+
+    name = "numpy"
+
+    def gram(self, block: np.ndarray) -> np.ndarray:
+        """block · blockᵀ [n, n] (float32 BLAS for float32 blocks)."""
+        return block @ block.T
+
+    def language_sums(self, block: np.ndarray, grid: np.ndarray, norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return language_sums(block, grid, norms)
+
+
 def analyze(
     pooled, langs, sids, n_layers: int, n_neurons: int, threshold: float | None = 2.0,
     top_percent: float | None = None, n_boot: int = 200, seed: int = 0, progress: bool = False,
-    norms: np.ndarray | None = None,
+    norms: np.ndarray | None = None, panels_math=None,
 ) -> AnalysisResult:
     """Similarity maps, LRDS and SADS (whole and per layer), z-scores and key regions of ``pooled``.
 
@@ -109,6 +126,7 @@ def analyze(
     threshold, top_percent : key neurons have z > threshold, or are each language's top percent.
     n_boot, seed : bootstrap resamples over sids for the intervals (0: none), and their seed.
     norms : optional [n] L2 norms of the rows over all layers; with them, one pass instead of two.
+    panels_math : the Gram and language sums of each block (default ``NumpyPanels``).
     """
     from tqdm import tqdm
 
@@ -119,6 +137,7 @@ def analyze(
         raise AnalysisError(f"pooled has shape {pooled.shape}, expected {(grid.size, n_layers * n_neurons)}")
     if top_percent is None:
         key_regions(np.zeros((len(lang_names), 1)), threshold)  # an unreachable threshold fails before any work
+    arithmetic = panels_math or NumpyPanels()
     labels = [f"{lang}/{sid}" for lang, sid in zip(langs, sids)]
     bar = tqdm(total=n_layers * (1 if norms is not None else 2), unit="panel", desc="analyze", disable=not progress)
 
@@ -129,9 +148,9 @@ def analyze(
         layer_gram = np.zeros_like(gram)
         for start in range(0, n_neurons, SUB_PANEL):  # float32 copies of a few columns at a time
             block = values[:, start:start + SUB_PANEL].astype(np.float32, copy=False)
-            layer_gram += block @ block.T  # float32 BLAS, float64 across blocks and layers
+            layer_gram += arithmetic.gram(block)  # float32 products, float64 across blocks and layers
             if norms is not None:  # known norms: contributions in the same pass
-                _block_scores(block, grid, norms, scores, layer * n_neurons + start)
+                _block_scores(arithmetic, block, grid, norms, scores, layer * n_neurons + start)
         _check_finite(np.diag(layer_gram), labels, layer)  # a NaN or inf anywhere in a row shows here
         gram += layer_gram
         layers.append({"layer": layer, **lrds_sads_with_intervals(similarity(layer_gram), grid, n_boot, seed)})
@@ -147,7 +166,7 @@ def analyze(
         norms = from_gram
         for layer, values in enumerate(panels(pooled, n_layers, n_neurons)):
             for start in range(0, n_neurons, SUB_PANEL):
-                _block_scores(values[:, start:start + SUB_PANEL], grid, norms, scores, layer * n_neurons + start)
+                _block_scores(arithmetic, values[:, start:start + SUB_PANEL], grid, norms, scores, layer * n_neurons + start)
             bar.update()
     elif not np.allclose(norms, from_gram, rtol=1e-3):
         worst = np.asarray(labels)[np.argmax(np.abs(norms / from_gram - 1))]
@@ -156,14 +175,14 @@ def analyze(
     z = zscores(scores)
     params = {"threshold": None if top_percent is not None else threshold, "top_percent": top_percent,
               "n_boot": n_boot, "seed": seed, "interval": 0.95, "zscore_std": "population",
-              "normalisation": "L2 over all layers (paper eq. 6)"}
+              "normalisation": "L2 over all layers (paper eq. 6)", "arithmetic": arithmetic.name}
     return AnalysisResult(lang_names, sid_names, grid, n_layers, n_neurons, params, sim.astype(np.float32), whole,
                           layers, z.astype(np.float32), key_regions(z, threshold, top_percent))
 
 
-def _block_scores(block: np.ndarray, grid: np.ndarray, norms: np.ndarray, scores: np.ndarray, first: int) -> None:
+def _block_scores(arithmetic, block: np.ndarray, grid: np.ndarray, norms: np.ndarray, scores: np.ndarray, first: int) -> None:
     """Fill the columns ``first:first + width`` of ``scores`` [L, layers x neurons] from one block."""
-    scores[:, first:first + block.shape[1]] = contribution_scores(*language_sums(block, grid, norms))
+    scores[:, first:first + block.shape[1]] = contribution_scores(*arithmetic.language_sums(block, grid, norms))
 
 
 def _check_finite(squared_norms: np.ndarray, labels: list[str], layer: int) -> None:

@@ -18,10 +18,13 @@ from lfe.cli._errors import friendly_errors
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--no-figures", is_flag=True, help="Numbers only.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--device", default="cpu", show_default=True,
+              help="cuda: the Gram and the per-language sums on a GPU (Triton kernel); cpu: numpy.")
 @click.option("--scheduler", default=None, help="Run one task per checkpoint on this Dask scheduler (tcp://HOST:PORT).")
 @click.option("--workers", type=int, default=None, help="Run one task per checkpoint on N local worker processes.")
 @friendly_errors
-def analyze(store, checkpoint, threshold, top_percent, out, n_boot, seed, no_figures, quiet, scheduler, workers):
+def analyze(store, checkpoint, threshold, top_percent, out, n_boot, seed, no_figures, quiet, device, scheduler,
+            workers):
     """Compute the paper's measures for STORE's checkpoints; write them into the store and into --out.
 
     \b
@@ -32,7 +35,7 @@ def analyze(store, checkpoint, threshold, top_percent, out, n_boot, seed, no_fig
     from lfe.cluster import cluster
 
     options = dict(threshold=threshold, top_percent=top_percent, out=out, n_boot=n_boot, seed=seed,
-                   figures=not no_figures, progress=not quiet)
+                   figures=not no_figures, progress=not quiet, device=device)
     with cluster(scheduler, workers) as client:
         if client is None:
             results = {name: result.metrics() for name, result in analyze_store(store, checkpoint, **options).items()}

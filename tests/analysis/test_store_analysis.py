@@ -87,3 +87,21 @@ def test_one_pass_with_stored_norms_equals_two_passes_and_damaged_norms_are_caug
     damaged[4] *= 1.5
     with pytest.raises(AnalysisError, match=r"stored row norms do not match the rows \(worst: l0/4\)"):
         analyze(pooled, langs, sids, 3, 40, threshold=1.5, n_boot=0, norms=damaged)
+
+
+def test_analyze_on_a_missing_gpu_is_a_clear_error(tmp_path):
+    planted_store(tmp_path / "run.zarr")
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run.zarr"), "--device", "cuda", "--threshold", "1.5",
+                                       "--quiet"])
+    if torch_has_cuda():
+        assert result.exit_code == 0, result.output
+    else:
+        assert result.exit_code == 1 and "no CUDA device; use --device cpu" in result.output
+    bad = CliRunner().invoke(main, ["analyze", str(tmp_path / "run.zarr"), "--device", "gpu", "--quiet"])
+    assert bad.exit_code == 1 and "is not a device" in bad.output
+
+
+def torch_has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
