@@ -17,6 +17,7 @@ from lfe.corpus.model import rows_fingerprint
 from lfe.errors import listing
 from lfe.store import ActivationStore
 from lfe.store.api import SCHEMA_VERSION
+from lfe.store.lock import writer_lock
 
 
 @dataclass
@@ -49,7 +50,17 @@ class CheckReport:
 
 
 def check_store(path: str | Path, deep: bool = False, repair: bool = False, progress: bool = False) -> CheckReport:
-    """Check the store at ``path``; a missing, foreign or newer store raises ``StoreError``."""
+    """Check the store at ``path``; a missing, foreign or newer store raises ``StoreError``.
+
+    ``repair`` takes the store's writer lock, so it never clears flags under a running extraction.
+    """
+    if repair:
+        with writer_lock(path, "lfe check --repair"):
+            return _check(path, deep, repair, progress)
+    return _check(path, deep, repair, progress)
+
+
+def _check(path: str | Path, deep: bool, repair: bool, progress: bool) -> CheckReport:
     store = ActivationStore.open(path, mode="r+" if repair else "r")
     report = CheckReport(str(path), deep)
     report.add("ok", "store", f"schema {store.info['schema_version']} (this lfe reads up to {SCHEMA_VERSION})")

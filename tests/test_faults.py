@@ -203,6 +203,11 @@ def test_a_second_writer_is_refused_and_a_crashed_one_leaves_no_lock(run, tmp_pa
     with writer_lock(out):
         with pytest.raises(StoreError, match=rf"being written by another lfe extract \(pid {os.getpid()}"):
             go(out)
+    go(out)
+    with writer_lock(out):  # a repair never clears flags under a running extraction
+        with pytest.raises(StoreError, match="being written by another lfe extract"):
+            check_store(out, repair=True)
+    assert check_store(out).ok  # a read-only check needs no lock
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from lfe.store.lock import writer_lock\n"
                                f"with writer_lock({str(out)!r}):\n    print('locked', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
