@@ -11,7 +11,7 @@ import csv
 import json
 from pathlib import Path
 
-from lfe.analysis.evolution import duplicates, layer_center, own_region_increase, spearman, step_from_name
+from lfe.analysis.evolution import by_series, duplicates, layer_center, own_region_increase, spearman, step_from_name
 from lfe.analyze import analyze_on_cluster, analyze_store
 from lfe.errors import LfeError, StoreError
 from lfe.store import ActivationStore
@@ -65,9 +65,9 @@ def _analysis_is_current(opened: ActivationStore, name: str, options: dict) -> b
         metrics = dict(opened.analysis(name).attrs["lfe"])
     except StoreError:
         return False
-    params = metrics["params"]
-    same = all(params.get(key) == value for key, value in options.items() if key != "threshold")
-    same = same and (options["top_percent"] is not None or params.get("threshold") == options["threshold"])
+    # as analyze records them: no threshold when key regions are a top percent
+    wanted = {**options, "threshold": None if options["top_percent"] is not None else options["threshold"]}
+    same = all(metrics["params"].get(key) == value for key, value in wanted.items())
     return same and metrics.get("weights_hash") == opened.checkpoint(name).meta.get("weights_hash")
 
 
@@ -113,11 +113,8 @@ def _check_axis(rows: list[dict], x: str) -> None:
 
 def trends(rows: list[dict], x: str) -> dict[str, dict[str, float]]:
     """Per series, Spearman's rank correlation of each measure with ``x`` (+1: grows throughout)."""
-    by_series: dict[str, list[dict]] = {}
-    for row in rows:
-        by_series.setdefault(row["series"], []).append(row)
     return {name: {key: spearman([row[x] for row in series], [row[key] for row in series]) for key in TRENDS}
-            for name, series in by_series.items()}
+            for name, series in by_series(rows).items()}
 
 
 def write_evolution(rows: list[dict], x: str, out: Path, params: dict, figures: bool) -> Path:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lfe.analysis.evolution import by_series
+
 
 def _pyplot():
     import matplotlib
@@ -156,13 +158,6 @@ def ablation_heatmap(increase: dict[str, dict[str, float]], path: Path, prefix: 
 
 # -- evolution over checkpoints and model sizes: each takes the rows of `lfe evolve`'s table ---------
 
-def _by_series(rows: list[dict]) -> dict[str, list[dict]]:
-    series: dict[str, list[dict]] = {}
-    for row in rows:
-        series.setdefault(row["series"], []).append(row)
-    return series
-
-
 def _x_axis(axes, x: str, rows: list[dict]) -> None:
     axes.set_xlabel("training step" if x == "step" else "parameters")
     values = [row[x] for row in rows]
@@ -180,7 +175,7 @@ def evolution_alignment(rows: list[dict], x: str, path: Path) -> Path:
     figure, panels = plt.subplots(1, 2, figsize=(11, 4.2))
     for axes, key, title in ((panels[0], "lrds", "LRDS (language separation)"),
                              (panels[1], "sads", "SADS (semantic alignment)")):
-        for name, series in _by_series(rows).items():
+        for name, series in by_series(rows).items():
             xs = [row[x] for row in series]
             line, = axes.plot(xs, [row[key] for row in series], marker="o", markersize=3, label=name)
             if series[0].get(f"{key}_low") is not None:
@@ -198,7 +193,7 @@ def evolution_regions(rows: list[dict], x: str, path: Path) -> Path:
     plt = _pyplot()
     figure, panels = plt.subplots(1, 2, figsize=(11, 4.2))
     styles = ["-", "--", ":", "-."]
-    for index, (name, series) in enumerate(_by_series(rows).items()):
+    for index, (name, series) in enumerate(by_series(rows).items()):
         xs = [row[x] for row in series]
         panels[0].plot(xs, [row["sklr_percent"] for row in series], marker="o", markersize=3, label=name)
         for lang in series[0]["region_percent"]:
@@ -208,7 +203,7 @@ def evolution_regions(rows: list[dict], x: str, path: Path) -> Path:
     panels[0].set_title("Size of all key linguistic regions")
     panels[0].legend(fontsize="small")
     panels[1].set_ylabel("percent of all neurons")
-    panels[1].set_title("Key region per language" + (" (line style: series)" if len(_by_series(rows)) > 1 else ""))
+    panels[1].set_title("Key region per language" + (" (line style: series)" if len(by_series(rows)) > 1 else ""))
     panels[1].legend(fontsize="x-small", ncol=2)
     for axes in panels:
         _x_axis(axes, x, rows)
@@ -218,7 +213,7 @@ def evolution_regions(rows: list[dict], x: str, path: Path) -> Path:
 def evolution_layers(rows: list[dict], x: str, path: Path) -> Path:
     """Share of each layer in all key neurons, per checkpoint, and its centre of depth (paper Fig. 7)."""
     plt = _pyplot()
-    groups = _by_series(rows)
+    groups = by_series(rows)
     figure, panels = plt.subplots(1, len(groups) + 1, figsize=(4.5 * (len(groups) + 1), 4.2), squeeze=False)
     for axes, (name, series) in zip(panels[0], groups.items()):
         shares = np.array([np.sum(list(row["key_neurons_per_layer"].values()), axis=0) for row in series], dtype=float)
@@ -245,7 +240,7 @@ def evolution_ablation(rows: list[dict], x: str, path: Path) -> Path:
     """Perplexity increase from switching off each language's own region vs its random twin, per checkpoint."""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(7.5, 4.2))
-    for name, series in _by_series([row for row in rows if row.get("own_region_increase") is not None]).items():
+    for name, series in by_series([row for row in rows if row.get("own_region_increase") is not None]).items():
         xs = [row[x] for row in series]
         line, = axes.plot(xs, [row["own_region_increase"] for row in series], marker="o", markersize=3,
                           label=f"{name}: own region")

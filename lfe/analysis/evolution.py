@@ -17,6 +17,14 @@ def step_from_name(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def by_series(rows: list[dict]) -> dict[str, list[dict]]:
+    """Rows grouped by their "series" key, each group in the rows' order."""
+    grouped: dict[str, list[dict]] = {}
+    for row in rows:
+        grouped.setdefault(row["series"], []).append(row)
+    return grouped
+
+
 def duplicates(hashes: list[str | None]) -> list[int | None]:
     """For each entry, the index of the first earlier entry with the same weights hash, else None."""
     first: dict[str, int] = {}

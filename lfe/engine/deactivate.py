@@ -78,10 +78,9 @@ def row_masks(adapter, table, ids: torch.Tensor, fused: bool | None = None):
 
 @contextmanager
 def _fused_activations(adapter, kind: str, keep: torch.Tensor, ids: torch.Tensor):
-    """Swap each layer's activation forward for the masked-activation kernel; the originals come back on exit."""
+    """Each layer's activation computed by the masked-activation kernel with its mask rows."""
     from lfe.kernels import masked_activation
 
-    modules = adapter._layers(adapter.activation_module)
     tables = {}
 
     def activate_in(layer: int):
@@ -93,10 +92,5 @@ def _fused_activations(adapter, kind: str, keep: torch.Tensor, ids: torch.Tensor
 
         return activate
 
-    try:
-        for layer, module in enumerate(modules):
-            module.forward = adapter.fused_forward(module, activate_in(layer))
+    with adapter.activations_replaced(activate_in):
         yield
-    finally:
-        for module in modules:
-            module.__dict__.pop("forward", None)  # the class's forward again

@@ -302,10 +302,7 @@ class ActivationStore:
 
     def write_analysis(self, name: str, arrays: dict[str, np.ndarray], attrs: dict) -> zarr.Group:
         """Replace ``analysis/<name>`` with ``arrays`` and ``attrs`` (attributes written last)."""
-        analysis = self.group.require_group("analysis")
-        if name in analysis:
-            del analysis[name]
-        group = analysis.create_group(name)
+        group = self._fresh_group("analysis", name)
         for key, values in arrays.items():
             values = np.asarray(values)
             group.create_array(key, shape=values.shape, dtype=values.dtype, chunks=values.shape or None,
@@ -322,10 +319,14 @@ class ActivationStore:
 
     def write_record(self, kind: str, name: str, attrs: dict) -> None:
         """Keep a small JSON record (say, an ablation table) about checkpoint ``name`` under ``kind/name``."""
-        group = self.group.require_group(kind)
-        if name in group:
-            del group[name]
-        group.create_group(name).attrs["lfe"] = attrs
+        self._fresh_group(kind, name).attrs["lfe"] = attrs
+
+    def _fresh_group(self, kind: str, name: str) -> zarr.Group:
+        """An empty ``kind/name`` group, replacing what was there."""
+        parent = self.group.require_group(kind)
+        if name in parent:
+            del parent[name]
+        return parent.create_group(name)
 
     def record(self, kind: str, name: str) -> dict | None:
         """The record ``write_record`` kept, or None."""

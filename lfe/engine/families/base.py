@@ -76,6 +76,22 @@ class FamilyAdapter:
         return lambda x: activate(x, None)
 
     @contextmanager
+    def activations_replaced(self, activate_in: Callable):
+        """Compute every layer's neurons as ``activate_in(layer)(x, up)`` inside the ``with`` block.
+
+        Each ``activation_module``'s forward is swapped for ``fused_forward``; the class's forward is
+        back on exit, also when the forward pass raises.
+        """
+        modules = self._layers(self.activation_module)
+        try:
+            for layer, module in enumerate(modules):
+                module.forward = self.fused_forward(module, activate_in(layer))
+            yield
+        finally:
+            for module in modules:
+                module.__dict__.pop("forward", None)
+
+    @contextmanager
     def on_neurons(self, visit: Callable):
         """Call ``visit(layer, neurons [B, T, K])`` in every layer's forward pass, at the read point.
 
