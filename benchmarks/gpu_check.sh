@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Everything lfe checks only on a GPU, in one run of about 5 minutes: the CUDA tests, the Triton
+# Everything lfe checks only on a GPU, in one run of about 8 minutes: the CUDA tests, the Triton
 # kernels compiled for real against their torch references, the kernel, ablation, analysis and
 # extraction benchmarks. Usage, on a CUDA machine at the repo root:
 #   bash benchmarks/gpu_check.sh [OUT_DIR]
@@ -22,8 +22,11 @@ step 120 python3 -m pytest -q -p no:cacheprovider tests/engine/test_cuda.py 2>&1
 # the Triton kernels compiled for real (no interpreter), on CUDA tensors
 TRITON_INTERPRET=0 LFE_TEST_DEVICE=cuda step 150 python3 -m pytest -q -p no:cacheprovider tests/kernels 2>&1 \
   | tee -a "$out/tests.txt" | tail -n 15
-# SWEEP=1 first times every launch setting (about a minute more); else the tuned defaults (LAUNCH)
-step 150 python3 benchmarks/bench_kernels.py --device cuda --dtype bfloat16 ${SWEEP:+--sweep} 2>&1 | tee "$out/kernels.txt"
+# first times every launch setting of the kernels named in SWEEP (default: pool and stats, about two
+# minutes; SWEEP= for none) and keeps the fastest; then float32 rows, as `lfe analyze --device cuda` passes
+sweep=${SWEEP-pool stats}
+step 300 python3 benchmarks/bench_kernels.py --device cuda --dtype bfloat16 ${sweep:+--sweep $sweep} 2>&1 | tee "$out/kernels.txt"
+step 90 python3 benchmarks/bench_kernels.py --device cuda --dtype float32 2>&1 | tee -a "$out/kernels.txt"
 bench() { step 120 python3 benchmarks/bench_extract.py --device cuda --sids 100 --out "$out" "$@" 2>&1 | tee -a "$out/bench.txt"; }
 step 120 python3 benchmarks/bench_ablate.py --device cuda --dtype bfloat16 --size medium --tokens 16384 --window 1024 2>&1 | tee "$out/ablate.txt"
 step 120 python3 benchmarks/bench_analyze.py --device cuda --out "$out" 2>&1 | tee "$out/analyze.txt"

@@ -17,14 +17,17 @@ def masked_mean_pool_torch(x: torch.Tensor, mask: torch.Tensor, out: torch.Tenso
         out  = [[3, 4]]                              # [1, 2]: (1+3+5)/3, (2+4+6)/3
 
     ``x`` may be float32, float16 or bfloat16; it is upcast to float32 before the sum, since a
-    bfloat16 accumulator loses the activations' low bits over a few hundred tokens.
+    bfloat16 accumulator loses the activations' low bits over a few hundred tokens. Padded positions
+    are zeroed first, so whatever they hold (even NaN) cannot reach the mean.
     """
     weights = mask.to(torch.float32)  # [B, T]
-    weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1.0)  # [B, T]
-    pooled = torch.bmm(weights.unsqueeze(1), x.to(torch.float32))  # [B, 1, K]
+    weights = (weights / weights.sum(dim=1, keepdim=True).clamp_min(1.0)).unsqueeze(1)  # [B, 1, T]
+    pooled = torch.bmm(weights, x.to(torch.float32)).squeeze(1)  # [B, K]
+    if not torch.isfinite(pooled).all():  # 0 x NaN is NaN: pool again with padding zeroed (rare, so not always)
+        pooled = torch.bmm(weights, torch.where(mask.unsqueeze(-1).bool(), x, 0).to(torch.float32)).squeeze(1)
     if out is None:
-        return pooled.squeeze(1)  # [B, K]
-    return out.copy_(pooled.squeeze(1))
+        return pooled
+    return out.copy_(pooled)
 
 
 def packed_mean_pool_torch(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:

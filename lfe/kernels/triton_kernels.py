@@ -2,7 +2,8 @@
 
 Imported only when a Triton path is used (never at ``import lfe``). On CPU they run only in
 Triton's interpreter, which must be switched on (``TRITON_INTERPRET=1``) before this module is
-imported; the interpreter has no tanh, so tanh-GeLU uses the identity ½(1 + tanh z) = σ(2z).
+imported; the interpreter has no tanh, so tanh-GeLU uses the identity ½(1 + tanh z) = σ(2z), and it
+multiplies bfloat16 dot operands as raw bits (tests/kernels/conftest.py converts them first).
 Accumulation is float32 whatever the input dtype; program ids are cast to int64 before offsets,
 since batch x tokens x neurons overflows int32.
 """
@@ -19,30 +20,47 @@ from lfe.kernels._settings import block_size
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
-# Block shapes and warps per kernel, chosen by `benchmarks/bench_kernels.py --sweep` on an H100
-# (RESULTS.md); rows/tokens blocks shrink for short inputs.
+# Block shapes, warps and software-pipeline stages per kernel, chosen by `benchmarks/bench_kernels.py
+# --sweep` on an H100 (RESULTS.md); rows/tokens blocks shrink for short inputs.
 LAUNCH = {
-    "pool": {"rows": 16, "cols": 512, "num_warps": 4},
-    "segments": {"rows": 32, "cols": 64, "num_warps": 4},
-    # dot precision for 16-bit inputs: tf32x3 is exact for them (a bfloat16 or float16 value and its
-    # square fit in two TF32 halves) and was 6x faster than "ieee", which float32 inputs always use
-    "stats": {"rows": 64, "cols": 128, "num_warps": 4, "precision": "tf32x3"},
+    "pool": {"rows": 16, "cols": 512, "num_warps": 4, "num_stages": 3},
+    "segments": {"rows": 32, "cols": 64, "num_warps": 4, "num_stages": 3},
+    "stats": {"rows": 64, "cols": 128, "num_warps": 4, "num_stages": 3},  # swept for the tf32x3 kernel before
     "activation": {"cols": 2048, "num_warps": 8},
+}
+
+# The settings `bench_kernels.py --sweep` times on a GPU (and `python -m lfe.kernels.aot --sweep`
+# compiles here): the fastest become LAUNCH.
+SWEEP = {
+    "pool": [{"rows": 16, "cols": c, "num_warps": w, "num_stages": s} for c in (256, 512, 1024) for w in (4, 8)
+             for s in (2, 3, 4)],
+    "stats": [{"rows": r, "cols": c, "num_warps": w, "num_stages": s} for r in (32, 64, 128) for c in (64, 128, 256)
+              for w in (4, 8) for s in (3, 4)],
+    "activation": [{"cols": c, "num_warps": w} for c in (256, 512, 1024, 2048) for w in (2, 4, 8)],
 }
 
 
 @triton.jit
 def _masked_mean_pool_kernel(x_ptr, w_ptr, out_ptr, T, K, stride_xb, stride_xt, stride_ob,
-                             BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr):
+                             BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr, NUM_STAGES: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
     ks = tl.program_id(1).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
-    # a 2-D accumulator, reduced across tokens once at the end rather than in every step
+    # the span of the sample's real tokens: padding on either side is never read (fewer bytes, and
+    # whatever a padded position holds, even NaN, cannot reach the mean)
+    first, last = T, 0
+    for t0 in range(0, T, 1024):
+        ts = t0 + tl.arange(0, 1024)
+        real = tl.load(w_ptr + b * T + ts, mask=ts < T, other=0.0) != 0.0
+        first = tl.minimum(first, tl.min(tl.where(real, ts, T)))
+        last = tl.maximum(last, tl.max(tl.where(real, ts + 1, 0)))
+    # a 2-D accumulator, reduced across tokens once at the end rather than in every step; tl.range's
+    # stages pipeline the loads (cp.async), which a plain range leaves unpipelined here (no dot)
     acc = tl.zeros((BLOCK_T, BLOCK_K), dtype=tl.float32)
-    for t0 in range(0, T, BLOCK_T):
+    for t0 in tl.range(first, last, BLOCK_T, num_stages=NUM_STAGES):
         ts = t0 + tl.arange(0, BLOCK_T)
-        w = tl.load(w_ptr + b * T + ts, mask=ts < T, other=0.0)
+        w = tl.load(w_ptr + b * T + ts, mask=ts < last, other=0.0)
         x = tl.load(x_ptr + b * stride_xb + ts[:, None] * stride_xt + ks[None, :],
-                    mask=(ts[:, None] < T) & (ks[None, :] < K), other=0.0).to(tl.float32)  # upcast after load
+                    mask=(ts[:, None] < last) & (ks[None, :] < K), other=0.0).to(tl.float32)  # upcast after load
         acc += x * w[:, None]
     tl.store(out_ptr + b * stride_ob + ks, tl.sum(acc, axis=0), mask=ks < K)
 
@@ -61,18 +79,19 @@ def masked_mean_pool_triton(x: torch.Tensor, mask: torch.Tensor, out: torch.Tens
     grid = (batch, triton.cdiv(width, block_k))
     _masked_mean_pool_kernel[grid](x, weights, out, tokens, width, x.stride(0), x.stride(1), out.stride(0),
                                    BLOCK_T=block_size(tokens, launch["rows"]), BLOCK_K=block_k,
-                                   num_warps=launch["num_warps"])
+                                   NUM_STAGES=launch["num_stages"], num_warps=launch["num_warps"])
     return out
 
 
 @triton.jit
-def _segment_sums_kernel(x_ptr, offsets_ptr, sums_ptr, K, stride_x, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+def _segment_sums_kernel(x_ptr, offsets_ptr, sums_ptr, K, stride_x, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                         NUM_STAGES: tl.constexpr):
     s = tl.program_id(0).to(tl.int64)
     ks = tl.program_id(1).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
     start = tl.load(offsets_ptr + s)
     stop = tl.load(offsets_ptr + s + 1)
     total = tl.zeros((BLOCK_N, BLOCK_K), dtype=tl.float32)
-    for n0 in range(start, stop, BLOCK_N):
+    for n0 in tl.range(start, stop, BLOCK_N, num_stages=NUM_STAGES):  # pipelined loads, as in the pool
         ns = n0 + tl.arange(0, BLOCK_N)
         total += tl.load(x_ptr + ns[:, None] * stride_x + ks[None, :], mask=(ns[:, None] < stop) & (ks[None, :] < K),
                          other=0.0).to(tl.float32)
@@ -89,7 +108,8 @@ def _segment_sums(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     block_k = block_size(width, launch["cols"])
     grid = (segments, triton.cdiv(width, block_k))
     _segment_sums_kernel[grid](x, offsets.to(torch.int64).contiguous(), sums, width, x.stride(0),
-                               BLOCK_N=launch["rows"], BLOCK_K=block_k, num_warps=launch["num_warps"])
+                               BLOCK_N=launch["rows"], BLOCK_K=block_k, NUM_STAGES=launch["num_stages"],
+                               num_warps=launch["num_warps"])
     return sums
 
 
@@ -101,13 +121,25 @@ def packed_mean_pool_triton(x: torch.Tensor, offsets: torch.Tensor) -> torch.Ten
 
 
 @triton.jit
+def _onehot_dot(acc, onehot, v, PARTS: tl.constexpr):
+    """acc + onehot @ v, exactly: float32 ``v`` is split into PARTS bfloat16 pieces (8 bits each)."""
+    rest = v
+    for _ in tl.static_range(PARTS):
+        piece = rest.to(tl.bfloat16)
+        acc = tl.dot(onehot, piece, acc)
+        rest = rest - piece.to(tl.float32)
+    return acc
+
+
+@triton.jit
 def _grouped_stats_kernel(a_ptr, groups_ptr, sums_ptr, squares_ptr, N, K, G, stride_a,
                           BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_G: tl.constexpr,
-                          PRECISION: tl.constexpr):
+                          VALUE_PARTS: tl.constexpr, SQUARE_PARTS: tl.constexpr):
     """One program per (column block, 16 groups) walks all rows once, in their own order.
 
     Each step's rows go to their groups by a one-hot [BLOCK_G, BLOCK_N] product, so rows need not be
-    sorted or gathered, and every load is a contiguous row segment.
+    sorted or gathered, and every load is a contiguous row segment. The products are bfloat16 tensor-core
+    dots on exact bfloat16 pieces of each value and square, accumulated in float32.
     """
     ks = tl.program_id(0).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
     gs = tl.program_id(1) * BLOCK_G + tl.arange(0, BLOCK_G)
@@ -116,19 +148,31 @@ def _grouped_stats_kernel(a_ptr, groups_ptr, sums_ptr, squares_ptr, N, K, G, str
     for n0 in range(0, N, BLOCK_N):
         ns = n0 + tl.arange(0, BLOCK_N)
         group = tl.load(groups_ptr + ns, mask=ns < N, other=-1)
-        onehot = (gs[:, None] == group[None, :]).to(tl.float32)  # [BLOCK_G, BLOCK_N]
+        onehot = tl.where(gs[:, None] == group[None, :], 1.0, 0.0).to(tl.bfloat16)  # [BLOCK_G, BLOCK_N]
         x = tl.load(a_ptr + ns[:, None].to(tl.int64) * stride_a + ks[None, :],
                     mask=(ns[:, None] < N) & (ks[None, :] < K), other=0.0).to(tl.float32)
-        total += tl.dot(onehot, x, input_precision=PRECISION)
-        total_sq += tl.dot(onehot, x * x, input_precision=PRECISION)
+        total = _onehot_dot(total, onehot, x, VALUE_PARTS)
+        total_sq = _onehot_dot(total_sq, onehot, x * x, SQUARE_PARTS)
     where = gs[:, None].to(tl.int64) * K + ks[None, :]
     inside = (gs[:, None] < G) & (ks[None, :] < K)
     tl.store(sums_ptr + where, total, mask=inside)
     tl.store(squares_ptr + where, total_sq, mask=inside)
 
 
+# no fused multiply-add: fma(x, x, -piece) would split the exact x² instead of its float32 rounding,
+# which the torch path sums, and then three pieces no longer hold it
+STATS_OPTIONS = {"enable_fp_fusion": False}
+
+# bfloat16 pieces that hold a value and its float32 square exactly: a bfloat16 value has 8 significant
+# bits (its square 16), a float16 value 11 (22), float32 24 (its square is rounded to float32 first,
+# as in the torch path)
+_PIECES = {torch.bfloat16: (1, 2), torch.float16: (2, 3), torch.float32: (3, 3)}
+
+
 def grouped_column_stats_triton(a: torch.Tensor, groups: torch.Tensor, n_groups: int):
     """Same contract as ``grouped_column_stats_torch``: one pass over ``a`` in its own row order."""
+    if a.dtype not in _PIECES:
+        raise TypeError(f"grouped_column_stats takes float32, float16 or bfloat16 rows, not {a.dtype}")
     rows, width = a.shape
     if a.stride(1) != 1:
         a = a.contiguous()
@@ -137,10 +181,11 @@ def grouped_column_stats_triton(a: torch.Tensor, groups: torch.Tensor, n_groups:
     launch = LAUNCH["stats"]
     block_k = block_size(width, launch["cols"])
     grid = (triton.cdiv(width, block_k), triton.cdiv(n_groups, 16))
+    value_parts, square_parts = _PIECES[a.dtype]
     _grouped_stats_kernel[grid](a, groups.to(torch.int32).contiguous(), sums, squares, rows, width, n_groups,
                                 a.stride(0), BLOCK_N=launch["rows"], BLOCK_K=block_k, BLOCK_G=16,
-                                PRECISION=launch["precision"] if a.element_size() == 2 else "ieee",
-                                num_warps=launch["num_warps"])
+                                VALUE_PARTS=value_parts, SQUARE_PARTS=square_parts,
+                                num_warps=launch["num_warps"], num_stages=launch["num_stages"], **STATS_OPTIONS)
     return sums, squares, (sums * sums - squares) / 2
 
 

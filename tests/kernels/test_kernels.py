@@ -46,6 +46,18 @@ def test_masked_mean_pool(dtype, shape, triton_path):
 
 
 @needs_triton
+@pytest.mark.parametrize("path", ["torch", "triton"])
+def test_padding_values_never_reach_the_mean(path, monkeypatch):
+    monkeypatch.setenv("LFE_KERNELS", path)
+    x = torch.randn(3, 6, 40, device=DEVICE)
+    mask = torch.tensor([[1, 1, 1, 0, 0, 0], [0, 0, 1, 1, 1, 1], [1] * 6], dtype=torch.bool, device=DEVICE)
+    clean = masked_mean_pool(x, mask)
+    x[~mask] = float("nan")  # what a fully masked attention row can hold
+    torch.testing.assert_close(masked_mean_pool(x, mask), clean, rtol=0, atol=0)
+    assert torch.isfinite(clean).all()
+
+
+@needs_triton
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_packed_mean_pool_equals_the_padded_layout(dtype, triton_path):
     lengths = [5, 1, 9, 2]
@@ -63,11 +75,7 @@ def test_packed_mean_pool_equals_the_padded_layout(dtype, triton_path):
 
 @needs_triton
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("precision", ["ieee", "tf32x3"])
-def test_grouped_column_stats_in_each_dot_precision(precision, dtype, triton_path, monkeypatch):
-    from lfe.kernels import triton_kernels
-
-    monkeypatch.setitem(triton_kernels.LAUNCH, "stats", {**triton_kernels.LAUNCH["stats"], "precision": precision})
+def test_grouped_column_stats_against_float64(dtype, triton_path):
     a = (torch.randn(50, 300) * 3).to(DEVICE, dtype)
     groups = torch.randint(0, 9, (50,), device=DEVICE)
     expected = [torch.zeros(9, 300, dtype=torch.float64, device=DEVICE) for _ in range(2)]
@@ -80,6 +88,12 @@ def test_grouped_column_stats_in_each_dot_precision(precision, dtype, triton_pat
 
 
 @needs_triton
+def test_grouped_column_stats_names_the_dtypes_it_takes(triton_path):
+    with pytest.raises(TypeError, match="float32, float16 or bfloat16"):
+        grouped_column_stats(torch.ones(4, 8, dtype=torch.float64, device=DEVICE), torch.zeros(4, dtype=torch.int64), 1)
+
+
+@needs_triton
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_grouped_column_stats_with_empty_and_one_row_groups(dtype, triton_path):
     a = torch.randn(20, 70).to(DEVICE, dtype)
@@ -89,6 +103,8 @@ def test_grouped_column_stats_with_empty_and_one_row_groups(dtype, triton_path):
     for g, e in zip(got, expected):
         torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4)
     assert (got[0][1] == 0).all() and (got[2][2] == 0).all()  # empty group: zeros; one row: no pairs
+    # one row's value and float32 square come back exactly: the bfloat16 pieces lose no bit
+    assert torch.equal(got[0][2], a[12].float()) and torch.equal(got[1][2], a[12].float() ** 2)
     # the brute-force pair sum, in float64
     rows = a[:12].double()
     brute = sum(rows[i] * rows[j] for i in range(12) for j in range(i + 1, 12))
