@@ -58,6 +58,20 @@ def test_padding_values_never_reach_the_mean(path, monkeypatch):
 
 
 @needs_triton
+def test_pooling_spans_beyond_one_scan_block(triton_path):
+    # the kernel finds each sample's real span in blocks of 1,024 tokens: real tokens only in the
+    # second block, a span across both, a hole inside the span (an excluded special token), none at all
+    x = torch.randn(4, 1100, 24, device=DEVICE)
+    mask = torch.zeros(4, 1100, dtype=torch.bool, device=DEVICE)
+    mask[0, 1050:1090] = True
+    mask[1, 1000:1030] = True
+    mask[2, 3:700] = True
+    mask[2, 300] = False
+    torch.testing.assert_close(masked_mean_pool(x, mask), masked_mean_pool_torch(x, mask), rtol=1e-5, atol=1e-5)
+    assert (masked_mean_pool(x, mask)[3] == 0).all()
+
+
+@needs_triton
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_packed_mean_pool_equals_the_padded_layout(dtype, triton_path):
     lengths = [5, 1, 9, 2]
