@@ -102,6 +102,18 @@ def test_grouped_column_stats_against_float64(dtype, triton_path):
 
 
 @needs_triton
+def test_grouped_column_stats_of_row_blocks_merge(triton_path):
+    # S(A ∪ B) = S(A) + S(B) + Σ_A · Σ_B: blocks of rows (or checkpoints' shards) combine exactly
+    a = torch.randn(60, 50, device=DEVICE)
+    groups = torch.randint(0, 5, (60,), device=DEVICE)
+    whole = grouped_column_stats(a, groups, 5)
+    first, second = grouped_column_stats(a[:23], groups[:23], 5), grouped_column_stats(a[23:], groups[23:], 5)
+    merged = (first[0] + second[0], first[1] + second[1], first[2] + second[2] + first[0] * second[0])
+    for m, w in zip(merged, whole):
+        torch.testing.assert_close(m, w, rtol=1e-4, atol=1e-4)
+
+
+@needs_triton
 def test_grouped_column_stats_names_the_dtypes_it_takes(triton_path):
     with pytest.raises(TypeError, match="float32, float16 or bfloat16"):
         grouped_column_stats(torch.ones(4, 8, dtype=torch.float64, device=DEVICE), torch.zeros(4, dtype=torch.int64), 1)
