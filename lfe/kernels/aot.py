@@ -26,6 +26,7 @@ import torch
 
 H100 = {"arch": 90, "registers": 65536, "shared_bytes": 228 * 1024, "threads": 2048, "programs": 32}
 _ALIGNED = "D"  # Triton's mark for a pointer or integer divisible by 16
+_TORCH_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,11 +91,8 @@ def _options(launch: dict) -> dict:
     return {key: value for key, value in launch.items() if key in ("num_warps", "num_stages")}
 
 
-_TORCH_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-
-
-def compile_for(kernel: str, launch: dict | None = None, arch: int = H100["arch"]) -> list[Compiled]:
-    """Compile every variant of one kernel (``pool``, ``segments``, ``stats``, ``activation``) for sm_``arch``."""
+def compile_for(kernel: str, launch: dict | None = None) -> list[Compiled]:
+    """Compile every variant of one kernel (``pool``, ``segments``, ``stats``, ``activation``) for an H100."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -110,7 +108,7 @@ def compile_for(kernel: str, launch: dict | None = None, arch: int = H100["arch"
         attrs = {(position,): [["tt.divisibility", 16]]
                  for position, (_, mark) in enumerate(arguments.values()) if mark == _ALIGNED}
         binary = triton.compile(ASTSource(fn=function, signature=signature, constexprs=constexprs, attrs=attrs),
-                                target=GPUTarget("cuda", arch, 32), options=options)
+                                target=GPUTarget("cuda", H100["arch"], 32), options=options)
         registers, spilled = _resource_use(binary.asm["cubin"])
         shared = binary.metadata.shared
         compiled.append(Compiled(kernel, variant, settings[kernel], registers, spilled, shared,
