@@ -102,6 +102,37 @@ def test_grouped_column_stats_against_float64(dtype, triton_path):
 
 
 @needs_triton
+@pytest.mark.parametrize("rounding", ["nearest-even", "truncation"])
+def test_bfloat16_pieces_hold_each_dtype_exactly(rounding):
+    # the statistics kernel's claim, checked on every bit pattern class: VALUE_PARTS pieces hold a value,
+    # SQUARE_PARTS its float32 square, whether float32 -> bfloat16 rounds to nearest even (GPUs) or
+    # truncates (Triton's interpreter)
+    from lfe.kernels.triton_kernels import _PIECES
+
+    def to_bfloat16(v):
+        if rounding == "nearest-even":
+            return v.to(torch.bfloat16).float()
+        return (v.view(torch.int32) & -65536).view(torch.float32)
+
+    def pieces_sum(v, parts):
+        rest, total = v, torch.zeros_like(v, dtype=torch.float64)
+        for _ in range(parts):
+            piece = to_bfloat16(rest)
+            total += piece.double()
+            rest = rest - piece
+        return total
+
+    generator = torch.Generator().manual_seed(0)
+    for dtype, (value_parts, square_parts) in _PIECES.items():
+        values = (torch.randn(100_000, generator=generator) * 10.0 ** torch.randint(-3, 4, (100_000,),
+                  generator=generator)).to(dtype).float()
+        for data, parts in ((values, value_parts), (values * values, square_parts)):
+            assert torch.equal(pieces_sum(data, parts), data.double()), dtype
+            # and one piece fewer would not do: the table asks for no more dots than it must
+            assert parts == 1 or not torch.equal(pieces_sum(data, parts - 1), data.double()), dtype
+
+
+@needs_triton
 def test_grouped_column_stats_of_row_blocks_merge(triton_path):
     # S(A ∪ B) = S(A) + S(B) + Σ_A · Σ_B: blocks of rows (or checkpoints' shards) combine exactly
     a = torch.randn(60, 50, device=DEVICE)
