@@ -4,7 +4,8 @@ Triton compiles to PTX and a cubin with its own ptxas and needs no GPU for that,
 kernel is compiled with its launch settings (``LAUNCH``) for an H100 (sm_90): it catches compile
 errors before scarce GPU time, and shows what the compiler made of each setting: registers per
 thread, spills, shared memory, how many programs fit on one SM, and whether the loads were
-pipelined (cp.async) and the dots reached the tensor cores (mma)::
+pipelined (cp.async), the dots reached the tensor cores (mma) and where float multiply-adds
+were fused (FMA)::
 
     python -m lfe.kernels.aot [--sweep]      # a table; --sweep: every setting bench_kernels sweeps
 
@@ -40,15 +41,16 @@ class Compiled:
     programs_per_sm: int
     cp_async: int
     mma: int
+    float_fmas: int
 
     def row(self) -> str:
         settings = ", ".join(f"{key} {value}" for key, value in self.launch.items())
         return (f"| {self.kernel} | {self.variant} | {settings} | {self.registers} | {self.spilled_bytes} | "
-                f"{self.shared_bytes // 1024} | {self.programs_per_sm} | {self.cp_async} | {self.mma} |")
+                f"{self.shared_bytes // 1024} | {self.programs_per_sm} | {self.cp_async} | {self.mma} | {self.float_fmas} |")
 
 
-HEADER = ("| kernel | variant | launch | registers | spilled bytes | shared KiB | programs / SM | cp.async | mma |\n"
-          "|---|---|---|---|---|---|---|---|---|")
+HEADER = ("| kernel | variant | launch | registers | spilled bytes | shared KiB | programs / SM | cp.async | mma "
+          "| float FMAs |\n|---|---|---|---|---|---|---|---|---|---|")
 
 
 def _specs(launch: dict) -> dict:
@@ -110,11 +112,12 @@ def compile_for(kernel: str, launch: dict | None = None) -> list[Compiled]:
         binary = triton.compile(ASTSource(fn=function, signature=signature, constexprs=constexprs, attrs=attrs),
                                 target=GPUTarget("cuda", H100["arch"], 32), options=options)
         registers, spilled = _resource_use(binary.asm["cubin"])
-        shared = binary.metadata.shared
+        shared, ptx = binary.metadata.shared, binary.asm["ptx"]
         compiled.append(Compiled(kernel, variant, settings[kernel], registers, spilled, shared,
                                  _programs_per_sm(registers, shared, options["num_warps"]),
-                                 len(re.findall(r"cp\.async\.(?:ca|cg)", binary.asm["ptx"])),
-                                 len(re.findall(r"\b(?:mma\.sync|wgmma\.mma_async)", binary.asm["ptx"]))))
+                                 len(re.findall(r"cp\.async\.(?:ca|cg)", ptx)),
+                                 len(re.findall(r"\b(?:mma\.sync|wgmma\.mma_async)", ptx)),
+                                 len(re.findall(r"\bfma\.rn\.f32", ptx))))
     return compiled
 
 
