@@ -74,7 +74,7 @@ def _specs(launch: dict) -> dict:
                                        K=index, stride_x=index),
                                   dict(BLOCK_N=segments["rows"], BLOCK_K=segments["cols"],
                                        NUM_STAGES=segments["num_stages"]), {"num_warps": segments["num_warps"]}))
-        value_parts, square_parts = tk._PIECES[_TORCH_DTYPES[dtype]]
+        value_parts, square_parts = tk.BFLOAT16_PIECES[_TORCH_DTYPES[dtype]]
         specs["stats"].append((dtype, tk._grouped_stats_kernel,
                                dict(a_ptr=pointer(dtype), groups_ptr=pointer("i32"), sums_ptr=pointer("fp32"),
                                     squares_ptr=pointer("fp32"), N=count, K=index, G=count, stride_a=index),

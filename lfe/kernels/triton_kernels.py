@@ -166,12 +166,12 @@ STATS_OPTIONS = {"enable_fp_fusion": False}
 # bfloat16 pieces that hold a value and its float32 square exactly: a bfloat16 value has 8 significant
 # bits (its square 16), a float16 value 11 (22), float32 24 (its square is rounded to float32 first,
 # as in the torch path)
-_PIECES = {torch.bfloat16: (1, 2), torch.float16: (2, 3), torch.float32: (3, 3)}
+BFLOAT16_PIECES = {torch.bfloat16: (1, 2), torch.float16: (2, 3), torch.float32: (3, 3)}
 
 
 def grouped_column_stats_triton(a: torch.Tensor, groups: torch.Tensor, n_groups: int):
     """Same contract as ``grouped_column_stats_torch``: one pass over ``a`` in its own row order."""
-    if a.dtype not in _PIECES:
+    if a.dtype not in BFLOAT16_PIECES:
         raise TypeError(f"grouped_column_stats takes float32, float16 or bfloat16 rows, not {a.dtype}")
     rows, width = a.shape
     if a.stride(1) != 1:
@@ -181,7 +181,7 @@ def grouped_column_stats_triton(a: torch.Tensor, groups: torch.Tensor, n_groups:
     launch = LAUNCH["stats"]
     block_k = block_size(width, launch["cols"])
     grid = (triton.cdiv(width, block_k), triton.cdiv(n_groups, 16))
-    value_parts, square_parts = _PIECES[a.dtype]
+    value_parts, square_parts = BFLOAT16_PIECES[a.dtype]
     _grouped_stats_kernel[grid](a, groups.to(torch.int32).contiguous(), sums, squares, rows, width, n_groups,
                                 a.stride(0), BLOCK_N=launch["rows"], BLOCK_K=block_k, BLOCK_G=16,
                                 VALUE_PARTS=value_parts, SQUARE_PARTS=square_parts,

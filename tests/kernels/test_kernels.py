@@ -107,7 +107,7 @@ def test_bfloat16_pieces_hold_each_dtype_exactly(rounding):
     # the statistics kernel's claim, checked on every bit pattern class: VALUE_PARTS pieces hold a value,
     # SQUARE_PARTS its float32 square, whether float32 -> bfloat16 rounds to nearest even (GPUs) or
     # truncates (Triton's interpreter)
-    from lfe.kernels.triton_kernels import _PIECES
+    from lfe.kernels.triton_kernels import BFLOAT16_PIECES
 
     def to_bfloat16(v):
         if rounding == "nearest-even":
@@ -123,7 +123,7 @@ def test_bfloat16_pieces_hold_each_dtype_exactly(rounding):
         return total
 
     generator = torch.Generator().manual_seed(0)
-    for dtype, (value_parts, square_parts) in _PIECES.items():
+    for dtype, (value_parts, square_parts) in BFLOAT16_PIECES.items():
         values = (torch.randn(100_000, generator=generator) * 10.0 ** torch.randint(-3, 4, (100_000,),
                   generator=generator)).to(dtype).float()
         for data, parts in ((values, value_parts), (values * values, square_parts)):
