@@ -122,6 +122,7 @@ def sweep(runs: dict) -> None:
               f"{timings[-1][0] * 1e3:.3f} ms")
         for seconds, launch in timings[:5]:
             print(f"    {seconds * 1e3:.3f} ms {launch}")
+        print(f"    for lfe/kernels/triton_kernels.py: LAUNCH[{key!r}] = {timings[0][1]}")
         triton_kernels.LAUNCH[key] = timings[0][1]
     print()
 
