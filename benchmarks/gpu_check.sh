@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Everything lfe checks only on a GPU. Usage, on a CUDA machine at the repo root:
 #   bash benchmarks/gpu_check.sh [OUT_DIR] [kernels|all]
-# kernels (about 4 minutes): every Triton kernel compiled for real and checked against its torch
-#   reference, the launch settings swept, the kernels timed against torch eager and a device copy,
-#   and `lfe analyze --device cuda` timed;
+# kernels (sized for under 5 minutes; the steps' own limits add up to 8): every Triton kernel
+#   compiled for real and checked against its torch reference, the launch settings swept, the kernels
+#   timed against torch eager and a device copy, and `lfe analyze --device cuda` timed;
 # all (the default, about 8 minutes): then the engine's CUDA tests and the ablation and extraction
 #   benchmarks.
 # Each step prints its own time. Wheels for packages the machine lacks may wait in .whl/ (installed
