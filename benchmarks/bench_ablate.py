@@ -22,11 +22,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_extract import WORDS, cpu_name  # noqa: E402
 
-from lfe.engine.deactivate import deactivated, row_masks  # noqa: E402
-from lfe.engine.evaluate import negative_log_likelihood  # noqa: E402
-from lfe.engine.families import adapter_for  # noqa: E402
-from lfe.engine.loading import load_model, resolve_source  # noqa: E402
-from lfe.engine.tiny import build_tiny_model  # noqa: E402
+from lfe.intervene.deactivate import deactivated, row_masks  # noqa: E402
+from lfe.intervene.evaluate import negative_log_likelihood  # noqa: E402
+from lfe.models.families import adapter_for  # noqa: E402
+from lfe.models.loading import load_model, resolve_source  # noqa: E402
+from lfe.models.tiny import build_tiny_model  # noqa: E402
 
 
 def best(run, repeats: int) -> float:

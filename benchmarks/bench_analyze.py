@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_extract import cpu_name  # noqa: E402
 
-from lfe.analyze import analyze_store  # noqa: E402
+from lfe.workflows.analyze import analyze_store  # noqa: E402
 from lfe.store import ActivationStore  # noqa: E402
 
 

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_analyze import synthetic_store  # noqa: E402
 from bench_extract import cpu_name  # noqa: E402
 
-from lfe.analyze import analyze_on_cluster  # noqa: E402
-from lfe.cluster import cluster  # noqa: E402
-from lfe.evolve import evolve  # noqa: E402
+from lfe.workflows.analyze import analyze_on_cluster  # noqa: E402
+from lfe.workflows.cluster import cluster  # noqa: E402
+from lfe.workflows.evolve import evolve  # noqa: E402
 
 OPTIONS = {"threshold": 2.0, "n_boot": 20, "seed": 0}
 

@@ -29,10 +29,10 @@ import torch
 
 from lfe.corpus import Corpus
 from lfe.engine import ExtractSettings, extract
-from lfe.engine.families import adapter_for
-from lfe.engine.loading import DTYPES, load_model, resolve_source
-from lfe.engine.runner import forward, padded_batches, tokenize
-from lfe.engine.tiny import build_tiny_model
+from lfe.models.families import adapter_for
+from lfe.models.loading import DTYPES, load_model, resolve_source
+from lfe.engine.extraction import forward, padded_batches, tokenize
+from lfe.models.tiny import build_tiny_model
 from lfe.store import ActivationStore
 
 WORDS = {

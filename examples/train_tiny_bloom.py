@@ -15,8 +15,8 @@ from __future__ import annotations
 import click
 
 from lfe.corpus import read_corpus
-from lfe.engine.tiny import SIZES
-from lfe.engine.training import seeded_subset, train_series
+from lfe.models.tiny import SIZES
+from lfe.models.training import TrainingSettings, seeded_subset, train_series
 
 
 @click.command()
@@ -33,8 +33,9 @@ from lfe.engine.training import seeded_subset, train_series
 @click.option("--seed", type=int, default=0, show_default=True)
 def main(corpus, out, steps, save_steps, langs, n_texts, size, seq_len, batch, learning_rate, seed):
     texts = seeded_subset(list(read_corpus(corpus, langs=langs.split(",") if langs else None).texts), n_texts, seed)
-    saved = train_series(texts, out, steps=steps, size=size, seq_len=seq_len, batch=batch, learning_rate=learning_rate,
-                         seed=seed, save_steps=[int(s) for s in save_steps.split(",")] if save_steps else None)
+    settings = TrainingSettings(steps=steps, size=size, seq_len=seq_len, batch=batch, learning_rate=learning_rate,
+                                seed=seed)
+    saved = train_series(texts, out, settings, save_steps=[int(s) for s in save_steps.split(",")] if save_steps else None)
     click.echo("\n".join(str(path) for path in saved))
 
 

@@ -1,4 +1,4 @@
-"""The exceptions lfe raises for bad input: each says what is wrong and how to fix it."""
+"""Every exception lfe raises for bad input, in one place: each says what is wrong and how to fix it."""
 
 
 class LfeError(Exception):
@@ -15,6 +15,14 @@ class ModelError(LfeError):
 
 class StoreError(LfeError):
     """The store is missing, damaged, or was made from another corpus, model or settings."""
+
+
+class AnalysisError(LfeError):
+    """The activations cannot be analysed as asked (too few languages, unreachable threshold, ...)."""
+
+
+class FetchError(LfeError):
+    """A download failed, or what was downloaded is not what was expected."""
 
 
 def listing(items, limit: int = 10) -> str:

@@ -1,54 +1,60 @@
-"""`lfe ablate` end to end on a tiny model: extract, analyze, deactivate, table and files."""
+"""`lfe ablate` end to end on a tiny model: extract, analyze, deactivate, table and files; then `lfe evolve`."""
 
 import json
+import logging
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lfe.ablate import FULL, ablate
-from lfe.analyze import analyze_store
 from lfe.cli import main
 from lfe.corpus import read_corpus
 from lfe.engine import extract
 from lfe.errors import StoreError
-from tests.conftest import parallel_rows, write_tsv
+from lfe.records import FULL_MODEL, AblationSettings, AnalysisSettings
+from lfe.store import ActivationStore
+from lfe.workflows.ablate import ablate
+from lfe.workflows.analyze import analyze_store
+from tests.helpers import parallel_rows, write_tsv
+
+LANGS = ("en", "fr", "zh", "hi", "ar", "es")
 
 
 @pytest.fixture
 def analysed(tiny_models, tmp_path):
-    rows = parallel_rows(langs=("en", "fr", "zh", "hi", "ar", "es"), n_sids=10)
-    corpus = read_corpus(write_tsv(tmp_path / "c.tsv", rows))
+    corpus = read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows(langs=LANGS, n_sids=10)))
     model = tiny_models("llama", size="small")
     extract(str(model), corpus, tmp_path / "run.zarr", name="ckpt", progress=False)
-    analyze_store(tmp_path / "run.zarr", top_percent=2, n_boot=0, figures=False, progress=False)
+    analyze_store(tmp_path / "run.zarr", settings=AnalysisSettings(top_percent=2, n_boot=0), figures=False,
+                  progress=False)
     held = tmp_path / "held"
     held.mkdir()
-    for lang in ("en", "fr", "zh", "hi", "ar", "es"):
-        (held / f"{lang}.txt").write_text("\n".join(t for l, _, t in parallel_rows(langs=(lang,), n_sids=6, seed=9)))
+    for lang in LANGS:
+        (held / f"{lang}.txt").write_text("\n".join(t for _, _, t in parallel_rows(langs=(lang,), n_sids=6, seed=9)))
     return model, tmp_path / "run.zarr", held
 
 
 def test_table_compares_every_region_with_the_full_model_on_the_same_windows(analysed, tmp_path):
     model, store, held = analysed
-    results = ablate(str(model), store, held, window=64, out=tmp_path / "out", say=lambda text: None)
-    row = results["perplexity"]["fr"]
-    assert set(row) == {FULL, "en", "fr", "zh", "hi", "ar", "es", *[f"random~{l}" for l in ("en", "fr", "zh", "hi", "ar", "es")]}
-    for lang, increases in results["increase_percent"].items():
+    table = ablate(str(model), store, AblationSettings(evaluation=str(held), window=64), out=tmp_path / "out")
+    row = table.perplexity["fr"]
+    assert set(row) == {FULL_MODEL, *LANGS, *[f"random~{lang}" for lang in LANGS]}
+    for lang, increases in table.increase_percent.items():
         for name, value in increases.items():
-            assert value == pytest.approx(100 * (results["perplexity"][lang][name] / results["perplexity"][lang][FULL] - 1))
-    assert results["region_size"]["fr"] == results["region_size"]["random~fr"] > 0
-    assert results["params"]["seed"] == 0 and results["params"]["random"] == "matched"
+            assert value == pytest.approx(100 * (table.perplexity[lang][name] / table.perplexity[lang][FULL_MODEL] - 1))
+    assert table.region_size["fr"] == table.region_size["random~fr"] > 0
+    assert table.twins == {f"random~{lang}": lang for lang in LANGS}
+    assert table.params.seed == 0 and table.params.random == "matched" and table.params.analysis.top_percent == 2
+    assert ActivationStore.open(store).ablation("ckpt") == table
     folder = tmp_path / "out" / "ckpt"
     assert json.loads((folder / "table.json").read_text())["tokens"]["en"] > 0
     assert (folder / "table.png").read_bytes()[:4] == b"\x89PNG" and "| fr |" in (folder / "table.md").read_text()
-    assert any(abs(v) > 0 for v in results["increase_percent"]["fr"].values())
+    assert any(abs(v) > 0 for v in table.increase_percent["fr"].values())
 
 
-def test_another_model_is_refused(analysed, tiny_models, tmp_path):
+def test_another_model_is_refused(analysed, tiny_models):
     _, store, held = analysed
     with pytest.raises(StoreError, match="weights hash differs"):
-        ablate(str(tiny_models("llama", size="small", seed=3)), store, held, say=lambda text: None)
+        ablate(str(tiny_models("llama", size="small", seed=3)), store, AblationSettings(evaluation=str(held)))
 
 
 def test_cli_ablate_with_layer_matched_controls(analysed, tmp_path):
@@ -62,14 +68,35 @@ def test_cli_ablate_with_layer_matched_controls(analysed, tmp_path):
     assert bad.exit_code == 1 and "no key region for de" in bad.output
 
 
-def test_generations_and_a_warning_when_evaluation_text_was_probed(analysed, tmp_path):
+def test_generations_and_a_warning_when_evaluation_text_was_probed(analysed, tmp_path, caplog):
     model, store, held = analysed
     prompts = write_tsv(tmp_path / "prompts.tsv", [("en", "p1", "the cat"), ("fr", "p1", "le chat")])
-    probed = write_tsv(tmp_path / "probed.tsv", parallel_rows(langs=("en", "fr", "zh", "hi", "ar", "es"), n_sids=3))
-    with pytest.warns(UserWarning, match=r"3 evaluation sids were also probed"):
-        results = ablate(str(model), store, probed, regions="fr", window=32, generate=prompts, max_new_tokens=4,
-                         out=tmp_path / "g", say=lambda text: None)
-    [first, _] = results["generations"]
-    assert set(first) == {"lang", "sid", "prompt", FULL, "fr", "random~fr"}
-    assert all(isinstance(first[name], str) for name in (FULL, "fr", "random~fr"))
+    probed = write_tsv(tmp_path / "probed.tsv", parallel_rows(langs=LANGS, n_sids=3))
+    settings = AblationSettings(evaluation=str(probed), regions="fr", window=32, generate=str(prompts), max_new_tokens=4)
+    with caplog.at_level(logging.WARNING, logger="lfe"):
+        ablate(str(model), store, settings, out=tmp_path / "g")
+    assert "3 evaluation sids were also probed" in caplog.text
+    [first, _] = json.loads((tmp_path / "g" / "ckpt" / "table.json").read_text())["generations"]
+    assert (first["lang"], first["prompt"]) == ("en", "the cat")
+    assert set(first["continuations"]) == {FULL_MODEL, "fr", "random~fr"}
+    assert all(isinstance(text, str) for text in first["continuations"].values())
     assert "## Greedy generations" in (tmp_path / "g" / "ckpt" / "table.md").read_text()
+
+
+def test_evolve_joins_a_real_ablation_with_a_choice_task_through_the_cli(analysed, tmp_path):
+    """Regression: `lfe ablate --choice` wrote its column as "full model" and `lfe evolve` read "full"."""
+    model, store, held = analysed
+    items = [{"lang": lang, "sid": str(i), "context": text, "endings": [text, "zz zz"], "label": 0}
+             for i, (lang, _, text) in enumerate(parallel_rows(langs=LANGS, n_sids=2, seed=4))]
+    choice = tmp_path / "choice.jsonl"
+    choice.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8")
+    ablated = CliRunner().invoke(main, ["ablate", str(model), str(store), "--eval", str(held), "--regions", "en,fr",
+                                        "--window", "32", "--choice", str(choice), "--out", str(tmp_path / "a")])
+    assert ablated.exit_code == 0, ablated.output
+    evolved = CliRunner().invoke(main, ["evolve", str(store), "--top-percent", "2", "--bootstrap", "0", "--step",
+                                        "ckpt=1", "--no-figures", "--quiet", "--out", str(tmp_path / "e")])
+    assert evolved.exit_code == 0, evolved.output
+    [row] = json.loads((tmp_path / "e" / "evolution.json").read_text())["rows"]
+    accuracy = ActivationStore.open(store).ablation("ckpt").choice_accuracy
+    assert row["choice_accuracy_full"] == pytest.approx(sum(cells[FULL_MODEL] for cells in accuracy.values()) / len(LANGS))
+    assert row["own_region_increase"] is not None and row["random_twin_increase"] is not None

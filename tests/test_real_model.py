@@ -8,12 +8,12 @@ the test is not tuned to pass.
 
 import pytest
 
-from lfe.analyze import analyze_store
+from lfe.workflows.analyze import analyze_store
 from lfe.corpus import read_corpus
-from lfe.corpus.bible import fetch_bible
+from lfe.corpus.sources.bible import fetch_bible
 from lfe.corpus.sample import sample_corpus
 from lfe.engine import extract
-from lfe.engine.zoo import fetch_model
+from lfe.models.catalogue import fetch_model
 
 
 @pytest.mark.slow

@@ -1,17 +1,20 @@
-"""Analysis of pooled activations: takes and returns numpy/dask arrays.
+"""Analysis of pooled activations: takes and returns numpy/dask arrays (and records).
 
-Never imports torch, zarr or lfe.engine (a test enforces it): what is computed here depends on the
-numbers in a store, never on the model that made them.
+Never imports torch, zarr, lfe.engine or lfe.models (a test enforces it): what is computed here
+depends on the numbers in a store, never on the model that made them. ``metrics`` holds the
+paper's formulas, ``streaming`` one checkpoint's analysis over panels, ``controls`` the random
+control regions, ``evolution`` plain functions across checkpoints.
 """
 
 from lfe.analysis.metrics import (
-    AnalysisError, contribution_scores, key_regions, label_grid, language_sums, layer_counts, lrds,
-    lrds_sads_with_intervals, max_zscore, pair_means, region_overlap, sads, similarity, zscores,
+    alignment_scores, contribution_scores, key_regions, label_grid, language_sums, layer_counts, max_zscore,
+    pair_means, region_overlap, similarity, zscores,
 )
-from lfe.analysis.run import AnalysisResult, analyze
+from lfe.analysis.streaming import AnalysisResult, analyze
+from lfe.errors import AnalysisError
 
 __all__ = [
-    "AnalysisError", "AnalysisResult", "analyze", "contribution_scores", "key_regions", "label_grid",
-    "language_sums", "layer_counts", "lrds", "lrds_sads_with_intervals", "max_zscore", "pair_means",
-    "region_overlap", "sads", "similarity", "zscores",
+    "AnalysisError", "AnalysisResult", "alignment_scores", "analyze", "contribution_scores", "key_regions",
+    "label_grid", "language_sums", "layer_counts", "max_zscore", "pair_means", "region_overlap", "similarity",
+    "zscores",
 ]

@@ -7,9 +7,11 @@ kind are recorded with every number computed from it.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-from lfe.analysis.metrics import AnalysisError
+from lfe.errors import AnalysisError
 
 KINDS = ("matched", "layer-matched", "largest")
 
@@ -27,7 +29,14 @@ def layer_matched_region(region: np.ndarray, n_layers: int, rng: np.random.Gener
     return np.concatenate([random_region(per_layer.shape[1], int(row.sum()), rng) for row in per_layer])
 
 
-def control_regions(regions: np.ndarray, langs: list[str], n_layers: int, kind: str, seed: int) -> dict[str, np.ndarray]:
+class Controls(NamedTuple):
+    """Random control regions by name, and for each the language whose region it is the twin of."""
+
+    regions: dict[str, np.ndarray]
+    twins: dict[str, str | None]  # None: a control of no one language (largest, P%)
+
+
+def control_regions(regions: np.ndarray, langs: list[str], n_layers: int, kind: str, seed: int) -> Controls:
     """Named random controls for the key ``regions`` [L, layers x neurons].
 
     - ``matched``: for each language a random region of its size (``random~en``);
@@ -37,13 +46,14 @@ def control_regions(regions: np.ndarray, langs: list[str], n_layers: int, kind: 
     """
     total = regions.shape[1]
     if kind == "matched":
-        return {f"random~{lang}": random_region(total, int(regions[i].sum()), np.random.default_rng([seed, i]))
-                for i, lang in enumerate(langs)}
+        return _twins({f"random~{lang}": (random_region(total, int(regions[i].sum()), np.random.default_rng([seed, i])),
+                                          lang) for i, lang in enumerate(langs)})
     if kind == "layer-matched":
-        return {f"layer-random~{lang}": layer_matched_region(regions[i], n_layers, np.random.default_rng([seed, i]))
-                for i, lang in enumerate(langs)}
+        return _twins({f"layer-random~{lang}": (layer_matched_region(regions[i], n_layers, np.random.default_rng([seed, i])),
+                                                lang) for i, lang in enumerate(langs)})
     if kind == "largest":
-        return {"random-largest": random_region(total, int(regions.sum(axis=1).max()), np.random.default_rng(seed))}
+        return Controls({"random-largest": random_region(total, int(regions.sum(axis=1).max()),
+                                                         np.random.default_rng(seed))}, {"random-largest": None})
     if kind.endswith("%"):
         try:
             percent = float(kind[:-1])
@@ -52,5 +62,9 @@ def control_regions(regions: np.ndarray, langs: list[str], n_layers: int, kind: 
         if not 0 < percent <= 100:
             raise AnalysisError(f"--random {kind}: the percent must be in (0, 100]")
         size = int(round(total * percent / 100))
-        return {f"random-{kind}": random_region(total, size, np.random.default_rng(seed))}
+        return Controls({f"random-{kind}": random_region(total, size, np.random.default_rng(seed))}, {f"random-{kind}": None})
     raise AnalysisError(f"--random {kind!r} is not one of {', '.join(KINDS)} or a percent such as 10%")
+
+
+def _twins(named: dict[str, tuple[np.ndarray, str]]) -> Controls:
+    return Controls({name: region for name, (region, _) in named.items()}, {name: lang for name, (_, lang) in named.items()})

@@ -1,8 +1,9 @@
-"""Following the measures across checkpoints and model sizes: plain functions on per-checkpoint metrics."""
+"""Following the measures across checkpoints and model sizes: plain functions on per-checkpoint numbers."""
 
 from __future__ import annotations
 
 import re
+from typing import Protocol, Sequence, TypeVar
 
 import numpy as np
 
@@ -11,17 +12,24 @@ _STEP_WORDS = re.compile(r"(?:global_step|checkpoint|step|ckpt|iter|iteration)[-
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
 
 
+class _InSeries(Protocol):
+    series: str
+
+
+R = TypeVar("R", bound=_InSeries)
+
+
 def step_from_name(name: str) -> int | None:
     """The training step a checkpoint's name states ("global_step1000" -> 1000), or None."""
     match = _STEP_WORDS.search(name) or _LAST_NUMBER.search(name)
     return int(match.group(1)) if match else None
 
 
-def by_series(rows: list[dict]) -> dict[str, list[dict]]:
-    """Rows grouped by their "series" key, each group in the rows' order."""
-    grouped: dict[str, list[dict]] = {}
+def by_series(rows: Sequence[R]) -> dict[str, list[R]]:
+    """Rows grouped by their ``series`` attribute, each group in the rows' order."""
+    grouped: dict[str, list[R]] = {}
     for row in rows:
-        grouped.setdefault(row["series"], []).append(row)
+        grouped.setdefault(row.series, []).append(row)
     return grouped
 
 
@@ -44,12 +52,6 @@ def layer_center(counts: np.ndarray) -> float:
     return float((np.arange(per_layer.size) * per_layer).sum() / ((per_layer.size - 1) * per_layer.sum()))
 
 
-def own_region_increase(increase_percent: dict[str, dict[str, float]]) -> float:
-    """Mean over languages of the perplexity increase when the language's own key region is off."""
-    own = [row[lang] for lang, row in increase_percent.items() if lang in row]
-    return float(np.mean(own)) if own else float("nan")
-
-
 def spearman(x, y) -> float:
     """Spearman's rank correlation of two sequences (ties get their mean rank)."""
     def ranks(values):
@@ -66,3 +68,10 @@ def spearman(x, y) -> float:
     if len(a) < 2 or a.std() == 0 or b.std() == 0:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def trends(rows: Sequence, x: str, measures: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Per series, Spearman's rank correlation of each measure with ``x`` (+1: grows throughout)."""
+    return {name: {key: spearman([getattr(row, x) for row in series], [getattr(row, key) for row in series])
+                   for key in measures}
+            for name, series in by_series(rows).items()}

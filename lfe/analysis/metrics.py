@@ -11,11 +11,10 @@ import math
 
 import numpy as np
 
-from lfe.errors import LfeError
+from lfe.corpus import row_label
 
-
-class AnalysisError(LfeError):
-    """The activations cannot be analysed as asked (too few languages, unreachable threshold, ...)."""
+from lfe.errors import AnalysisError, listing
+from lfe.records import Alignment
 
 
 def label_grid(langs, sids) -> tuple[list[str], list[str], np.ndarray]:
@@ -34,12 +33,12 @@ def label_grid(langs, sids) -> tuple[list[str], list[str], np.ndarray]:
     for row, (lang, sid) in enumerate(zip(langs, sids)):
         cell = (lang_index[lang], sid_index[sid])
         if grid[cell] >= 0:
-            raise AnalysisError(f"rows {grid[cell]} and {row} are both {lang}/{sid}: each (lang, sid) must appear once")
+            raise AnalysisError(f"rows {grid[cell]} and {row} are both {row_label(lang, sid)}: each (lang, sid) must "
+                                "appear once")
         grid[cell] = row
-    missing = [f"{lang_names[l]}/{sid_names[s]}" for l, s in zip(*np.nonzero(grid < 0))]
+    missing = [row_label(lang_names[l], sid_names[s]) for l, s in zip(*np.nonzero(grid < 0))]
     if missing:
-        raise AnalysisError(f"the rows are not a complete parallel corpus: missing {', '.join(missing[:10])}"
-                            + (f", ... ({len(missing)} in all)" if len(missing) > 10 else ""))
+        raise AnalysisError(f"the rows are not a complete parallel corpus: missing {listing(missing)}")
     return lang_names, sid_names, grid
 
 
@@ -87,29 +86,21 @@ def pair_means(sim: np.ndarray, grid: np.ndarray, weights: np.ndarray | None = N
     }
 
 
-def lrds(sim: np.ndarray, grid: np.ndarray) -> float:
-    """LRDS = mean S over (same lang, different sid) − mean S over (different lang, different sid)."""
-    means = pair_means(sim, grid)
-    return float(means["same_lang"][0] - means["cross"][0])
+def alignment_scores(sim, grid, n_boot: int = 0, seed: int = 0, level: float = 0.95) -> Alignment:
+    """LRDS = mean S(same lang, diff sid) − mean S(diff lang, diff sid); SADS = mean S(same sid, diff
+    lang) − the same; with percentile intervals from ``n_boot`` seeded bootstrap resamples over sids."""
+    def scores(means: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        return means["same_lang"] - means["cross"], means["same_sid"] - means["cross"]
 
-
-def sads(sim: np.ndarray, grid: np.ndarray) -> float:
-    """SADS = mean S over (same sid, different lang) − mean S over (different sid, different lang)."""
-    means = pair_means(sim, grid)
-    return float(means["same_sid"][0] - means["cross"][0])
-
-
-def lrds_sads_with_intervals(sim, grid, n_boot: int, seed: int, level: float = 0.95) -> dict[str, float]:
-    """LRDS and SADS with percentile intervals from a seeded bootstrap over sids."""
-    point = pair_means(sim, grid)
-    result = {"lrds": float(point["same_lang"][0] - point["cross"][0]),
-              "sads": float(point["same_sid"][0] - point["cross"][0])}
-    if n_boot:
-        boot = pair_means(sim, grid, bootstrap_weights(grid.shape[1], n_boot, seed))
-        tail = (1 - level) / 2 * 100
-        for name, values in (("lrds", boot["same_lang"] - boot["cross"]), ("sads", boot["same_sid"] - boot["cross"])):
-            result[f"{name}_low"], result[f"{name}_high"] = (float(v) for v in np.percentile(values, [tail, 100 - tail]))
-    return result
+    lrds, sads = scores(pair_means(sim, grid))
+    if not n_boot:
+        return Alignment(float(lrds[0]), float(sads[0]))
+    tail = (1 - level) / 2 * 100
+    boot_lrds, boot_sads = scores(pair_means(sim, grid, bootstrap_weights(grid.shape[1], n_boot, seed)))
+    lrds_low, lrds_high = np.percentile(boot_lrds, [tail, 100 - tail])
+    sads_low, sads_high = np.percentile(boot_sads, [tail, 100 - tail])
+    return Alignment(float(lrds[0]), float(sads[0]), float(lrds_low), float(lrds_high), float(sads_low),
+                     float(sads_high))
 
 
 def language_sums(h: np.ndarray, grid: np.ndarray, norms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -1,8 +1,10 @@
 """The ``lfe`` command: a thin shell over library calls.
 
-Subcommands are imported lazily, so ``lfe --help`` does not import torch. Library errors
-(``LfeError``) become one-line click errors here, at the edge; anything else is a bug and keeps
-its traceback.
+One file per command, each parsing options into a settings record and calling one library function
+(``lfe.workflows``, ``lfe.engine``, ``lfe.corpus``); the options several commands share are defined
+once in ``options.py``. Subcommands are imported lazily, so ``lfe --help`` does not import torch.
+Library errors (``LfeError``) become one-line click errors here, at the edge; anything else is a bug
+and keeps its traceback. lfe's log (``logging.getLogger("lfe")``) is shown on stderr.
 """
 
 from __future__ import annotations
@@ -39,3 +41,6 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="lfe")
 def main():
     """lfe, the Lingua Franca Engine: where does a multilingual model keep each language?"""
+    from lfe.cli.options import show_log
+
+    show_log()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli._errors import friendly_errors
+from lfe.cli.options import device_option, dtype_option, friendly_errors
 
 
 @click.command()
+@friendly_errors
 @click.argument("model")
 @click.argument("store", type=click.Path(exists=True))
 @click.option("--eval", "evaluation", required=True, type=click.Path(exists=True),
@@ -22,10 +23,9 @@ from lfe.cli._errors import friendly_errors
 @click.option("--choice", type=click.Path(exists=True), default=None, help="A choice task (JSONL, XStoryCloze layout).")
 @click.option("--generate", type=click.Path(exists=True), default=None, help="Prompts (a corpus file) to continue greedily.")
 @click.option("--max-new-tokens", type=int, default=32, show_default=True)
-@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@dtype_option
+@device_option
 @click.option("--out", type=click.Path(), default=None, help="[default: STORE-ablation/<checkpoint>]")
-@friendly_errors
 def ablate(model, store, evaluation, checkpoint, regions, random_kind, seed, window, stride, choice, generate,
            max_new_tokens, dtype, device, out):
     """Deactivate each language's key region of MODEL (from `lfe analyze` on STORE) and measure.
@@ -35,7 +35,10 @@ def ablate(model, store, evaluation, checkpoint, regions, random_kind, seed, win
         lfe ablate out/demo/model out/demo/run.zarr --eval out/demo/sample/holdout \\
             --choice out/demo/sample/choice.jsonl
     """
-    from lfe.ablate import ablate as run
+    from lfe.records import AblationSettings
+    from lfe.workflows.ablate import ablate as run
 
-    run(model, store, evaluation, checkpoint, regions, random_kind, seed, window, stride, choice, generate,
-        max_new_tokens, out, dtype, device, say=click.echo)
+    settings = AblationSettings(regions=regions, random=random_kind, seed=seed, window=window, stride=stride,
+                                dtype=dtype, device=device, evaluation=str(evaluation), choice=choice,
+                                generate=generate, max_new_tokens=max_new_tokens)
+    run(model, store, settings, checkpoint=checkpoint, out=out)

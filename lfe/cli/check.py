@@ -6,17 +6,17 @@ import json
 
 import click
 
-from lfe.cli._errors import friendly_errors
+from lfe.cli.options import friendly_errors
 
 
 @click.command()
+@friendly_errors
 @click.argument("store", type=click.Path())
 @click.option("--deep", is_flag=True, help="Read every chunk: checksums, NaN/inf rows, row norms against the rows.")
 @click.option("--repair", is_flag=True,
               help="Clear the done flag of damaged blocks, so the same `lfe extract` recomputes exactly those.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@friendly_errors
 def check(store, deep, repair, as_json, quiet):
     """Check STORE: schema, shapes, the resume manifest against the chunks on disk, the corpus
     fingerprint; with --deep also every chunk's checksum, non-finite rows and the row norms.
@@ -27,7 +27,7 @@ def check(store, deep, repair, as_json, quiet):
     """
     from dataclasses import asdict
 
-    from lfe.check import check_store
+    from lfe.workflows.check import check_store
 
     report = check_store(store, deep=deep, repair=repair, progress=not quiet and not as_json)
     if as_json:

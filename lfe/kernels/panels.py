@@ -1,4 +1,4 @@
-"""The analysis's per-panel arithmetic on a torch device (``lfe.analysis.run.NumpyPanels``'s twin).
+"""The analysis's per-panel arithmetic on a torch device (``lfe.analysis.streaming.NumpyPanels``'s twin).
 
 The Gram is one float32 matmul; the language sums are the grouped column statistics kernel (Triton
 on CUDA) over the normalised rows. A block is copied to the device once for both.
@@ -11,14 +11,12 @@ import torch
 
 from lfe.errors import LfeError
 from lfe.kernels import grouped_column_stats
+from lfe.records import parse_device
 
 
 class TorchPanels:
     def __init__(self, device: str = "cuda"):
-        try:
-            self.device = torch.device(device)
-        except RuntimeError:
-            raise LfeError(f"--device {device!r} is not a device: use cpu, cuda or cuda:N") from None
+        self.device = torch.device(parse_device(device))
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise LfeError(f"--device {device}: this machine has no CUDA device; use --device cpu")
         self.name = f"torch-{self.device.type}"

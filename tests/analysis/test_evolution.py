@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lfe.analysis.evolution import duplicates, layer_center, own_region_increase, spearman, step_from_name
+from lfe.analysis.evolution import duplicates, layer_center, spearman, step_from_name
 
 
 @pytest.mark.parametrize("name, step", [
@@ -27,11 +27,6 @@ def test_layer_center_is_zero_at_the_first_layer_and_one_at_the_last():
     depths = [m / 6 for lang in counts for m, c in enumerate(lang) for _ in range(c)]
     assert layer_center(counts) == pytest.approx(np.mean(depths))
     assert np.isnan(layer_center([[0, 0, 0]]))
-
-
-def test_own_region_increase_reads_the_diagonal():
-    table = {"en": {"en": 100.0, "fr": 5.0, "random~en": 1.0}, "fr": {"en": 7.0, "fr": 300.0}}
-    assert own_region_increase(table) == pytest.approx(200.0)
 
 
 def test_spearman_signs_and_ties():

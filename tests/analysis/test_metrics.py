@@ -7,49 +7,39 @@ import numpy as np
 import pytest
 
 from lfe.analysis import (
-    AnalysisError, analyze, contribution_scores, key_regions, label_grid, language_sums, lrds, max_zscore,
-    pair_means, sads, similarity, zscores,
+    AnalysisError, alignment_scores, analyze, contribution_scores, key_regions, label_grid, language_sums, max_zscore,
+    pair_means, similarity, zscores,
 )
+from lfe.records import Alignment, AnalysisSettings
+from tests.helpers import planted
 
 
-def planted(n_langs=4, n_sids=6, layers=((1.0, 2.0), (3.0, 0.5)), width=40, seed=0):
-    """Rows h(l, s) = α_m u_l + β_m v_s in each layer m, with orthonormal u's and v's.
-
-    Whole model: S = (Σα² [same lang] + Σβ² [same sid]) / Σ(α² + β²), so LRDS = Σα²/Σ(α²+β²) and
-    SADS = Σβ²/Σ(α²+β²); layer m alone: LRDS_m = α_m²/(α_m²+β_m²), SADS_m = β_m²/(α_m²+β_m²).
-    """
-    rng = np.random.default_rng(seed)
-    panels = []
-    for alpha, beta in layers:
-        basis, _ = np.linalg.qr(rng.normal(size=(width, n_langs + n_sids)))
-        u, v = basis[:, :n_langs].T, basis[:, n_langs:].T
-        panels.append(np.stack([alpha * u[l] + beta * v[s] for l in range(n_langs) for s in range(n_sids)]))
-    langs = [f"l{l}" for l in range(n_langs) for _ in range(n_sids)]
-    sids = [str(s) for _ in range(n_langs) for s in range(n_sids)]
-    return np.concatenate(panels, axis=1), langs, sids
+def run(pooled, langs, sids, n_layers, n_neurons, **settings):
+    """``analyze`` with the settings given as keywords."""
+    return analyze(pooled, langs, sids, n_layers, n_neurons, settings=AnalysisSettings(**settings))
 
 
 def test_planted_lrds_and_sads_match_the_closed_form():
     layers = ((1.0, 2.0), (3.0, 0.5))
     pooled, langs, sids = planted(layers=layers)
-    result = analyze(pooled, langs, sids, n_layers=2, n_neurons=40, n_boot=0, threshold=1.5)
+    result = run(pooled, langs, sids, n_layers=2, n_neurons=40, n_boot=0, threshold=1.5)
     total = sum(a * a + b * b for a, b in layers)
-    assert result.whole["lrds"] == pytest.approx(sum(a * a for a, _ in layers) / total, abs=1e-6)
-    assert result.whole["sads"] == pytest.approx(sum(b * b for _, b in layers) / total, abs=1e-6)
+    assert result.whole.lrds == pytest.approx(sum(a * a for a, _ in layers) / total, abs=1e-6)
+    assert result.whole.sads == pytest.approx(sum(b * b for _, b in layers) / total, abs=1e-6)
     for (alpha, beta), layer in zip(layers, result.layers):
-        assert layer["lrds"] == pytest.approx(alpha**2 / (alpha**2 + beta**2), abs=1e-6)
-        assert layer["sads"] == pytest.approx(beta**2 / (alpha**2 + beta**2), abs=1e-6)
+        assert layer.lrds == pytest.approx(alpha**2 / (alpha**2 + beta**2), abs=1e-6)
+        assert layer.sads == pytest.approx(beta**2 / (alpha**2 + beta**2), abs=1e-6)
 
 
 def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate():
     pooled, langs, sids = planted(n_sids=12)
     pooled = pooled + np.random.default_rng(1).normal(scale=0.3, size=pooled.shape)
-    a = analyze(pooled, langs, sids, 2, 40, n_boot=300, seed=5, threshold=1.5).whole
-    b = analyze(pooled, langs, sids, 2, 40, n_boot=300, seed=5, threshold=1.5).whole
-    c = analyze(pooled, langs, sids, 2, 40, n_boot=300, seed=6, threshold=1.5).whole
+    a = run(pooled, langs, sids, 2, 40, n_boot=300, seed=5, threshold=1.5).whole
+    b = run(pooled, langs, sids, 2, 40, n_boot=300, seed=5, threshold=1.5).whole
+    c = run(pooled, langs, sids, 2, 40, n_boot=300, seed=6, threshold=1.5).whole
     assert a == b and a != c
     for name in ("lrds", "sads"):
-        assert a[f"{name}_low"] < a[name] < a[f"{name}_high"]
+        assert getattr(a, f"{name}_low") < getattr(a, name) < getattr(a, f"{name}_high")
 
 
 def test_unit_bootstrap_weights_give_the_plain_means():
@@ -79,11 +69,11 @@ def test_shuffling_rows_changes_no_metric():
     pooled, langs, sids = planted()
     pooled = pooled + np.random.default_rng(2).normal(scale=0.2, size=pooled.shape)
     order = np.random.default_rng(3).permutation(len(langs))
-    a = analyze(pooled, langs, sids, 2, 40, n_boot=50, seed=0, threshold=1.0)
-    b = analyze(pooled[order], np.asarray(langs)[order], np.asarray(sids)[order], 2, 40, n_boot=50, seed=0,
+    a = run(pooled, langs, sids, 2, 40, n_boot=50, seed=0, threshold=1.0)
+    b = run(pooled[order], np.asarray(langs)[order], np.asarray(sids)[order], 2, 40, n_boot=50, seed=0,
                 threshold=1.0)
-    for key in a.whole:
-        assert a.whole[key] == pytest.approx(b.whole[key], abs=1e-12)
+    for key in Alignment.COLUMNS:
+        assert getattr(a.whole, key) == pytest.approx(getattr(b.whole, key), abs=1e-12)
     same_order = [b.langs.index(lang) for lang in a.langs]  # languages are listed by first appearance
     np.testing.assert_allclose(a.zscores, b.zscores[same_order], atol=1e-5)
     np.testing.assert_array_equal(a.regions, b.regions[same_order])
@@ -98,8 +88,8 @@ def test_pairing_by_position_with_an_off_by_one_stride_is_not_what_lfe_does():
     n_sids = 8
     buggy_same = [sim[i, i + n_sids + 1] for i in range(len(langs) - n_sids - 1)]
     buggy = np.mean(buggy_same) - pair_means(sim, grid)["cross"][0]
-    assert sads(sim, grid) == pytest.approx(4 / 5)  # β² / (α² + β²)
-    assert abs(buggy - sads(sim, grid)) > 0.3
+    assert alignment_scores(sim, grid).sads == pytest.approx(4 / 5)  # β² / (α² + β²)
+    assert abs(buggy - alignment_scores(sim, grid).sads) > 0.3
 
 
 def test_closed_form_contribution_equals_the_double_loop():
@@ -143,7 +133,7 @@ def test_unreachable_threshold_and_one_language_are_errors():
     assert key_regions(z, 1.9).any()
     pooled, langs, sids = planted(n_langs=1)
     with pytest.raises(AnalysisError, match="one language"):
-        analyze(pooled, langs, sids, 2, 40)
+        run(pooled, langs, sids, 2, 40)
     with pytest.raises(AnalysisError, match="at least 2 languages"):
         zscores(np.ones((1, 4)))
 
@@ -161,11 +151,11 @@ def test_top_percent_takes_each_languages_best_neurons():
 def test_incomplete_labels_nan_rows_and_zero_rows_are_errors():
     pooled, langs, sids = planted()
     with pytest.raises(AnalysisError, match="missing l3/5"):
-        analyze(pooled[:-1], langs[:-1], sids[:-1], 2, 40)
+        run(pooled[:-1], langs[:-1], sids[:-1], 2, 40)
     broken = pooled.copy()
     broken[3, 50] = np.nan
     with pytest.raises(AnalysisError, match=r"NaN, inf or overflowing activations in layer 1 for l0/3"):
-        analyze(broken, langs, sids, 2, 40, threshold=1.5)
+        run(broken, langs, sids, 2, 40, threshold=1.5)
 
 
 def test_per_layer_grams_sum_to_the_whole_and_planted_language_neurons_are_found():
@@ -178,10 +168,11 @@ def test_per_layer_grams_sum_to_the_whole_and_planted_language_neurons_are_found
         pooled[l * n_sids:(l + 1) * n_sids, width + 3 * l] += 5.0
     layer_grams = [pooled[:, m * width:(m + 1) * width] @ pooled[:, m * width:(m + 1) * width].T for m in range(2)]
     np.testing.assert_allclose(sum(layer_grams), pooled @ pooled.T)
-    result = analyze(pooled, langs, sids, 2, width, n_boot=0)
+    result = run(pooled, langs, sids, 2, width, n_boot=0)
     for l in range(n_langs):
         assert result.regions[l, width + 3 * l]
     assert result.counts[:, 1].min() >= 1 and result.sklr == result.regions.sum()
     assert (np.diag(result.overlap) == result.regions.sum(axis=1)).all()
-    assert lrds(result.similarity.astype(np.float64), result.grid) == pytest.approx(result.whole["lrds"], abs=1e-6)
-    assert math.isfinite(result.whole["sads"])
+    assert alignment_scores(result.similarity.astype(np.float64), result.grid).lrds == pytest.approx(result.whole.lrds,
+                                                                                                     abs=1e-6)
+    assert math.isfinite(result.whole.sads)

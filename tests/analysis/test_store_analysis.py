@@ -6,20 +6,23 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lfe.analysis import analyze
-from lfe.analyze import analyze_store
+from lfe.analysis import AnalysisError, analyze
 from lfe.cli import main
 from lfe.errors import StoreError
+from lfe.records import AnalysisSettings, CheckpointMeta
 from lfe.store import ActivationStore
-from tests.analysis.test_metrics import planted
+from lfe.workflows.analyze import analyze_store
+from tests.helpers import planted
+
+AT_1_5 = AnalysisSettings(threshold=1.5, n_boot=0)
 
 
 def planted_store(path, n_langs=6, n_sids=10, block_rows=7, complete=True):
     pooled, langs, sids = planted(n_langs=n_langs, n_sids=n_sids, layers=((1.0, 2.0), (3.0, 0.5), (0.5, 0.5)))
     pooled = (pooled + np.random.default_rng(0).normal(scale=0.2, size=pooled.shape)).astype(np.float16)
     store = ActivationStore.create(path, {"fingerprint": "planted"}, langs, sids, ["t"] * len(langs))
-    checkpoint = store.create_checkpoint("step1", 3, 40, block_rows, "float16", np.ones(len(langs), np.int32),
-                                         {"weights_hash": "w"})
+    meta = CheckpointMeta(n_layers=3, n_neurons=40, block_rows=block_rows, store_dtype="float16", weights_hash="w")
+    checkpoint = store.create_checkpoint("step1", meta, np.ones(len(langs), np.int32))
     for block in range(checkpoint.n_blocks - (0 if complete else 1)):
         checkpoint.write_block(block, pooled[checkpoint.block_slice(block)])
     return pooled, langs, sids
@@ -29,8 +32,9 @@ def test_dask_path_equals_the_in_memory_path(tmp_path):
     pooled, langs, sids = planted_store(tmp_path / "run.zarr")
     lazy = ActivationStore.open(tmp_path / "run.zarr").checkpoint("step1").as_dask()
     assert lazy.chunks[0][0] == 7  # row blocks that cut across languages
-    from_store = analyze(lazy, langs, sids, 3, 40, threshold=1.5, n_boot=20)
-    in_memory = analyze(pooled, langs, sids, 3, 40, threshold=1.5, n_boot=20)
+    settings = AnalysisSettings(threshold=1.5, n_boot=20)
+    from_store = analyze(lazy, langs, sids, 3, 40, settings=settings)
+    in_memory = analyze(pooled, langs, sids, 3, 40, settings=settings)
     np.testing.assert_array_equal(from_store.similarity, in_memory.similarity)
     np.testing.assert_array_equal(from_store.zscores, in_memory.zscores)
     assert from_store.whole == in_memory.whole and from_store.layers == in_memory.layers
@@ -38,15 +42,18 @@ def test_dask_path_equals_the_in_memory_path(tmp_path):
 
 def test_results_go_into_the_store_and_the_folder_with_their_parameters(tmp_path):
     planted_store(tmp_path / "run.zarr")
-    [result] = analyze_store(tmp_path / "run.zarr", threshold=1.5, n_boot=30, seed=3, progress=False).values()
-    stored = ActivationStore.open(tmp_path / "run.zarr").analysis("step1")
-    attrs = stored.attrs["lfe"]
-    assert attrs["params"]["threshold"] == 1.5 and attrs["params"]["seed"] == 3 and attrs["params"]["n_boot"] == 30
-    assert attrs["corpus_fingerprint"] == "planted" and attrs["weights_hash"] == "w"
-    np.testing.assert_array_equal(stored["regions"][:], result.regions)
+    settings = AnalysisSettings(threshold=1.5, n_boot=30, seed=3)
+    [record] = analyze_store(tmp_path / "run.zarr", settings=settings, progress=False).values()
+    opened = ActivationStore.open(tmp_path / "run.zarr")
+    stored = opened.analysis("step1")
+    assert stored == record and stored.params == settings
+    assert stored.corpus_fingerprint == "planted" and stored.weights_hash == "w"
+    regions = opened.analysis_arrays("step1").regions
+    assert regions.sum() == record.sklr > 0
     folder = tmp_path / "run-analysis" / "step1"
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert metrics["sklr"] == result.sklr and len(metrics["layers"]) == 3
+    assert metrics["sklr"] == record.sklr and len(metrics["layers"]) == 3
+    assert metrics["params"]["threshold"] == 1.5 and metrics["params"]["seed"] == 3
     for name in ("similarity_map", "layer_lrds_sads", "key_neurons_per_layer", "region_sizes", "region_overlap"):
         assert (folder / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (folder / "layers.csv").read_text().splitlines()[0] == "layer,lrds,sads,lrds_low,lrds_high,sads_low,sads_high"
@@ -77,16 +84,14 @@ def test_one_pass_with_stored_norms_equals_two_passes_and_damaged_norms_are_caug
     checkpoint = ActivationStore.open(tmp_path / "run.zarr", "r+").checkpoint("step1")
     norms = checkpoint.norms[:]
     np.testing.assert_allclose(norms, np.linalg.norm(pooled.astype(np.float64), axis=1), rtol=1e-12)
-    two = analyze(pooled, langs, sids, 3, 40, threshold=1.5, n_boot=0)
-    one = analyze(checkpoint.as_dask(), langs, sids, 3, 40, threshold=1.5, n_boot=0, norms=norms)
+    two = analyze(pooled, langs, sids, 3, 40, settings=AT_1_5)
+    one = analyze(checkpoint.as_dask(), langs, sids, 3, 40, settings=AT_1_5, norms=norms)
     np.testing.assert_allclose(one.zscores, two.zscores, atol=1e-5)
     np.testing.assert_array_equal(one.regions, two.regions)
-    from lfe.analysis import AnalysisError
-
     damaged = norms.copy()
     damaged[4] *= 1.5
     with pytest.raises(AnalysisError, match=r"stored row norms do not match the rows \(worst: l0/4\)"):
-        analyze(pooled, langs, sids, 3, 40, threshold=1.5, n_boot=0, norms=damaged)
+        analyze(pooled, langs, sids, 3, 40, settings=AT_1_5, norms=damaged)
 
 
 def test_analyze_on_a_missing_gpu_is_a_clear_error(tmp_path):

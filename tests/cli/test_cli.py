@@ -7,7 +7,7 @@ import sys
 from click.testing import CliRunner
 
 from lfe.cli import main
-from tests.conftest import parallel_rows, write_tsv
+from tests.helpers import parallel_rows, write_tsv
 
 
 def _run(*args):

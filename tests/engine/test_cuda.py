@@ -7,7 +7,7 @@ import torch
 from lfe.corpus import read_corpus
 from lfe.engine import ExtractSettings, extract
 from lfe.store import ActivationStore
-from tests.conftest import parallel_rows, write_tsv
+from tests.helpers import parallel_rows, write_tsv
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA device: run benchmarks/gpu_check.sh on a GPU machine"
@@ -47,8 +47,8 @@ def test_triton_pooling_equals_torch_pooling_in_the_engine(model_type, tiny_mode
 def test_fused_row_masks_run_the_triton_kernel_and_equal_the_hooks(model_type, tiny_models):
     from transformers import AutoModelForCausalLM
 
-    from lfe.engine.deactivate import row_masks
-    from lfe.engine.families import adapter_for
+    from lfe.intervene.deactivate import row_masks
+    from lfe.models.families import adapter_for
     from lfe.kernels import use_triton
 
     model = AutoModelForCausalLM.from_pretrained(tiny_models(model_type), **(

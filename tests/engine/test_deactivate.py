@@ -5,19 +5,21 @@ import json
 import numpy as np
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from lfe.analysis.controls import control_regions, layer_matched_region, random_region
-from lfe.engine.deactivate import deactivated, row_masks
-from lfe.engine.evaluate import ending_scores, negative_log_likelihood, perplexity, windows
-from lfe.engine.families import FAMILIES, adapter_for
+from lfe.analysis.controls import random_region
+from lfe.intervene.deactivate import deactivated, row_masks
+from lfe.intervene.evaluate import ending_scores, negative_log_likelihood, perplexity, windows
+from lfe.models.families import FAMILIES, adapter_for
+from lfe.models.loading import load, load_model, resolve_source
+from lfe.records import FULL_MODEL
+from lfe.workflows.ablate import choice_accuracy
 
 TEXTS = ["le chat est assis sur le tapis rouge", "the cat sat"]
 
 
 def _load(path):
-    model = AutoModelForCausalLM.from_pretrained(path, **({"attn_implementation": "eager"} if "bloom" in str(path) else {}))
-    return model.eval(), AutoTokenizer.from_pretrained(path)
+    """(model, tokenizer) as lfe loads them (each family's attention implementation included)."""
+    return load_model(resolve_source(str(path)))
 
 
 def _batch(tokenizer):
@@ -104,25 +106,9 @@ def test_windows_score_every_token_once_and_perplexity_equals_the_reference(stri
     assert perplexity(nll, count) == pytest.approx(float(torch.exp(loss)), rel=1e-5)
 
 
-def test_random_controls_are_seeded_and_sized():
-    regions = np.zeros((3, 40), dtype=bool)
-    regions[0, :6], regions[1, 10:13], regions[2, 30:40] = True, True, True
-    a = control_regions(regions, ["en", "fr", "zh"], n_layers=4, kind="matched", seed=5)
-    b = control_regions(regions, ["en", "fr", "zh"], n_layers=4, kind="matched", seed=5)
-    c = control_regions(regions, ["en", "fr", "zh"], n_layers=4, kind="matched", seed=6)
-    assert [int(v.sum()) for v in a.values()] == [6, 3, 10]
-    assert all(np.array_equal(a[k], b[k]) for k in a) and not all(np.array_equal(a[k], c[k]) for k in a)
-    layered = layer_matched_region(regions[2], 4, np.random.default_rng(0))
-    assert layered.reshape(4, 10).sum(axis=1).tolist() == regions[2].reshape(4, 10).sum(axis=1).tolist()
-    assert int(control_regions(regions, ["en", "fr", "zh"], 4, "largest", 0)["random-largest"].sum()) == 10
-    assert int(control_regions(regions, ["en", "fr", "zh"], 4, "25%", 0)["random-25%"].sum()) == 10
-
-
 def test_masks_are_live_during_the_choice_evaluation(tiny_models, tmp_path):
-    from lfe.ablate import _choice
-
-    model, tokenizer = _load(tiny_models("qwen2", size="small"))
-    adapter = adapter_for(model)
+    loaded = load(resolve_source(str(tiny_models("qwen2", size="small"))))
+    model, tokenizer, adapter = loaded.model, loaded.tokenizer, loaded.adapter
     rng = np.random.default_rng(0)
     words = "the cat dog sat ran on under a mat rug big small".split()
     items = []
@@ -134,6 +120,6 @@ def test_masks_are_live_during_the_choice_evaluation(tiny_models, tmp_path):
     path = tmp_path / "choice.jsonl"
     path.write_text("".join(json.dumps(item) + "\n" for item in items))
     total = adapter.n_layers * adapter.n_neurons
-    accuracy = _choice(model, tokenizer, adapter, {"full": np.zeros(total, bool), "all": np.ones(total, bool)}, path)
-    assert accuracy["en"]["full"] == 1.0
+    accuracy = choice_accuracy(loaded, {FULL_MODEL: np.zeros(total, bool), "all": np.ones(total, bool)}, path)
+    assert accuracy["en"][FULL_MODEL] == 1.0
     assert accuracy["en"]["all"] < 1.0  # the deactivation changed answers: it was live

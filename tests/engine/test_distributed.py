@@ -11,9 +11,9 @@ import pytest
 
 from lfe.corpus import read_corpus
 from lfe.engine import ExtractSettings, extract
-from lfe.engine.tiny import build_tiny_model
+from lfe.models.tiny import build_tiny_model
 from lfe.store import ActivationStore
-from tests.conftest import parallel_rows, write_tsv
+from tests.helpers import parallel_rows, write_tsv
 
 distributed = pytest.importorskip("distributed", reason="dask.distributed is a dependency of lfe: pip install -e .")
 
@@ -41,7 +41,7 @@ def _same_stores(a, b):
         assert y.complete
         assert x.pooled[:].tobytes() == y.pooled[:].tobytes()
         assert x.norms[:].tobytes() == y.norms[:].tobytes()
-        assert x.meta["weights_hash"] == y.meta["weights_hash"]
+        assert x.meta.weights_hash == y.meta.weights_hash
 
 
 def test_two_workers_via_the_cli_equal_one_process(series):

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-import lfe.engine.runner as runner
 from lfe.corpus import read_corpus
 from lfe.engine import ExtractSettings, extract
-from lfe.engine.tiny import build_tiny_model
 from lfe.errors import LfeError, StoreError
+from lfe.records import ModelSource
+from lfe.models.tiny import build_tiny_model
 from lfe.store import ActivationStore
-from tests.conftest import parallel_rows, write_tsv
+from tests.helpers import parallel_rows, write_tsv
 
 SETTINGS = ExtractSettings(batch_tokens=256, block_rows=8)
 
@@ -48,9 +48,12 @@ def test_resume_recomputes_only_missing_blocks_bit_identically(tiny_models, corp
 def test_rerunning_a_finished_run_loads_nothing(tiny_models, corpus, tmp_path, monkeypatch):
     model = str(tiny_models("gpt2"))
     extract(model, corpus, tmp_path / "run.zarr", settings=SETTINGS, progress=False)
-    monkeypatch.setattr(runner, "load_model", lambda *a, **k: pytest.fail("a finished run loaded the model"))
+    from transformers import AutoModelForCausalLM
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained",
+                        lambda *a, **k: pytest.fail("a finished run loaded the model"))
     [report] = extract(model, corpus, tmp_path / "run.zarr", settings=SETTINGS, progress=False)
-    assert report.status == "already complete"
+    assert report.status == report.COMPLETE == "already complete"
 
 
 def test_foreign_corpus_settings_and_weights_are_refused(tiny_models, corpus, tmp_path):
@@ -84,9 +87,9 @@ def test_checkpoint_records_every_parameter(tiny_models, corpus, tmp_path):
     extract(str(tiny_models("bloom")), corpus, tmp_path / "run.zarr", settings=SETTINGS, name="step0", progress=False)
     store = ActivationStore.open(tmp_path / "run.zarr")
     meta = store.checkpoint("step0").meta
-    assert meta["settings"] == {**vars(SETTINGS)} | {"block_rows": 8}
-    assert meta["family"] == "bloom" and meta["read"] == "output" and meta["n_layers"] == 2
-    assert len(meta["weights_hash"]) == 64 and len(meta["tokenizer_hash"]) == 64
+    assert meta.settings.to_dict() == {**SETTINGS.to_dict(), "block_rows": 8}
+    assert meta.family == "bloom" and meta.read == "output" and meta.n_layers == 2
+    assert len(meta.weights_hash) == 64 and len(meta.tokenizer_hash) == 64
     assert store.corpus["fingerprint"] == corpus.fingerprint and store.corpus["languages"] == ["en", "fr", "zh"]
     checkpoint = store.checkpoint("step0")
     np.testing.assert_allclose(checkpoint.norms[:], np.linalg.norm(checkpoint.pooled[:].astype(np.float64), axis=1),
@@ -130,7 +133,7 @@ def test_texts_longer_than_the_context_are_named(tiny_models, tmp_path):
     [report] = extract(str(tiny_models("llama")), corpus, tmp_path / "run.zarr", progress=False,
                        settings=ExtractSettings(batch_tokens=1024, block_rows=8, max_tokens=512))
     assert report.rows == len(corpus)
-    assert ActivationStore.open(tmp_path / "run.zarr").checkpoint("llama-tiny-0").meta["settings"]["max_tokens"] == 512
+    assert ActivationStore.open(tmp_path / "run.zarr").checkpoint("llama-tiny-0").meta.settings.max_tokens == 512
 
 
 def test_hub_ids_and_revisions_load_from_the_local_cache(tiny_models, corpus, tmp_path, monkeypatch):
@@ -152,8 +155,8 @@ def test_hub_ids_and_revisions_load_from_the_local_cache(tiny_models, corpus, tm
     assert [r.name for r in reports] == ["step1", "step2"]
     store = ActivationStore.open(tmp_path / "run.zarr")
     one, two = store.checkpoint("step1").meta, store.checkpoint("step2").meta
-    assert one["source"] == {"kind": "hub", "spec": "lfe-test/tiny-mistral", "revision": "step1"}
-    assert one["weights_hash"] != two["weights_hash"]
+    assert one.source == ModelSource("hub", "lfe-test/tiny-mistral", "step1")
+    assert one.weights_hash != two.weights_hash
     assert not np.array_equal(store.checkpoint("step1").pooled[:], store.checkpoint("step2").pooled[:])
     from lfe.errors import ModelError
 

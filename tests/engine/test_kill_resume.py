@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from lfe.store import ActivationStore
-from tests.conftest import parallel_rows, write_tsv
+from tests.helpers import parallel_rows, write_tsv
 
 
 def _done_blocks(out, name):

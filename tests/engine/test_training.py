@@ -6,10 +6,10 @@ import pytest
 from click.testing import CliRunner
 
 from lfe.cli import main
-from lfe.engine.training import default_save_steps, train_series
+from lfe.models.training import TrainingSettings, default_save_steps, train_series
 from lfe.errors import LfeError
 from lfe.store import ActivationStore
-from tests.conftest import parallel_rows, write_tsv
+from tests.helpers import parallel_rows, write_tsv
 
 TEXTS = [text for _, _, text in parallel_rows(langs=("en", "fr", "zh", "hi", "ar", "es"), n_sids=12)]
 
@@ -20,16 +20,15 @@ def test_default_save_steps_start_at_zero_and_end_at_the_last_step():
 
 
 def test_training_is_seeded_and_saves_a_series_that_extracts_with_its_steps(tmp_path):
-    first = train_series(TEXTS, tmp_path / "a", steps=6, save_steps=[0, 3, 6], size="tiny", seq_len=32, batch=4,
-                         progress=False)
-    again = train_series(TEXTS, tmp_path / "b", steps=6, save_steps=[0, 3, 6], size="tiny", seq_len=32, batch=4,
-                         progress=False)
+    settings = TrainingSettings(steps=6, size="tiny", seq_len=32, batch=4)
+    first = train_series(TEXTS, tmp_path / "a", settings, save_steps=[0, 3, 6], progress=False)
+    again = train_series(TEXTS, tmp_path / "b", settings, save_steps=[0, 3, 6], progress=False)
     assert [path.name for path in first] == ["checkpoint-0", "checkpoint-3", "checkpoint-6"]
     for a, b in zip(first, again):  # same seed, same weights
         assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
     assert (first[0] / "model.safetensors").read_bytes() != (first[-1] / "model.safetensors").read_bytes()
     state = json.loads((first[-1] / "trainer_state.json").read_text())
-    assert state["global_step"] == 6 and state["loss"] > 0
+    assert state["global_step"] == 6 and state["loss"] > 0 and state["seq_len"] == 32
 
     corpus = write_tsv(tmp_path / "c.tsv", parallel_rows())
     result = CliRunner().invoke(main, ["extract", "--checkpoints", str(tmp_path / "a" / "checkpoint-*"), "--corpus",
@@ -38,15 +37,15 @@ def test_training_is_seeded_and_saves_a_series_that_extracts_with_its_steps(tmp_
     store = ActivationStore.open(tmp_path / "run.zarr")
     assert store.checkpoint_names() == ["checkpoint-0", "checkpoint-3", "checkpoint-6"]
     meta = store.checkpoint("checkpoint-3").meta
-    assert meta["step"] == 3 and meta["series"] == "a" and meta["n_params"] > 0
-    assert meta["weights_hash"] != store.checkpoint("checkpoint-6").meta["weights_hash"]
+    assert meta.step == 3 and meta.series == "a" and meta.n_params > 0
+    assert meta.weights_hash != store.checkpoint("checkpoint-6").meta.weights_hash
 
 
 def test_bad_training_and_series_inputs(tmp_path):
     with pytest.raises(LfeError, match="save steps must lie between 0 and --steps 5"):
-        train_series(TEXTS, tmp_path / "x", steps=5, save_steps=[0, 9], size="tiny", progress=False)
+        train_series(TEXTS, tmp_path / "x", TrainingSettings(steps=5, size="tiny"), save_steps=[0, 9], progress=False)
     with pytest.raises(LfeError, match="training needs more than --seq-len"):
-        train_series(["short"], tmp_path / "y", steps=2, size="tiny", seq_len=64, progress=False)
+        train_series(["short"], tmp_path / "y", TrainingSettings(steps=2, size="tiny", seq_len=64), progress=False)
     corpus = write_tsv(tmp_path / "c.tsv", parallel_rows())
     nothing = CliRunner().invoke(main, ["extract", "--checkpoints", str(tmp_path / "none-*"), "--corpus", str(corpus),
                                         "--out", str(tmp_path / "r.zarr")])

@@ -7,12 +7,12 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from lfe.corpus import read_corpus
 from lfe.engine import ExtractSettings, extract
-from lfe.engine.families import FAMILIES, adapter_for
-from lfe.engine.loading import load_config, resolve_source
+from lfe.models.families import FAMILIES, adapter_for
+from lfe.models.loading import load_config, resolve_source
 from lfe.errors import ModelError
-from lfe.engine.tiny import EXAMPLES
+from lfe.models.tiny import EXAMPLES
 from lfe.store import ActivationStore
-from tests.conftest import parallel_rows, write_tsv
+from tests.helpers import parallel_rows, write_tsv
 
 FAMILY_TYPES = sorted(FAMILIES)
 

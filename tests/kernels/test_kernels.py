@@ -217,18 +217,19 @@ def test_analysis_on_torch_panels_equals_numpy(triton_path):
     """`lfe analyze --device cuda`'s arithmetic (matmul Gram, grouped statistics kernel) gives numpy's results."""
     from lfe.analysis import analyze
     from lfe.kernels.panels import TorchPanels
-    from tests.analysis.test_metrics import planted
+    from lfe.records import AnalysisSettings
+    from tests.helpers import planted
 
     pooled, langs, sids = planted(n_langs=6, n_sids=7, layers=((2.0, 1.0), (0.5, 1.5)), width=40)
     pooled = pooled + np.random.default_rng(1).normal(scale=0.3, size=pooled.shape)
     order = np.random.default_rng(2).permutation(len(langs))  # languages interleaved, as rows may be
     pooled, langs, sids = pooled[order], [langs[i] for i in order], [sids[i] for i in order]
     norms = np.linalg.norm(pooled, axis=1)
-    numpy_result = analyze(pooled, langs, sids, 2, 40, threshold=1.5, n_boot=10, norms=norms)
-    torch_result = analyze(pooled, langs, sids, 2, 40, threshold=1.5, n_boot=10, norms=norms,
-                           panels_math=TorchPanels(DEVICE))
+    settings = AnalysisSettings(threshold=1.5, n_boot=10)
+    numpy_result = analyze(pooled, langs, sids, 2, 40, settings=settings, norms=norms)
+    torch_result = analyze(pooled, langs, sids, 2, 40, settings=settings, norms=norms, panels_math=TorchPanels(DEVICE))
     np.testing.assert_allclose(torch_result.similarity, numpy_result.similarity, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(torch_result.zscores, numpy_result.zscores, rtol=1e-4, atol=1e-4)
-    assert torch_result.whole["lrds"] == pytest.approx(numpy_result.whole["lrds"], abs=1e-5)
+    assert torch_result.whole.lrds == pytest.approx(numpy_result.whole.lrds, abs=1e-5)
     assert (torch_result.regions == numpy_result.regions).mean() > 0.999
-    assert torch_result.params["arithmetic"] == f"torch-{DEVICE}" and numpy_result.params["arithmetic"] == "numpy"
+    assert torch_result.params.arithmetic == f"torch-{DEVICE}" and numpy_result.params.arithmetic == "numpy"

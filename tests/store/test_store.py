@@ -5,6 +5,7 @@ import pytest
 import zarr
 
 from lfe.errors import StoreError
+from lfe.records import CheckpointMeta, ModelSource
 from lfe.store import ActivationStore, BackgroundWriter
 
 
@@ -15,8 +16,8 @@ def _store(path, rows=10):
 
 
 def _checkpoint(store, name="c", block_rows=4):
-    return store.create_checkpoint(name, n_layers=2, n_neurons=3, block_rows=block_rows, dtype="float32",
-                                   n_tokens=np.arange(store.n_rows, dtype=np.int32), meta={"source": {"x": 1}})
+    meta = CheckpointMeta(n_layers=2, n_neurons=3, block_rows=block_rows, source=ModelSource("local", "x"))
+    return store.create_checkpoint(name, meta, np.arange(store.n_rows, dtype=np.int32))
 
 
 def test_create_open_and_labels(tmp_path):
@@ -42,12 +43,12 @@ def test_blocks_are_chunk_aligned_and_marked_done_after_writing(tmp_path):
         checkpoint.write_block(0, last)
     assert checkpoint.pending_blocks() == [0, 1]
     described = store.describe()["checkpoints"]["c"]
-    assert described["blocks_done"] == 1 and described["blocks"] == 3 and described["source"] == {"x": 1}
+    assert described["blocks_done"] == 1 and described["blocks"] == 3 and described["source"] == {"kind": "local", "spec": "x", "revision": None}
 
 
 def test_half_created_checkpoint_is_invisible_and_recreated(tmp_path):
     store = _store(tmp_path / "run.zarr")
-    store.group["checkpoints"].create_group("c")  # a crash before the attributes were written
+    zarr.open_group(str(tmp_path / "run.zarr"), mode="r+")["checkpoints"].create_group("c")  # a crash before the attributes were written
     assert store.checkpoint_names() == []
     assert _checkpoint(store).pending_blocks() == [0, 1, 2]
 
@@ -62,7 +63,7 @@ def test_not_a_store_missing_store_and_newer_schema(tmp_path):
         ActivationStore.remove(tmp_path / "plain.zarr")  # --overwrite never deletes other data
     assert (tmp_path / "plain.zarr").exists()
     store = _store(tmp_path / "run.zarr")
-    store.group.attrs["lfe"] = {**store.info, "schema_version": 99}
+    zarr.open_group(str(tmp_path / "run.zarr"), mode="r+").attrs["lfe"] = {**store.info, "schema_version": 99}
     with pytest.raises(StoreError, match="newer lfe .*schema 99"):
         ActivationStore.open(tmp_path / "run.zarr")
 

@@ -1,0 +1,208 @@
+"""One checkpoint's analysis in two streaming passes over full-height panels of the neuron axis.
+
+Takes a numpy or dask array [n, layers x neurons] and per-row labels; never imports torch, zarr or
+lfe.engine. Memory stays near two n x n maps plus one panel (one layer's [n, neurons] columns),
+whatever the neuron count:
+
+1. for each layer m: G_m = P_m P_mᵀ; the layer's own similarity map gives its LRDS and SADS; the
+   whole-model Gram is G = Σ_m G_m, so the whole map needs no second pass;
+2. for each layer m: a = P_m / r with r the whole-row norms (√diag G, eq. 6), then each language's
+   Σa and Σa² per neuron, from which the contribution scores follow in closed form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from lfe.analysis.metrics import (
+    alignment_scores, contribution_scores, key_regions, label_grid, language_sums, layer_counts, region_overlap,
+    similarity, zscores,
+)
+from lfe.corpus import row_label
+from lfe.errors import AnalysisError
+from lfe.records import Alignment, AnalysisArrays, AnalysisRecord, AnalysisSettings
+
+
+SUB_PANEL = 4096  # columns of a panel converted to float32 at once
+
+
+@dataclass
+class AnalysisResult:
+    """Everything one checkpoint's analysis computes; arrays are numpy, rows in the input's order."""
+
+    langs: list[str]
+    sids: list[str]
+    grid: np.ndarray  # [L, N] row of (language, sid)
+    n_layers: int
+    n_neurons: int
+    params: AnalysisSettings
+    similarity: np.ndarray  # [n, n] whole-model cosine similarity
+    whole: Alignment  # lrds, sads and their intervals
+    layers: list[Alignment]  # the same for each layer's own map
+    zscores: np.ndarray  # [L, layers x neurons]
+    regions: np.ndarray  # [L, layers x neurons] bool
+    overlap: np.ndarray = field(init=False)  # [L, L]
+    counts: np.ndarray = field(init=False)  # [L, layers]
+
+    def __post_init__(self):
+        self.overlap = region_overlap(self.regions)
+        self.counts = layer_counts(self.regions, self.n_layers)
+
+    @property
+    def region_sizes(self) -> dict[str, int]:
+        return {lang: int(size) for lang, size in zip(self.langs, self.regions.sum(axis=1))}
+
+    @property
+    def sklr(self) -> int:
+        """SKLR: the sizes of all languages' key regions, summed."""
+        return int(self.regions.sum())
+
+    def record(self) -> AnalysisRecord:
+        """The numbers with the parameters that produced them (the store adds where they came from)."""
+        total = self.n_layers * self.n_neurons
+        return AnalysisRecord(
+            params=self.params, languages=tuple(self.langs), n_sids=len(self.sids), whole=self.whole,
+            layers=tuple(self.layers), sklr=self.sklr, sklr_percent=100 * self.sklr / total,
+            region_sizes=self.region_sizes,
+            region_percent={lang: 100 * size / total for lang, size in self.region_sizes.items()},
+            key_neurons_per_layer={lang: self.counts[i].tolist() for i, lang in enumerate(self.langs)},
+            overlap=self.overlap.tolist(), n_layers=self.n_layers, n_neurons=self.n_neurons,
+        )
+
+    def arrays(self) -> AnalysisArrays:
+        return AnalysisArrays(self.similarity, self.zscores, self.regions, self.counts)
+
+
+def panel(pooled, layer: int, width: int) -> np.ndarray:
+    """Layer ``layer``'s full-height columns as numpy; dask arrays are computed here and only here."""
+    part = pooled[:, layer * width:(layer + 1) * width]
+    return np.asarray(part.compute() if hasattr(part, "compute") else part)
+
+
+def panels(pooled, n_layers: int, width: int):
+    """Yield each layer's panel, reading the next one in a thread while the caller computes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lfe-panel") as pool:
+        upcoming = pool.submit(panel, pooled, 0, width)
+        for layer in range(n_layers):
+            values = upcoming.result()
+            if layer + 1 < n_layers:
+                upcoming = pool.submit(panel, pooled, layer + 1, width)
+            yield values
+
+
+class NumpyPanels:
+    """The arithmetic on each panel block, in numpy on the CPU: its Gram and its language sums.
+
+    Another implementation with the same two methods (``lfe.kernels.TorchPanels``: a GPU, with the
+    grouped column statistics kernel) can be passed to ``analyze``; this module never imports it.
+    """
+
+    name = "numpy"
+
+    def gram(self, block: np.ndarray) -> np.ndarray:
+        """block · blockᵀ [n, n] (float32 BLAS for float32 blocks)."""
+        return block @ block.T
+
+    def language_sums(self, block: np.ndarray, grid: np.ndarray, norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return language_sums(block, grid, norms)
+
+
+def analyze(
+    pooled, langs, sids, n_layers: int, n_neurons: int, *, settings: AnalysisSettings = AnalysisSettings(),
+    progress: bool = False, norms: np.ndarray | None = None, panels_math=None,
+) -> AnalysisResult:
+    """Similarity maps, LRDS and SADS (whole and per layer), z-scores and key regions of ``pooled``.
+
+    Parameters
+    ----------
+    pooled : numpy or dask array [n, n_layers * n_neurons]
+        Mean-pooled activations, layer-major columns, any float dtype (computed in float32/float64).
+    langs, sids : sequences of n labels
+        Pairs are chosen by these, so the row order does not matter.
+    settings : the key-region rule (threshold or top percent), bootstrap resamples over sids (0: none)
+        and their seed.
+    norms : optional [n] L2 norms of the rows over all layers; with them, one pass instead of two.
+    panels_math : the Gram and language sums of each block (default ``NumpyPanels``).
+    """
+    from tqdm import tqdm
+
+    lang_names, sid_names, grid = label_grid(langs, sids)
+    if len(lang_names) < 2:
+        raise AnalysisError("this store has one language: LRDS, SADS and z-scores need at least 2")
+    if pooled.shape != (grid.size, n_layers * n_neurons):
+        raise AnalysisError(f"pooled has shape {pooled.shape}, expected {(grid.size, n_layers * n_neurons)}")
+    if settings.threshold is not None:
+        key_regions(np.zeros((len(lang_names), 1)), settings.threshold)  # an unreachable threshold fails before any work
+    arithmetic = panels_math or NumpyPanels()
+    pass_ = _Pass(pooled, grid, n_layers, n_neurons, arithmetic, [row_label(lang, sid) for lang, sid in zip(langs, sids)])
+    with tqdm(total=n_layers * (1 if norms is not None else 2), unit="panel", desc="analyze",
+              disable=not progress) as bar:
+        gram, layers = pass_.grams(norms, settings, bar)
+        sim = similarity(gram)
+        whole = alignment_scores(sim, grid, settings.n_boot, settings.seed)
+        pass_.scores_from(gram, norms, bar)
+    z = zscores(pass_.scores)
+    return AnalysisResult(lang_names, sid_names, grid, n_layers, n_neurons, replace(settings, arithmetic=arithmetic.name),
+                          sim.astype(np.float32), whole, layers, z.astype(np.float32),
+                          key_regions(z, settings.threshold, settings.top_percent))
+
+
+class _Pass:
+    """The streaming passes over one checkpoint's panels, and the contribution scores they fill."""
+
+    def __init__(self, pooled, grid: np.ndarray, n_layers: int, n_neurons: int, arithmetic, labels: list[str]):
+        self.pooled, self.grid, self.n_layers, self.n_neurons = pooled, grid, n_layers, n_neurons
+        self.arithmetic, self.labels = arithmetic, labels
+        self.scores = np.empty((grid.shape[0], n_layers * n_neurons))
+
+    def grams(self, norms: np.ndarray | None, settings: AnalysisSettings, bar) -> tuple[np.ndarray, list[Alignment]]:
+        """Pass 1: every layer's Gram (its own LRDS/SADS) summed into the whole model's; with known
+        ``norms``, the contribution scores in the same pass."""
+        gram = np.zeros((self.grid.size, self.grid.size))
+        layers = []
+        for layer, values in enumerate(panels(self.pooled, self.n_layers, self.n_neurons)):
+            layer_gram = np.zeros_like(gram)
+            for start in range(0, self.n_neurons, SUB_PANEL):  # float32 copies of a few columns at a time
+                block = values[:, start:start + SUB_PANEL].astype(np.float32, copy=False)
+                layer_gram += self.arithmetic.gram(block)  # float32 products, float64 across blocks and layers
+                if norms is not None:  # known norms: contributions in the same pass
+                    self._block_scores(block, norms, layer * self.n_neurons + start)
+            _check_finite(np.diag(layer_gram), self.labels, layer)  # a NaN or inf anywhere in a row shows here
+            gram += layer_gram
+            layers.append(alignment_scores(similarity(layer_gram), self.grid, settings.n_boot, settings.seed))
+            bar.update()
+        return gram, layers
+
+    def scores_from(self, gram: np.ndarray, norms: np.ndarray | None, bar) -> None:
+        """Check the row norms against the Gram; without stored norms, pass 2 for the contribution scores."""
+        from_gram = np.sqrt(np.diag(gram))
+        labels = np.asarray(self.labels)
+        if not (from_gram > 0).all():
+            raise AnalysisError(f"rows with all activations zero: {', '.join(labels[from_gram == 0][:10])}; "
+                                "they have no direction to compare")
+        if norms is not None:
+            if not np.allclose(norms, from_gram, rtol=1e-3):
+                worst = labels[np.argmax(np.abs(norms / from_gram - 1))]
+                raise AnalysisError(f"the stored row norms do not match the rows (worst: {worst}); the store is damaged")
+            return
+        for layer, values in enumerate(panels(self.pooled, self.n_layers, self.n_neurons)):
+            for start in range(0, self.n_neurons, SUB_PANEL):
+                self._block_scores(values[:, start:start + SUB_PANEL], from_gram, layer * self.n_neurons + start)
+            bar.update()
+
+    def _block_scores(self, block: np.ndarray, norms: np.ndarray, first: int) -> None:
+        """Fill the columns ``first:first + width`` of the scores [L, layers x neurons] from one block."""
+        self.scores[:, first:first + block.shape[1]] = contribution_scores(
+            *self.arithmetic.language_sums(block, self.grid, norms))
+
+
+def _check_finite(squared_norms: np.ndarray, labels: list[str], layer: int) -> None:
+    bad = ~np.isfinite(squared_norms)
+    if bad.any():
+        names = [labels[i] for i in np.flatnonzero(bad)[:10]]
+        raise AnalysisError(f"NaN, inf or overflowing activations in layer {layer} for {', '.join(names)}"
+                            f"{' ...' if bad.sum() > 10 else ''}; re-extract these rows (lfe extract --overwrite)")

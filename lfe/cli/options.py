@@ -1,0 +1,106 @@
+"""What every command shares: library errors as one-line CLI errors, and the option groups that more
+than one command takes, each defined once (choices come from the library's tables)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import click
+
+from lfe.errors import LfeError
+from lfe.log import logger
+from lfe.records import MODEL_DTYPES, AnalysisSettings
+
+
+def friendly_errors(command):
+    """Report ``LfeError`` as ``Error: ...`` with exit code 1, without a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except LfeError as error:
+            raise click.ClickException(str(error)) from None
+
+    return wrapper
+
+
+class EchoHandler(logging.Handler):
+    """lfe's log on the command's stderr (through click, so tests capture it); warnings say so."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prefix = "warning: " if record.levelno >= logging.WARNING else ""
+        click.echo(prefix + record.getMessage(), err=True)
+
+
+def show_log() -> None:
+    """Print lfe's progress messages and warnings while a command runs (once per process)."""
+    if not any(isinstance(handler, EchoHandler) for handler in logger.handlers):
+        logger.addHandler(EchoHandler())
+    logger.setLevel(logging.INFO)
+
+
+def _apply(command, options):
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def cache_options(command):
+    """--cache and --wheels: where fetched files are kept, and a folder of wheels for offline use."""
+    return _apply(command, [
+        click.option("--cache", type=click.Path(), default=None, envvar="LFE_CACHE",
+                     help="lfe's cache [default: ~/.cache/lfe]."),
+        click.option("--wheels", type=click.Path(exists=True), default=None,
+                     help="A folder of downloaded wheels (offline)."),
+    ])
+
+
+def analysis_options(command):
+    """The key-region rule and the bootstrap, gathered into ``settings: AnalysisSettings``."""
+
+    @functools.wraps(command)
+    def wrapper(*args, threshold, top_percent, n_boot, seed, **kwargs):
+        settings = AnalysisSettings(threshold=2.0 if threshold is None else threshold, top_percent=top_percent,
+                                    n_boot=n_boot, seed=seed)
+        return command(*args, settings=settings, **kwargs)
+
+    return _apply(wrapper, [
+        click.option("--threshold", type=float, default=None, help="Key neurons have z above this [default: 2.0]."),
+        click.option("--top-percent", type=float, default=None, help="Instead: each language's top P percent by z."),
+        click.option("--bootstrap", "n_boot", type=int, default=200, show_default=True,
+                     help="Bootstrap resamples over sids for the intervals (0: none)."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap."),
+    ])
+
+
+def output_options(command):
+    """--no-figures and --quiet, as ``figures`` and ``progress``."""
+
+    @functools.wraps(command)
+    def wrapper(*args, no_figures, quiet, **kwargs):
+        return command(*args, figures=not no_figures, progress=not quiet, **kwargs)
+
+    return _apply(wrapper, [
+        click.option("--no-figures", is_flag=True, help="Numbers only."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ])
+
+
+def cluster_options(command):
+    """--scheduler and --workers: a Dask cluster to run tasks on (``lfe.workflows.cluster``)."""
+    return _apply(command, [
+        click.option("--scheduler", default=None, help="Run tasks on this Dask scheduler (tcp://HOST:PORT)."),
+        click.option("--workers", type=int, default=None, help="Run tasks on N local worker processes."),
+    ])
+
+
+def dtype_option(command):
+    """--dtype: what the model computes in."""
+    return click.option("--dtype", type=click.Choice(MODEL_DTYPES), default="float32", show_default=True,
+                        help="What the model computes in.")(command)
+
+
+def device_option(command):
+    return click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")(command)

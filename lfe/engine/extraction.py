@@ -1,0 +1,92 @@
+"""Extraction: a corpus and a model (or several revisions of one) into an activation store.
+
+The entry point: takes the store's writer lock, opens or creates the store for the corpus, then
+prepares each checkpoint (``lfe.engine.prepare``) and runs its pending blocks (``lfe.engine.loop``)
+here, or hands both to a Dask cluster (``lfe.engine.distributed``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from lfe.corpus import Corpus
+from lfe.engine.distributed import extract_on_cluster
+from lfe.engine.loop import run_blocks
+from lfe.engine.prepare import CheckpointReport, checkpoint_sources, diff_nested, prepare_checkpoint
+from lfe.engine.settings import resolved
+from lfe.errors import StoreError
+from lfe.models.loading import load
+from lfe.records import ExtractSettings, ModelSource
+from lfe.store import ActivationStore
+from lfe.store.lock import writer_lock
+
+
+def extract(
+    model: str | list[str],
+    corpus: Corpus,
+    out: str | Path,
+    *,
+    revisions: tuple[str | None, ...] = (None,),
+    settings: ExtractSettings = ExtractSettings(),
+    name: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    client=None,
+) -> list[CheckpointReport]:
+    """Extract pooled activations of ``corpus`` for each revision of ``model`` into the store ``out``.
+
+    ``model`` may also be a list of local checkpoint directories (a training run's series), one
+    checkpoint each, named after its directory. Rerunning after a crash completes the store
+    (bit-identical to an uninterrupted run); rerunning a finished run does nothing. A store or
+    checkpoint made from another corpus, model or settings is refused with the differences, unless
+    ``overwrite``. With a ``dask.distributed`` ``client``, checkpoints and row blocks run as tasks
+    on its workers (``lfe.engine.distributed``).
+    """
+    settings = resolved(settings)
+    sources, names = checkpoint_sources(model, revisions, name)
+    with writer_lock(out):
+        store = _open_store(Path(out), corpus, overwrite)
+        if client is not None:
+            return extract_on_cluster(client, store.path, sources, names, corpus, settings, overwrite=overwrite,
+                                      progress=progress)
+        return [_extract_one(store, source, checkpoint_name, corpus, settings, overwrite, progress)
+                for source, checkpoint_name in zip(sources, names)]
+
+
+def _extract_one(store: ActivationStore, source: ModelSource, name: str, corpus: Corpus, settings: ExtractSettings,
+                 overwrite: bool, progress: bool) -> CheckpointReport:
+    prepared = prepare_checkpoint(store, source, name, corpus, settings, overwrite=overwrite,
+                                  load=lambda source, settings: load(source, settings.dtype, settings.device))
+    if prepared is None:
+        return CheckpointReport(name, CheckpointReport.COMPLETE)
+    started = time.perf_counter()
+    rows, tokens = run_blocks(prepared, progress=progress)
+    return CheckpointReport(name, CheckpointReport.WRITTEN, rows, tokens, time.perf_counter() - started)
+
+
+def _open_store(path: Path, corpus: Corpus, overwrite: bool) -> ActivationStore:
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise StoreError(f"{path} is read-only for this user; fix its permissions or pass another --out")
+        store = ActivationStore.open(path, mode="r+")
+        stored = store.corpus
+        if stored["fingerprint"] == corpus.fingerprint:
+            return store
+        if not overwrite:
+            raise StoreError(
+                f"{path} holds activations of another corpus ({_corpus_differences(stored, corpus.describe())}); "
+                "pass the same corpus and selection, --overwrite to replace the store, or another --out"
+            )
+        ActivationStore.remove(path)
+    return ActivationStore.create(path, corpus.describe(), corpus.row_langs(), corpus.row_sids(), corpus.texts)
+
+
+def _corpus_differences(stored: dict, given: dict) -> str:
+    """What differs between two corpus descriptions, most telling first; fingerprints shortened."""
+    shown = {**given, "fingerprint": given["fingerprint"][:12], "selection": {}}
+    before = {**stored, "fingerprint": stored["fingerprint"][:12], "selection": {}}
+    differences = diff_nested(before, shown)
+    selection = diff_nested(stored.get("selection", {}), given.get("selection", {}), "selection.")
+    return "; ".join(part for part in (differences, selection) if part)

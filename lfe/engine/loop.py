@@ -1,0 +1,133 @@
+"""The batch loop: a prepared checkpoint's pending row blocks through the model into the store.
+
+For every pending row block, the block's rows are run in length-sorted batches; hooks mean-pool
+each layer's neurons over the real tokens of each sample on the device (``PoolingHooks``); the
+[batch, layers x neurons] result leaves the device in one copy per batch (``BatchLanding``); the
+finished block goes to a background writer that writes it and then marks it done.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from lfe.engine.batching import pad_batch, plan_batches
+from lfe.engine.hooks import PoolingHooks
+from lfe.engine.prepare import Prepared, pad_id
+from lfe.errors import LfeError, listing
+from lfe.store import BackgroundWriter
+
+
+def run_blocks(prepared: Prepared, *, progress: bool, blocks: list[int] | None = None) -> tuple[int, int]:
+    """Compute and write every pending block of the checkpoint (or of ``blocks``); returns (rows, real tokens)."""
+    from tqdm import tqdm
+
+    checkpoint, loaded = prepared.checkpoint, prepared.loaded
+    settings = checkpoint.meta.settings
+    pending = [block for block in checkpoint.pending_blocks() if blocks is None or block in blocks]
+    if not pending:
+        return 0, 0
+    pad = pad_id(loaded.tokenizer)
+    plans = {block: list(padded_batches(prepared.token_ids[checkpoint.block_slice(block)], settings.batch_tokens,
+                                        settings.padding_side, pad))
+             for block in pending}
+    max_batch = max(len(batch) for plan in plans.values() for batch, *_ in plan)
+    device = torch.device(settings.device)
+    adapter = loaded.adapter
+    pooled = torch.empty((max_batch, adapter.n_layers, adapter.n_neurons), dtype=torch.float32, device=device)
+    bar = tqdm(total=sum(len(batch) for plan in plans.values() for batch, *_ in plan), unit="sample",
+               desc=f"extract {checkpoint.name}", disable=not progress, dynamic_ncols=True, smoothing=0.1)
+    rows_done = tokens_done = 0
+    started = time.perf_counter()
+    with torch.inference_mode(), PoolingHooks(adapter, pooled) as hooks, \
+            BackgroundWriter(checkpoint.write_block) as writer:
+        landing = BatchLanding(max_batch, pooled, settings.store_dtype, device, writer, np.array(prepared.labels))
+        for block, plan in plans.items():
+            span = checkpoint.block_slice(block)
+            rows = np.empty((span.stop - span.start, pooled.shape[1] * pooled.shape[2]), dtype=settings.store_dtype)
+            norms = np.empty(span.stop - span.start)
+            for index, (batch, input_ids, mask, positions) in enumerate(plan):
+                view = hooks.set_batch(mask.to(device))  # [B, L, K]
+                forward(loaded.model, adapter, input_ids, mask, positions, device)
+                landing.send(view, rows, norms, batch, span, block if index == len(plan) - 1 else None)
+                tokens_done += int(mask.sum())
+                rows_done += len(batch)
+                bar.update(len(batch))
+                bar.set_postfix_str(f"{tokens_done / (time.perf_counter() - started):,.0f} tok/s", refresh=False)
+        landing.flush()
+    bar.close()
+    return rows_done, tokens_done
+
+
+class BatchLanding:
+    """Bring each batch's pooled rows to the host, one batch behind the device.
+
+    Batch j is cast to the store dtype and checked for non-finite rows on the device, then copied
+    (non-blocking, into one of two pinned buffers) while batch j+1 is computed; its rows are filed
+    when batch j+1 has been launched. A block whose last batch has landed goes to the writer.
+    """
+
+    def __init__(self, max_batch: int, pooled: torch.Tensor, store_dtype: str, device, writer, labels: np.ndarray):
+        width = pooled.shape[1] * pooled.shape[2]
+        self.on_gpu = device.type == "cuda"
+        self.dtype = getattr(torch, store_dtype)
+        self.hosts = [torch.empty((max_batch, width), dtype=self.dtype, pin_memory=self.on_gpu) for _ in range(2)]
+        self.flags = [torch.empty((2, max_batch), dtype=torch.bool, pin_memory=self.on_gpu) for _ in range(2)]
+        self.norms = [torch.empty(max_batch, dtype=torch.float32, pin_memory=self.on_gpu) for _ in range(2)]
+        self.writer, self.labels = writer, labels
+        self.step = 0
+        self.in_flight: tuple | None = None
+
+    def send(self, view: torch.Tensor, rows: np.ndarray, norms: np.ndarray, batch: list[int], span: slice,
+             block: int | None) -> None:
+        size = len(batch)
+        values = view.reshape(size, -1)  # [B, L*K] float32
+        stored = values.to(self.dtype)  # [B, L*K]: no copy for a float32 store
+        finite_stored = torch.isfinite(stored).all(dim=1)  # [B]: NaN, inf, or a float16 overflow
+        finite_values = finite_stored if stored is values else torch.isfinite(values).all(dim=1)  # [B]
+        finite = torch.stack([finite_stored, finite_values])  # [2, B]
+        row_norms = torch.linalg.vector_norm(stored, dim=1, dtype=torch.float32)  # [B]
+        host, flags = self.hosts[self.step % 2][:size], self.flags[self.step % 2][:, :size]
+        host_norms = self.norms[self.step % 2][:size]
+        host.copy_(stored, non_blocking=self.on_gpu)  # the rows' one device-to-host copy
+        flags.copy_(finite, non_blocking=self.on_gpu)
+        host_norms.copy_(row_norms, non_blocking=self.on_gpu)
+        event = torch.cuda.Event() if self.on_gpu else None
+        if event is not None:
+            event.record()
+        self.flush()  # the previous batch, while the device computes this one
+        self.in_flight = (rows, norms, batch, span, host, flags, host_norms, event, block)
+        self.step += 1
+
+    def flush(self) -> None:
+        if self.in_flight is None:
+            return
+        rows, norms, batch, span, host, flags, host_norms, event, block = self.in_flight
+        self.in_flight = None
+        if event is not None:
+            event.synchronize()
+        flags = flags.numpy()
+        if not flags[0].all():
+            bad = self.labels[span][sorted(batch[i] for i in np.flatnonzero(~flags[0]))]
+            overflow = (flags[1] & ~flags[0]).any()
+            hint = "; they overflow float16: pass --store-dtype float32" if overflow else "; try --dtype float32"
+            raise LfeError(f"non-finite activations for {listing(bad)}{hint}")
+        rows[batch] = host.numpy()
+        norms[batch] = host_norms.numpy()
+        if block is not None:
+            self.writer.submit(block, rows, norms)
+
+
+def padded_batches(block_ids: list[list[int]], batch_tokens: int | None, padding_side: str, pad: int):
+    """Yield (row indices within the block, input_ids, mask, positions) for one block's batch plan."""
+    assert batch_tokens is not None, "resolve the settings first (lfe.engine.settings.resolved)"
+    for batch in plan_batches([len(ids) for ids in block_ids], batch_tokens):
+        yield (batch, *pad_batch([block_ids[i] for i in batch], pad, padding_side))
+
+
+def forward(model, adapter, input_ids, mask, positions, device) -> None:
+    """One forward pass of the decoder without its LM head: the logits are never needed."""
+    kwargs = {"position_ids": positions.to(device)} if adapter.takes_position_ids else {}
+    model.base_model(input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=False, **kwargs)

@@ -1,0 +1,225 @@
+"""Before the first forward pass: which checkpoints to extract, whether each may be resumed, its tokens.
+
+A checkpoint is resumed only when its recorded identity (model source, settings, weights and
+tokenizer hashes) matches what is asked now; otherwise it is refused with the differences, or
+replaced with ``overwrite``. Everything here runs the same in one process and on a cluster worker.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from lfe.corpus import Corpus
+from lfe.engine.settings import default_block_rows
+from lfe.errors import LfeError, StoreError, listing
+from lfe.log import logger
+from lfe.models.loading import LoadedModel, context_length, resolve_source
+from lfe.records import CheckpointMeta, ExtractSettings, ModelSource
+from lfe.store import ActivationStore, Checkpoint
+from lfe.store.schema import checkpoint_name_error
+
+Loader = Callable[[ModelSource, ExtractSettings], LoadedModel]
+
+
+@dataclass
+class CheckpointReport:
+    """What extraction did for one checkpoint."""
+
+    name: str
+    status: str  # WRITTEN or COMPLETE
+    rows: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+    WRITTEN, COMPLETE = "written", "already complete"
+
+
+@dataclass
+class Prepared:
+    """A checkpoint ready for its pending blocks: the store's arrays, the model, every row's tokens."""
+
+    checkpoint: Checkpoint
+    loaded: LoadedModel
+    token_ids: list[list[int]]
+    labels: list[str]  # each row's lang/sid, for messages
+
+
+def checkpoint_sources(model: str | list[str], revisions=(None,), name: str | None = None):
+    """The model sources to extract and their checkpoint names; clear errors for clashes."""
+    revisions = tuple(revisions) or (None,)
+    if not isinstance(model, str) and (revisions != (None,) or name is not None):
+        raise LfeError("a checkpoint series (--checkpoints) takes neither --revision nor --name")
+    if name is not None and len(revisions) > 1:
+        raise LfeError("--name names one checkpoint; with several revisions each is named after its revision")
+    if isinstance(model, str):
+        sources = [resolve_source(model, revision) for revision in revisions]
+    else:
+        sources = [resolve_source(path) for path in model]
+    if not sources:
+        raise LfeError("no checkpoints to extract: the --checkpoints pattern matched no model directory")
+    names = [name or source.default_name for source in sources]
+    for checkpoint_name in names:
+        if problem := checkpoint_name_error(checkpoint_name):
+            raise LfeError(problem)
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise LfeError(f"several checkpoints would be named {', '.join(clashes)}; extract them into separate stores")
+    return sources, names
+
+
+def identity(source: ModelSource, settings: ExtractSettings) -> dict:
+    """What a resume must match (as ``CheckpointMeta.identity`` reads it back)."""
+    return {"source": source.to_dict(), "settings": settings.to_dict()}
+
+
+def prepare_checkpoint(
+    store: ActivationStore, source: ModelSource, name: str, corpus: Corpus, settings: ExtractSettings, *,
+    overwrite: bool, load: Loader,
+) -> Prepared | None:
+    """Check or create checkpoint ``name`` for ``source``; None when it is already complete.
+
+    ``load(source, settings)`` gives the model (a worker passes one that keeps its last model).
+    """
+    checkpoint = _resumable(store, source, name, settings, overwrite)
+    if checkpoint is not None:
+        settings = checkpoint.meta.settings
+        _mark_lost_blocks(checkpoint)
+        if checkpoint.complete:
+            return None
+    loaded = load(source, settings)
+    if checkpoint is not None and _model_changed(store, checkpoint, loaded, overwrite):
+        checkpoint = None
+    token_ids = tokenize(loaded.tokenizer, corpus, settings, loaded.model.config)
+    if checkpoint is None:
+        checkpoint = _create(store, name, source, settings, loaded, token_ids)
+    return Prepared(checkpoint, loaded, token_ids, corpus.row_labels())
+
+
+def _resumable(store: ActivationStore, source: ModelSource, name: str, settings: ExtractSettings,
+               overwrite: bool) -> Checkpoint | None:
+    """The stored checkpoint ``name`` if made with the same inputs; None if absent or replaced."""
+    if name not in store.checkpoint_names():
+        return None
+    checkpoint = store.checkpoint(name)
+    stored = checkpoint.meta.identity()
+    if settings.block_rows is None:
+        settings = settings.with_block_rows(checkpoint.meta.settings.block_rows)
+    if stored == identity(source, settings):
+        return checkpoint
+    if not overwrite:
+        raise StoreError(
+            f"checkpoint {name!r} in {store.path} was made with other inputs "
+            f"({diff_nested(stored, identity(source, settings))}); rerun with the same model and "
+            "settings to resume, pass --name to add another checkpoint, or --overwrite to replace it"
+        )
+    store.delete_checkpoint(name)
+    return None
+
+
+def _mark_lost_blocks(checkpoint: Checkpoint) -> None:
+    """Clear the done flag of blocks whose chunk files are missing (they would read as zeros)."""
+    missing = checkpoint.blocks_missing_chunks()
+    if missing:
+        logger.warning(f"checkpoint {checkpoint.name!r}: blocks {listing(missing)} were marked done but chunk "
+                       "files are missing; recomputing exactly those")
+        checkpoint.mark_pending(missing)
+
+
+def _model_changed(store: ActivationStore, checkpoint: Checkpoint, loaded: LoadedModel, overwrite: bool) -> bool:
+    """Whether the weights or tokenizer differ from the stored ones (then the checkpoint is deleted)."""
+    meta = checkpoint.meta
+    changed = [f"{what} (stored sha256 {str(stored)[:12]}, now {now[:12]})"
+               for what, stored, now in (("weights", meta.weights_hash, loaded.weights_hash),
+                                         ("tokenizer", meta.tokenizer_hash, loaded.tokenizer_hash))
+               if stored != now]
+    if changed and not overwrite:
+        raise StoreError(
+            f"checkpoint {checkpoint.name!r} in {store.path} was written by a model with other "
+            f"{' and '.join(changed)}; pass --overwrite to replace it or --name to add this model as another checkpoint"
+        )
+    if changed:
+        store.delete_checkpoint(checkpoint.name)
+    return bool(changed)
+
+
+def _create(store: ActivationStore, name: str, source: ModelSource, settings: ExtractSettings, loaded: LoadedModel,
+            token_ids: list[list[int]]) -> Checkpoint:
+    adapter, model = loaded.adapter, loaded.model
+    if settings.block_rows is None:
+        settings = settings.with_block_rows(default_block_rows(adapter.n_layers * adapter.n_neurons))
+    assert settings.block_rows is not None
+    meta = CheckpointMeta(
+        n_layers=adapter.n_layers, n_neurons=adapter.n_neurons, block_rows=min(settings.block_rows, len(token_ids)),
+        store_dtype=settings.store_dtype, compression=settings.compression, source=source, settings=settings,
+        family=adapter.name, model_type=model.config.model_type, read_point=adapter.neuron_module,
+        read=adapter.read, deactivation_point=adapter.deactivation_module, weights_hash=loaded.weights_hash,
+        tokenizer_hash=loaded.tokenizer_hash, n_params=sum(p.numel() for p in model.parameters()),
+        series=source.series, step=training_step(source),
+        versions={"torch": torch.__version__, "transformers": _transformers_version()},
+    )
+    return store.create_checkpoint(name, meta, np.array([len(ids) for ids in token_ids], dtype=np.int32))
+
+
+def training_step(source: ModelSource) -> int | None:
+    """The training step a local checkpoint records (Hugging Face Trainer's trainer_state.json), else None."""
+    if source.kind != "local":
+        return None
+    state = Path(source.spec) / "trainer_state.json"
+    try:
+        step = json.loads(state.read_text())["global_step"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return int(step) if isinstance(step, int) else None
+
+
+def diff_nested(stored: dict, given: dict, prefix: str = "") -> str:
+    """``key: stored X, now Y`` for every differing leaf of two nested dicts, in key order."""
+    parts = []
+    for key in sorted(set(stored) | set(given)):
+        a, b = stored.get(key), given.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            if inner := diff_nested(a, b, f"{prefix}{key}."):
+                parts.append(inner)
+        elif a != b:
+            parts.append(f"{prefix}{key}: stored {a!r}, now {b!r}")
+    return "; ".join(parts)
+
+
+def _transformers_version() -> str:
+    import transformers
+
+    return transformers.__version__
+
+
+def pad_id(tokenizer) -> int:
+    """Any id works for padding (it is masked out of attention and pooling); prefer the tokenizer's."""
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
+        if candidate is not None:
+            return candidate
+    return 0
+
+
+def tokenize(tokenizer, corpus: Corpus, settings: ExtractSettings, config) -> list[list[int]]:
+    """Token ids of every row; special tokens only if asked (the paper adds none)."""
+    token_ids = tokenizer(list(corpus.texts), add_special_tokens=settings.special_tokens)["input_ids"]
+    if settings.max_tokens is not None:
+        token_ids = [ids[: settings.max_tokens] for ids in token_ids]
+    labels = corpus.row_labels()
+    empty = [labels[i] for i, ids in enumerate(token_ids) if not ids]
+    if empty:
+        raise LfeError(f"these texts tokenize to no tokens: {listing(empty)}; remove them or pass --special-tokens")
+    limit = context_length(config)
+    if limit is not None:
+        long = [f"{labels[i]} ({len(ids)} tokens)" for i, ids in enumerate(token_ids) if len(ids) > limit]
+        if long:
+            raise LfeError(
+                f"{len(long)} text(s) are longer than the model's context of {limit} tokens: {listing(long)}; "
+                f"pass --max-tokens {limit} to truncate them"
+            )
+    return token_ids

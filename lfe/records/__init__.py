@@ -1,0 +1,20 @@
+"""Typed records: what one workflow writes and another reads, each a frozen dataclass.
+
+Every record has ``to_dict`` (JSON-ready, the key names are its field names, defined once here) and
+``from_dict`` (tolerant of keys an older lfe did not write, so old stores still open). The store
+returns these records, never raw Zarr groups or attribute dicts. Plain Python: no torch, no zarr.
+"""
+
+from lfe.records.ablation import FULL_MODEL, AblationSettings, AblationTable, Generation
+from lfe.records.analysis import Alignment, AnalysisArrays, AnalysisRecord, AnalysisSettings
+from lfe.records.base import Record
+from lfe.records.evolution import AXES, EvolutionRow, EvolutionSettings
+from lfe.records.extraction import (
+    COMPRESSIONS, MODEL_DTYPES, PADDING_SIDES, STORE_DTYPES, CheckpointMeta, ExtractSettings, ModelSource, parse_device,
+)
+
+__all__ = [
+    "AXES", "COMPRESSIONS", "FULL_MODEL", "MODEL_DTYPES", "PADDING_SIDES", "STORE_DTYPES", "AblationSettings", "AblationTable", "Alignment",
+    "AnalysisArrays", "AnalysisRecord", "AnalysisSettings", "CheckpointMeta", "EvolutionRow", "EvolutionSettings", "ExtractSettings", "Generation",
+    "ModelSource", "Record", "parse_device",
+]

@@ -1,0 +1,88 @@
+"""What ``lfe ablate`` records: its settings and the table of perplexities (and choice accuracies)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lfe.records.analysis import AnalysisSettings
+from lfe.records.base import Record
+
+FULL_MODEL = "full model"  # the column of the intact model, in every table
+
+
+@dataclass(frozen=True)
+class AblationSettings(Record):
+    """Every parameter of a deactivation experiment besides the model and the store."""
+
+    regions: str = "all"  # "all" or languages, comma-separated
+    random: str = "matched"  # matched, layer-matched, largest or "P%"
+    seed: int = 0
+    window: int | None = None  # None: the model's context, at most 1024
+    stride: int | None = None
+    dtype: str = "float32"
+    device: str = "cpu"
+    evaluation: str = ""
+    choice: str | None = None
+    generate: str | None = None
+    max_new_tokens: int = 32
+    analysis: AnalysisSettings | None = None  # the analysis whose regions were deactivated
+
+
+@dataclass(frozen=True)
+class AblationTable(Record):
+    """Perplexity per evaluated language (rows) and deactivated region (columns), and what goes with it.
+
+    ``twins`` maps each random control's column to the language whose region it is matched to
+    (None for a control of no one language, such as the paper's ``random-largest``).
+    """
+
+    checkpoint: str
+    model: str
+    params: AblationSettings
+    tokens: dict[str, int]
+    perplexity: dict[str, dict[str, float]]
+    increase_percent: dict[str, dict[str, float]]
+    region_size: dict[str, int]
+    region_percent: dict[str, float]
+    twins: dict[str, str | None] = field(default_factory=dict)
+    choice_accuracy: dict[str, dict[str, float]] | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AblationTable":
+        if "twins" not in data:  # written before twins were recorded: the control's name says ("random~en")
+            names = next(iter(data.get("increase_percent", {}).values()), {})
+            data = {**data, "twins": {name: name.partition("~")[2] or None for name in names
+                                      if name.startswith(("random", "layer-random"))}}
+        return super().from_dict(data)
+
+    @property
+    def columns(self) -> list[str]:
+        """The deactivated regions, in table order (the full model excluded)."""
+        return [name for name in self.region_size]
+
+    def own_region_increase(self) -> float | None:
+        """Mean over languages of the perplexity increase when the language's own region is off."""
+        own = [row[lang] for lang, row in self.increase_percent.items() if lang in row]
+        return sum(own) / len(own) if own else None
+
+    def random_twin_increase(self) -> float | None:
+        """Mean over languages of the increase when the random twin of the language's own region is off."""
+        values = [self.increase_percent[lang][column] for column, lang in self.twins.items()
+                  if lang is not None and lang in self.increase_percent]
+        return sum(values) / len(values) if values else None
+
+    def full_model_choice_accuracy(self) -> float | None:
+        """The intact model's choice accuracy, averaged over languages; None without a choice task."""
+        if not self.choice_accuracy:
+            return None
+        return sum(cells[FULL_MODEL] for cells in self.choice_accuracy.values()) / len(self.choice_accuracy)
+
+
+@dataclass(frozen=True)
+class Generation(Record):
+    """One prompt's greedy continuation under each deactivation (column name -> text)."""
+
+    lang: str
+    sid: str
+    prompt: str
+    continuations: dict[str, str]

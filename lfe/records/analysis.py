@@ -1,0 +1,111 @@
+"""What ``lfe analyze`` records per checkpoint: its settings, its numbers, its arrays."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from lfe.errors import AnalysisError
+from lfe.records.base import Record
+
+
+@dataclass(frozen=True)
+class AnalysisSettings(Record):
+    """Every parameter that changes an analysis number; ``threshold`` is None when regions are a top percent."""
+
+    threshold: float | None = 2.0
+    top_percent: float | None = None
+    n_boot: int = 200
+    seed: int = 0
+    interval: float = 0.95
+    zscore_std: str = "population"
+    normalisation: str = "L2 over all layers (paper eq. 6)"
+    arithmetic: str = "numpy"  # what computed the panels (numpy, torch-cuda): recorded, not compared
+
+    def __post_init__(self):
+        if self.top_percent is not None:
+            if not 0 < self.top_percent <= 100:
+                raise AnalysisError(f"--top-percent must be in (0, 100], got {self.top_percent}")
+            object.__setattr__(self, "threshold", None)  # as recorded: the percent alone decides
+        elif self.threshold is None or not math.isfinite(self.threshold):
+            raise AnalysisError(f"--threshold must be a finite number, got {self.threshold}")
+        if self.n_boot < 0:
+            raise AnalysisError(f"--bootstrap must be 0 or more, got {self.n_boot}")
+
+    @property
+    def rule(self) -> str:
+        """The key-region rule in words: "z > 2.0" or "top 5.0%"."""
+        return f"top {self.top_percent}%" if self.top_percent is not None else f"z > {self.threshold}"
+
+    def same_numbers(self, other: "AnalysisSettings") -> bool:
+        """Whether ``other`` gives the same numbers (the arithmetic that computed them aside)."""
+        return replace(self, arithmetic="") == replace(other, arithmetic="")
+
+
+@dataclass(frozen=True)
+class Alignment(Record):
+    """LRDS and SADS of one similarity map, with their bootstrap interval (None without a bootstrap)."""
+
+    lrds: float
+    sads: float
+    lrds_low: float | None = None
+    lrds_high: float | None = None
+    sads_low: float | None = None
+    sads_high: float | None = None
+
+    COLUMNS = ("lrds", "sads", "lrds_low", "lrds_high", "sads_low", "sads_high")  # the order of layers.csv
+
+    @property
+    def has_intervals(self) -> bool:
+        return self.lrds_low is not None
+
+    def interval(self, measure: str) -> tuple[float, float] | None:
+        """(low, high) of ``measure`` ("lrds" or "sads"), or None."""
+        low, high = getattr(self, f"{measure}_low"), getattr(self, f"{measure}_high")
+        return None if low is None else (low, high)
+
+    def summary(self, digits: int = 4) -> str:
+        """``LRDS 0.1234 [0.1000, 0.1500], SADS ...`` (intervals where computed)."""
+        def one(measure: str) -> str:
+            interval = self.interval(measure)
+            shown = "" if interval is None else f" [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
+            return f"{measure.upper()} {getattr(self, measure):.{digits}f}{shown}"
+
+        return f"{one('lrds')}, {one('sads')}"
+
+
+@dataclass(frozen=True)
+class AnalysisRecord(Record):
+    """One checkpoint's analysis numbers, with the parameters and the inputs that produced them."""
+
+    params: AnalysisSettings
+    languages: tuple[str, ...]
+    n_sids: int
+    whole: Alignment
+    layers: tuple[Alignment, ...]
+    sklr: int
+    sklr_percent: float
+    region_sizes: dict[str, int]
+    region_percent: dict[str, float]
+    key_neurons_per_layer: dict[str, list[int]]
+    overlap: list[list[int]]
+    n_layers: int | None = None
+    n_neurons: int | None = None
+    checkpoint: str = ""
+    corpus_fingerprint: str = ""
+    weights_hash: str | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+    family: str | None = None
+    store_dtype: str | None = None
+    pooling: str | None = None
+
+
+@dataclass(frozen=True)
+class AnalysisArrays(Record):
+    """The arrays of one checkpoint's analysis (numpy), kept in the store beside its record."""
+
+    similarity: Any  # [n, n] float32 whole-model cosine similarity, rows in store order
+    zscores: Any  # [L, layers x neurons] float32
+    regions: Any  # [L, layers x neurons] bool: the key regions
+    key_neurons_per_layer: Any  # [L, layers] int

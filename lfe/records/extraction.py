@@ -1,0 +1,115 @@
+"""What extraction records with each checkpoint: where the model came from, the settings, the shapes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from lfe.errors import LfeError
+from lfe.records.base import Record
+
+MODEL_DTYPES = ("float32", "float16", "bfloat16")  # what a model runs in
+STORE_DTYPES = ("float32", "float16")  # what rows are stored as (Zarr has no bfloat16)
+COMPRESSIONS = ("zstd", "none")  # both keep a checksum per chunk (lfe.store.schema)
+PADDING_SIDES = ("right", "left")
+_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+POOLING = "mean over the sample's real tokens, float32 accumulation"
+
+
+def parse_device(device: str) -> str:
+    """``device`` if it names one lfe runs on (cpu, cuda, cuda:N); ``LfeError`` otherwise."""
+    if not isinstance(device, str) or not _DEVICE.match(device):
+        raise LfeError(f"--device {device!r} is not a device: use cpu, cuda or cuda:N")
+    return device
+
+
+@dataclass(frozen=True)
+class ModelSource(Record):
+    """Where a model comes from: ``kind`` is "local", "hub" or "gguf"."""
+
+    kind: str
+    spec: str
+    revision: str | None = None
+
+    @property
+    def series(self) -> str:
+        """What the checkpoints of one training run share: the hub id, or a local checkpoint's parent folder."""
+        if self.kind == "local":
+            return Path(self.spec).parent.name or self.spec
+        return Path(self.spec).name.removesuffix(".gguf") if self.kind == "gguf" else self.spec
+
+    @property
+    def default_name(self) -> str:
+        """The checkpoint name used when none is given: the revision, else the model's own name."""
+        if self.revision:
+            return self.revision.replace("/", "-")
+        return Path(self.spec.rstrip("/")).name.removesuffix(".gguf").replace("/", "-")
+
+
+@dataclass(frozen=True)
+class ExtractSettings(Record):
+    """Everything that changes a stored number. Recorded with each checkpoint; a resume must match."""
+
+    batch_tokens: int | None = None  # None: the device's default (lfe.engine.settings)
+    dtype: str = "float32"
+    store_dtype: str = "float32"
+    compression: str = "zstd"
+    device: str = "cpu"
+    special_tokens: bool = False
+    padding_side: str = "right"
+    max_tokens: int | None = None
+    block_rows: int | None = None  # None: chosen from the model's width (or the stored value)
+
+    def __post_init__(self):
+        problems = [f"--{name.replace('_', '-')} must be positive, got {value}"
+                    for name, value in (("batch_tokens", self.batch_tokens), ("max_tokens", self.max_tokens),
+                                        ("block_rows", self.block_rows)) if value is not None and value < 1]
+        for option, value, choices in (("--dtype", self.dtype, MODEL_DTYPES),
+                                       ("--store-dtype", self.store_dtype, STORE_DTYPES),
+                                       ("--compression", self.compression, COMPRESSIONS),
+                                       ("--padding-side", self.padding_side, PADDING_SIDES)):
+            if value not in choices:
+                problems.append(f"{option} {value!r} is not one of {', '.join(choices)}")
+        try:
+            parse_device(self.device)
+        except LfeError as error:
+            problems.append(str(error))
+        if problems:
+            raise LfeError("; ".join(problems))
+
+    def with_block_rows(self, block_rows: int) -> "ExtractSettings":
+        return replace(self, block_rows=block_rows)
+
+
+@dataclass(frozen=True)
+class CheckpointMeta(Record):
+    """One checkpoint's attributes in the store: its shape, and how and from what it was made.
+
+    The store reads only the shape fields (``n_layers`` to ``compression``); the rest is the
+    identity of the model and settings, compared on resume and shown by ``lfe info``.
+    """
+
+    n_layers: int
+    n_neurons: int
+    block_rows: int
+    store_dtype: str = "float32"
+    compression: str = "zstd"
+    source: ModelSource | None = None
+    settings: ExtractSettings = field(default_factory=ExtractSettings)
+    family: str | None = None
+    model_type: str | None = None
+    read_point: str | None = None
+    read: str | None = None
+    deactivation_point: str | None = None
+    pooling: str = POOLING
+    weights_hash: str | None = None
+    tokenizer_hash: str | None = None
+    n_params: int | None = None  # None: extracted by an lfe that did not record it
+    series: str | None = None
+    step: int | None = None
+    versions: dict = field(default_factory=dict)
+
+    def identity(self) -> dict:
+        """What a resume must match: the model source and the settings."""
+        return {"source": self.source.to_dict() if self.source else None, "settings": self.settings.to_dict()}

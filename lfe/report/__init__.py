@@ -1,0 +1,56 @@
+"""What a person reads: figures (PNG), Markdown reports and CSV tables, written next to each other.
+
+Each ``write_*`` function takes records and arrays already computed and writes one folder; nothing
+here computes a finding. Never imports torch or lfe.engine.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lfe.records import AblationTable, AnalysisRecord, EvolutionRow, EvolutionSettings, Generation
+from lfe.report import figures as draw
+from lfe.report.markdown import ablation_report, analysis_report, evolution_report
+from lfe.report.tables import ablation_table, analysis_tables, evolution_table
+
+
+def write_analysis(result, record: AnalysisRecord, folder: Path, figures: bool = True) -> Path:
+    """metrics.json, the CSV tables, report.md and (unless ``figures`` is False) the PNG figures."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.json").write_text(json.dumps(record.to_dict(), indent=2))
+    analysis_tables(result, folder)
+    if figures:
+        for filename, figure in draw.ANALYSIS.items():
+            figure(result, folder / filename, prefix=record.checkpoint)
+    (folder / "report.md").write_text(analysis_report(record, figures), encoding="utf-8")
+    return folder
+
+
+def write_ablation(table: AblationTable, generations: list[Generation] | None, folder: Path) -> Path:
+    """table.json (with the generations), table.csv, table.md and the heatmap table.png."""
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = {**table.to_dict(), "generations": [row.to_dict() for row in generations or []]}
+    (folder / "table.json").write_text(json.dumps(saved, indent=2, ensure_ascii=False))
+    ablation_table(table, folder / "table.csv")
+    (folder / "table.md").write_text(ablation_report(table, generations), encoding="utf-8")
+    draw.ablation_heatmap(table.increase_percent, folder / "table.png", prefix=table.checkpoint)
+    return folder
+
+
+def write_evolution(rows: list[EvolutionRow], settings: EvolutionSettings, trends: dict, folder: Path,
+                    figures: bool = True) -> Path:
+    """evolution.json (parameters, trends, rows), evolution.csv, evolution.md and the evolution figures."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "evolution.json").write_text(json.dumps(
+        {"params": settings.to_dict(), "trends": trends, "rows": [row.to_dict() for row in rows]}, indent=2))
+    evolution_table(rows, folder / "evolution.csv")
+    drawn = []
+    if figures:
+        for filename, figure in draw.EVOLUTION.items():
+            if filename == draw.ABLATION_EVOLUTION and all(row.own_region_increase is None for row in rows):
+                continue  # no ablation was stored
+            figure(rows, settings.x, folder / filename)
+            drawn.append(filename)
+    (folder / "evolution.md").write_text(evolution_report(rows, settings, trends, drawn), encoding="utf-8")
+    return folder

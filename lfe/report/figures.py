@@ -1,0 +1,264 @@
+"""Figures a person reads: PNG files written next to the numbers they show.
+
+One checkpoint's figures take an ``AnalysisResult``, a path and an optional title prefix (the
+checkpoint's name); the evolution figures take ``EvolutionRow``s and the x axis. Each writes one PNG.
+matplotlib is imported lazily with the Agg backend, so no display is needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lfe.analysis.evolution import by_series
+from lfe.records import EvolutionRow
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, path: Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path, dpi=130)
+    _pyplot().close(figure)
+    return path
+
+
+def similarity_map(result, path: Path, prefix: str = "") -> Path:
+    """The whole-model similarity map, rows ordered by language then sid, language blocks labelled."""
+    plt = _pyplot()
+    order = result.grid.ravel()
+    sim = result.similarity[np.ix_(order, order)]
+    n_langs, n_sids = result.grid.shape
+    figure, axes = plt.subplots(figsize=(7.5, 6.5))
+    image = axes.imshow(sim, cmap="viridis", interpolation="nearest")
+    for edge in range(1, n_langs):
+        axes.axhline(edge * n_sids - 0.5, color="white", linewidth=0.6)
+        axes.axvline(edge * n_sids - 0.5, color="white", linewidth=0.6)
+    centres = [(l + 0.5) * n_sids - 0.5 for l in range(n_langs)]
+    axes.set_xticks(centres, result.langs)
+    axes.set_yticks(centres, result.langs)
+    axes.set_title(_title(prefix, "Similarity of mean-pooled neuron activations"))
+    figure.colorbar(image, ax=axes, label="cosine similarity", shrink=0.8)
+    return _save(figure, path)
+
+
+def layer_curves(result, path: Path, prefix: str = "") -> Path:
+    """LRDS and SADS of each layer's own similarity map, with bootstrap intervals where computed."""
+    plt = _pyplot()
+    layers = np.arange(result.n_layers)
+    figure, axes = plt.subplots(figsize=(7.5, 4.2))
+    for name, colour in (("lrds", "tab:red"), ("sads", "tab:blue")):
+        values = np.array([getattr(layer, name) for layer in result.layers])
+        axes.plot(layers, values, marker="o", markersize=3, color=colour, label=name.upper())
+        if result.whole.has_intervals:
+            low, high = zip(*(layer.interval(name) for layer in result.layers))
+            axes.fill_between(layers, low, high, color=colour, alpha=0.2, linewidth=0)
+    axes.axhline(0, color="grey", linewidth=0.5)
+    _layer_axis(axes)
+    axes.set_ylabel("score")
+    axes.set_title(_title(prefix, "LRDS and SADS per layer, 95% bootstrap intervals"))
+    axes.legend()
+    return _save(figure, path)
+
+
+def key_neurons_per_layer(result, path: Path, prefix: str = "") -> Path:
+    """Each language's key neurons in each layer (paper Fig. 5)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7.5, 4.2))
+    for index, lang in enumerate(result.langs):
+        axes.plot(np.arange(result.n_layers), result.counts[index], marker="o", markersize=3, label=lang)
+    _layer_axis(axes)
+    axes.set_ylabel("key neurons")
+    axes.set_title(_title(prefix, f"Key neurons per layer ({_rule(result)})"))
+    axes.legend(ncol=min(5, len(result.langs)), fontsize="small")
+    return _save(figure, path)
+
+
+def region_sizes(result, path: Path, prefix: str = "") -> Path:
+    """Size of each language's key region as a percent of all neurons (paper Fig. 6)."""
+    plt = _pyplot()
+    total = result.n_layers * result.n_neurons
+    sizes = 100 * result.regions.sum(axis=1) / total
+    figure, axes = plt.subplots(figsize=(7.5, 4.0))
+    bars = axes.bar(result.langs, sizes, color="tab:purple")
+    axes.bar_label(bars, labels=[f"{size:.2f}%" for size in sizes], fontsize="small")
+    axes.set_ylabel("percent of all neurons")
+    axes.set_title(_title(prefix, f"Key region size per language, SKLR {result.sklr} neurons ({_rule(result)})"))
+    return _save(figure, path)
+
+
+def region_overlap(result, path: Path, prefix: str = "") -> Path:
+    """Neurons shared by two languages' key regions (diagonal: region size)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6.5, 5.5))
+    image = axes.imshow(result.overlap, cmap="magma")
+    axes.set_xticks(range(len(result.langs)), result.langs)
+    axes.set_yticks(range(len(result.langs)), result.langs)
+    if len(result.langs) <= 12:
+        limit = result.overlap.max() / 2 if result.overlap.size else 0
+        for (i, j), value in np.ndenumerate(result.overlap):
+            axes.text(j, i, str(value), ha="center", va="center", fontsize="x-small",
+                      color="black" if value > limit else "white")
+    axes.set_title(_title(prefix, "Overlap of key regions (neurons)"))
+    figure.colorbar(image, ax=axes, shrink=0.8)
+    return _save(figure, path)
+
+
+def _layer_axis(axes) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("layer")
+
+
+def _title(prefix: str, title: str) -> str:
+    return f"{prefix}: {title}" if prefix else title
+
+
+def _rule(result) -> str:
+    return result.params.rule
+
+
+ANALYSIS = {  # one checkpoint's figures, by file name
+    "similarity_map.png": similarity_map,
+    "layer_lrds_sads.png": layer_curves,
+    "key_neurons_per_layer.png": key_neurons_per_layer,
+    "region_sizes.png": region_sizes,
+    "region_overlap.png": region_overlap,
+}
+
+
+def ablation_heatmap(increase: dict[str, dict[str, float]], path: Path, prefix: str = "") -> Path:
+    """Percent increase in perplexity: rows evaluated language, columns deactivated region."""
+    plt = _pyplot()
+    langs = list(increase)
+    names = list(next(iter(increase.values())))
+    values = np.array([[increase[lang][name] for name in names] for lang in langs])
+    figure, axes = plt.subplots(figsize=(1.0 + 0.7 * len(names), 1.2 + 0.45 * len(langs)))
+    image = axes.imshow(np.log10(np.clip(values, 0, None) + 1), cmap="rocket_r" if "rocket_r" in plt.colormaps() else "Reds")
+    axes.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize="small")
+    axes.set_yticks(range(len(langs)), langs)
+    for (i, j), value in np.ndenumerate(values):
+        axes.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize="x-small")
+    axes.set_xlabel("deactivated region")
+    axes.set_ylabel("evaluated language")
+    axes.set_title(_title(prefix, "perplexity increase, percent"))
+    figure.colorbar(image, ax=axes, shrink=0.8, label="log10(1 + increase %)")
+    return _save(figure, path)
+
+
+# -- evolution over checkpoints and model sizes: each takes the rows of `lfe evolve`'s table ---------
+
+def _x_axis(axes, x: str, rows: list[EvolutionRow]) -> None:
+    axes.set_xlabel("training step" if x == "step" else "parameters")
+    values = [row.x(x) or 0 for row in rows]
+    positive = [value for value in values if value > 0]
+    if x == "params" or (positive and max(positive) / min(positive) > 100):
+        if 0 in values:  # step 0 (the initial weights) stays on the axis
+            axes.set_xscale("symlog", linthresh=max(1, min(positive, default=1)))
+        else:
+            axes.set_xscale("log")
+
+
+def evolution_alignment(rows: list[EvolutionRow], x: str, path: Path) -> Path:
+    """LRDS and SADS of the whole model against the step or the size, with 95% intervals (paper Fig. 4)."""
+    plt = _pyplot()
+    figure, panels = plt.subplots(1, 2, figsize=(11, 4.2))
+    for axes, key, title in ((panels[0], "lrds", "LRDS (language separation)"),
+                             (panels[1], "sads", "SADS (semantic alignment)")):
+        for name, series in by_series(rows).items():
+            xs = [row.x(x) for row in series]
+            line, = axes.plot(xs, [getattr(row, key) for row in series], marker="o", markersize=3, label=name)
+            if getattr(series[0], f"{key}_low") is not None:
+                axes.fill_between(xs, [getattr(row, f"{key}_low") for row in series],
+                                  [getattr(row, f"{key}_high") for row in series],
+                                  color=line.get_color(), alpha=0.2, linewidth=0)
+        axes.axhline(0, color="grey", linewidth=0.5)
+        _x_axis(axes, x, rows)
+        axes.set_title(title)
+    panels[0].legend(fontsize="small")
+    return _save(figure, path)
+
+
+def evolution_regions(rows: list[EvolutionRow], x: str, path: Path) -> Path:
+    """SKLR and each language's key-region size against the step or the size (paper Fig. 5)."""
+    plt = _pyplot()
+    figure, panels = plt.subplots(1, 2, figsize=(11, 4.2))
+    styles = ["-", "--", ":", "-."]
+    for index, (name, series) in enumerate(by_series(rows).items()):
+        xs = [row.x(x) for row in series]
+        panels[0].plot(xs, [row.sklr_percent for row in series], marker="o", markersize=3, label=name)
+        for lang in series[0].region_percent:
+            panels[1].plot(xs, [row.region_percent[lang] for row in series], styles[index % len(styles)],
+                           marker="o", markersize=2, label=lang if index == 0 else None)
+    panels[0].set_ylabel("SKLR, percent of all neurons")
+    panels[0].set_title("Size of all key linguistic regions")
+    panels[0].legend(fontsize="small")
+    panels[1].set_ylabel("percent of all neurons")
+    panels[1].set_title("Key region per language" + (" (line style: series)" if len(by_series(rows)) > 1 else ""))
+    panels[1].legend(fontsize="x-small", ncol=2)
+    for axes in panels:
+        _x_axis(axes, x, rows)
+    return _save(figure, path)
+
+
+def evolution_layers(rows: list[EvolutionRow], x: str, path: Path) -> Path:
+    """Share of each layer in all key neurons, per checkpoint, and its centre of depth (paper Fig. 7)."""
+    plt = _pyplot()
+    groups = by_series(rows)
+    figure, panels = plt.subplots(1, len(groups) + 1, figsize=(4.5 * (len(groups) + 1), 4.2), squeeze=False)
+    for axes, (name, series) in zip(panels[0], groups.items()):
+        shares = np.array([np.sum(list(row.key_neurons_per_layer.values()), axis=0) for row in series], dtype=float)
+        shares /= np.maximum(shares.sum(axis=1, keepdims=True), 1)
+        image = axes.imshow(shares.T, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest")
+        axes.set_xticks(range(len(series)), [str(row.x(x)) for row in series], rotation=60, fontsize="x-small")
+        axes.set_yticks(range(shares.shape[1]))
+        axes.set_xlabel("training step" if x == "step" else "parameters")
+        axes.set_ylabel("layer")
+        axes.set_title(f"{name}: share of key neurons per layer", fontsize="small")
+        figure.colorbar(image, ax=axes, shrink=0.8)
+    centre = panels[0][-1]
+    for name, series in groups.items():
+        centre.plot([row.x(x) for row in series], [row.key_layer_center for row in series], marker="o", markersize=3,
+                    label=name)
+    centre.set_ylim(0, 1)
+    centre.set_ylabel("centre of key neurons in depth (0 first, 1 last layer)")
+    _x_axis(centre, x, rows)
+    centre.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def evolution_ablation(rows: list[EvolutionRow], x: str, path: Path) -> Path:
+    """Perplexity increase from switching off each language's own region vs its random twin, per checkpoint."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7.5, 4.2))
+    for name, series in by_series([row for row in rows if row.own_region_increase is not None]).items():
+        xs = [row.x(x) for row in series]
+        line, = axes.plot(xs, [row.own_region_increase for row in series], marker="o", markersize=3,
+                          label=f"{name}: own region")
+        if series[0].random_twin_increase is not None:
+            axes.plot(xs, [row.random_twin_increase for row in series], "--", color=line.get_color(),
+                      label=f"{name}: random twin")
+    axes.set_yscale("symlog")
+    axes.set_ylabel("perplexity increase, percent (mean over languages)")
+    _x_axis(axes, x, rows)
+    axes.set_title("Deactivating key regions")
+    axes.legend(fontsize="small")
+    return _save(figure, path)
+
+
+ABLATION_EVOLUTION = "evolution_ablation.png"
+EVOLUTION = {  # the figures of `lfe evolve`, by file name
+    "evolution_alignment.png": evolution_alignment,
+    "evolution_regions.png": evolution_regions,
+    "evolution_layers.png": evolution_layers,
+    ABLATION_EVOLUTION: evolution_ablation,
+}

@@ -1,0 +1,113 @@
+"""Markdown reports next to the figures and tables they show: one checkpoint's analysis, an ablation
+table, an evolution table. Each function returns the text; ``lfe.report`` writes it."""
+
+from __future__ import annotations
+
+from lfe.corpus import row_label
+from lfe.records import FULL_MODEL, AblationTable, AnalysisRecord, EvolutionRow, EvolutionSettings, Generation
+
+ANALYSIS_FIGURES = {  # file -> caption, in the order the report shows them after the similarity map
+    "region_sizes.png": "region sizes",
+    "key_neurons_per_layer.png": "key neurons per layer",
+    "region_overlap.png": "overlap of key regions",
+}
+
+
+def analysis_report(record: AnalysisRecord, figures: bool = True) -> str:
+    """The report's text: what was measured, on what, with which parameters, and the pictures."""
+    whole, params = record.whole, record.params
+    source = record.source or {}
+    interval = lambda measure: (f"[{whole.interval(measure)[0]:.4f}, {whole.interval(measure)[1]:.4f}]"  # noqa: E731
+                                if whole.has_intervals else "-")
+    lines = [
+        f"# lfe report: {record.checkpoint}",
+        "",
+        f"- model: {source.get('spec', '?')} ({record.family or '?'}, {record.n_layers} layers x "
+        f"{record.n_neurons} neurons), weights sha256 {str(record.weights_hash)[:16]}",
+        f"- corpus: {len(record.languages)} languages ({', '.join(record.languages)}) x {record.n_sids} sids, "
+        f"fingerprint {record.corpus_fingerprint[:16]}",
+        f"- pooling: {record.pooling}; stored as {record.store_dtype}",
+        f"- key neurons: {params.rule}; z-scores across languages with the population std; intervals: "
+        f"{params.n_boot} bootstrap resamples over sids, seed {params.seed}",
+        "",
+        "## Whole model",
+        "",
+        "| LRDS | 95% interval | SADS | 95% interval | SKLR (neurons) | SKLR (% of all) |",
+        "|---|---|---|---|---|---|",
+        f"| {whole.lrds:.4f} | {interval('lrds')} | {whole.sads:.4f} | {interval('sads')} | "
+        f"{record.sklr} | {record.sklr_percent:.2f} |",
+        "",
+        "LRDS > 0: samples of one language are more alike than samples of different languages. "
+        "SADS > 0: translations of one sentence are more alike than unrelated sentences in other languages.",
+        "",
+    ]
+    if figures:
+        lines += ["![similarity map](similarity_map.png)", "", "## Per layer", "",
+                  "![LRDS and SADS per layer](layer_lrds_sads.png)", ""]
+    else:
+        lines += ["## Per layer", ""]
+    lines += ["| layer | LRDS | SADS |", "|---|---|---|"]
+    lines += [f"| {index} | {layer.lrds:.4f} | {layer.sads:.4f} |" for index, layer in enumerate(record.layers)]
+    lines += ["", "## Key linguistic regions", "", "| language | key neurons | % of all neurons |", "|---|---|---|"]
+    lines += [f"| {lang} | {size} | {record.region_percent[lang]:.2f} |" for lang, size in record.region_sizes.items()]
+    if figures:
+        for filename, caption in ANALYSIS_FIGURES.items():
+            lines += ["", f"![{caption}]({filename})"]
+    lines += ["", "Tables: `layers.csv`, `regions.csv`, `key_neurons_per_layer.csv`, `overlap.csv`; "
+              "every number with its parameters: `metrics.json`.", ""]
+    return "\n".join(lines)
+
+
+def ablation_report(table: AblationTable, generations: list[Generation] | None) -> str:
+    """The paper's deactivation table with sizes, choice accuracies and generations where present."""
+    params, names, increase = table.params, table.columns, table.increase_percent
+    lines = [f"# Deactivating key regions: {table.checkpoint}", "",
+             "Percent increase in perplexity over the full model (rows: evaluated language; columns: deactivated "
+             f"region). Random controls: {params.random}, seed {params.seed}; window {params.window} tokens.", "",
+             "| language | full-model PPL | tokens | " + " | ".join(names) + " |",
+             "|---|---|---|" + "---|" * len(names)]
+    for lang in increase:
+        lines.append(f"| {lang} | {table.perplexity[lang][FULL_MODEL]:.2f} | {table.tokens[lang]} | "
+                     + " | ".join(f"{increase[lang][name]:.0f}%" for name in names) + " |")
+    lines += ["| region size | | | " + " | ".join(str(table.region_size[name]) for name in names) + " |",
+              "| region % | | | " + " | ".join(f"{table.region_percent[name]:.1f}%" for name in names) + " |", ""]
+    if table.choice_accuracy:
+        columns = [FULL_MODEL, *names]
+        lines += ["## Cross-lingual choice accuracy", "", "| language | " + " | ".join(columns) + " |",
+                  "|---|" + "---|" * len(columns)]
+        lines += [f"| {lang} | " + " | ".join(f"{row[name]:.2f}" for name in columns) + " |"
+                  for lang, row in table.choice_accuracy.items()]
+        lines.append("")
+    if generations:
+        lines += ["## Greedy generations", ""]
+        for row in generations:
+            lines.append(f"- **{row_label(row.lang, row.sid)}** {row.prompt}")
+            lines += [f"  - *{name}*: {text}" for name, text in row.continuations.items()]
+        lines.append("")
+    lines.append("![heatmap](table.png)")
+    return "\n".join(lines)
+
+
+def evolution_report(rows: list[EvolutionRow], settings: EvolutionSettings, trends: dict[str, dict[str, float]],
+                     figures: list[str]) -> str:
+    """The evolution table, the rank correlations with the x axis, and the figures."""
+    x, analysis = settings.x, settings.analysis
+    lines = [f"# Evolution against {'the training step' if x == 'step' else 'the parameter count'}", "",
+             f"Key neurons: {analysis.rule}; {analysis.n_boot} bootstrap resamples (seed {analysis.seed}) for the "
+             "95% intervals.", "",
+             f"| series | checkpoint | {x} | LRDS | SADS | SKLR % | key-neuron depth (0 first, 1 last) | "
+             "own-region PPL increase % |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        own = row.own_region_increase
+        lines.append(f"| {row.series} | {row.checkpoint}{' (duplicate)' if row.duplicate_of else ''} | "
+                     f"{row.x(x)} | {row.lrds:.4f} | {row.sads:.4f} | {row.sklr_percent:.2f} | "
+                     f"{row.key_layer_center:.3f} | {'' if own is None else f'{own:.0f}'} |")
+    lines += ["", "Spearman rank correlation with the x axis (+1: rises throughout, -1: falls throughout):", "",
+              "| series | " + " | ".join(EvolutionRow.TRENDS) + " |", "|---|" + "---|" * len(EvolutionRow.TRENDS)]
+    lines += [f"| {name} | " + " | ".join(f"{value:+.2f}" for value in values.values()) + " |"
+              for name, values in trends.items()]
+    if figures:
+        lines.append("")
+        lines += [f"![{filename}]({filename})" for filename in figures]
+    return "\n".join(lines) + "\n"

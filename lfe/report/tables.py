@@ -1,0 +1,47 @@
+"""CSV tables: one writer, and the tables of an analysis, an ablation and an evolution."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from lfe.records import FULL_MODEL, AblationTable, Alignment, EvolutionRow
+
+
+def write_csv(path: Path, header: Sequence, rows: Iterable[Sequence]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def analysis_tables(result, folder: Path) -> None:
+    """layers.csv, regions.csv, key_neurons_per_layer.csv and overlap.csv of one ``AnalysisResult``."""
+    columns = [column for column in Alignment.COLUMNS if result.whole.has_intervals or not column.endswith(("_low", "_high"))]
+    write_csv(folder / "layers.csv", ["layer", *columns],
+              [[index, *(getattr(layer, column) for column in columns)] for index, layer in enumerate(result.layers)])
+    total = result.n_layers * result.n_neurons
+    write_csv(folder / "regions.csv", ["lang", "key_neurons", "percent"],
+              [[lang, size, 100 * size / total] for lang, size in result.region_sizes.items()])
+    write_csv(folder / "key_neurons_per_layer.csv", ["lang", *[f"layer_{m}" for m in range(result.n_layers)]],
+              [[lang, *result.counts[i].tolist()] for i, lang in enumerate(result.langs)])
+    write_csv(folder / "overlap.csv", ["lang", *result.langs],
+              [[lang, *result.overlap[i].tolist()] for i, lang in enumerate(result.langs)])
+
+
+def ablation_table(table: AblationTable, path: Path) -> Path:
+    """table.csv: evaluated language, full-model perplexity, then each region's percent increase."""
+    names = table.columns
+    return write_csv(path, ["language", f"{FULL_MODEL} perplexity", *names],
+                     [[lang, table.perplexity[lang][FULL_MODEL], *(row[name] for name in names)]
+                      for lang, row in table.increase_percent.items()])
+
+
+def evolution_table(rows: list[EvolutionRow], path: Path) -> Path:
+    """evolution.csv: ``EvolutionRow.CSV_COLUMNS``, then each language's key-region percent."""
+    langs = sorted({lang for row in rows for lang in row.region_percent})
+    return write_csv(path, [*EvolutionRow.CSV_COLUMNS, *(f"region_percent_{lang}" for lang in langs)],
+                     [[getattr(row, key) for key in EvolutionRow.CSV_COLUMNS]
+                      + [row.region_percent.get(lang) for lang in langs] for row in rows])

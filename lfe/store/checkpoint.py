@@ -1,0 +1,134 @@
+"""One checkpoint's pooled rows, their norms and the resume manifest (lazy Zarr arrays)."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from lfe.errors import StoreError
+from lfe.records import CheckpointMeta
+from lfe.store.schema import write_failure
+
+
+class Checkpoint:
+    """``checkpoints/<name>`` of a store: rows [samples, layers x neurons] in row blocks, one chunk per layer.
+
+    Opening is lazy: arrays are read only when indexed.
+    """
+
+    def __init__(self, name: str, group: zarr.Group):
+        self.name = name
+        self._group = group
+
+    # Cached: each lookup would read the array's metadata from the store again.
+    @cached_property
+    def meta(self) -> CheckpointMeta:
+        return CheckpointMeta.from_dict(dict(self._group.attrs["lfe"]))
+
+    # Chunks equal to the fill value are written anyway: a missing chunk file then always means
+    # lost data (see blocks_missing_chunks), never a block that happened to be all zeros.
+    @cached_property
+    def pooled(self) -> zarr.Array:
+        return self._array("pooled").with_config({"write_empty_chunks": True})
+
+    @cached_property
+    def norms(self) -> zarr.Array:
+        """[rows] float64: each stored row's L2 norm over all layers (paper eq. 6)."""
+        return self._array("norms").with_config({"write_empty_chunks": True})
+
+    @cached_property
+    def done(self) -> zarr.Array:
+        """[blocks] bool: the resume manifest, one chunk per block."""
+        return self._array("done")
+
+    @property
+    def n_tokens(self) -> np.ndarray:
+        """[rows] int32: tokens pooled for each row."""
+        return self._array("n_tokens")[:]
+
+    def _array(self, key: str) -> zarr.Array:
+        array = self._group[key]
+        assert isinstance(array, zarr.Array)
+        return array
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape of each of the checkpoint's arrays, as stored."""
+        return {key: self._array(key).shape for key in ("pooled", "norms", "n_tokens", "done")}
+
+    @property
+    def n_layers(self) -> int:
+        return self.meta.n_layers
+
+    @property
+    def n_neurons(self) -> int:
+        return self.meta.n_neurons
+
+    @property
+    def block_rows(self) -> int:
+        return self.meta.block_rows
+
+    @property
+    def n_blocks(self) -> int:
+        return self.done.shape[0]
+
+    def block_slice(self, block: int) -> slice:
+        rows = self.pooled.shape[0]
+        return slice(block * self.block_rows, min((block + 1) * self.block_rows, rows))
+
+    def pending_blocks(self) -> list[int]:
+        return [int(b) for b in np.flatnonzero(~self.done[:])]
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.done[:].all())
+
+    def write_block(self, block: int, rows: np.ndarray, norms: np.ndarray | None = None) -> None:
+        """Write one block's rows and their L2 norms, then mark it done.
+
+        The flag comes last, so a killed writer never leaves a block marked done that is not fully
+        written. ``norms`` (of the rows as stored) are computed here when not given.
+        """
+        span = self.block_slice(block)
+        if rows.shape != (span.stop - span.start, self.pooled.shape[1]):
+            raise ValueError(f"block {block} needs shape {(span.stop - span.start, self.pooled.shape[1])}, got {rows.shape}")
+        rows = rows.astype(self.pooled.dtype, copy=False)  # no copy when already the stored dtype
+        if norms is None:
+            norms = np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64))
+        try:
+            self.pooled[span, :] = rows
+            self.norms[span] = norms
+            self.done[block] = True
+        except OSError as error:
+            raise StoreError(f"cannot write block {block} of checkpoint {self.name!r}: {write_failure(error)}") from error
+
+    def chunk_folder(self, array: str) -> Path:
+        """Where ``array``'s chunk files lie (Zarr v3's default key encoding: ``c/<row block>/<column>``)."""
+        store_path = self._group.store_path
+        return Path(store_path.store.root) / store_path.path / array / "c"  # type: ignore[attr-defined]
+
+    def blocks_missing_chunks(self) -> list[int]:
+        """Blocks marked done whose chunk files are not all there (a zero fill would hide them on read)."""
+        done = np.flatnonzero(self.done[:])
+        pooled, norms = self.chunk_folder("pooled"), self.chunk_folder("norms")
+        missing = []
+        for block in done:
+            row = pooled / str(block)
+            present = {entry.name for entry in os.scandir(row)} if row.is_dir() else set()
+            if len(present) < self.n_layers or not (norms / str(block)).is_file():
+                missing.append(int(block))
+        return missing
+
+    def mark_pending(self, blocks) -> None:
+        """Clear the done flags of ``blocks``, so the next ``lfe extract`` recomputes exactly those."""
+        for block in blocks:
+            self.done[int(block)] = False
+
+    def as_dask(self):
+        """``pooled`` as a lazy dask array, one dask chunk per store chunk."""
+        import dask.array as da
+
+        return da.from_zarr(self.pooled)

@@ -1,0 +1,38 @@
+"""The store's fixed facts: its schema version, chunk codecs, checkpoint names, write errors."""
+
+from __future__ import annotations
+
+import errno
+import re
+
+from zarr.codecs import Crc32cCodec, ZstdCodec
+
+from lfe.records import COMPRESSIONS
+
+SCHEMA_VERSION = 1
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Both keep a checksum per chunk, so corruption is detectable. Pooled activations compress poorly
+# (zstd saved 6-12 percent in benchmarks/RESULTS.md) and zstd halves write throughput: "none" is
+# for runs where the writer cannot keep up with the device.
+CODECS = {
+    "zstd": (ZstdCodec(level=3, checksum=True),),
+    "none": (Crc32cCodec(),),
+}
+
+
+def write_failure(error: OSError) -> str:
+    """What an OS error while writing means for the user, and what to do."""
+    hints = {
+        errno.ENOSPC: "no space left on the device; free space, then rerun the same command: finished blocks are kept",
+        errno.EDQUOT: "the disk quota is exhausted; free space, then rerun the same command: finished blocks are kept",
+        errno.EROFS: "the store is on a read-only file system; pass an --out on a writable one",
+        errno.EACCES: "no permission to write the store; fix its permissions or pass another --out",
+    }
+    return hints.get(error.errno or 0, f"{error.strerror or error}; rerun the same command to resume")
+
+
+def checkpoint_name_error(name: str) -> str | None:
+    """Why ``name`` cannot name a checkpoint group, or None if it can."""
+    if not _NAME.match(name):
+        return f"checkpoint name {name!r} must be letters, digits, '.', '_' or '-' (pass --name)"
+    return None

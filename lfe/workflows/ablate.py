@@ -1,0 +1,151 @@
+"""``lfe ablate`` as a library call: deactivate each key region (and its random controls) and measure.
+
+For the full model, each language's key region (from ``lfe analyze``) and seeded random controls,
+it measures perplexity per language on held-out text, the accuracy of a cross-lingual choice task
+and greedy generations; the masks are live during every evaluation. The paper's table follows:
+rows = evaluated language, columns = deactivated region, cells = percent increase over the full
+model on the same windows.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from lfe.analysis.controls import control_regions
+from lfe.corpus import read_corpus
+from lfe.errors import LfeError, StoreError
+from lfe.intervene.deactivate import deactivated
+from lfe.intervene.evaluate import ending_scores, greedy, negative_log_likelihood, perplexity
+from lfe.log import logger
+from lfe.models.loading import LoadedModel, context_length, load, resolve_source
+from lfe.records import FULL_MODEL, AblationSettings, AblationTable, Generation
+from lfe.report import write_ablation
+from lfe.store import ActivationStore
+from lfe.workflows.paths import beside
+
+Columns = dict[str, np.ndarray]  # deactivated region's name -> mask [layers x neurons], the full model first
+
+
+def ablate(model: str, store: str | Path, settings: AblationSettings, *, checkpoint: str | None = None,
+           out: str | Path | None = None) -> AblationTable:
+    """Run the deactivation experiment; keep the table in the store and write its files to ``out``."""
+    opened = ActivationStore.open(store)
+    checkpoint = _one_checkpoint(opened, checkpoint)
+    analysis = opened.analysis(checkpoint)
+    langs = list(analysis.languages)
+    columns, twins = _columns(opened, checkpoint, langs, settings)
+    loaded = load(resolve_source(model), settings.dtype, settings.device)
+    if loaded.weights_hash != opened.checkpoint(checkpoint).meta.weights_hash:
+        raise StoreError(f"{model} is not the model whose activations checkpoint {checkpoint!r} holds "
+                         "(weights hash differs); pass the same model")
+    texts, eval_sids = read_eval_texts(settings.evaluation, langs)
+    shared = eval_sids & set(opened.labels()[1].tolist())
+    if shared:
+        logger.warning(f"{len(shared)} evaluation sids were also probed (e.g. {sorted(shared)[0]}): the evaluation "
+                       "is not held out; use `lfe corpus sample --holdout`")
+    window = settings.window or min(context_length(loaded.model.config) or 1024, 1024)
+    tokens, table = _perplexities(loaded, columns, texts, window, settings.stride)
+    result = AblationTable(
+        checkpoint=checkpoint, model=model, params=replace(settings, window=window, analysis=analysis.params),
+        tokens=tokens, perplexity=table,
+        increase_percent={lang: {name: 100 * (value / row[FULL_MODEL] - 1) for name, value in row.items()
+                                 if name != FULL_MODEL} for lang, row in table.items()},
+        region_size={name: int(mask.sum()) for name, mask in columns.items() if name != FULL_MODEL},
+        region_percent={name: 100 * float(mask.mean()) for name, mask in columns.items() if name != FULL_MODEL},
+        twins=twins,
+        choice_accuracy=choice_accuracy(loaded, columns, settings.choice) if settings.choice else None,
+    )
+    generations = _generations(loaded, columns, settings.generate, settings.max_new_tokens) if settings.generate else None
+    folder = write_ablation(result, generations, Path(out or beside(store, "ablation")) / checkpoint)
+    ActivationStore.open(store, mode="r+").write_ablation(checkpoint, result)  # for `lfe evolve`
+    logger.info(f"table: {folder / 'table.md'}")
+    return result
+
+
+def _one_checkpoint(opened: ActivationStore, checkpoint: str | None) -> str:
+    names = opened.checkpoint_names()
+    if checkpoint is None and len(names) != 1:
+        raise StoreError(f"{opened.path} has several checkpoints ({', '.join(names)}); pass --checkpoint")
+    return checkpoint or names[0]
+
+
+def _columns(opened: ActivationStore, checkpoint: str, langs: list[str],
+             settings: AblationSettings) -> tuple[Columns, dict[str, str | None]]:
+    """The full model, each chosen language's key region and the random controls; and the controls' twins."""
+    key = np.asarray(opened.analysis_arrays(checkpoint).regions, dtype=bool)
+    chosen = langs if settings.regions == "all" else [lang.strip() for lang in settings.regions.split(",")]
+    unknown = [lang for lang in chosen if lang not in langs]
+    if unknown:
+        raise LfeError(f"no key region for {', '.join(unknown)}; the analysis has {', '.join(langs)}")
+    controls = control_regions(key[[langs.index(lang) for lang in chosen]], chosen,
+                               opened.checkpoint(checkpoint).n_layers, settings.random, settings.seed)
+    columns = {FULL_MODEL: np.zeros(key.shape[1], dtype=bool),
+               **{lang: key[langs.index(lang)] for lang in chosen}, **controls.regions}
+    return columns, controls.twins
+
+
+def read_eval_texts(path: str | Path, langs: list[str]) -> tuple[dict[str, str], set[str]]:
+    """({lang: text}, sids) from a folder of <lang>.txt files or a corpus file of held-out sids."""
+    path = Path(path)
+    if path.is_dir():
+        texts = {lang: (path / f"{lang}.txt").read_text(encoding="utf-8") for lang in langs if (path / f"{lang}.txt").exists()}
+        sids: set[str] = set()
+    else:
+        corpus = read_corpus(path)
+        texts = {lang: "\n".join(text for row_lang, text in zip(corpus.row_langs(), corpus.texts) if row_lang == lang)
+                 for lang in langs if lang in corpus.langs}
+        sids = set(corpus.sids)
+    missing = [lang for lang in langs if lang not in texts]
+    if missing:
+        raise LfeError(f"no evaluation text for {', '.join(missing)} in {path}")
+    return texts, sids
+
+
+def _perplexities(loaded: LoadedModel, columns: Columns, texts: dict[str, str], window: int,
+                  stride: int | None) -> tuple[dict[str, int], dict[str, dict[str, float]]]:
+    """(scored tokens per language, perplexity per language and deactivated region)."""
+    from tqdm import tqdm
+
+    token_ids = {lang: loaded.tokenizer(text, add_special_tokens=False)["input_ids"] for lang, text in texts.items()}
+    table: dict[str, dict[str, float]] = {lang: {} for lang in texts}
+    tokens: dict[str, int] = {}
+    with tqdm(total=len(columns) * len(texts), desc="ablate", unit="eval") as bar:
+        for name, mask in columns.items():
+            with deactivated(loaded.adapter, mask):
+                for lang in texts:
+                    nll, count = negative_log_likelihood(loaded.model, token_ids[lang], window, stride)
+                    table[lang][name] = perplexity(nll, count)
+                    tokens[lang] = count
+                    bar.update()
+    return tokens, table
+
+
+def choice_accuracy(loaded: LoadedModel, columns: Columns, path: str | Path) -> dict[str, dict[str, float]]:
+    """Accuracy of the choice task at ``path`` (JSONL, XStoryCloze layout) per language and region."""
+    items = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    accuracy: dict[str, dict[str, float]] = {}
+    for name, mask in columns.items():
+        with deactivated(loaded.adapter, mask):  # live during the whole evaluation
+            hits: dict[str, list[bool]] = {}
+            for item in items:
+                scores = ending_scores(loaded.model, loaded.tokenizer, item["context"], item["endings"])
+                hits.setdefault(item["lang"], []).append(int(np.argmax(scores)) == item["label"])
+        for lang, values in hits.items():
+            accuracy.setdefault(lang, {})[name] = float(np.mean(values))
+    return accuracy
+
+
+def _generations(loaded: LoadedModel, columns: Columns, path: str | Path, max_new_tokens: int) -> list[Generation]:
+    prompts = read_corpus(path)
+    rows = []
+    for lang, sid, prompt in zip(prompts.row_langs(), prompts.row_sids(), prompts.texts):
+        continuations = {}
+        for name, mask in columns.items():
+            with deactivated(loaded.adapter, mask):
+                continuations[name] = greedy(loaded.model, loaded.tokenizer, prompt, max_new_tokens)
+        rows.append(Generation(lang, sid, prompt, continuations))
+    return rows

@@ -1,0 +1,83 @@
+"""``lfe analyze`` as a library call: store in, records into the store and a folder of files out."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from lfe.analysis import analyze
+from lfe.errors import StoreError
+from lfe.records import AnalysisRecord, AnalysisSettings
+from lfe.report import write_analysis
+from lfe.store import ActivationStore
+from lfe.workflows.paths import beside
+
+
+def analyze_store(
+    store: str | Path, checkpoint: str | list[str] = "all", *, settings: AnalysisSettings = AnalysisSettings(),
+    out: str | Path | None = None, figures: bool = True, progress: bool = True, device: str = "cpu",
+) -> dict[str, AnalysisRecord]:
+    """Analyse checkpoints of ``store`` (a name, a list, or ``"all"``); write results to the store and to ``out``.
+
+    ``device`` other than cpu computes each panel's Gram and language sums with torch there (the
+    only place analysis touches torch, imported here on demand).
+    """
+    opened = ActivationStore.open(store, mode="r+")
+    folder = Path(out) if out is not None else beside(store, "analysis")
+    langs, sids = opened.labels()
+    panels_math = None  # numpy on the CPU
+    if device != "cpu":
+        from lfe.kernels.panels import TorchPanels
+
+        panels_math = TorchPanels(device)
+    records = {}
+    for name in checkpoint_names(opened, checkpoint):
+        data = opened.checkpoint(name)
+        if not data.complete:
+            raise StoreError(
+                f"checkpoint {name!r} is incomplete ({int(data.done[:].sum())}/{data.n_blocks} blocks): "
+                f"rerun the same `lfe extract` command to finish it"
+            )
+        result = analyze(data.as_dask(), langs, sids, data.n_layers, data.n_neurons, settings=settings,
+                         progress=progress, norms=data.norms[:], panels_math=panels_math)
+        meta = data.meta
+        record = replace(result.record(), checkpoint=name, corpus_fingerprint=opened.corpus["fingerprint"],
+                         weights_hash=meta.weights_hash, source=meta.source.to_dict() if meta.source else {},
+                         family=meta.family, store_dtype=meta.store_dtype, pooling=meta.pooling)
+        opened.write_analysis(name, record, result.arrays())
+        write_analysis(result, record, folder / name, figures)
+        records[name] = record
+    return records
+
+
+def analyze_on_cluster(client, store: str | Path, checkpoint: str | list[str] = "all", **options) -> dict[str, AnalysisRecord]:
+    """``analyze_store`` with one task per checkpoint on a Dask cluster; each checkpoint's record.
+
+    Only the records come back to this process, so its memory does not grow with the checkpoints.
+    """
+    from distributed import as_completed
+
+    opened = ActivationStore.open(store, mode="r+")
+    names = checkpoint_names(opened, checkpoint)
+    opened.prepare_records()  # the analysis group is created once here, not raced by the tasks
+    options = {**options, "progress": False}
+    futures = [client.submit(_analyze_one, str(store), name, options, pure=False) for name in names]
+    records = {}
+    for future in as_completed(futures):
+        name, record = future.result()
+        records[name] = record
+    return {name: records[name] for name in names}
+
+
+def checkpoint_names(opened: ActivationStore, checkpoint: str | list[str]) -> list[str]:
+    """The checkpoints ``checkpoint`` names ("all", one name, or a list); a store with none is an error."""
+    names = opened.checkpoint_names() if checkpoint == "all" else [checkpoint] if isinstance(checkpoint, str) else checkpoint
+    if not names:
+        raise StoreError(f"{opened.path} holds no checkpoint yet; run `lfe extract` first")
+    return list(names)
+
+
+def _analyze_one(store: str, name: str, options: dict) -> tuple[str, AnalysisRecord]:
+    [record] = analyze_store(store, name, **options).values()
+    return name, record
+

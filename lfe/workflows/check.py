@@ -1,0 +1,166 @@
+"""``lfe check``: is a store whole? Schema, shapes, the resume manifest against the chunks on disk,
+the corpus fingerprint, and with ``deep`` every chunk's checksum, non-finite rows and the row norms.
+
+Each finding says what is wrong and what to run. ``repair`` clears the done flag of every block with
+a missing, unreadable or inconsistent chunk, so the next ``lfe extract`` (the same command) recomputes
+exactly those blocks; nothing else is changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lfe.corpus.corpus import rows_fingerprint
+from lfe.errors import listing
+from lfe.store import SCHEMA_VERSION, ActivationStore
+from lfe.store.lock import writer_lock
+
+
+@dataclass
+class Finding:
+    level: str  # "error" (data wrong or missing), "warning" (incomplete or stale), "ok"
+    where: str
+    what: str
+    fix: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.level.upper():7} {self.where}: {self.what}" + (f" -> {self.fix}" if self.fix else "")
+
+
+@dataclass
+class CheckReport:
+    path: str
+    deep: bool
+    findings: list[Finding] = field(default_factory=list)
+    blocks_checked: int = 0
+    chunks_read: int = 0
+    rows_checked: int = 0
+    repaired: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not any(finding.level == "error" for finding in self.findings)
+
+    def add(self, level: str, where: str, what: str, fix: str = "") -> None:
+        self.findings.append(Finding(level, where, what, fix))
+
+
+def check_store(path: str | Path, deep: bool = False, repair: bool = False, progress: bool = False) -> CheckReport:
+    """Check the store at ``path``; a missing, foreign or newer store raises ``StoreError``.
+
+    ``repair`` takes the store's writer lock, so it never clears flags under a running extraction.
+    """
+    if repair:
+        with writer_lock(path, "lfe check --repair"):
+            return _check(path, deep, repair, progress)
+    return _check(path, deep, repair, progress)
+
+
+def _check(path: str | Path, deep: bool, repair: bool, progress: bool) -> CheckReport:
+    store = ActivationStore.open(path, mode="r+" if repair else "r")
+    report = CheckReport(str(path), deep)
+    report.add("ok", "store", f"schema {store.info['schema_version']} (this lfe reads up to {SCHEMA_VERSION})")
+    for leftover in Path(path).parent.glob(f".{Path(path).name}.*.partial"):
+        report.add("warning", str(leftover), "a store left half-created by an interrupted run",
+                   f"remove it: rm -r '{leftover}'")
+    _check_corpus(store, report)
+    for name in store.half_created_checkpoints():
+        report.add("warning", f"checkpoint {name}", "half-created (its attributes were never written)",
+                   "rerun the `lfe extract` that made it: it recreates the checkpoint")
+    for name in store.checkpoint_names():
+        _check_checkpoint(store, name, report, deep, repair, progress)
+    return report
+
+
+def _check_corpus(store: ActivationStore, report: CheckReport) -> None:
+    langs, sids = store.labels()
+    texts = store.texts()
+    if not len(langs) == len(sids) == len(texts):
+        report.add("error", "corpus", f"{len(langs)} languages, {len(sids)} sids and {len(texts)} texts stored",
+                   "the store is damaged; extract again into a new --out")
+        return
+    expected = store.corpus.get("fingerprint")
+    found = rows_fingerprint(langs.tolist(), sids.tolist(), [str(text) for text in texts])
+    if found != expected:
+        report.add("error", "corpus", f"the stored rows hash to {found[:12]}, the store records {str(expected)[:12]}",
+                   "the corpus arrays were changed; extract again into a new --out")
+    else:
+        report.add("ok", "corpus", f"{len(langs)} rows, fingerprint {found[:12]} matches")
+
+
+def _check_checkpoint(store: ActivationStore, name: str, report: CheckReport, deep: bool, repair: bool,
+                      progress: bool) -> None:
+    checkpoint = store.checkpoint(name)
+    where = f"checkpoint {name}"
+    rerun = "rerun the same `lfe extract` command to finish it"
+    n_rows, width = store.n_rows, checkpoint.n_layers * checkpoint.n_neurons
+    expected = {"pooled": (n_rows, width), "norms": (n_rows,), "n_tokens": (n_rows,),
+                "done": (-(-n_rows // checkpoint.block_rows),)}
+    shapes = checkpoint.shapes()
+    wrong = [f"{key} {shapes[key]} (expected {shape})" for key, shape in expected.items() if shapes[key] != shape]
+    if checkpoint.pooled.chunks != (checkpoint.block_rows, checkpoint.n_neurons):
+        wrong.append(f"pooled chunks {checkpoint.pooled.chunks} (expected {(checkpoint.block_rows, checkpoint.n_neurons)})")
+    if wrong:
+        report.add("error", where, "shapes do not match the metadata: " + "; ".join(wrong),
+                   "the checkpoint is damaged; extract it again with --overwrite")
+        return
+    if (checkpoint.n_tokens <= 0).any():
+        report.add("error", where, "rows with no tokens recorded", "extract the checkpoint again with --overwrite")
+    done = checkpoint.done[:]
+    bad: dict[int, str] = {block: "chunk files missing" for block in checkpoint.blocks_missing_chunks()}
+    report.blocks_checked += int(done.sum())
+    if deep:
+        bad.update(_deep_read(checkpoint, done, bad, report, progress))
+    for block, why in sorted(bad.items()):
+        report.add("error", f"{where}, block {block} (rows {checkpoint.block_slice(block).start}-"
+                   f"{checkpoint.block_slice(block).stop - 1})", why,
+                   "run `lfe check --repair` on the store, then the same `lfe extract` command: it recomputes "
+                   "exactly the affected blocks")
+    if repair and bad:
+        checkpoint.mark_pending(sorted(bad))
+        report.repaired[name] = sorted(bad)
+    pending = int((~done).sum())
+    if pending:
+        report.add("warning", where, f"incomplete: {pending} of {len(done)} blocks not written yet", rerun)
+    if not bad and not pending:
+        report.add("ok", where, f"{len(done)} blocks complete{', every chunk read and verified' if deep else ''}")
+
+
+def _deep_read(checkpoint, done: np.ndarray, known: dict, report: CheckReport, progress: bool) -> dict[int, str]:
+    """Read every chunk of every done block: checksums, non-finite values, norms against the rows."""
+    from tqdm import tqdm
+
+    bad = {}
+    blocks = [int(b) for b in np.flatnonzero(done) if int(b) not in known]
+    width = checkpoint.n_neurons
+    for block in tqdm(blocks, desc=f"check {checkpoint.name}", unit="block", disable=not progress):
+        span = checkpoint.block_slice(block)
+        squares = np.zeros(span.stop - span.start)
+        finite = np.ones(span.stop - span.start, dtype=bool)
+        problem = None
+        for layer in range(checkpoint.n_layers):
+            try:
+                values = checkpoint.pooled[span, layer * width:(layer + 1) * width].astype(np.float64)
+            except Exception as error:  # checksum mismatch or undecodable bytes: each codec raises its own type
+                problem = f"layer {layer}'s chunk is corrupted ({type(error).__name__}: {error})"
+                break
+            report.chunks_read += 1
+            finite &= np.isfinite(values).all(axis=1)
+            squares += np.einsum("ij,ij->i", values, values)
+        if problem is None:
+            try:
+                stored = checkpoint.norms[span]
+                report.chunks_read += 1
+            except Exception as error:
+                problem = f"the norms chunk is corrupted ({type(error).__name__}: {error})"
+        if problem is None and not finite.all():
+            problem = f"non-finite values in rows {listing(np.flatnonzero(~finite) + span.start)}"
+        if problem is None and not np.allclose(np.sqrt(squares), stored, rtol=1e-3, atol=1e-6):
+            problem = "the stored row norms do not match the rows (a chunk was overwritten or zeroed)"
+        report.rows_checked += span.stop - span.start
+        if problem is not None:
+            bad[block] = problem
+    return bad
