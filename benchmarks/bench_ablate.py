@@ -21,7 +21,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_extract import WORDS, cpu_name  # noqa: E402
-
 from lfe.intervene.deactivate import deactivated, row_masks  # noqa: E402
 from lfe.intervene.evaluate import negative_log_likelihood  # noqa: E402
 from lfe.models.families import adapter_for  # noqa: E402

@@ -29,9 +29,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_extract import cpu_name  # noqa: E402
-
-from lfe.workflows.analyze import analyze_store  # noqa: E402
+from lfe.records import AnalysisSettings, CheckpointMeta  # noqa: E402
 from lfe.store import ActivationStore  # noqa: E402
+from lfe.workflows.analyze import analyze_store  # noqa: E402
 
 
 def synthetic_store(path: Path, n_langs: int, n_sids: int, n_layers: int, n_neurons: int, seed: int = 0,
@@ -44,8 +44,9 @@ def synthetic_store(path: Path, n_langs: int, n_sids: int, n_layers: int, n_neur
     store = ActivationStore.create(path, {"fingerprint": "synthetic"}, langs, sids, ["-"] * n)
     width = n_layers * n_neurons
     for index, name in enumerate(names):
-        checkpoint = store.create_checkpoint(name, n_layers, n_neurons, 128, "float16", np.ones(n, np.int32),
-                                             {"weights_hash": f"synthetic-{index}", "step": index})
+        meta = CheckpointMeta(n_layers=n_layers, n_neurons=n_neurons, block_rows=128, store_dtype="float16",
+                              weights_hash=f"synthetic-{index}", step=index)
+        checkpoint = store.create_checkpoint(name, meta, np.ones(n, np.int32))
         lang_part = rng.normal(size=(n_langs, width)).astype(np.float32)
         sid_part = rng.normal(size=(n_sids, width)).astype(np.float32)
         for block in range(checkpoint.n_blocks):
@@ -77,9 +78,10 @@ def main() -> None:
     print(f"built a {n} x {width} float16 store ({store_bytes / 1e9:.2f} GB uncompressed) in "
           f"{time.perf_counter() - started:.0f} s", flush=True)
 
-    options = dict(threshold=2.0, n_boot=args.bootstrap, seed=0, figures=False, progress=False, device=args.device)
+    options = dict(settings=AnalysisSettings(threshold=2.0, n_boot=args.bootstrap, seed=0), figures=False, progress=False,
+                   device=args.device)
     started = time.perf_counter()
-    [result] = analyze_store(work / "run.zarr", out=work / "analysis", **options).values()
+    [record] = analyze_store(work / "run.zarr", out=work / "analysis", **options).values()
     analysis_seconds = time.perf_counter() - started
 
     tracemalloc.start()
@@ -100,16 +102,17 @@ def main() -> None:
         "store": f"{n} x {width} float16 ({args.layers} layers x {args.neurons} neurons), chunks {checkpoint.pooled.chunks}",
         "analysis_s": analysis_seconds, "gram_s": gram_seconds, "ratio": analysis_seconds / gram_seconds,
         "peak_traced_MB": peak / 1e6, "budget_MB": budget / 1e6, "store_MB": store_bytes / 1e6,
-        "lrds": result.whole["lrds"], "sads": result.whole["sads"], "sklr": result.sklr,
+        "lrds": record.whole.lrds, "sads": record.whole.sads, "sklr": record.sklr,
     }
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "analyze.json").write_text(json.dumps(results, indent=2))
     print(f"machine: {results['machine']}\nstore: {results['store']}\n")
     print("| measure | value | goal |\n|---|---|---|")
-    print(f"| lfe analyze / numpy float32 Gram | {results['ratio']:.2f} ({analysis_seconds:.1f} s / {gram_seconds:.1f} s) | <= 1.5 |")
+    print(f"| lfe analyze / numpy float32 Gram | {results['ratio']:.2f} ({analysis_seconds:.1f} s / "
+          f"{gram_seconds:.1f} s) | <= 1.5 |")
     print(f"| peak memory (traced) | {peak / 1e6:.0f} MB (budget {budget / 1e6:.0f} MB = store/4 "
           f"{store_bytes / 4e6:.0f} + maps {maps / 1e6:.0f}) | <= budget |")
-    print(f"| planted result | LRDS {result.whole['lrds']:.3f}, SADS {result.whole['sads']:.3f}, SKLR {result.sklr} | |")
+    print(f"| planted result | LRDS {record.whole.lrds:.3f}, SADS {record.whole.sads:.3f}, SKLR {record.sklr} | |")
     shutil.rmtree(work)
 
 

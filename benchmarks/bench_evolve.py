@@ -25,12 +25,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_analyze import synthetic_store  # noqa: E402
 from bench_extract import cpu_name  # noqa: E402
-
+from lfe.records import AnalysisSettings, EvolutionSettings  # noqa: E402
 from lfe.workflows.analyze import analyze_on_cluster  # noqa: E402
 from lfe.workflows.cluster import cluster  # noqa: E402
 from lfe.workflows.evolve import evolve  # noqa: E402
 
-OPTIONS = {"threshold": 2.0, "n_boot": 20, "seed": 0}
+ANALYSIS = AnalysisSettings(threshold=2.0, n_boot=20, seed=0)
+
+
+def _evolve(store, out: Path, analysis: AnalysisSettings = ANALYSIS) -> None:
+    evolve(EvolutionSettings(stores=(str(store),), analysis=analysis), out=out, figures=False, progress=False)
 
 
 def main() -> None:
@@ -44,7 +48,7 @@ def main() -> None:
     counts = [int(c) for c in args.checkpoints.split(",")]
     work = Path(tempfile.mkdtemp(prefix="lfe-bench-evolve-"))
     print(f"machine: {cpu_name()}; rows {args.langs * args.sids}, width {args.layers} x {args.neurons}, float16, "
-          f"{OPTIONS['n_boot']} bootstrap resamples, no figures\n")
+          f"{ANALYSIS.n_boot} bootstrap resamples, no figures\n")
     try:
         stores = {}
         for count in counts:
@@ -55,11 +59,11 @@ def main() -> None:
         print("\n| checkpoints | seconds | seconds per checkpoint | peak traced memory |\n|---|---|---|---|")
         per_checkpoint = {}
         # warm-up (imports, first allocations); other parameters, so the timed runs analyse afresh
-        evolve([stores[counts[0]]], out=work / "warm", figures=False, progress=False, say=lambda _: None, n_boot=0)
+        _evolve(stores[counts[0]], work / "warm", AnalysisSettings(n_boot=0))
         for count, store in stores.items():
             tracemalloc.start()
             started = time.perf_counter()
-            evolve([store], out=work / f"evo{count}", figures=False, progress=False, say=lambda _: None, **OPTIONS)
+            _evolve(store, work / f"evo{count}")
             seconds = time.perf_counter() - started
             peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
@@ -75,7 +79,7 @@ def main() -> None:
             with cluster(workers=workers) as client:
                 client.submit(sum, [1]).result()  # workers up before the clock starts
                 started = time.perf_counter()
-                analyze_on_cluster(client, few, figures=False, out=work / f"cluster{workers}", **OPTIONS)
+                analyze_on_cluster(client, few, settings=ANALYSIS, figures=False, out=work / f"cluster{workers}")
                 times[workers] = time.perf_counter() - started
             print(f"analyze {counts[0]} checkpoints on {workers} worker process(es): {times[workers]:.1f} s", flush=True)
         print(f"2 workers / 1 worker speed-up: {times[1] / times[2]:.2f} (goal >= 1.6)")

@@ -29,10 +29,12 @@ import torch
 
 from lfe.corpus import Corpus
 from lfe.engine import ExtractSettings, extract
-from lfe.models.families import adapter_for
-from lfe.models.loading import DTYPES, load_model, resolve_source
-from lfe.engine.extraction import forward, padded_batches, tokenize
+from lfe.engine.loop import forward, padded_batches
+from lfe.engine.prepare import pad_id, tokenize
+from lfe.engine.settings import resolved
+from lfe.models.loading import TORCH_DTYPES, load, resolve_source
 from lfe.models.tiny import build_tiny_model
+from lfe.records import CheckpointMeta
 from lfe.store import ActivationStore
 
 WORDS = {
@@ -63,7 +65,7 @@ def bare_forward(model, adapter, token_ids, settings, block_rows, pad) -> float:
     with torch.inference_mode():
         for start in range(0, len(token_ids), block_rows):
             block = token_ids[start:start + block_rows]
-            for _, input_ids, mask, positions in padded_batches([len(i) for i in block], block, settings, pad):
+            for _, input_ids, mask, positions in padded_batches(block, settings.batch_tokens, settings.padding_side, pad):
                 forward(model, adapter, input_ids, mask, positions, torch.device(settings.device))
     _sync(settings.device)
     return time.perf_counter() - started
@@ -113,8 +115,9 @@ def write_throughput(rows: np.ndarray, block_rows: int, n_neurons: int, compress
     try:
         store = ActivationStore.create(folder / "w.zarr", {"fingerprint": "bench"}, ["x"] * len(rows),
                                        [str(i) for i in range(len(rows))], ["t"] * len(rows))
-        checkpoint = store.create_checkpoint("c", rows.shape[1] // n_neurons, n_neurons, block_rows, str(rows.dtype),
-                                             np.zeros(len(rows), np.int32), {}, compression=compression)
+        meta = CheckpointMeta(n_layers=rows.shape[1] // n_neurons, n_neurons=n_neurons, block_rows=block_rows,
+                              store_dtype=str(rows.dtype), compression=compression)
+        checkpoint = store.create_checkpoint("c", meta, np.zeros(len(rows), np.int32))
         started = time.perf_counter()
         for block in range(checkpoint.n_blocks):
             checkpoint.write_block(block, rows[checkpoint.block_slice(block)])
@@ -167,13 +170,13 @@ def main() -> None:
         build_tiny_model("llama", model_dir, size=args.size)
         print(f"built a random llama-like model of size {args.size} in {model_dir}", flush=True)
     corpus = synthetic_corpus(args.langs, args.sids)
-    settings = ExtractSettings(batch_tokens=args.batch_tokens, dtype=args.dtype, device=args.device,
-                               store_dtype=args.store_dtype, compression=args.compression).resolved()
-    model, tokenizer = load_model(resolve_source(model_dir), args.dtype, args.device)
-    adapter = adapter_for(model)
+    settings = resolved(ExtractSettings(batch_tokens=args.batch_tokens, dtype=args.dtype, device=args.device,
+                                        store_dtype=args.store_dtype, compression=args.compression))
+    loaded = load(resolve_source(model_dir), args.dtype, args.device)
+    model, tokenizer, adapter = loaded.model, loaded.tokenizer, loaded.adapter
     token_ids = tokenize(tokenizer, corpus, settings, model.config)
     tokens = sum(len(ids) for ids in token_ids)
-    pad = tokenizer.pad_token_id or 0
+    pad = pad_id(tokenizer)
 
     # Warm up every batch shape once, then alternate engine and bare runs and keep each one's best:
     # these machines are shared and noisy, and the first pass over new shapes pays set-up costs.
@@ -193,7 +196,7 @@ def main() -> None:
                     or "wpe" in n)
     non_embedding = sum(p.numel() for p in model.parameters()) - embedding
     model_flops = 2 * non_embedding * tokens / engine_seconds
-    machine_flops = matmul_flops(args.device, DTYPES[args.dtype])
+    machine_flops = matmul_flops(args.device, TORCH_DTYPES[args.dtype])
     store_rate, raw_rate = write_throughput(checkpoint.pooled[:], checkpoint.block_rows, checkpoint.n_neurons,
                                              args.compression)
 
@@ -203,7 +206,7 @@ def main() -> None:
         "model": f"{model.config.model_type} {args.size}, "
                  f"{adapter.n_layers} x {adapter.n_neurons} neurons, {non_embedding / 1e6:.1f} M non-embedding params",
         "corpus": f"{len(corpus.langs)} languages x {corpus.n_sids} sids = {len(corpus)} samples, {tokens} tokens",
-        "settings": vars(settings),
+        "settings": settings.to_dict(),
         "engine_runs_s": engine_runs, "bare_runs_s": bare_runs,
         "engine_s": engine_seconds, "bare_forward_s": bare_seconds, "naive_s": naive_seconds,
         "engine_over_bare": engine_seconds / bare_seconds,
@@ -218,7 +221,7 @@ def main() -> None:
     tag = f"{args.device.replace(':', '')}-{args.size}-{args.dtype}-{args.store_dtype}-{args.compression}"
     (Path(args.out) / f"extract-{tag}.json").write_text(json.dumps(results, indent=2))
     print(f"machine: {results['machine']}\nmodel: {results['model']}\ncorpus: {results['corpus']}")
-    print(f"settings: {', '.join(f'{k}={v}' for k, v in vars(settings).items())}\n")
+    print(f"settings: {', '.join(f'{k}={v}' for k, v in settings.to_dict().items())}\n")
     print("| measure | value | goal |\n|---|---|---|")
     print(f"| engine / bare forward | {results['engine_over_bare']:.3f} (best of {args.repeats}: {engine_seconds:.2f} s / "
           f"{bare_seconds:.2f} s; all runs {_spread(engine_runs)} / {_spread(bare_runs)}) | <= 1.05 |")

@@ -20,7 +20,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_extract import cpu_name  # noqa: E402
-
 from lfe.kernels import reference  # noqa: E402
 from lfe.kernels.triton_kernels import SWEEP  # noqa: E402
 
@@ -87,9 +86,9 @@ def main() -> None:
         times = {"torch": timed(torch_path, device)}
         if big:
             os.environ["LFE_KERNELS"] = "triton"
-            times["triton"] = timed(lambda: fast(kernels), device)
+            times["triton"] = timed(lambda fast=fast: fast(kernels), device)
         else:
-            times["numpy"] = timed(lambda: _numpy_twin(name, x, up, mask, rows, groups), device)
+            times["numpy"] = timed(lambda name=name: _numpy_twin(name, x, up, mask, rows, groups), device)
         for path, seconds in times.items():
             rate = nbytes / seconds
             print(f"| {name} | {path} | {seconds * 1e3:.3f} | {rate / 1e9:.1f} | {rate / copy_rate:.2f} |")
@@ -133,7 +132,8 @@ def _numpy_twin(name, x, up, mask, rows, groups):
         return np.einsum("bt,btk->bk", weights / weights.sum(1, keepdims=True), values)
     if name == "grouped column stats":
         values = rows.float().numpy()
-        return [np.add.reduceat(values[np.argsort(groups.numpy(), kind="stable")], np.r_[0, np.cumsum(np.bincount(groups.numpy()))[:-1]])]
+        starts = np.r_[0, np.cumsum(np.bincount(groups.numpy()))[:-1]]
+        return [np.add.reduceat(values[np.argsort(groups.numpy(), kind="stable")], starts)]
     values, gate_up = x.float().numpy(), up.float().numpy()
     keep = np.ones(values.shape[-1], dtype=np.float32)
     keep[::10] = 0

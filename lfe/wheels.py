@@ -36,7 +36,7 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def fetch_wheel(name: str, version: str, sha256: str | None, cache: Path, find_links: str | None = None) -> Path:
+def fetch_wheel(name: str, version: str, sha256: str | None, cache: Path, *, find_links: str | None = None) -> Path:
     """The verified wheel ``name==version`` in ``cache/wheels``, downloaded once with pip.
 
     ``find_links`` points pip at a local folder of wheels instead of the index (offline use, tests).

@@ -12,18 +12,17 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import zarr
 from click.testing import CliRunner
 
-from lfe.workflows.check import check_store
 from lfe.cli import main
 from lfe.corpus import read_corpus
 from lfe.engine import ExtractSettings, extract
 from lfe.errors import StoreError
 from lfe.store import ActivationStore, Checkpoint
 from lfe.store.lock import writer_lock
+from lfe.workflows.check import check_store
 from tests.helpers import parallel_rows, write_tsv
 
 SETTINGS = ExtractSettings(block_rows=6, batch_tokens=256)

@@ -8,23 +8,24 @@ the test is not tuned to pass.
 
 import pytest
 
-from lfe.workflows.analyze import analyze_store
 from lfe.corpus import read_corpus
-from lfe.corpus.sources.bible import fetch_bible
 from lfe.corpus.sample import sample_corpus
+from lfe.corpus.sources.bible import fetch_bible
 from lfe.engine import extract
 from lfe.models.catalogue import fetch_model
+from lfe.records import AnalysisSettings
+from lfe.workflows.analyze import analyze_store
 
 
 @pytest.mark.slow
 def test_lrds_and_sads_are_positive_on_smollm2(tmp_path):
     bible = fetch_bible(tmp_path / "bible.tsv")
     probe = sample_corpus(bible, samples=20, seed=0, out_dir=tmp_path / "sample")["probe"]
-    model = fetch_model("smollm2-135m", say=lambda text: None)
+    model = fetch_model("smollm2-135m")
     extract(str(model), read_corpus(probe), tmp_path / "run.zarr", name="smollm2", progress=False)
-    [result] = analyze_store(tmp_path / "run.zarr", n_boot=200, seed=0, figures=False, progress=False).values()
-    whole = result.whole
-    print(f"SmolLM2-135M, 9 x 20 verses: LRDS {whole['lrds']:.4f} [{whole['lrds_low']:.4f}, {whole['lrds_high']:.4f}], "
-          f"SADS {whole['sads']:.4f} [{whole['sads_low']:.4f}, {whole['sads_high']:.4f}], SKLR {result.sklr}")
-    assert whole["lrds_low"] > 0
-    assert whole["sads_low"] > 0
+    settings = AnalysisSettings(n_boot=200, seed=0)
+    [record] = analyze_store(tmp_path / "run.zarr", settings=settings, figures=False, progress=False).values()
+    whole = record.whole
+    print(f"SmolLM2-135M, 9 x 20 verses: {whole.summary()}, SKLR {record.sklr}")
+    assert whole.lrds_low is not None and whole.lrds_low > 0
+    assert whole.sads_low is not None and whole.sads_low > 0

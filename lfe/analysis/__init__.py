@@ -6,15 +6,7 @@ paper's formulas, ``streaming`` one checkpoint's analysis over panels, ``control
 control regions, ``evolution`` plain functions across checkpoints.
 """
 
-from lfe.analysis.metrics import (
-    alignment_scores, contribution_scores, key_regions, label_grid, language_sums, layer_counts, max_zscore,
-    pair_means, region_overlap, similarity, zscores,
-)
 from lfe.analysis.streaming import AnalysisResult, analyze
 from lfe.errors import AnalysisError
 
-__all__ = [
-    "AnalysisError", "AnalysisResult", "alignment_scores", "analyze", "contribution_scores", "key_regions",
-    "label_grid", "language_sums", "layer_counts", "max_zscore", "pair_means", "region_overlap", "similarity",
-    "zscores",
-]
+__all__ = ["AnalysisError", "AnalysisResult", "analyze"]

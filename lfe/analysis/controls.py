@@ -36,7 +36,7 @@ class Controls(NamedTuple):
     twins: dict[str, str | None]  # None: a control of no one language (largest, P%)
 
 
-def control_regions(regions: np.ndarray, langs: list[str], n_layers: int, kind: str, seed: int) -> Controls:
+def control_regions(regions: np.ndarray, langs: list[str], n_layers: int, *, kind: str, seed: int) -> Controls:
     """Named random controls for the key ``regions`` [L, layers x neurons].
 
     - ``matched``: for each language a random region of its size (``random~en``);

@@ -6,6 +6,7 @@ import re
 from typing import Protocol, Sequence, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 # "global_step1000", "checkpoint-1000", "step_1000", "ckpt1000", "iter-1000"; else a name's last number
 _STEP_WORDS = re.compile(r"(?:global_step|checkpoint|step|ckpt|iter|iteration)[-_]?(\d+)", re.IGNORECASE)
@@ -13,7 +14,8 @@ _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
 
 
 class _InSeries(Protocol):
-    series: str
+    @property
+    def series(self) -> str: ...
 
 
 R = TypeVar("R", bound=_InSeries)
@@ -44,7 +46,7 @@ def duplicates(hashes: list[str | None]) -> list[int | None]:
     return found
 
 
-def layer_center(counts: np.ndarray) -> float:
+def layer_center(counts: ArrayLike) -> float:
     """Where key neurons sit in depth: Σ_m m·c_m / ((M − 1)·Σ_m c_m), 0 = first layer, 1 = last."""
     per_layer = np.asarray(counts, dtype=np.float64).reshape(-1, np.shape(counts)[-1]).sum(axis=0)  # [M]
     if per_layer.sum() == 0 or per_layer.size < 2:

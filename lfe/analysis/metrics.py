@@ -12,7 +12,6 @@ import math
 import numpy as np
 
 from lfe.corpus import row_label
-
 from lfe.errors import AnalysisError, listing
 from lfe.records import Alignment
 
@@ -86,7 +85,7 @@ def pair_means(sim: np.ndarray, grid: np.ndarray, weights: np.ndarray | None = N
     }
 
 
-def alignment_scores(sim, grid, n_boot: int = 0, seed: int = 0, level: float = 0.95) -> Alignment:
+def alignment_scores(sim, grid, *, n_boot: int = 0, seed: int = 0, level: float = 0.95) -> Alignment:
     """LRDS = mean S(same lang, diff sid) − mean S(diff lang, diff sid); SADS = mean S(same sid, diff
     lang) − the same; with percentile intervals from ``n_boot`` seeded bootstrap resamples over sids."""
     def scores(means: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -151,6 +150,8 @@ def key_regions(z: np.ndarray, threshold: float | None = 2.0, top_percent: float
         np.put_along_axis(regions, order, True, axis=1)
         return regions & (z > 0)
     limit = max_zscore(n_langs)
+    if threshold is None:
+        raise AnalysisError("pass a threshold or a top percent")
     if threshold >= limit:
         raise AnalysisError(
             f"threshold {threshold} cannot be exceeded: with {n_langs} languages and the population std the "

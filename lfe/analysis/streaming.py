@@ -17,13 +17,19 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from lfe.analysis.metrics import (
-    alignment_scores, contribution_scores, key_regions, label_grid, language_sums, layer_counts, region_overlap,
-    similarity, zscores,
+    alignment_scores,
+    contribution_scores,
+    key_regions,
+    label_grid,
+    language_sums,
+    layer_counts,
+    region_overlap,
+    similarity,
+    zscores,
 )
 from lfe.corpus import row_label
 from lfe.errors import AnalysisError
 from lfe.records import Alignment, AnalysisArrays, AnalysisRecord, AnalysisSettings
-
 
 SUB_PANEL = 4096  # columns of a panel converted to float32 at once
 
@@ -143,7 +149,7 @@ def analyze(
               disable=not progress) as bar:
         gram, layers = pass_.grams(norms, settings, bar)
         sim = similarity(gram)
-        whole = alignment_scores(sim, grid, settings.n_boot, settings.seed)
+        whole = alignment_scores(sim, grid, n_boot=settings.n_boot, seed=settings.seed)
         pass_.scores_from(gram, norms, bar)
     z = zscores(pass_.scores)
     return AnalysisResult(lang_names, sid_names, grid, n_layers, n_neurons, replace(settings, arithmetic=arithmetic.name),
@@ -173,7 +179,8 @@ class _Pass:
                     self._block_scores(block, norms, layer * self.n_neurons + start)
             _check_finite(np.diag(layer_gram), self.labels, layer)  # a NaN or inf anywhere in a row shows here
             gram += layer_gram
-            layers.append(alignment_scores(similarity(layer_gram), self.grid, settings.n_boot, settings.seed))
+            layers.append(alignment_scores(similarity(layer_gram), self.grid, n_boot=settings.n_boot,
+                                           seed=settings.seed))
             bar.update()
         return gram, layers
 

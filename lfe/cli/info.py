@@ -29,7 +29,7 @@ def info(store, as_json):
     if not described["checkpoints"]:
         click.echo("checkpoints: none yet")
     for name, checkpoint in described["checkpoints"].items():
-        state = "complete" if checkpoint["complete"] else f"INCOMPLETE: rerun lfe extract to resume"
+        state = "complete" if checkpoint["complete"] else "INCOMPLETE: rerun lfe extract to resume"
         click.echo(f"checkpoint {name}: {checkpoint['blocks_done']}/{checkpoint['blocks']} blocks ({state})")
         click.echo(f"  pooled {checkpoint['shape'][0]} x {checkpoint['shape'][1]} {checkpoint['dtype']} = "
                    f"{checkpoint['n_layers']} layers x {checkpoint['n_neurons']} neurons, chunks {checkpoint['chunks']}")

@@ -90,6 +90,7 @@ def rows_fingerprint(langs, sids, texts) -> str:
 
 def select(
     records: Iterable[Record],
+    *,
     langs: Sequence[str] | None = None,
     samples: int | None = None,
     seed: int | None = None,

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 from lfe.corpus.corpus import Corpus, Record, select
 from lfe.errors import CorpusError, listing
@@ -22,6 +22,7 @@ TABLE_FORMATS = {".tsv": "\t", ".csv": ","}
 
 def read_corpus(
     path: str | Path,
+    *,
     langs: Sequence[str] | None = None,
     samples: int | None = None,
     seed: int | None = None,
@@ -79,7 +80,7 @@ def _check_text(records: list[Record]) -> list[Record]:
 
 def _read_table(path: Path, delimiter: str) -> list[Record]:
     # TSV has no quoting convention: a quote is part of the text. CSV uses standard quoting.
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    quoting: Literal[0, 1, 2, 3] = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     csv.field_size_limit(max(csv.field_size_limit(), MAX_TEXT_CHARS))  # the default, 131,072, is one long document
     reader = csv.reader(io.StringIO(_decode(path), newline=""), delimiter=delimiter, quoting=quoting)
     try:

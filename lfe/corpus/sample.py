@@ -37,7 +37,7 @@ def split(corpus: Corpus, samples: int, holdout: int, seed: int) -> tuple[list[s
             [sid for i, sid in enumerate(corpus.sids) if i in held])
 
 
-def choice_task(corpus: Corpus, sids: list[str], seed: int, context: int = 3, ending_lang: str = "en") -> list[dict]:
+def choice_task(corpus: Corpus, sids: list[str], *, seed: int, context: int = 3, ending_lang: str = "en") -> list[dict]:
     """Items: the ``context`` sids before each of ``sids`` (in corpus order) in every language as the
     context; the true next text and a distractor from another sid, both in ``ending_lang``."""
     if ending_lang not in corpus.langs:
@@ -76,7 +76,7 @@ def sample_corpus(path: str | Path, *, samples: int, seed: int, holdout: int = 0
         written["holdout_texts"] = write_directory(
             out / "holdout", {lang: [text for l, _, text in held_rows if l == lang] for lang in corpus.langs})
         ending = "en" if "en" in corpus.langs else corpus.langs[0]
-        items = choice_task(corpus, held, seed, ending_lang=ending)
+        items = choice_task(corpus, held, seed=seed, ending_lang=ending)
         written["choice"] = out / "choice.jsonl"
         written["choice"].write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items),
                                      encoding="utf-8")

@@ -26,6 +26,7 @@ class PoolingHooks:
         return self.out[: mask.shape[0]]
 
     def _pool(self, layer: int, neurons: torch.Tensor) -> None:
+        assert self.mask is not None, "set_batch before the forward pass"
         masked_mean_pool(neurons, self.mask, out=self.out[: self.mask.shape[0], layer])  # [B, K]
 
     def __enter__(self) -> "PoolingHooks":

@@ -108,7 +108,7 @@ def _resumable(store: ActivationStore, source: ModelSource, name: str, settings:
         return None
     checkpoint = store.checkpoint(name)
     stored = checkpoint.meta.identity()
-    if settings.block_rows is None:
+    if settings.block_rows is None and checkpoint.meta.settings.block_rows is not None:
         settings = settings.with_block_rows(checkpoint.meta.settings.block_rows)
     if stored == identity(source, settings):
         return checkpoint

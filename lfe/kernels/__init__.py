@@ -7,7 +7,11 @@ Triton module is imported only when first used, so ``import lfe`` never imports 
 
 from lfe.kernels._settings import HAS_TRITON, use_triton
 from lfe.kernels.reference import (
-    ACTIVATIONS, grouped_column_stats_torch, masked_activation_torch, masked_mean_pool_torch, packed_mean_pool_torch,
+    ACTIVATIONS,
+    grouped_column_stats_torch,
+    masked_activation_torch,
+    masked_mean_pool_torch,
+    packed_mean_pool_torch,
 )
 
 

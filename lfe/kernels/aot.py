@@ -62,7 +62,7 @@ def _specs(launch: dict) -> dict:
 
     index, count = ("i32", _ALIGNED), ("i32", "")  # widths and strides are multiples of 16; token and row counts not
     pool, segments, stats, act = launch["pool"], launch["segments"], launch["stats"], launch["activation"]
-    specs = {"pool": [], "segments": [], "stats": [], "activation": []}
+    specs: dict[str, list] = {"pool": [], "segments": [], "stats": [], "activation": []}
     for dtype in ("bf16", "fp16", "fp32"):
         specs["pool"].append((dtype, tk._masked_mean_pool_kernel,
                               dict(x_ptr=pointer(dtype), w_ptr=pointer("fp32"), out_ptr=pointer("fp32"), T=count,
@@ -131,9 +131,15 @@ def _resource_use(cubin: bytes) -> tuple[int, int]:
         file.flush()
         usage = subprocess.run([tool, "--dump-resource-usage", file.name], capture_output=True, text=True,
                                check=True).stdout
-    registers = int(re.search(r"REG:(\d+)", usage).group(1))
-    spilled = int(re.search(r"LOCAL:(\d+)", usage).group(1))
-    return registers, spilled
+    return _count("REG", usage), _count("LOCAL", usage)
+
+
+def _count(what: str, usage: str) -> int:
+    """The number after ``what:`` in cuobjdump's resource usage line."""
+    found = re.search(rf"{what}:(\d+)", usage)
+    if found is None:
+        raise RuntimeError(f"cuobjdump printed no {what} count: {usage!r}")
+    return int(found.group(1))
 
 
 def _programs_per_sm(registers: int, shared_bytes: int, num_warps: int) -> int:

@@ -76,6 +76,7 @@ def masked_activation_torch(kind: str, x: torch.Tensor, up: torch.Tensor | None,
     else:
         raise ValueError(f"unknown activation {kind!r}; one of {', '.join(ACTIVATIONS)}")
     if kind.endswith("_gate"):
+        assert up is not None, f"{kind} multiplies by the up projection: pass up"
         value = value * up.to(torch.float32)
     keep = table.to(torch.float32)[ids]  # [B, K]
     return (value * keep[:, None, :]).to(x.dtype)

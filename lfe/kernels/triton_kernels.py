@@ -221,7 +221,7 @@ def masked_activation_triton(kind: str, x: torch.Tensor, up: torch.Tensor | None
     code, gated = _KINDS[kind]
     batch, tokens, width = x.shape
     x = x.contiguous()
-    up = up.contiguous() if gated else x
+    up = up.contiguous() if gated and up is not None else x
     out = torch.empty_like(x)
     launch = LAUNCH["activation"]
     block_k = block_size(width, launch["cols"])

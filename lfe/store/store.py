@@ -53,7 +53,7 @@ class ActivationStore:
         if not path.exists():
             raise StoreError(f"store {path} does not exist; run `lfe extract` to create it")
         try:
-            group = zarr.open_group(str(path), mode=mode)  # type: ignore[arg-type]
+            group = zarr.open_group(str(path), mode=mode)
         except Exception as error:  # zarr raises several types for a non-group path
             raise StoreError(f"{path} is not a Zarr group ({error}); is it an lfe store?") from None
         info = group.attrs.get("lfe")
@@ -99,7 +99,7 @@ class ActivationStore:
     # -- the corpus ----------------------------------------------------------------------
     @property
     def info(self) -> dict:
-        return dict(self._group.attrs["lfe"])  # type: ignore[arg-type]
+        return dict(self._group.attrs["lfe"])
 
     @property
     def corpus(self) -> dict:
@@ -113,15 +113,15 @@ class ActivationStore:
         return self._read("corpus/text")
 
     def _read(self, key: str) -> np.ndarray:
-        return np.asarray(self._group[key][:])  # type: ignore[index]
+        return np.asarray(self._group[key][:])
 
     @property
     def n_rows(self) -> int:
-        return self._group["corpus/lang"].shape[0]  # type: ignore[union-attr]
+        return self._group["corpus/lang"].shape[0]
 
     # -- checkpoints ---------------------------------------------------------------------
     def _checkpoints(self) -> zarr.Group:
-        return self._group["checkpoints"]  # type: ignore[return-value]
+        return self._group["checkpoints"]
 
     def checkpoint_names(self) -> list[str]:
         """Names of fully created checkpoints (groups that carry their lfe attributes)."""
@@ -136,7 +136,7 @@ class ActivationStore:
             raise StoreError(
                 f"{self.path} has no checkpoint {name!r}; it has {', '.join(self.checkpoint_names()) or 'none'}"
             )
-        return Checkpoint(name, self._checkpoints()[name])  # type: ignore[arg-type]
+        return Checkpoint(name, self._checkpoints()[name])
 
     def create_checkpoint(self, name: str, meta: CheckpointMeta, n_tokens: np.ndarray) -> Checkpoint:
         """Create an empty checkpoint shaped by ``meta``; its attributes are written last, marking it created."""
@@ -179,12 +179,12 @@ class ActivationStore:
 
     def analysis(self, name: str) -> AnalysisRecord:
         """The analysis record of checkpoint ``name``; ``StoreError`` if none was written."""
-        return AnalysisRecord.from_dict(self._record_attrs(ANALYSIS, name, required=True))
+        return AnalysisRecord.from_dict(self._required_attrs(ANALYSIS, name))
 
     def analysis_arrays(self, name: str) -> AnalysisArrays:
         """The arrays of checkpoint ``name``'s analysis, read into numpy."""
-        self._record_attrs(ANALYSIS, name, required=True)
-        group = self._group[ANALYSIS][name]  # type: ignore[index]
+        self._required_attrs(ANALYSIS, name)
+        group = self._group[ANALYSIS][name]
         return AnalysisArrays(**{key: np.asarray(group[key][:]) for key in ("similarity", "zscores", "regions",
                                                                              "key_neurons_per_layer")})
 
@@ -203,13 +203,17 @@ class ActivationStore:
     def _write_record(self, kind: str, name: str, record: Record) -> None:
         self._fresh_group(kind, name).attrs["lfe"] = record.to_dict()
 
-    def _record_attrs(self, kind: str, name: str, required: bool = False) -> dict | None:
+    def _record_attrs(self, kind: str, name: str) -> dict | None:
         group = self._group.get(kind)
-        if group is None or name not in group or "lfe" not in group[name].attrs:  # type: ignore[operator,index]
-            if required:
-                raise StoreError(f"{self.path} has no {kind} of checkpoint {name!r}; run `{MADE_BY[kind]} {self.path}`")
+        if group is None or name not in group or "lfe" not in group[name].attrs:
             return None
-        return dict(group[name].attrs["lfe"])  # type: ignore[index]
+        return dict(group[name].attrs["lfe"])
+
+    def _required_attrs(self, kind: str, name: str) -> dict:
+        attrs = self._record_attrs(kind, name)
+        if attrs is None:
+            raise StoreError(f"{self.path} has no {kind} of checkpoint {name!r}; run `{MADE_BY[kind]} {self.path}`")
+        return attrs
 
     def _fresh_group(self, kind: str, name: str) -> zarr.Group:
         """An empty ``kind/name`` group, replacing what was there."""

@@ -82,7 +82,7 @@ def _columns(opened: ActivationStore, checkpoint: str, langs: list[str],
     if unknown:
         raise LfeError(f"no key region for {', '.join(unknown)}; the analysis has {', '.join(langs)}")
     controls = control_regions(key[[langs.index(lang) for lang in chosen]], chosen,
-                               opened.checkpoint(checkpoint).n_layers, settings.random, settings.seed)
+                               opened.checkpoint(checkpoint).n_layers, kind=settings.random, seed=settings.seed)
     columns = {FULL_MODEL: np.zeros(key.shape[1], dtype=bool),
                **{lang: key[langs.index(lang)] for lang in chosen}, **controls.regions}
     return columns, controls.twins

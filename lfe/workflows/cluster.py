@@ -24,7 +24,7 @@ def cluster(scheduler: str | None = None, workers: int | None = None):
         with Client(scheduler, timeout="30s") as client:
             yield client
         return
-    if workers < 1:
+    if workers is None or workers < 1:
         raise LfeError(f"--workers must be at least 1, got {workers}")
     threads = str(max(1, (os.cpu_count() or 1) // workers))  # torch threads per worker: no oversubscription
     env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false"}

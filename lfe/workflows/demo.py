@@ -9,6 +9,7 @@ extracted, analysed and followed across training (``lfe evolve``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,47 +21,8 @@ from lfe.records import AnalysisSettings, EvolutionSettings, Record
 from lfe.workflows.analyze import analyze_store
 from lfe.workflows.evolve import evolve
 
-# Eight short sentences written for lfe (no third-party text), in nine languages.
-DEMO_SENTENCES = {
-    "en": ["The sun rises in the east.", "My brother reads a book every week.", "Water boils at one hundred degrees.",
-           "The children are playing in the garden.", "We will travel to the sea tomorrow.",
-           "She opened the window because it was hot.", "Bread is sold in the small shop.",
-           "The old man told us a long story."],
-    "fr": ["Le soleil se lève à l'est.", "Mon frère lit un livre chaque semaine.", "L'eau bout à cent degrés.",
-           "Les enfants jouent dans le jardin.", "Nous partirons à la mer demain.",
-           "Elle a ouvert la fenêtre parce qu'il faisait chaud.", "Le pain est vendu dans la petite boutique.",
-           "Le vieil homme nous a raconté une longue histoire."],
-    "es": ["El sol sale por el este.", "Mi hermano lee un libro cada semana.", "El agua hierve a cien grados.",
-           "Los niños juegan en el jardín.", "Mañana viajaremos al mar.",
-           "Ella abrió la ventana porque hacía calor.", "El pan se vende en la tienda pequeña.",
-           "El anciano nos contó una larga historia."],
-    "de": ["Die Sonne geht im Osten auf.", "Mein Bruder liest jede Woche ein Buch.", "Wasser kocht bei hundert Grad.",
-           "Die Kinder spielen im Garten.", "Morgen fahren wir ans Meer.",
-           "Sie öffnete das Fenster, weil es heiß war.", "Brot wird im kleinen Laden verkauft.",
-           "Der alte Mann erzählte uns eine lange Geschichte."],
-    "pt": ["O sol nasce no leste.", "Meu irmão lê um livro toda semana.", "A água ferve a cem graus.",
-           "As crianças estão brincando no jardim.", "Amanhã viajaremos para o mar.",
-           "Ela abriu a janela porque estava quente.", "O pão é vendido na pequena loja.",
-           "O velho nos contou uma longa história."],
-    "it": ["Il sole sorge a est.", "Mio fratello legge un libro ogni settimana.", "L'acqua bolle a cento gradi.",
-           "I bambini giocano in giardino.", "Domani andremo al mare.",
-           "Lei ha aperto la finestra perché faceva caldo.", "Il pane si vende nel piccolo negozio.",
-           "Il vecchio ci ha raccontato una lunga storia."],
-    "nl": ["De zon komt op in het oosten.", "Mijn broer leest elke week een boek.", "Water kookt bij honderd graden.",
-           "De kinderen spelen in de tuin.", "Morgen reizen we naar de zee.",
-           "Ze opende het raam omdat het warm was.", "Brood wordt verkocht in de kleine winkel.",
-           "De oude man vertelde ons een lang verhaal."],
-    "id": ["Matahari terbit di timur.", "Kakak saya membaca buku setiap minggu.", "Air mendidih pada seratus derajat.",
-           "Anak-anak bermain di kebun.", "Besok kami akan pergi ke laut.",
-           "Dia membuka jendela karena panas.", "Roti dijual di toko kecil itu.",
-           "Orang tua itu menceritakan kisah panjang kepada kami."],
-    "sv": ["Solen går upp i öster.", "Min bror läser en bok varje vecka.", "Vatten kokar vid hundra grader.",
-           "Barnen leker i trädgården.", "I morgon reser vi till havet.",
-           "Hon öppnade fönstret eftersom det var varmt.", "Bröd säljs i den lilla affären.",
-           "Den gamle mannen berättade en lång historia för oss."],
-}
-
-
+# Eight short sentences written for lfe (no third-party text), in nine languages: {lang: [sentence, ...]}.
+DEMO_SENTENCES = Path(__file__).with_name("demo_sentences.json")
 TRAINING_TEXTS = 20000  # texts the evolution section's model trains on (all of them when fewer)
 TINY = "tiny"
 
@@ -95,8 +57,7 @@ def run_demo(settings: DemoSettings) -> dict[str, Path]:
         logger.info(f"{report.name}: {report.status}, {report.rows} rows, {report.tokens} tokens")
     analysis = AnalysisSettings(n_boot=200, seed=settings.seed)
     for name, record in analyze_store(store, settings=analysis, out=out / "analysis").items():
-        logger.info(f"{name}: {record.whole.summary()}, SKLR {record.sklr} of {record.n_layers * record.n_neurons} "
-                    "neurons")
+        logger.info(f"{name}: {record.whole.summary()}, SKLR {record.sklr} neurons ({record.sklr_percent:.2f}%)")
     written = {"report": out / "analysis" / settings.model / "report.md"}
     if settings.steps > 0:
         written["evolution"] = _evolution_section(out, training_texts, corpus, settings.steps, settings.seed)
@@ -106,7 +67,8 @@ def run_demo(settings: DemoSettings) -> dict[str, Path]:
 def _tiny_inputs(out: Path) -> tuple[Path, Path, Path]:
     from lfe.models.tiny import build_tiny_model
 
-    corpus_path = write_tsv(out / "corpus.tsv", ((lang, str(sid), text) for lang, texts in DEMO_SENTENCES.items()
+    sentences = json.loads(DEMO_SENTENCES.read_text(encoding="utf-8"))
+    corpus_path = write_tsv(out / "corpus.tsv", ((lang, str(sid), text) for lang, texts in sentences.items()
                                                 for sid, text in enumerate(texts)))
     model = out / "bloom-small"
     if not (model / "config.json").exists():

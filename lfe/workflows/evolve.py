@@ -32,7 +32,7 @@ def evolve(settings: EvolutionSettings, *, out: str | Path | None = None, steps:
     rows.sort(key=lambda row: (row.series, row.x(settings.x), row.checkpoint))
     rows = _flag_duplicates(rows)
     folder = Path(out) if out is not None else beside(settings.stores[0], "evolution")
-    write_evolution(rows, settings, trends(rows, settings.x, EvolutionRow.TRENDS), folder, figures)
+    write_evolution(rows, settings, trends(rows, settings.x, EvolutionRow.TRENDS), folder, figures=figures)
     return rows
 
 

@@ -6,9 +6,17 @@ import math
 import numpy as np
 import pytest
 
-from lfe.analysis import (
-    AnalysisError, alignment_scores, analyze, contribution_scores, key_regions, label_grid, language_sums, max_zscore,
-    pair_means, similarity, zscores,
+from lfe.analysis import AnalysisError, analyze
+from lfe.analysis.metrics import (
+    alignment_scores,
+    contribution_scores,
+    key_regions,
+    label_grid,
+    language_sums,
+    max_zscore,
+    pair_means,
+    similarity,
+    zscores,
 )
 from lfe.records import Alignment, AnalysisSettings
 from tests.helpers import planted

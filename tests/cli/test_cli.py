@@ -75,5 +75,40 @@ def test_offline_demo_runs_end_to_end(tmp_path):
     assert "tiny: written, 72 rows" in result.output and "LRDS" in result.output
     report = (tmp_path / "demo" / "analysis" / "tiny" / "report.md").read_text()
     assert "| language | key neurons |" in report and "![similarity map](similarity_map.png)" in report
-    again = _run("demo", "--model", "tiny", "--out", tmp_path / "demo")
+    # the second run reuses the finished store; the evolution section's training is not what it checks
+    again = _run("demo", "--model", "tiny", "--out", tmp_path / "demo", "--train-steps", "0")
+    assert again.exit_code == 0, again.output
     assert "tiny: already complete" in again.output
+
+
+def _readme_invocations():
+    """(command words, options) of every `lfe ...` line in the README's shell blocks (continuations joined)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("#")[0].strip()
+            if line.startswith("lfe "):
+                words = line.split()
+                command = [w for w in words[1:3] if re.fullmatch(r"[a-z]+", w)]
+                yield command, sorted(set(re.findall(r"(--[a-z][a-z-]*)", line)))
+
+
+def test_every_command_and_option_in_the_readme_exists():
+    import click
+
+    checked = 0
+    for words, options in _readme_invocations():
+        command: click.Command = main
+        for word in words:
+            if not isinstance(command, click.Group):
+                break
+            command = command.get_command(click.Context(command), word)
+            assert command is not None, f"README names `lfe {' '.join(words)}`, which does not exist"
+        known = {opt for param in command.params for opt in param.opts + param.secondary_opts}
+        missing = [option for option in options if option not in known]
+        assert not missing, f"README: `lfe {' '.join(words)}` has no {', '.join(missing)}"
+        checked += 1
+    assert checked >= 10  # the README's command lines were found

@@ -19,7 +19,8 @@ from lfe.errors import CorpusError
 EXAMPLES = int(os.environ.get("LFE_FUZZ_EXAMPLES", 150))  # RELIABILITY.md's longer campaign sets more
 # the default suite draws the same examples every run; a longer campaign (LFE_FUZZ_EXAMPLES) draws new ones
 DERANDOMIZE = "LFE_FUZZ_EXAMPLES" not in os.environ
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 SUFFIXES = [".tsv", ".csv", ".jsonl"]
 # language codes and sids as people write them, and as they should not
 codes = st.one_of(st.sampled_from(["en", "fr", "zh-Hant", "pt_BR", "x", "EN", " en", "en ", "", "\t", "🙂", "a,b", 'q"']),
@@ -106,7 +107,8 @@ OPTION_VALUES = {
 }
 
 
-@settings(max_examples=EXAMPLES // 2, deadline=None, derandomize=DERANDOMIZE, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES // 2, deadline=None, derandomize=DERANDOMIZE,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(options=st.dictionaries(st.sampled_from(sorted(OPTION_VALUES)), st.just(None), min_size=1, max_size=4),
        data=st.data(), corpus=st.sampled_from(["valid", "broken", "missing"]))
 def test_extract_arguments_never_give_a_traceback(tmp_path_factory, options, data, corpus):

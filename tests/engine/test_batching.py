@@ -1,7 +1,6 @@
 import random
 
 import pytest
-import torch
 
 from lfe.engine.batching import pad_batch, plan_batches
 

@@ -45,15 +45,12 @@ def test_triton_pooling_equals_torch_pooling_in_the_engine(model_type, tiny_mode
 
 @pytest.mark.parametrize("model_type", ["bloom", "llama", "gpt2", "gemma3_text"])
 def test_fused_row_masks_run_the_triton_kernel_and_equal_the_hooks(model_type, tiny_models):
-    from transformers import AutoModelForCausalLM
-
     from lfe.intervene.deactivate import row_masks
-    from lfe.models.families import adapter_for
     from lfe.kernels import use_triton
+    from lfe.models.loading import load, resolve_source
 
-    model = AutoModelForCausalLM.from_pretrained(tiny_models(model_type), **(
-        {"attn_implementation": "eager"} if model_type == "bloom" else {})).cuda().eval()
-    adapter = adapter_for(model)
+    loaded = load(resolve_source(str(tiny_models(model_type))), device="cuda")
+    model, adapter = loaded.model, loaded.adapter
     total = adapter.n_layers * adapter.n_neurons
     table = np.stack([np.random.default_rng(0).random(total) > 0.2, np.ones(total, dtype=bool)])
     input_ids = torch.randint(0, 250, (2, 9), device="cuda")

@@ -9,8 +9,8 @@ import torch
 from lfe.corpus import read_corpus
 from lfe.engine import ExtractSettings, extract
 from lfe.errors import LfeError, StoreError
-from lfe.records import ModelSource
 from lfe.models.tiny import build_tiny_model
+from lfe.records import ModelSource
 from lfe.store import ActivationStore
 from tests.helpers import parallel_rows, write_tsv
 
@@ -160,7 +160,8 @@ def test_hub_ids_and_revisions_load_from_the_local_cache(tiny_models, corpus, tm
     assert not np.array_equal(store.checkpoint("step1").pooled[:], store.checkpoint("step2").pooled[:])
     from lfe.errors import ModelError
 
-    with pytest.raises(ModelError, match=r"(?s)cannot read the config of lfe-test/absent.*nor is it in the local Hugging Face cache"):
+    with pytest.raises(ModelError,
+                       match=r"(?s)cannot read the config of lfe-test/absent.*nor is it in the local Hugging Face cache"):
         extract("lfe-test/absent", corpus, tmp_path / "x.zarr", settings=SETTINGS, progress=False)
 
 

@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from lfe.cli import main
-from lfe.models.training import TrainingSettings, default_save_steps, train_series
 from lfe.errors import LfeError
+from lfe.models.training import TrainingSettings, default_save_steps, train_series
 from lfe.store import ActivationStore
 from tests.helpers import parallel_rows, write_tsv
 

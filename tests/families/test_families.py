@@ -7,9 +7,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from lfe.corpus import read_corpus
 from lfe.engine import ExtractSettings, extract
+from lfe.errors import ModelError
 from lfe.models.families import FAMILIES, adapter_for
 from lfe.models.loading import load_config, resolve_source
-from lfe.errors import ModelError
 from lfe.models.tiny import EXAMPLES
 from lfe.store import ActivationStore
 from tests.helpers import parallel_rows, write_tsv
@@ -51,11 +51,11 @@ def reference_rows(path, texts):
         handles = []
         for i in range(model.config.num_hidden_layers):
             if read_output:
-                hook = lambda mod, args, out: captured.append(out[0].double().mean(0))
-                handles.append(module_of(model, i).register_forward_hook(hook))
+                handles.append(module_of(model, i).register_forward_hook(
+                    lambda mod, args, out, captured=captured: captured.append(out[0].double().mean(0))))
             else:
-                hook = lambda mod, args: captured.append(args[0][0].double().mean(0))
-                handles.append(module_of(model, i).register_forward_pre_hook(hook))
+                handles.append(module_of(model, i).register_forward_pre_hook(
+                    lambda mod, args, captured=captured: captured.append(args[0][0].double().mean(0))))
         with torch.no_grad():
             model(input_ids=ids)
         for handle in handles:

@@ -9,7 +9,10 @@ from transformers.activations import ACT2FN
 
 from lfe.kernels import grouped_column_stats, masked_activation, masked_mean_pool, packed_mean_pool
 from lfe.kernels.reference import (
-    grouped_column_stats_torch, masked_activation_torch, masked_mean_pool_torch, packed_mean_pool_torch,
+    grouped_column_stats_torch,
+    masked_activation_torch,
+    masked_mean_pool_torch,
+    packed_mean_pool_torch,
 )
 
 try:
@@ -147,7 +150,8 @@ def test_grouped_column_stats_of_row_blocks_merge(triton_path):
 @needs_triton
 def test_grouped_column_stats_names_the_dtypes_it_takes(triton_path):
     with pytest.raises(TypeError, match="float32, float16 or bfloat16"):
-        grouped_column_stats(torch.ones(4, 8, dtype=torch.float64, device=DEVICE), torch.zeros(4, dtype=torch.int64, device=DEVICE), 1)
+        grouped_column_stats(torch.ones(4, 8, dtype=torch.float64, device=DEVICE),
+                             torch.zeros(4, dtype=torch.int64, device=DEVICE), 1)
 
 
 @needs_triton

