@@ -10,15 +10,11 @@ since batch x tokens x neurons overflows int32.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import triton
 import triton.language as tl
 
 from lfe.kernels._settings import block_size
-
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 # Block shapes, warps and software-pipeline stages per kernel, chosen by `benchmarks/bench_kernels.py
 # --sweep` on an H100 (RESULTS.md); rows/tokens blocks shrink for short inputs.
@@ -197,7 +193,7 @@ def _masked_activation_kernel(x_ptr, up_ptr, table_ptr, ids_ptr, out_ptr, T, K,
     inside = ks < K
     x = tl.load(x_ptr + row * K + ks, mask=inside, other=0.0).to(tl.float32)
     if KIND == 0:  # tanh GeLU: x · σ(2 · √(2/π) · (x + 0.044715 x³)), as the interpreter has no tanh
-        value = x * tl.sigmoid(2.0 * 0.7978845608028654 * (x + 0.044715 * x * x * x))
+        value = x * tl.sigmoid(2.0 * 0.7978845608028654 * (x + 0.044715 * x * x * x))  # 0.797... = sqrt(2 / pi)
     elif KIND == 1:  # SiLU
         value = x * tl.sigmoid(x)
     else:  # erf GeLU

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lfe.records.analysis import AnalysisSettings
-from lfe.records.base import Record
+from lfe.records.base import Record, not_one_of, not_positive, refuse
+from lfe.records.extraction import MODEL_DTYPES, parse_device
 
 FULL_MODEL = "full model"  # the column of the intact model, in every table
 
@@ -26,6 +27,11 @@ class AblationSettings(Record):
     generate: str | None = None
     max_new_tokens: int = 32
     analysis: AnalysisSettings | None = None  # the analysis whose regions were deactivated
+
+    def __post_init__(self):
+        parse_device(self.device)
+        refuse(not_positive(window=self.window, stride=self.stride, max_new_tokens=self.max_new_tokens)
+               + not_one_of("--dtype", self.dtype, MODEL_DTYPES))
 
 
 @dataclass(frozen=True)

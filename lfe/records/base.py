@@ -6,6 +6,8 @@ import dataclasses
 import typing
 from typing import Any, TypeVar
 
+from lfe.errors import LfeError
+
 R = TypeVar("R", bound="Record")
 
 
@@ -28,6 +30,23 @@ class Record:
             if field.name in data:
                 values[field.name] = _typed(hints[field.name], data[field.name])
         return cls(**values)
+
+
+def not_positive(**values: int | None) -> list[str]:
+    """"--name must be positive, got V" for each given value below 1 (None: not given)."""
+    return [f"--{name.replace('_', '-')} must be positive, got {value}"
+            for name, value in values.items() if value is not None and value < 1]
+
+
+def not_one_of(option: str, value: Any, choices: tuple[str, ...]) -> list[str]:
+    """"OPTION 'V' is not one of A, B" when ``value`` is not a choice."""
+    return [] if value in choices else [f"{option} {value!r} is not one of {', '.join(choices)}"]
+
+
+def refuse(problems: list[str]) -> None:
+    """One ``LfeError`` naming every problem, if there are any."""
+    if problems:
+        raise LfeError("; ".join(problems))
 
 
 def _plain(value: Any) -> Any:

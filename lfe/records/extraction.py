@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lfe.errors import LfeError
-from lfe.records.base import Record
+from lfe.records.base import Record, not_one_of, not_positive, refuse
 
 MODEL_DTYPES = ("float32", "float16", "bfloat16")  # what a model runs in
 STORE_DTYPES = ("float32", "float16")  # what rows are stored as (Zarr has no bfloat16)
@@ -62,21 +62,16 @@ class ExtractSettings(Record):
     block_rows: int | None = None  # None: chosen from the model's width (or the stored value)
 
     def __post_init__(self):
-        problems = [f"--{name.replace('_', '-')} must be positive, got {value}"
-                    for name, value in (("batch_tokens", self.batch_tokens), ("max_tokens", self.max_tokens),
-                                        ("block_rows", self.block_rows)) if value is not None and value < 1]
-        for option, value, choices in (("--dtype", self.dtype, MODEL_DTYPES),
-                                       ("--store-dtype", self.store_dtype, STORE_DTYPES),
-                                       ("--compression", self.compression, COMPRESSIONS),
-                                       ("--padding-side", self.padding_side, PADDING_SIDES)):
-            if value not in choices:
-                problems.append(f"{option} {value!r} is not one of {', '.join(choices)}")
+        problems = not_positive(batch_tokens=self.batch_tokens, max_tokens=self.max_tokens, block_rows=self.block_rows)
+        problems += (not_one_of("--dtype", self.dtype, MODEL_DTYPES)
+                     + not_one_of("--store-dtype", self.store_dtype, STORE_DTYPES)
+                     + not_one_of("--compression", self.compression, COMPRESSIONS)
+                     + not_one_of("--padding-side", self.padding_side, PADDING_SIDES))
         try:
             parse_device(self.device)
         except LfeError as error:
             problems.append(str(error))
-        if problems:
-            raise LfeError("; ".join(problems))
+        refuse(problems)
 
     def with_block_rows(self, block_rows: int) -> "ExtractSettings":
         return replace(self, block_rows=block_rows)
