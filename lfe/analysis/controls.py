@@ -16,6 +16,12 @@ from lfe.errors import AnalysisError
 KINDS = ("matched", "layer-matched", "largest")
 
 
+def language_rng(seed: int, lang: str) -> np.random.Generator:
+    """The generator of ``lang``'s control: seeded by the language itself, so a language's twin is the
+    same whichever other languages are chosen with it."""
+    return np.random.default_rng([seed, *lang.encode("utf-8")])
+
+
 def random_region(total: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """Boolean [total] with exactly ``size`` neurons chosen uniformly without replacement."""
     region = np.zeros(total, dtype=bool)
@@ -46,10 +52,10 @@ def control_regions(regions: np.ndarray, langs: list[str], n_layers: int, *, kin
     """
     total = regions.shape[1]
     if kind == "matched":
-        return _twins({f"random~{lang}": (random_region(total, int(regions[i].sum()), np.random.default_rng([seed, i])),
-                                          lang) for i, lang in enumerate(langs)})
+        return _twins({f"random~{lang}": (random_region(total, int(regions[i].sum()), language_rng(seed, lang)), lang)
+                       for i, lang in enumerate(langs)})
     if kind == "layer-matched":
-        return _twins({f"layer-random~{lang}": (layer_matched_region(regions[i], n_layers, np.random.default_rng([seed, i])),
+        return _twins({f"layer-random~{lang}": (layer_matched_region(regions[i], n_layers, language_rng(seed, lang)),
                                                 lang) for i, lang in enumerate(langs)})
     if kind == "largest":
         return Controls({"random-largest": random_region(total, int(regions.sum(axis=1).max()),

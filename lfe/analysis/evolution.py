@@ -55,9 +55,16 @@ def layer_center(counts: ArrayLike) -> float:
 
 
 def spearman(x, y) -> float:
-    """Spearman's rank correlation of two sequences (ties get their mean rank)."""
+    """Spearman's rank correlation of two sequences (ties get their mean rank).
+
+    Pairs where either value is NaN or None are dropped (a checkpoint without key neurons has no
+    depth); with fewer than two pairs left, or a constant sequence, the result is NaN.
+    """
+    a_values = np.asarray([np.nan if v is None else v for v in x], dtype=np.float64)
+    b_values = np.asarray([np.nan if v is None else v for v in y], dtype=np.float64)
+    kept = ~(np.isnan(a_values) | np.isnan(b_values))
+
     def ranks(values):
-        values = np.asarray(values, dtype=np.float64)
         order = np.argsort(values, kind="stable")
         rank = np.empty(len(values))
         rank[order] = np.arange(len(values))
@@ -66,7 +73,7 @@ def spearman(x, y) -> float:
             rank[tied] = rank[tied].mean()
         return rank
 
-    a, b = ranks(x), ranks(y)
+    a, b = ranks(a_values[kept]), ranks(b_values[kept])
     if len(a) < 2 or a.std() == 0 or b.std() == 0:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])

@@ -37,9 +37,11 @@ def split(corpus: Corpus, samples: int, holdout: int, seed: int) -> tuple[list[s
             [sid for i, sid in enumerate(corpus.sids) if i in held])
 
 
-def choice_task(corpus: Corpus, sids: list[str], *, seed: int, context: int = 3, ending_lang: str = "en") -> list[dict]:
+def choice_task(corpus: Corpus, sids: list[str], *, seed: int, context: int = 3, ending_lang: str = "en",
+                avoid: frozenset[str] = frozenset()) -> list[dict]:
     """Items: the ``context`` sids before each of ``sids`` (in corpus order) in every language as the
-    context; the true next text and a distractor from another sid, both in ``ending_lang``."""
+    context; the true next text and a distractor from another sid, both in ``ending_lang``. No item
+    shows a sid of ``avoid`` (the probed ones): a held-out evaluation must not contain probed text."""
     if ending_lang not in corpus.langs:
         raise CorpusError(f"the ending language {ending_lang} is not in the corpus ({', '.join(corpus.langs)})")
     rng = random.Random(seed)
@@ -48,9 +50,9 @@ def choice_task(corpus: Corpus, sids: list[str], *, seed: int, context: int = 3,
     items = []
     for sid in sids:
         at = position[sid]
-        if at < context:
+        if at < context or any(corpus.sids[i] in avoid for i in range(at - context, at)):
             continue
-        distractor = rng.choice([i for i in range(corpus.n_sids) if abs(i - at) > context])
+        distractor = rng.choice([i for i in range(corpus.n_sids) if abs(i - at) > context and corpus.sids[i] not in avoid])
         label = rng.randrange(2)
         endings = [text(ending_lang, distractor)] * 2
         endings[label] = text(ending_lang, at)
@@ -76,7 +78,7 @@ def sample_corpus(path: str | Path, *, samples: int, seed: int, holdout: int = 0
         written["holdout_texts"] = write_directory(
             out / "holdout", {lang: [text for l, _, text in held_rows if l == lang] for lang in corpus.langs})
         ending = "en" if "en" in corpus.langs else corpus.langs[0]
-        items = choice_task(corpus, held, seed=seed, ending_lang=ending)
+        items = choice_task(corpus, held, seed=seed, ending_lang=ending, avoid=frozenset(probe))
         written["choice"] = out / "choice.jsonl"
         written["choice"].write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items),
                                      encoding="utf-8")

@@ -19,4 +19,8 @@ def test_random_controls_are_seeded_and_sized():
     assert int(control_regions(regions, ["en", "fr", "zh"], 4, kind="largest", seed=0).regions["random-largest"].sum()) == 10
     assert int(control_regions(regions, ["en", "fr", "zh"], 4, kind="25%", seed=0).regions["random-25%"].sum()) == 10
     assert a.twins == {"random~en": "en", "random~fr": "fr", "random~zh": "zh"}
+    # a language's twin is seeded by the language, not by its place among the chosen ones
+    alone = control_regions(regions[[2, 0]], ["zh", "en"], n_layers=4, kind="matched", seed=5)
+    assert np.array_equal(alone.regions["random~en"], a.regions["random~en"])
+    assert np.array_equal(alone.regions["random~zh"], a.regions["random~zh"])
     assert control_regions(regions, ["en", "fr", "zh"], 4, kind="largest", seed=0).twins == {"random-largest": None}

@@ -34,3 +34,27 @@ def test_spearman_signs_and_ties():
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     assert spearman([1, 2, 3, 4], [1, 1, 2, 2]) == pytest.approx(np.corrcoef([1, 2, 3, 4], [1.5, 1.5, 3.5, 3.5])[0, 1])
     assert np.isnan(spearman([1, 2, 3], [5, 5, 5]))
+
+
+def _brute_spearman(x, y):
+    """Rank correlation written out: average ranks by counting, then Pearson's formula, NaN pairs dropped."""
+    pairs = [(a, b) for a, b in zip(x, y) if not (np.isnan(a) or np.isnan(b))]
+    def rank(values):
+        return [sum(w < v for w in values) + (sum(w == v for w in values) - 1) / 2 + 1 for v in values]
+    ra, rb = rank([a for a, _ in pairs]), rank([b for _, b in pairs])
+    mean_a, mean_b = sum(ra) / len(ra), sum(rb) / len(rb)
+    cov = sum((p - mean_a) * (q - mean_b) for p, q in zip(ra, rb))
+    return cov / (sum((p - mean_a) ** 2 for p in ra) * sum((q - mean_b) ** 2 for q in rb)) ** 0.5
+
+
+def test_spearman_equals_a_brute_force_rank_correlation_with_ties_and_nan():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        x = rng.integers(0, 5, size=9).astype(float)  # many ties
+        y = rng.integers(0, 4, size=9).astype(float)
+        x[rng.integers(0, 9)] = np.nan
+        if np.nanstd(x) and np.nanstd(y):
+            assert spearman(x, y) == pytest.approx(_brute_spearman(x, y))
+    assert spearman([1, 2, 3, 4], [np.nan, 1, 2, 3]) == pytest.approx(1.0)  # the NaN pair dropped, not ranked last
+    assert spearman([1, 2, 3, 4, 5], [1, 2, None, 4, 5]) == pytest.approx(1.0)
+    assert np.isnan(spearman([1, 2, 3], [np.nan, np.nan, 1.0]))

@@ -9,6 +9,7 @@ import pytest
 from lfe.analysis import AnalysisError, analyze
 from lfe.analysis.metrics import (
     alignment_scores,
+    bootstrap_weights,
     contribution_scores,
     key_regions,
     label_grid,
@@ -184,3 +185,62 @@ def test_per_layer_grams_sum_to_the_whole_and_planted_language_neurons_are_found
     assert alignment_scores(result.similarity.astype(np.float64), result.grid).lrds == pytest.approx(result.whole.lrds,
                                                                                                      abs=1e-6)
     assert math.isfinite(result.whole.sads)
+
+
+def _reference_zscores(pooled: np.ndarray, langs: list[str]) -> np.ndarray:
+    """Eq. 6 then eq. 10-14 written out with loops in float64: a_i = h_i / ||h_i|| over all layers,
+    S_l(k) = sum over pairs i < j of language l of a_ik a_jk, z across languages with the population std."""
+    rows = [[float(v) for v in row] for row in pooled]
+    normalised = [[v / math.sqrt(sum(w * w for w in row)) for v in row] for row in rows]
+    names = list(dict.fromkeys(langs))
+    scores = np.zeros((len(names), pooled.shape[1]))
+    for l, name in enumerate(names):
+        members = [i for i, lang in enumerate(langs) if lang == name]
+        for k in range(pooled.shape[1]):
+            scores[l, k] = sum(normalised[members[i]][k] * normalised[members[j]][k]
+                               for i in range(len(members)) for j in range(i + 1, len(members)))
+    z = np.zeros_like(scores)
+    for k in range(scores.shape[1]):
+        mean = sum(scores[:, k]) / len(names)
+        std = math.sqrt(sum((s - mean) ** 2 for s in scores[:, k]) / len(names))
+        z[:, k] = [(s - mean) / std if std > 0 else 0.0 for s in scores[:, k]]
+    return z
+
+
+@pytest.mark.parametrize("stored_norms", [False, True])
+def test_key_neuron_scoring_equals_an_independent_reference_where_normalising_matters(stored_norms):
+    rng = np.random.default_rng(11)
+    pooled, langs, sids = planted(n_langs=5, n_sids=6, width=12)
+    pooled = pooled + rng.normal(scale=0.5, size=pooled.shape)
+    pooled *= rng.uniform(0.05, 20.0, size=(len(langs), 1))  # row norms that differ by 400x: eq. 6 decides the z
+    norms = np.linalg.norm(pooled, axis=1) if stored_norms else None
+    result = analyze(pooled, langs, sids, 2, 12, settings=AnalysisSettings(threshold=1.0, n_boot=0), norms=norms)
+    reference = _reference_zscores(pooled, langs)
+    np.testing.assert_allclose(result.zscores, reference, atol=2e-5)
+    np.testing.assert_array_equal(result.regions, reference > 1.0)
+
+
+def test_bootstrap_weights_equal_explicit_resamples_of_the_sids():
+    pooled, langs, sids = planted(n_langs=3, n_sids=5, layers=((1.0, 1.0),))
+    pooled = pooled + np.random.default_rng(0).normal(scale=0.4, size=pooled.shape)
+    _, sid_names, grid = label_grid(langs, sids)
+    sim = similarity(pooled @ pooled.T)
+    rng = np.random.default_rng(5)
+    draws = [rng.integers(0, len(sid_names), size=len(sid_names)) for _ in range(4)]
+    weighted = pair_means(sim, grid, np.stack([np.bincount(d, minlength=len(sid_names)) for d in draws]))
+    for b, draw in enumerate(draws):
+        # the resampled data set: every language's rows of the drawn sids, duplicates included
+        rows = [(l, s, grid[l, s]) for l in range(grid.shape[0]) for s in draw]
+        kinds: dict[str, list[float]] = {"same_lang": [], "cross": [], "same_sid": []}
+        for (l1, s1, i), (l2, s2, j) in itertools.product(rows, rows):
+            if l1 == l2 and s1 != s2:
+                kinds["same_lang"].append(sim[i, j])
+            elif l1 != l2 and s1 != s2:
+                kinds["cross"].append(sim[i, j])
+            elif l1 != l2:
+                kinds["same_sid"].append(sim[i, j])
+        for kind, values in kinds.items():
+            assert weighted[kind][b] == pytest.approx(np.mean(values), rel=1e-12)
+    counts = bootstrap_weights(len(sid_names), 50, seed=1)
+    assert counts.shape == (50, 5) and (counts.sum(axis=1) == 5).all()
+    assert np.array_equal(counts, bootstrap_weights(5, 50, seed=1)) and not np.array_equal(counts, bootstrap_weights(5, 50, 2))

@@ -1,0 +1,24 @@
+"""Held-out evaluation data: disjoint from the probed sids, and choice items that never show probed text."""
+
+from lfe.corpus import Corpus
+from lfe.corpus.sample import choice_task, split
+
+LANGS = ("en", "fr")
+SIDS = tuple(str(i) for i in range(40))
+CORPUS = Corpus(LANGS, SIDS, tuple(f"{lang}-{sid}" for lang in LANGS for sid in SIDS))
+
+
+def _shown(items) -> set[str]:
+    return {text for item in items for text in item["context"].split(" ") + item["endings"]}
+
+
+def test_choice_items_never_show_a_probed_text():
+    probe, held = split(CORPUS, 12, 12, seed=0)
+    assert not set(probe) & set(held)
+    probed_texts = {f"{lang}-{sid}" for lang in LANGS for sid in probe}
+    unguarded = choice_task(CORPUS, held, seed=0)
+    assert _shown(unguarded) & probed_texts  # without the guard this corpus does show probed verses
+    items = choice_task(CORPUS, held, seed=0, avoid=frozenset(probe))
+    assert items and not _shown(items) & probed_texts
+    for item in items:
+        assert item["endings"][item["label"]] == f"en-{item['sid']}"
