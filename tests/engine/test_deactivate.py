@@ -123,3 +123,25 @@ def test_masks_are_live_during_the_choice_evaluation(tiny_models, tmp_path):
     accuracy = choice_accuracy(loaded, {FULL_MODEL: np.zeros(total, bool), "all": np.ones(total, bool)}, path)
     assert accuracy["en"][FULL_MODEL] == 1.0
     assert accuracy["en"]["all"] < 1.0  # the deactivation changed answers: it was live
+
+
+@pytest.mark.parametrize("stride", [None, 5])
+def test_strided_batched_perplexity_equals_hugging_faces_loss_window_by_window(stride, tiny_models, monkeypatch):
+    import lfe.intervene.evaluate as evaluate
+
+    model, tokenizer = _load(tiny_models("llama"))
+    stream = tokenizer(" ".join(TEXTS * 4), add_special_tokens=False)["input_ids"]
+    pieces = windows(stream, 12, stride)
+    assert len(pieces) > 3
+    # a logit budget of about two windows: the windows go through in several batches, the last one short
+    monkeypatch.setattr(evaluate, "LOGIT_BYTES", 2 * 4 * 12 * model.get_output_embeddings().weight.shape[0] + 1)
+    nll, count = negative_log_likelihood(model, stream, window=12, stride=stride)
+    total, scored = 0.0, 0
+    with torch.no_grad():
+        for piece, first in pieces:
+            labels = torch.tensor([[-100] * first + piece[first:]])  # Hugging Face scores labels[t] from t - 1
+            loss = model(input_ids=torch.tensor([piece]), labels=labels).loss
+            total += float(loss) * (len(piece) - first)
+            scored += len(piece) - first
+    assert count == scored == len(stream) - (1 if stride else len(pieces))
+    assert nll == pytest.approx(total, rel=1e-5)
