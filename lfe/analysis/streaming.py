@@ -27,6 +27,7 @@ from lfe.analysis.metrics import (
     similarity,
     zscores,
 )
+from lfe.analysis.nulls import alignment_nulls
 from lfe.corpus import row_label
 from lfe.errors import AnalysisError
 from lfe.records import Alignment, AnalysisArrays, AnalysisRecord, AnalysisSettings
@@ -149,7 +150,7 @@ def analyze(
               disable=not progress) as bar:
         gram, layers = pass_.grams(norms, settings, bar)
         sim = similarity(gram)
-        whole = alignment_scores(sim, grid, n_boot=settings.n_boot, seed=settings.seed)
+        whole = alignment_with_nulls(sim, grid, settings, settings.null)
         pass_.scores_from(gram, norms, bar)
     z = zscores(pass_.scores)
     return AnalysisResult(lang_names, sid_names, grid, n_layers, n_neurons, replace(settings, arithmetic=arithmetic.name),
@@ -179,8 +180,7 @@ class _Pass:
                     self._block_scores(block, norms, layer * self.n_neurons + start)
             _check_finite(np.diag(layer_gram), self.labels, layer)  # a NaN or inf anywhere in a row shows here
             gram += layer_gram
-            layers.append(alignment_scores(similarity(layer_gram), self.grid, n_boot=settings.n_boot,
-                                           seed=settings.seed))
+            layers.append(alignment_with_nulls(similarity(layer_gram), self.grid, settings, settings.layer_null))
             bar.update()
         return gram, layers
 
@@ -205,6 +205,15 @@ class _Pass:
         """Fill the columns ``first:first + width`` of the scores [L, layers x neurons] from one block."""
         self.scores[:, first:first + block.shape[1]] = contribution_scores(
             *self.arithmetic.language_sums(block, self.grid, norms))
+
+
+def alignment_with_nulls(sim: np.ndarray, grid: np.ndarray, settings: AnalysisSettings, permutations: int) -> Alignment:
+    """LRDS and SADS of ``sim`` with their bootstrap intervals and, with ``permutations``, their nulls."""
+    found = alignment_scores(sim, grid, n_boot=settings.n_boot, seed=settings.seed)
+    if not permutations:
+        return found
+    lrds_null, sads_null = alignment_nulls(sim, grid, permutations, settings.seed)
+    return replace(found, lrds_null=lrds_null, sads_null=sads_null)
 
 
 def _check_finite(squared_norms: np.ndarray, labels: list[str], layer: int) -> None:

@@ -61,9 +61,9 @@ def analysis_options(command):
     """The key-region rule and the bootstrap, gathered into ``settings: AnalysisSettings``."""
 
     @functools.wraps(command)
-    def wrapper(*args, threshold, top_percent, n_boot, seed, **kwargs):
+    def wrapper(*args, threshold, top_percent, n_boot, seed, null, **kwargs):
         settings = AnalysisSettings(threshold=2.0 if threshold is None else threshold, top_percent=top_percent,
-                                    n_boot=n_boot, seed=seed)
+                                    n_boot=n_boot, seed=seed, null=null)
         return command(*args, settings=settings, **kwargs)
 
     return _apply(wrapper, [
@@ -71,7 +71,9 @@ def analysis_options(command):
         click.option("--top-percent", type=float, default=None, help="Instead: each language's top P percent by z."),
         click.option("--bootstrap", "n_boot", type=int, default=200, show_default=True,
                      help="Bootstrap resamples over sids for the intervals (0: none)."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap and the nulls."),
+        click.option("--null", type=int, default=AnalysisSettings.null, show_default=True,
+                     help="Label shuffles for LRDS's and SADS's chance level (each layer: a tenth; 0: none)."),
     ])
 
 

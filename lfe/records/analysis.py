@@ -18,6 +18,7 @@ class AnalysisSettings(Record):
     top_percent: float | None = None
     n_boot: int = 200
     seed: int = 0
+    null: int = 1000  # permutations of the whole model's LRDS/SADS nulls (each layer's: a tenth); 0: none
     interval: float = 0.95
     zscore_std: str = "population"
     normalisation: str = "L2 over all layers (paper eq. 6)"
@@ -32,6 +33,13 @@ class AnalysisSettings(Record):
             raise AnalysisError(f"--threshold must be a finite number, got {self.threshold}")
         if self.n_boot < 0:
             raise AnalysisError(f"--bootstrap must be 0 or more, got {self.n_boot}")
+        if self.null < 0:
+            raise AnalysisError(f"--null must be 0 or more, got {self.null}")
+
+    @property
+    def layer_null(self) -> int:
+        """Permutations of each layer's nulls: a tenth of the whole model's, at least 10 when any."""
+        return max(10, self.null // 10) if self.null else 0
 
     @property
     def rule(self) -> str:
@@ -44,8 +52,21 @@ class AnalysisSettings(Record):
 
 
 @dataclass(frozen=True)
+class NullSummary(Record):
+    """A measure's chance level: its permutation null's mean and 95th percentile, and the one-sided
+    p-value of the observed value, (1 + #{null >= observed}) / (1 + permutations)."""
+
+    mean: float
+    p95: float
+    p_value: float
+    permutations: int
+    shuffled: str  # what the permutations shuffle
+
+
+@dataclass(frozen=True)
 class Alignment(Record):
-    """LRDS and SADS of one similarity map, with their bootstrap interval (None without a bootstrap)."""
+    """LRDS and SADS of one similarity map, with their bootstrap interval (None without a bootstrap)
+    and their permutation nulls (None without a null)."""
 
     lrds: float
     sads: float
@@ -53,6 +74,8 @@ class Alignment(Record):
     lrds_high: float | None = None
     sads_low: float | None = None
     sads_high: float | None = None
+    lrds_null: NullSummary | None = None
+    sads_null: NullSummary | None = None
 
     COLUMNS = ("lrds", "sads", "lrds_low", "lrds_high", "sads_low", "sads_high")  # the order of layers.csv
 
@@ -71,9 +94,14 @@ class Alignment(Record):
         return "" if interval is None else f"[{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
 
     def summary(self, digits: int = 4) -> str:
-        """``LRDS 0.1234 [0.1000, 0.1500], SADS ...`` (intervals where computed)."""
-        return ", ".join(f"{measure.upper()} {getattr(self, measure):.{digits}f} {self.interval_text(measure, digits)}".rstrip()
-                         for measure in ("lrds", "sads"))
+        """``LRDS 0.1234 [0.1000, 0.1500] (chance 0.0100), SADS ...`` (intervals and nulls where computed)."""
+        def one(measure: str) -> str:
+            null = getattr(self, f"{measure}_null")
+            chance = "" if null is None else f" (chance {null.p95:.{digits}f})"
+            value = f"{measure.upper()} {getattr(self, measure):.{digits}f} {self.interval_text(measure, digits)}"
+            return value.rstrip() + chance
+
+        return ", ".join(one(measure) for measure in ("lrds", "sads"))
 
 
 @dataclass(frozen=True)

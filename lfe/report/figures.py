@@ -61,10 +61,13 @@ def layer_curves(result, path: Path, prefix: str = "") -> Path:
         if result.whole.has_intervals:
             low, high = zip(*(layer.interval(name) for layer in result.layers))
             axes.fill_between(layers, low, high, color=colour, alpha=0.2, linewidth=0)
+        if getattr(result.layers[0], f"{name}_null") is not None:  # the chance level: shuffled labels' 95th percentile
+            axes.plot(layers, [getattr(layer, f"{name}_null").p95 for layer in result.layers], ":", color=colour,
+                      label=f"{name.upper()} chance (null 95th pct)")
     axes.axhline(0, color="grey", linewidth=0.5)
     _layer_axis(axes)
     axes.set_ylabel("score")
-    axes.set_title(_title(prefix, "LRDS and SADS per layer, 95% bootstrap intervals"))
+    axes.set_title(_title(prefix, "LRDS and SADS per layer, 95% bootstrap intervals, chance level"))
     axes.legend()
     return _save(figure, path)
 

@@ -4,7 +4,7 @@ table, an evolution table. Each function returns the text; ``lfe.report`` writes
 from __future__ import annotations
 
 from lfe.corpus import row_label
-from lfe.records import FULL_MODEL, AblationTable, AnalysisRecord, EvolutionRow, EvolutionSettings, Generation
+from lfe.records import FULL_MODEL, AblationTable, Alignment, AnalysisRecord, EvolutionRow, EvolutionSettings, Generation
 
 ANALYSIS_FIGURES = {  # file -> caption, in the order the report shows them after the similarity map
     "region_sizes.png": "region sizes",
@@ -38,6 +38,7 @@ def analysis_report(record: AnalysisRecord, figures: bool = True) -> str:
         "LRDS > 0: samples of one language are more alike than samples of different languages. "
         "SADS > 0: translations of one sentence are more alike than unrelated sentences in other languages.",
         "",
+        *_chance_table(whole),
     ]
     if figures:
         lines += ["![similarity map](similarity_map.png)", "", "## Per layer", "",
@@ -54,6 +55,19 @@ def analysis_report(record: AnalysisRecord, figures: bool = True) -> str:
     lines += ["", "Tables: `layers.csv`, `regions.csv`, `key_neurons_per_layer.csv`, `overlap.csv`; "
               "every number with its parameters: `metrics.json`.", ""]
     return "\n".join(lines)
+
+
+def _chance_table(whole: Alignment) -> list[str]:
+    """Each measure next to its permutation null (nothing when the analysis ran without one)."""
+    rows = [(name.upper(), getattr(whole, name), getattr(whole, f"{name}_null")) for name in ("lrds", "sads")
+            if getattr(whole, f"{name}_null") is not None]
+    if not rows:
+        return []
+    lines = ["Chance level: the same measure with labels shuffled (p: the share of shuffles at or above the value).", "",
+             "| measure | value | null mean | null 95th percentile | p | shuffles |", "|---|---|---|---|---|---|"]
+    lines += [f"| {name} | {value:.4f} | {null.mean:.4f} | {null.p95:.4f} | {null.p_value:.4f} | "
+              f"{null.permutations}: {null.shuffled} |" for name, value, null in rows]
+    return [*lines, ""]
 
 
 def ablation_report(table: AblationTable, generations: list[Generation] | None) -> str:

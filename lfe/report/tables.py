@@ -20,8 +20,12 @@ def write_csv(path: Path, header: Sequence, rows: Iterable[Sequence]) -> Path:
 def analysis_tables(result, folder: Path) -> None:
     """layers.csv, regions.csv, key_neurons_per_layer.csv and overlap.csv of one ``AnalysisResult``."""
     columns = [column for column in Alignment.COLUMNS if result.whole.has_intervals or not column.endswith(("_low", "_high"))]
-    write_csv(folder / "layers.csv", ["layer", *columns],
-              [[index, *(getattr(layer, column) for column in columns)] for index, layer in enumerate(result.layers)])
+    nulls = [(measure, part) for measure in ("lrds", "sads") for part in ("mean", "p95", "p_value")
+             if result.layers and getattr(result.layers[0], f"{measure}_null") is not None]
+    write_csv(folder / "layers.csv", ["layer", *columns, *(f"{measure}_null_{part}" for measure, part in nulls)],
+              [[index, *(getattr(layer, column) for column in columns),
+                *(getattr(getattr(layer, f"{measure}_null"), part) for measure, part in nulls)]
+               for index, layer in enumerate(result.layers)])
     total = result.n_layers * result.n_neurons
     write_csv(folder / "regions.csv", ["lang", "key_neurons", "percent"],
               [[lang, size, 100 * size / total] for lang, size in result.region_sizes.items()])

@@ -56,7 +56,12 @@ def test_results_go_into_the_store_and_the_folder_with_their_parameters(tmp_path
     assert metrics["params"]["threshold"] == 1.5 and metrics["params"]["seed"] == 3
     for name in ("similarity_map", "layer_lrds_sads", "key_neurons_per_layer", "region_sizes", "region_overlap"):
         assert (folder / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (folder / "layers.csv").read_text().splitlines()[0] == "layer,lrds,sads,lrds_low,lrds_high,sads_low,sads_high"
+    assert (folder / "layers.csv").read_text().splitlines()[0] == (
+        "layer,lrds,sads,lrds_low,lrds_high,sads_low,sads_high,lrds_null_mean,lrds_null_p95,lrds_null_p_value,"
+        "sads_null_mean,sads_null_p95,sads_null_p_value")
+    report = (folder / "report.md").read_text()
+    assert "| LRDS | " in report and "1000: language labels permuted within each sid" in report
+    assert stored.whole.lrds_null is not None and stored.whole.lrds_null.permutations == 1000
 
 
 def test_an_incomplete_store_is_refused(tmp_path):

@@ -1,0 +1,73 @@
+"""Chance levels: permutation nulls of LRDS and SADS. Takes and returns numpy arrays.
+
+Permutations only relabel rows, so the similarity map is computed once and re-indexed:
+
+- LRDS's null permutes the language labels within each sid (``shuffle_languages``): same-sid pairs
+  and the sum over all pairs of different sids do not change, only how that sum splits into
+  same-language and cross-language pairs;
+- SADS's null permutes the sids within each language (``shuffle_sids``): the sum over all pairs of
+  different languages does not change, only how it splits into same-sid and different-sid pairs.
+
+So one permutation costs a gather of L·N² (LRDS) or L²·N (SADS) entries of the map, not N²·L².
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lfe.records import NullSummary
+
+CHUNK = 32  # permutations gathered at once: [CHUNK, L, N, N] float64 stays in the tens of MB
+LANGUAGES_SHUFFLED = "language labels permuted within each sid"
+SIDS_SHUFFLED = "sids permuted within each language"
+
+
+def shuffle_languages(grid: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """[n, L, N] grids whose language labels are permuted within each sid (column)."""
+    order = rng.permuted(np.broadcast_to(np.arange(grid.shape[0])[None, :, None], (n, *grid.shape)), axis=1)
+    return np.take_along_axis(np.broadcast_to(grid, (n, *grid.shape)), order, axis=1)
+
+
+def shuffle_sids(grid: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """[n, L, N] grids whose sids are permuted within each language (row)."""
+    order = rng.permuted(np.broadcast_to(np.arange(grid.shape[1])[None, None, :], (n, *grid.shape)), axis=2)
+    return np.take_along_axis(np.broadcast_to(grid, (n, *grid.shape)), order, axis=2)
+
+
+def lrds_under(sim: np.ndarray, grid: np.ndarray, grids: np.ndarray) -> np.ndarray:
+    """LRDS of ``sim`` under each of ``grids`` [B, L, N], ``grid`` [L, N] with languages permuted within sids: [B]."""
+    n_langs, n_sids = grid.shape
+    trace = float(np.trace(sim))
+    same_sid_blocks = float(sum(sim[np.ix_(grid[:, a], grid[:, a])].sum() for a in range(n_sids)))
+    different_sids = float(sim.sum()) - same_sid_blocks  # invariant under the permutation
+    same_lang = np.concatenate([sim[chunk[:, :, :, None], chunk[:, :, None, :]].sum(axis=(1, 2, 3)) - trace
+                                for chunk in np.array_split(grids, max(1, -(-len(grids) // CHUNK)))])
+    pairs = n_sids * (n_sids - 1)
+    return same_lang / (n_langs * pairs) - (different_sids - same_lang) / (n_langs * (n_langs - 1) * pairs)
+
+
+def sads_under(sim: np.ndarray, grid: np.ndarray, grids: np.ndarray) -> np.ndarray:
+    """SADS of ``sim`` under each of ``grids`` [B, L, N], ``grid`` [L, N] with sids permuted within languages: [B]."""
+    n_langs, n_sids = grid.shape
+    trace = float(np.trace(sim))
+    same_lang_blocks = float(sum(sim[np.ix_(grid[l], grid[l])].sum() for l in range(n_langs)))
+    different_langs = float(sim.sum()) - same_lang_blocks  # invariant under the permutation
+    same_sid = np.concatenate([sim[chunk[:, :, None, :], chunk[:, None, :, :]].sum(axis=(1, 2, 3)) - trace
+                               for chunk in np.array_split(grids, max(1, -(-len(grids) // CHUNK)))])
+    pairs = n_langs * (n_langs - 1)
+    return same_sid / (pairs * n_sids) - (different_langs - same_sid) / (pairs * n_sids * (n_sids - 1))
+
+
+def alignment_nulls(sim: np.ndarray, grid: np.ndarray, n: int, seed: int) -> tuple[NullSummary, NullSummary]:
+    """(LRDS's null, SADS's null) of ``sim`` from ``n`` seeded permutations each (the same for every map)."""
+    lrds = lrds_under(sim, grid, np.concatenate([grid[None], shuffle_languages(grid, n, np.random.default_rng([seed, 1]))]))
+    sads = sads_under(sim, grid, np.concatenate([grid[None], shuffle_sids(grid, n, np.random.default_rng([seed, 2]))]))
+    return (summarize(float(lrds[0]), lrds[1:], LANGUAGES_SHUFFLED),
+            summarize(float(sads[0]), sads[1:], SIDS_SHUFFLED))
+
+
+def summarize(observed: float, null: np.ndarray, shuffled: str) -> NullSummary:
+    """Mean, 95th percentile and the one-sided permutation p-value (1 + #{null >= observed}) / (1 + B)."""
+    return NullSummary(mean=float(null.mean()), p95=float(np.percentile(null, 95)),
+                       p_value=float((1 + np.count_nonzero(null >= observed)) / (1 + len(null))),
+                       permutations=len(null), shuffled=shuffled)

@@ -1,0 +1,71 @@
+"""Permutation nulls of LRDS and SADS: the fast re-indexing equals recomputing on relabelled rows,
+a planted effect is far above its null, and noise is not."""
+
+import numpy as np
+import pytest
+
+from lfe.analysis import analyze
+from lfe.analysis.metrics import alignment_scores, label_grid, pair_means, similarity
+from lfe.analysis.nulls import alignment_nulls, lrds_under, sads_under, shuffle_languages, shuffle_sids
+from lfe.records import AnalysisSettings
+from tests.helpers import planted
+
+
+def _map(seed=0, scale=0.3, layers=((1.0, 1.0),)):
+    pooled, langs, sids = planted(n_langs=4, n_sids=7, layers=layers)
+    pooled = pooled + np.random.default_rng(seed).normal(scale=scale, size=pooled.shape)
+    _, _, grid = label_grid(langs, sids)
+    return similarity(pooled @ pooled.T), grid
+
+
+def test_permutations_relabel_within_the_right_groups():
+    _, grid = _map()
+    languages = shuffle_languages(grid, 20, np.random.default_rng(0))
+    sids = shuffle_sids(grid, 20, np.random.default_rng(0))
+    for permuted in languages:  # each sid keeps its rows, languages move
+        assert all(sorted(permuted[:, a]) == sorted(grid[:, a]) for a in range(grid.shape[1]))
+    for permuted in sids:  # each language keeps its rows, sids move
+        assert all(sorted(permuted[l]) == sorted(grid[l]) for l in range(grid.shape[0]))
+    assert not all(np.array_equal(p, grid) for p in languages) and not all(np.array_equal(p, grid) for p in sids)
+
+
+def test_the_fast_nulls_equal_pair_means_on_each_relabelled_grid():
+    sim, grid = _map()
+    observed = alignment_scores(sim, grid)
+    assert lrds_under(sim, grid, grid[None])[0] == pytest.approx(observed.lrds, abs=1e-12)
+    assert sads_under(sim, grid, grid[None])[0] == pytest.approx(observed.sads, abs=1e-12)
+    draws = shuffle_languages(grid, 5, np.random.default_rng(4))
+    for permuted, fast in zip(draws, lrds_under(sim, grid, draws)):
+        means = pair_means(sim, permuted)
+        assert fast == pytest.approx(means["same_lang"][0] - means["cross"][0], abs=1e-12)
+    draws = shuffle_sids(grid, 5, np.random.default_rng(9))
+    for permuted, fast in zip(draws, sads_under(sim, grid, draws)):
+        means = pair_means(sim, permuted)
+        assert fast == pytest.approx(means["same_sid"][0] - means["cross"][0], abs=1e-12)
+
+
+def test_a_planted_effect_is_above_chance_and_noise_is_not():
+    sim, grid = _map(layers=((1.0, 1.0),), scale=0.2)
+    lrds_null, sads_null = alignment_nulls(sim, grid, 200, seed=0)
+    observed = alignment_scores(sim, grid)
+    assert observed.lrds > lrds_null.p95 and lrds_null.p_value == pytest.approx(1 / 201)
+    assert observed.sads > sads_null.p95 and sads_null.p_value == pytest.approx(1 / 201)
+    rng = np.random.default_rng(1)
+    noise = rng.normal(size=(28, 30))
+    _, _, grid = label_grid([f"l{l}" for l in range(4) for _ in range(7)], [str(s) for _ in range(4) for s in range(7)])
+    noise_sim = similarity(noise @ noise.T)
+    lrds_null, sads_null = alignment_nulls(noise_sim, grid, 200, seed=0)
+    assert lrds_null.p_value > 0.05 and sads_null.p_value > 0.05
+    assert abs(lrds_null.mean) < 0.02 and abs(sads_null.mean) < 0.02
+
+
+def test_analyze_records_the_nulls_of_the_whole_model_and_every_layer_seeded():
+    pooled, langs, sids = planted(n_langs=4, n_sids=6)
+    settings = AnalysisSettings(threshold=1.5, n_boot=0, null=100, seed=3)
+    a = analyze(pooled, langs, sids, 2, 40, settings=settings)
+    b = analyze(pooled, langs, sids, 2, 40, settings=settings)
+    assert a.whole.lrds_null is not None and a.whole.lrds_null.permutations == 100
+    assert all(layer.sads_null is not None and layer.sads_null.permutations == 10 for layer in a.layers)
+    assert a.whole == b.whole and a.layers == b.layers
+    none = analyze(pooled, langs, sids, 2, 40, settings=AnalysisSettings(threshold=1.5, n_boot=0, null=0))
+    assert none.whole.lrds_null is None and none.whole.lrds == a.whole.lrds
