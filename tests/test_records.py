@@ -18,6 +18,8 @@ from lfe.records import (
     ExtractSettings,
     Generation,
     ModelSource,
+    NullSummary,
+    RegionNull,
 )
 
 ANALYSIS = AnalysisSettings(threshold=1.5, n_boot=10, seed=3)
@@ -33,6 +35,8 @@ RECORDS = [
                    region_sizes={"en": 2, "fr": 1}, region_percent={"en": 12.5, "fr": 6.25},
                    key_neurons_per_layer={"en": [1, 1], "fr": [0, 1]}, overlap=[[2, 0], [0, 1]], n_layers=2,
                    n_neurons=8, checkpoint="c"),
+    RegionNull(sklr_percent=NullSummary(30.0, 36.0, 0.01, 100, "shuffled"),
+               region_percent={"en": NullSummary(3.0, 4.0, 0.5, 100, "shuffled")}, neurons_sampled=8192),
     AblationSettings(regions="en", random="layer-matched", seed=2, window=64, choice="c.jsonl", analysis=ANALYSIS),
     AblationTable(checkpoint="c", model="m", params=AblationSettings(analysis=ANALYSIS), tokens={"en": 5},
                   perplexity={"en": {FULL_MODEL: 2.0, "en": 4.0, "random~en": 2.5}},
@@ -54,7 +58,7 @@ def test_every_record_round_trips_through_json(record):
 
 
 def test_an_ablation_tables_own_region_twin_and_full_model_accuracy():
-    table = RECORDS[7]
+    table = next(record for record in RECORDS if isinstance(record, AblationTable))
     assert table.own_region_increase() == 100.0 and table.random_twin_increase() == 25.0
     assert table.full_model_choice_accuracy() == 0.5 and table.columns == ["en", "random~en"]
 

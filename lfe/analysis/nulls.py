@@ -9,13 +9,15 @@ Permutations only relabel rows, so the similarity map is computed once and re-in
   different languages does not change, only how it splits into same-sid and different-sid pairs.
 
 So one permutation costs a gather of L·N² (LRDS) or L²·N (SADS) entries of the map, not N²·L².
+The key regions' null (``RegionShuffles``) shuffles the language labels within each sid too.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from lfe.records import NullSummary
+from lfe.analysis.metrics import contribution_scores, key_regions, zscores
+from lfe.records import NullSummary, RegionNull
 
 CHUNK = 32  # permutations gathered at once: [CHUNK, L, N, N] float64 stays in the tens of MB
 LANGUAGES_SHUFFLED = "language labels permuted within each sid"
@@ -71,3 +73,45 @@ def summarize(observed: float, null: np.ndarray, shuffled: str) -> NullSummary:
     return NullSummary(mean=float(null.mean()), p95=float(np.percentile(null, 95)),
                        p_value=float((1 + np.count_nonzero(null >= observed)) / (1 + len(null))),
                        permutations=len(null), shuffled=shuffled)
+
+
+class RegionShuffles:
+    """The key regions' null, accumulated panel by panel in the analysis's own pass over the store.
+
+    Each shuffle permutes the language labels within each sid; the contribution scores need only each
+    language's Σa and Σa² per neuron, so all shuffles of a panel are two products of one stacked
+    indicator [shuffles x languages, rows] with the panel's columns. Only a seeded sample of neurons
+    is kept: the share of key neurons under the null is estimated on it, at a cost independent of
+    the model's width.
+    """
+
+    def __init__(self, grid: np.ndarray, n_columns: int, shuffles: int, sample: int, seed: int):
+        rng = np.random.default_rng([seed, 3])
+        self.columns = np.sort(rng.choice(n_columns, size=min(sample, n_columns), replace=False))
+        self.grids = shuffle_languages(grid, shuffles, np.random.default_rng([seed, 4]))  # [B, L, N]
+        self.shape = self.grids.shape[:2]  # (B, L)
+        self.indicator = np.zeros((shuffles * grid.shape[0], grid.size))  # [B*L, n]
+        np.put_along_axis(self.indicator, self.grids.reshape(-1, grid.shape[1]), 1.0, axis=1)
+        self.sums = np.zeros((*self.shape, len(self.columns)))  # [B, L, M]
+        self.squares = np.zeros_like(self.sums)
+
+    def add(self, block: np.ndarray, first: int, norms: np.ndarray) -> None:
+        """Take the sampled columns among ``block`` [n, w] = columns first..first+w of the store."""
+        low, high = np.searchsorted(self.columns, [first, first + block.shape[1]])
+        if low == high:
+            return
+        values = block[:, self.columns[low:high] - first].astype(np.float64) / np.asarray(norms)[:, None]  # a = h / r
+        self.sums[:, :, low:high] = (self.indicator @ values).reshape(*self.shape, -1)
+        self.squares[:, :, low:high] = (self.indicator @ (values * values)).reshape(*self.shape, -1)
+
+    def summary(self, regions: np.ndarray, langs: list[str], threshold: float | None,
+                top_percent: float | None) -> RegionNull:
+        """Each language's and all languages' share of key neurons under the null, against ``regions`` [L, K]."""
+        shares = np.stack([key_regions(zscores(contribution_scores(sums, squares)), threshold, top_percent)
+                           .mean(axis=1) for sums, squares in zip(self.sums, self.squares)])  # [B, L]
+        observed = regions.mean(axis=1)  # [L]
+        return RegionNull(
+            sklr_percent=summarize(100 * float(observed.sum()), 100 * shares.sum(axis=1), LANGUAGES_SHUFFLED),
+            region_percent={lang: summarize(100 * float(observed[l]), 100 * shares[:, l], LANGUAGES_SHUFFLED)
+                            for l, lang in enumerate(langs)},
+            neurons_sampled=len(self.columns))

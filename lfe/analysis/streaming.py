@@ -27,10 +27,10 @@ from lfe.analysis.metrics import (
     similarity,
     zscores,
 )
-from lfe.analysis.nulls import alignment_nulls
+from lfe.analysis.nulls import RegionShuffles, alignment_nulls
 from lfe.corpus import row_label
 from lfe.errors import AnalysisError
-from lfe.records import Alignment, AnalysisArrays, AnalysisRecord, AnalysisSettings
+from lfe.records import Alignment, AnalysisArrays, AnalysisRecord, AnalysisSettings, RegionNull
 
 SUB_PANEL = 4096  # columns of a panel converted to float32 at once
 
@@ -50,6 +50,7 @@ class AnalysisResult:
     layers: list[Alignment]  # the same for each layer's own map
     zscores: np.ndarray  # [L, layers x neurons]
     regions: np.ndarray  # [L, layers x neurons] bool
+    region_null: RegionNull | None  # the regions' chance level (None without a null)
     overlap: np.ndarray = field(init=False)  # [L, L]
     counts: np.ndarray = field(init=False)  # [L, layers]
 
@@ -75,7 +76,7 @@ class AnalysisResult:
             region_sizes=self.region_sizes,
             region_percent={lang: 100 * size / total for lang, size in self.region_sizes.items()},
             key_neurons_per_layer={lang: self.counts[i].tolist() for i, lang in enumerate(self.langs)},
-            overlap=self.overlap.tolist(), n_layers=self.n_layers, n_neurons=self.n_neurons,
+            overlap=self.overlap.tolist(), n_layers=self.n_layers, n_neurons=self.n_neurons, region_null=self.region_null,
         )
 
     def arrays(self) -> AnalysisArrays:
@@ -145,25 +146,31 @@ def analyze(
     if settings.threshold is not None:
         key_regions(np.zeros((len(lang_names), 1)), settings.threshold)  # an unreachable threshold fails before any work
     arithmetic = panels_math or NumpyPanels()
-    pass_ = _Pass(pooled, grid, n_layers, n_neurons, arithmetic, [row_label(lang, sid) for lang, sid in zip(langs, sids)])
+    shuffles = (RegionShuffles(grid, n_layers * n_neurons, settings.null, settings.null_neurons, settings.seed)
+                if settings.null else None)
+    pass_ = _Pass(pooled, grid, n_layers, n_neurons, arithmetic, [row_label(lang, sid) for lang, sid in zip(langs, sids)],
+                  shuffles)
     with tqdm(total=n_layers * (1 if norms is not None else 2), unit="panel", desc="analyze",
               disable=not progress) as bar:
         gram, layers = pass_.grams(norms, settings, bar)
         sim = similarity(gram)
-        whole = alignment_with_nulls(sim, grid, settings, settings.null)
+        whole = alignment_with_nulls(sim, grid, settings, settings.whole_null)
         pass_.scores_from(gram, norms, bar)
     z = zscores(pass_.scores)
+    regions = key_regions(z, settings.threshold, settings.top_percent)
+    region_null = None if shuffles is None else shuffles.summary(regions, lang_names, settings.threshold,
+                                                                  settings.top_percent)
     return AnalysisResult(lang_names, sid_names, grid, n_layers, n_neurons, replace(settings, arithmetic=arithmetic.name),
-                          sim.astype(np.float32), whole, layers, z.astype(np.float32),
-                          key_regions(z, settings.threshold, settings.top_percent))
+                          sim.astype(np.float32), whole, layers, z.astype(np.float32), regions, region_null)
 
 
 class _Pass:
     """The streaming passes over one checkpoint's panels, and the contribution scores they fill."""
 
-    def __init__(self, pooled, grid: np.ndarray, n_layers: int, n_neurons: int, arithmetic, labels: list[str]):
+    def __init__(self, pooled, grid: np.ndarray, n_layers: int, n_neurons: int, arithmetic, labels: list[str],
+                 shuffles: RegionShuffles | None):
         self.pooled, self.grid, self.n_layers, self.n_neurons = pooled, grid, n_layers, n_neurons
-        self.arithmetic, self.labels = arithmetic, labels
+        self.arithmetic, self.labels, self.shuffles = arithmetic, labels, shuffles
         self.scores = np.empty((grid.shape[0], n_layers * n_neurons))
 
     def grams(self, norms: np.ndarray | None, settings: AnalysisSettings, bar) -> tuple[np.ndarray, list[Alignment]]:
@@ -180,7 +187,7 @@ class _Pass:
                     self._block_scores(block, norms, layer * self.n_neurons + start)
             _check_finite(np.diag(layer_gram), self.labels, layer)  # a NaN or inf anywhere in a row shows here
             gram += layer_gram
-            layers.append(alignment_with_nulls(similarity(layer_gram), self.grid, settings, settings.layer_null))
+            layers.append(alignment_with_nulls(similarity(layer_gram), self.grid, settings, settings.null))
             bar.update()
         return gram, layers
 
@@ -205,6 +212,8 @@ class _Pass:
         """Fill the columns ``first:first + width`` of the scores [L, layers x neurons] from one block."""
         self.scores[:, first:first + block.shape[1]] = contribution_scores(
             *self.arithmetic.language_sums(block, self.grid, norms))
+        if self.shuffles is not None:  # the regions' null, from the same panel while it is in memory
+            self.shuffles.add(block, first, norms)
 
 
 def alignment_with_nulls(sim: np.ndarray, grid: np.ndarray, settings: AnalysisSettings, permutations: int) -> Alignment:

@@ -73,7 +73,8 @@ def analysis_options(command):
                      help="Bootstrap resamples over sids for the intervals (0: none)."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap and the nulls."),
         click.option("--null", type=int, default=AnalysisSettings.null, show_default=True,
-                     help="Label shuffles for LRDS's and SADS's chance level (each layer: a tenth; 0: none)."),
+                     help="Label shuffles for the chance levels of each layer and the key regions (the whole "
+                          "model's LRDS and SADS: ten times as many; 0: none)."),
     ])
 
 

@@ -18,7 +18,8 @@ class AnalysisSettings(Record):
     top_percent: float | None = None
     n_boot: int = 200
     seed: int = 0
-    null: int = 1000  # permutations of the whole model's LRDS/SADS nulls (each layer's: a tenth); 0: none
+    null: int = 100  # label shuffles for each layer's and the regions' nulls; the whole model's LRDS/SADS: 10x; 0: none
+    null_neurons: int = 8192  # a seeded sample of neurons on which the regions' null is estimated
     interval: float = 0.95
     zscore_std: str = "population"
     normalisation: str = "L2 over all layers (paper eq. 6)"
@@ -35,11 +36,13 @@ class AnalysisSettings(Record):
             raise AnalysisError(f"--bootstrap must be 0 or more, got {self.n_boot}")
         if self.null < 0:
             raise AnalysisError(f"--null must be 0 or more, got {self.null}")
+        if self.null_neurons < 1:
+            raise AnalysisError(f"--null-neurons must be positive, got {self.null_neurons}")
 
     @property
-    def layer_null(self) -> int:
-        """Permutations of each layer's nulls: a tenth of the whole model's, at least 10 when any."""
-        return max(10, self.null // 10) if self.null else 0
+    def whole_null(self) -> int:
+        """Shuffles of the whole model's LRDS and SADS nulls: ten times ``null`` (re-indexing the map is cheap)."""
+        return 10 * self.null
 
     @property
     def rule(self) -> str:
@@ -61,6 +64,16 @@ class NullSummary(Record):
     p_value: float
     permutations: int
     shuffled: str  # what the permutations shuffle
+
+
+@dataclass(frozen=True)
+class RegionNull(Record):
+    """The chance level of the key regions: the share of neurons key for each language (and all of them,
+    SKLR) with language labels permuted within each sid, estimated on a seeded sample of neurons."""
+
+    sklr_percent: NullSummary
+    region_percent: dict[str, NullSummary]
+    neurons_sampled: int
 
 
 @dataclass(frozen=True)
@@ -121,6 +134,7 @@ class AnalysisRecord(Record):
     overlap: list[list[int]]
     n_layers: int | None = None
     n_neurons: int | None = None
+    region_null: RegionNull | None = None
     checkpoint: str = ""
     corpus_fingerprint: str = ""
     weights_hash: str | None = None

@@ -16,7 +16,7 @@ class Record:
 
     ``from_dict`` ignores keys it does not know and leaves missing ones at their defaults, so a
     record written by an older or newer lfe still reads. A field typed as another record (or a
-    tuple of them) is converted both ways.
+    tuple or dict of them) is converted both ways.
     """
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,6 +70,9 @@ def _typed(hint: Any, value: Any) -> Any:
     if typing.get_origin(target) is tuple:
         [item, *_] = typing.get_args(target)
         return tuple(_typed(item, entry) for entry in value)
+    if typing.get_origin(target) is dict:
+        _, item = typing.get_args(target)
+        return {key: _typed(item, entry) for key, entry in value.items()}
     return value
 
 

@@ -93,6 +93,12 @@ def region_sizes(result, path: Path, prefix: str = "") -> Path:
     figure, axes = plt.subplots(figsize=(7.5, 4.0))
     bars = axes.bar(result.langs, sizes, color="tab:purple")
     axes.bar_label(bars, labels=[f"{size:.2f}%" for size in sizes], fontsize="small")
+    if result.region_null is not None:  # the chance level of each region: shuffled labels' mean and 95th percentile
+        chance = [result.region_null.region_percent[lang] for lang in result.langs]
+        axes.errorbar(result.langs, [null.mean for null in chance],
+                      yerr=[[0] * len(chance), [null.p95 - null.mean for null in chance]], fmt="_", color="black",
+                      capsize=4, label="chance (null mean to 95th pct)")
+        axes.legend(fontsize="small")
     axes.set_ylabel("percent of all neurons")
     axes.set_title(_title(prefix, f"Key region size per language, SKLR {result.sklr} neurons ({_rule(result)})"))
     return _save(figure, path)

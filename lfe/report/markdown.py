@@ -47,14 +47,30 @@ def analysis_report(record: AnalysisRecord, figures: bool = True) -> str:
         lines += ["## Per layer", ""]
     lines += ["| layer | LRDS | SADS |", "|---|---|---|"]
     lines += [f"| {index} | {layer.lrds:.4f} | {layer.sads:.4f} |" for index, layer in enumerate(record.layers)]
-    lines += ["", "## Key linguistic regions", "", "| language | key neurons | % of all neurons |", "|---|---|---|"]
-    lines += [f"| {lang} | {size} | {record.region_percent[lang]:.2f} |" for lang, size in record.region_sizes.items()]
+    lines += ["", "## Key linguistic regions", "", *_regions_table(record)]
     if figures:
         for filename, caption in ANALYSIS_FIGURES.items():
             lines += ["", f"![{caption}]({filename})"]
     lines += ["", "Tables: `layers.csv`, `regions.csv`, `key_neurons_per_layer.csv`, `overlap.csv`; "
               "every number with its parameters: `metrics.json`.", ""]
     return "\n".join(lines)
+
+
+def _regions_table(record: AnalysisRecord) -> list[str]:
+    """Each language's region (and SKLR) as a share of all neurons, next to its chance level where computed."""
+    null = record.region_null
+    if null is None:
+        return ["| language | key neurons | % of all neurons |", "|---|---|---|",
+                *(f"| {lang} | {size} | {record.region_percent[lang]:.2f} |" for lang, size in record.region_sizes.items())]
+    rows = [(lang, str(size), record.region_percent[lang], null.region_percent[lang])
+            for lang, size in record.region_sizes.items()]
+    rows.append(("all (SKLR)", str(record.sklr), record.sklr_percent, null.sklr_percent))
+    return [f"Chance level: {null.sklr_percent.permutations} shuffles of the language labels within each sid, "
+            f"estimated on {null.neurons_sampled:,} neurons drawn with the seed; above chance = % minus the null mean.", "",
+            "| language | key neurons | % of all neurons | null mean % | null 95th pct % | above chance (points) | p |",
+            "|---|---|---|---|---|---|---|",
+            *(f"| {name} | {size} | {percent:.2f} | {chance.mean:.2f} | {chance.p95:.2f} | {percent - chance.mean:+.2f} | "
+              f"{chance.p_value:.3f} |" for name, size, percent, chance in rows)]
 
 
 def _chance_table(whole: Alignment) -> list[str]:

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from lfe.analysis import analyze
-from lfe.analysis.metrics import alignment_scores, label_grid, pair_means, similarity
-from lfe.analysis.nulls import alignment_nulls, lrds_under, sads_under, shuffle_languages, shuffle_sids
+from lfe.analysis.metrics import alignment_scores, label_grid, language_sums, pair_means, similarity
+from lfe.analysis.nulls import RegionShuffles, alignment_nulls, lrds_under, sads_under, shuffle_languages, shuffle_sids
 from lfe.records import AnalysisSettings
 from tests.helpers import planted
 
@@ -61,11 +61,45 @@ def test_a_planted_effect_is_above_chance_and_noise_is_not():
 
 def test_analyze_records_the_nulls_of_the_whole_model_and_every_layer_seeded():
     pooled, langs, sids = planted(n_langs=4, n_sids=6)
-    settings = AnalysisSettings(threshold=1.5, n_boot=0, null=100, seed=3)
+    settings = AnalysisSettings(threshold=1.5, n_boot=0, null=10, seed=3)
     a = analyze(pooled, langs, sids, 2, 40, settings=settings)
     b = analyze(pooled, langs, sids, 2, 40, settings=settings)
-    assert a.whole.lrds_null is not None and a.whole.lrds_null.permutations == 100
+    assert a.whole.lrds_null is not None and a.whole.lrds_null.permutations == 100  # ten times the layers'
     assert all(layer.sads_null is not None and layer.sads_null.permutations == 10 for layer in a.layers)
     assert a.whole == b.whole and a.layers == b.layers
     none = analyze(pooled, langs, sids, 2, 40, settings=AnalysisSettings(threshold=1.5, n_boot=0, null=0))
     assert none.whole.lrds_null is None and none.whole.lrds == a.whole.lrds
+
+
+def test_region_shuffles_equal_the_language_sums_of_each_relabelled_grid():
+    pooled, langs, sids = planted(n_langs=4, n_sids=6)
+    pooled = pooled + np.random.default_rng(2).normal(scale=0.3, size=pooled.shape)
+    _, _, grid = label_grid(langs, sids)
+    norms = np.linalg.norm(pooled, axis=1)
+    shuffles = RegionShuffles(grid, pooled.shape[1], 5, sample=10**6, seed=0)  # a sample larger than the model: all
+    assert len(shuffles.columns) == pooled.shape[1]
+    shuffles.add(pooled[:, :30], 0, norms)  # two panels, as the analysis hands them over
+    shuffles.add(pooled[:, 30:], 30, norms)
+    for b, permuted in enumerate(shuffles.grids):
+        sums, squares = language_sums(pooled, permuted, norms)
+        np.testing.assert_allclose(shuffles.sums[b], sums, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(shuffles.squares[b], squares, rtol=1e-10, atol=1e-12)
+
+
+def test_planted_language_neurons_are_far_above_the_regions_chance_and_noise_is_not():
+    rng = np.random.default_rng(7)
+    n_langs, n_sids, width = 9, 12, 60
+    langs = [f"l{l}" for l in range(n_langs) for _ in range(n_sids)]
+    sids = [str(s) for _ in range(n_langs) for s in range(n_sids)]
+    noise = rng.normal(size=(n_langs * n_sids, 2 * width)) * 0.1 + 1.0
+    per_language = rng.normal(size=(n_langs, 2 * width)) * 0.3  # every neuron leans to some languages
+    planted_rows = noise + np.repeat(per_language, n_sids, axis=0)
+    settings = AnalysisSettings(n_boot=0, null=40, null_neurons=10**6)
+    found = analyze(planted_rows, langs, sids, 2, width, settings=settings).region_null
+    assert found is not None and found.neurons_sampled == 2 * width
+    assert found.sklr_percent.p_value == pytest.approx(1 / 41)
+    # SKLR is the sum of the region sizes, shuffle by shuffle
+    assert sum(null.mean for null in found.region_percent.values()) == pytest.approx(found.sklr_percent.mean)
+    chance = analyze(noise, langs, sids, 2, width, settings=settings).region_null
+    assert chance is not None and chance.sklr_percent.p_value > 0.05
+    assert chance.sklr_percent.mean > 5  # z > 2 over nine languages passes many neurons by chance alone

@@ -62,6 +62,7 @@ def test_results_go_into_the_store_and_the_folder_with_their_parameters(tmp_path
     report = (folder / "report.md").read_text()
     assert "| LRDS | " in report and "1000: language labels permuted within each sid" in report
     assert stored.whole.lrds_null is not None and stored.whole.lrds_null.permutations == 1000
+    assert stored.region_null is not None and "| all (SKLR) |" in report and "above chance" in report
 
 
 def test_an_incomplete_store_is_refused(tmp_path):
