@@ -108,7 +108,7 @@ def main() -> None:
         "machine": cpu_name() + ("" if args.device == "cpu" else f", analysis on {args.device}"),
         "store": f"{n} x {width} float16 ({args.layers} layers x {args.neurons} neurons), chunks {checkpoint.pooled.chunks}",
         "analysis_s": analysis_seconds, "gram_s": gram_seconds, "ratio": analysis_seconds / gram_seconds,
-        "null_s": null_seconds, "null_over_analysis": null_seconds / analysis_seconds, "null_permutations": with_null.null,
+        "null_s": null_seconds, "null_over_analysis": null_seconds / analysis_seconds, "null_shuffles": with_null.null,
         "peak_traced_MB": peak / 1e6, "budget_MB": budget / 1e6, "store_MB": store_bytes / 1e6,
         "lrds": record.whole.lrds, "sads": record.whole.sads, "sklr": record.sklr,
     }
@@ -119,7 +119,8 @@ def main() -> None:
     print(f"| lfe analyze / numpy float32 Gram | {results['ratio']:.2f} ({analysis_seconds:.1f} s / "
           f"{gram_seconds:.1f} s) | <= 1.5 |")
     print(f"| the default null's cost / analysis without it | {results['null_over_analysis']:.2f} ({null_seconds:.1f} s "
-          f"for {with_null.null} shuffles of the whole model, {with_null.layer_null} per layer) | <= 0.30 |")
+          f"for {with_null.whole_null} shuffles of the whole model's LRDS/SADS, {with_null.null} of each layer's and "
+          f"of the regions on {with_null.null_neurons} neurons) | <= 0.30 |")
     print(f"| peak memory (traced, with the null) | {peak / 1e6:.0f} MB (budget {budget / 1e6:.0f} MB = store/4 "
           f"{store_bytes / 4e6:.0f} + maps {maps / 1e6:.0f}) | <= budget |")
     print(f"| planted result | LRDS {record.whole.lrds:.3f}, SADS {record.whole.sads:.3f}, SKLR {record.sklr} | |")

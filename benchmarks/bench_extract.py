@@ -65,7 +65,7 @@ def bare_forward(model, adapter, token_ids, settings, block_rows, pad) -> float:
     with torch.inference_mode():
         for start in range(0, len(token_ids), block_rows):
             block = token_ids[start:start + block_rows]
-            for _, input_ids, mask, positions in padded_batches(block, settings.batch_tokens, settings.padding_side, pad):
+            for _, input_ids, mask, positions, _ in padded_batches(block, settings.batch_tokens, settings.padding_side, pad):
                 forward(model, adapter, input_ids, mask, positions, torch.device(settings.device))
     _sync(settings.device)
     return time.perf_counter() - started
@@ -174,7 +174,7 @@ def main() -> None:
                                         store_dtype=args.store_dtype, compression=args.compression))
     loaded = load(resolve_source(model_dir), args.dtype, args.device)
     model, tokenizer, adapter = loaded.model, loaded.tokenizer, loaded.adapter
-    token_ids = tokenize(tokenizer, corpus, settings, model.config)
+    token_ids = tokenize(tokenizer, corpus, settings, model.config).ids
     tokens = sum(len(ids) for ids in token_ids)
     pad = pad_id(tokenizer)
 

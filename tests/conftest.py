@@ -17,10 +17,10 @@ def tiny_models(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     cache: dict[str, Path] = {}
 
-    def get(model_type: str, size: str = "tiny", seed: int = 0) -> Path:
-        key = f"{model_type}-{size}-{seed}"
+    def get(model_type: str, size: str = "tiny", seed: int = 0, bos: bool = False) -> Path:
+        key = f"{model_type}-{size}-{seed}" + ("-bos" if bos else "")
         if key not in cache:
-            cache[key] = build_tiny_model(model_type, root / key, size=size, seed=seed)
+            cache[key] = build_tiny_model(model_type, root / key, size=size, seed=seed, bos=bos)
         return cache[key]
 
     return get

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from lfe.analysis.metrics import contribution_scores, key_regions, zscores
+from lfe.analysis.metrics import contribution_scores, zscores
 from lfe.records import NullSummary, RegionNull
 
-CHUNK = 32  # permutations gathered at once: [CHUNK, L, N, N] float64 stays in the tens of MB
+CHUNK = 16  # permutations gathered at once: [CHUNK, L, N, N] float32 stays near ten MB
 LANGUAGES_SHUFFLED = "language labels permuted within each sid"
 SIDS_SHUFFLED = "sids permuted within each language"
 
@@ -42,8 +42,9 @@ def lrds_under(sim: np.ndarray, grid: np.ndarray, grids: np.ndarray) -> np.ndarr
     trace = float(np.trace(sim))
     same_sid_blocks = float(sum(sim[np.ix_(grid[:, a], grid[:, a])].sum() for a in range(n_sids)))
     different_sids = float(sim.sum()) - same_sid_blocks  # invariant under the permutation
-    same_lang = np.concatenate([sim[chunk[:, :, :, None], chunk[:, :, None, :]].sum(axis=(1, 2, 3)) - trace
-                                for chunk in np.array_split(grids, max(1, -(-len(grids) // CHUNK)))])
+    narrow = sim.astype(np.float32)  # the gathers are memory-bound: half the bytes; sums stay float64
+    same_lang = np.concatenate([narrow[chunk[:, :, :, None], chunk[:, :, None, :]].sum(axis=(1, 2, 3), dtype=np.float64)
+                                - trace for chunk in np.array_split(grids, max(1, -(-len(grids) // CHUNK)))])
     pairs = n_sids * (n_sids - 1)
     return same_lang / (n_langs * pairs) - (different_sids - same_lang) / (n_langs * (n_langs - 1) * pairs)
 
@@ -54,8 +55,9 @@ def sads_under(sim: np.ndarray, grid: np.ndarray, grids: np.ndarray) -> np.ndarr
     trace = float(np.trace(sim))
     same_lang_blocks = float(sum(sim[np.ix_(grid[l], grid[l])].sum() for l in range(n_langs)))
     different_langs = float(sim.sum()) - same_lang_blocks  # invariant under the permutation
-    same_sid = np.concatenate([sim[chunk[:, :, None, :], chunk[:, None, :, :]].sum(axis=(1, 2, 3)) - trace
-                               for chunk in np.array_split(grids, max(1, -(-len(grids) // CHUNK)))])
+    narrow = sim.astype(np.float32)
+    same_sid = np.concatenate([narrow[chunk[:, :, None, :], chunk[:, None, :, :]].sum(axis=(1, 2, 3), dtype=np.float64)
+                               - trace for chunk in np.array_split(grids, max(1, -(-len(grids) // CHUNK)))])
     pairs = n_langs * (n_langs - 1)
     return same_sid / (pairs * n_sids) - (different_langs - same_sid) / (pairs * n_sids * (n_sids - 1))
 
@@ -76,39 +78,42 @@ def summarize(observed: float, null: np.ndarray, shuffled: str) -> NullSummary:
 
 
 class RegionShuffles:
-    """The key regions' null, accumulated panel by panel in the analysis's own pass over the store.
+    """The key regions' null, counted panel by panel in the analysis's own pass over the store.
 
     Each shuffle permutes the language labels within each sid; the contribution scores need only each
     language's Σa and Σa² per neuron, so all shuffles of a panel are two products of one stacked
-    indicator [shuffles x languages, rows] with the panel's columns. Only a seeded sample of neurons
-    is kept: the share of key neurons under the null is estimated on it, at a cost independent of
-    the model's width.
+    indicator [shuffles x languages, rows] with the panel's columns, and since a neuron's z-scores
+    involve that neuron alone, only the count of key neurons per shuffle and language is kept. The
+    count runs on a seeded sample of neurons: the share of key neurons under the null is estimated
+    on it, at a cost independent of the model's width.
     """
 
-    def __init__(self, grid: np.ndarray, n_columns: int, shuffles: int, sample: int, seed: int):
+    def __init__(self, grid: np.ndarray, n_columns: int, shuffles: int, sample: int, seed: int, threshold: float):
         rng = np.random.default_rng([seed, 3])
         self.columns = np.sort(rng.choice(n_columns, size=min(sample, n_columns), replace=False))
         self.grids = shuffle_languages(grid, shuffles, np.random.default_rng([seed, 4]))  # [B, L, N]
         self.shape = self.grids.shape[:2]  # (B, L)
-        self.indicator = np.zeros((shuffles * grid.shape[0], grid.size))  # [B*L, n]
+        self.indicator = np.zeros((shuffles * grid.shape[0], grid.size), dtype=np.float32)  # [B*L, n]
         np.put_along_axis(self.indicator, self.grids.reshape(-1, grid.shape[1]), 1.0, axis=1)
-        self.sums = np.zeros((*self.shape, len(self.columns)))  # [B, L, M]
-        self.squares = np.zeros_like(self.sums)
+        self.threshold = threshold
+        self.key = np.zeros(self.shape, dtype=np.int64)  # [B, L] key neurons among the sampled ones
 
     def add(self, block: np.ndarray, first: int, norms: np.ndarray) -> None:
-        """Take the sampled columns among ``block`` [n, w] = columns first..first+w of the store."""
+        """Count the key neurons among the sampled columns of ``block`` [n, w] = store columns first..first+w."""
         low, high = np.searchsorted(self.columns, [first, first + block.shape[1]])
         if low == high:
             return
-        values = block[:, self.columns[low:high] - first].astype(np.float64) / np.asarray(norms)[:, None]  # a = h / r
-        self.sums[:, :, low:high] = (self.indicator @ values).reshape(*self.shape, -1)
-        self.squares[:, :, low:high] = (self.indicator @ (values * values)).reshape(*self.shape, -1)
+        # a = h / r in float32: a null's shares of key neurons need no more, and the products run twice as fast
+        values = (block[:, self.columns[low:high] - first] / np.asarray(norms)[:, None]).astype(np.float32)
+        sums = (self.indicator @ values).astype(np.float64).reshape(*self.shape, -1)  # [B, L, m]
+        squares = (self.indicator @ (values * values)).astype(np.float64).reshape(*self.shape, -1)
+        for shuffle, (shuffled_sums, shuffled_squares) in enumerate(zip(sums, squares)):
+            z = zscores(contribution_scores(shuffled_sums, shuffled_squares))  # [L, m]
+            self.key[shuffle] += (z > self.threshold).sum(axis=1)
 
-    def summary(self, regions: np.ndarray, langs: list[str], threshold: float | None,
-                top_percent: float | None) -> RegionNull:
+    def summary(self, regions: np.ndarray, langs: list[str]) -> RegionNull:
         """Each language's and all languages' share of key neurons under the null, against ``regions`` [L, K]."""
-        shares = np.stack([key_regions(zscores(contribution_scores(sums, squares)), threshold, top_percent)
-                           .mean(axis=1) for sums, squares in zip(self.sums, self.squares)])  # [B, L]
+        shares = self.key / len(self.columns)  # [B, L]
         observed = regions.mean(axis=1)  # [L]
         return RegionNull(
             sklr_percent=summarize(100 * float(observed.sum()), 100 * shares.sum(axis=1), LANGUAGES_SHUFFLED),

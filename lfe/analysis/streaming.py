@@ -146,8 +146,9 @@ def analyze(
     if settings.threshold is not None:
         key_regions(np.zeros((len(lang_names), 1)), settings.threshold)  # an unreachable threshold fails before any work
     arithmetic = panels_math or NumpyPanels()
-    shuffles = (RegionShuffles(grid, n_layers * n_neurons, settings.null, settings.null_neurons, settings.seed)
-                if settings.null else None)
+    # a top-percent rule fixes each region's size, so only a threshold's regions have a chance level to report
+    shuffles = (RegionShuffles(grid, n_layers * n_neurons, settings.null, settings.null_neurons, settings.seed,
+                               settings.threshold) if settings.null and settings.threshold is not None else None)
     pass_ = _Pass(pooled, grid, n_layers, n_neurons, arithmetic, [row_label(lang, sid) for lang, sid in zip(langs, sids)],
                   shuffles)
     with tqdm(total=n_layers * (1 if norms is not None else 2), unit="panel", desc="analyze",
@@ -158,8 +159,7 @@ def analyze(
         pass_.scores_from(gram, norms, bar)
     z = zscores(pass_.scores)
     regions = key_regions(z, settings.threshold, settings.top_percent)
-    region_null = None if shuffles is None else shuffles.summary(regions, lang_names, settings.threshold,
-                                                                  settings.top_percent)
+    region_null = None if shuffles is None else shuffles.summary(regions, lang_names)
     return AnalysisResult(lang_names, sid_names, grid, n_layers, n_neurons, replace(settings, arithmetic=arithmetic.name),
                           sim.astype(np.float32), whole, layers, z.astype(np.float32), regions, region_null)
 

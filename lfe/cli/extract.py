@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from lfe.cli.options import cluster_options, device_option, dtype_option, friendly_errors
-from lfe.records import COMPRESSIONS, PADDING_SIDES, STORE_DTYPES, ExtractSettings
+from lfe.records import COMPRESSIONS, PADDING_SIDES, SPECIAL_TOKENS, STORE_DTYPES, ExtractSettings
 
 
 def _split(values) -> tuple[str, ...]:
@@ -34,7 +34,9 @@ def _split(values) -> tuple[str, ...]:
 @click.option("--compression", type=click.Choice(COMPRESSIONS), default="zstd", show_default=True,
               help="Chunk compression; both keep a checksum. 'none' writes about twice as fast.")
 @device_option
-@click.option("--special-tokens", is_flag=True, help="Add the tokenizer's special tokens (the paper adds none).")
+@click.option("--special-tokens", type=click.Choice(SPECIAL_TOKENS), default="exclude", show_default=True,
+              help="exclude: feed the text as the tokenizer prepares it (<bos> for Gemma, LLaMA), pool only the text's "
+                   "tokens; include: pool the special tokens too; none: feed the bare text (the paper's released code).")
 @click.option("--padding-side", type=click.Choice(PADDING_SIDES), default="right", show_default=True)
 @click.option("--max-tokens", type=int, default=None, help="Truncate texts to N tokens (recorded).")
 @click.option("--block-rows", type=int, default=None, help="Rows per store chunk and resume unit (default: by model width).")

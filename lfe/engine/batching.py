@@ -32,21 +32,25 @@ def plan_batches(lengths: Sequence[int], token_budget: int) -> list[list[int]]:
 
 
 def pad_batch(
-    token_ids: Sequence[Sequence[int]], pad_id: int, side: str = "right"
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask, position_ids), each [B, T] int64, padded on ``side``.
+    token_ids: Sequence[Sequence[int]], pad_id: int, side: str = "right",
+    pooled: Sequence[Sequence[bool]] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask, position_ids, pooling_mask), each [B, T] int64, padded on ``side``.
 
     Position ids count real tokens only, so a left-padded sample sees the same positions as an
-    unpadded one (absolute-position models such as GPT-2 need this).
+    unpadded one (absolute-position models such as GPT-2 need this). The pooling mask is the
+    attention mask with the positions ``pooled`` marks False (special tokens) also zero.
     """
     if side not in ("right", "left"):
         raise ValueError(f"padding side must be 'right' or 'left', got {side!r}")
     width = max(len(ids) for ids in token_ids)
     input_ids = torch.full((len(token_ids), width), pad_id, dtype=torch.long)  # [B, T]
     mask = torch.zeros((len(token_ids), width), dtype=torch.long)  # [B, T]
+    pooling = torch.zeros_like(mask)  # [B, T]
     for row, ids in enumerate(token_ids):
         span = slice(0, len(ids)) if side == "right" else slice(width - len(ids), width)
         input_ids[row, span] = torch.as_tensor(ids, dtype=torch.long)
         mask[row, span] = 1
+        pooling[row, span] = 1 if pooled is None else torch.as_tensor(pooled[row], dtype=torch.long)
     positions = (mask.cumsum(dim=1) - 1).clamp_min(0)  # [B, T]
-    return input_ids, mask, positions
+    return input_ids, mask, positions, pooling

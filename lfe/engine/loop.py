@@ -30,8 +30,8 @@ def run_blocks(prepared: Prepared, *, progress: bool, blocks: list[int] | None =
     if not pending:
         return 0, 0
     pad = pad_id(loaded.tokenizer)
-    plans = {block: list(padded_batches(prepared.token_ids[checkpoint.block_slice(block)], settings.batch_tokens,
-                                        settings.padding_side, pad))
+    plans = {block: list(padded_batches(prepared.tokens.ids[checkpoint.block_slice(block)], settings.batch_tokens,
+                                        settings.padding_side, pad, prepared.tokens.pooled[checkpoint.block_slice(block)]))
              for block in pending}
     max_batch = max(len(batch) for plan in plans.values() for batch, *_ in plan)
     device = torch.device(settings.device)
@@ -48,11 +48,11 @@ def run_blocks(prepared: Prepared, *, progress: bool, blocks: list[int] | None =
             span = checkpoint.block_slice(block)
             rows = np.empty((span.stop - span.start, pooled.shape[1] * pooled.shape[2]), dtype=settings.store_dtype)
             norms = np.empty(span.stop - span.start)
-            for index, (batch, input_ids, mask, positions) in enumerate(plan):
-                view = hooks.set_batch(mask.to(device))  # [B, L, K]
+            for index, (batch, input_ids, mask, positions, pooling) in enumerate(plan):
+                view = hooks.set_batch(pooling.to(device))  # [B, L, K]: the mean over the pooled positions
                 forward(loaded.model, adapter, input_ids, mask, positions, device)
                 landing.send(view, rows, norms, batch, span, block if index == len(plan) - 1 else None)
-                tokens_done += int(mask.sum())
+                tokens_done += int(pooling.sum())
                 rows_done += len(batch)
                 bar.update(len(batch))
                 bar.set_postfix_str(f"{tokens_done / (time.perf_counter() - started):,.0f} tok/s", refresh=False)
@@ -120,11 +120,13 @@ class BatchLanding:
             self.writer.submit(block, rows, norms)
 
 
-def padded_batches(block_ids: list[list[int]], batch_tokens: int | None, padding_side: str, pad: int):
-    """Yield (row indices within the block, input_ids, mask, positions) for one block's batch plan."""
+def padded_batches(block_ids: list[list[int]], batch_tokens: int | None, padding_side: str, pad: int,
+                   block_pooled: list[list[bool]] | None = None):
+    """Yield (row indices within the block, input_ids, mask, positions, pooling mask) for one block's batch plan."""
     assert batch_tokens is not None, "resolve the settings first (lfe.engine.settings.resolved)"
     for batch in plan_batches([len(ids) for ids in block_ids], batch_tokens):
-        yield (batch, *pad_batch([block_ids[i] for i in batch], pad, padding_side))
+        pooled = None if block_pooled is None else [block_pooled[i] for i in batch]
+        yield (batch, *pad_batch([block_ids[i] for i in batch], pad, padding_side, pooled))
 
 
 def forward(model, adapter, input_ids, mask, positions, device) -> None:

@@ -20,6 +20,7 @@ from lfe.engine.settings import default_block_rows
 from lfe.errors import LfeError, StoreError, listing
 from lfe.log import logger
 from lfe.models.loading import LoadedModel, context_length, resolve_source
+from lfe.models.tokens import Encoded, encode
 from lfe.records import CheckpointMeta, ExtractSettings, ModelSource
 from lfe.store import ActivationStore, Checkpoint
 from lfe.store.schema import checkpoint_name_error
@@ -46,7 +47,7 @@ class Prepared:
 
     checkpoint: Checkpoint
     loaded: LoadedModel
-    token_ids: list[list[int]]
+    tokens: Encoded  # every row's token ids and pooled positions
     labels: list[str]  # each row's lang/sid, for messages
 
 
@@ -95,10 +96,10 @@ def prepare_checkpoint(
     loaded = load(source, settings)
     if checkpoint is not None and _model_changed(store, checkpoint, loaded, overwrite):
         checkpoint = None
-    token_ids = tokenize(loaded.tokenizer, corpus, settings, loaded.model.config)
+    tokens = tokenize(loaded.tokenizer, corpus, settings, loaded.model.config)
     if checkpoint is None:
-        checkpoint = _create(store, name, source, settings, loaded, token_ids)
-    return Prepared(checkpoint, loaded, token_ids, corpus.row_labels())
+        checkpoint = _create(store, name, source, settings, loaded, tokens)
+    return Prepared(checkpoint, loaded, tokens, corpus.row_labels())
 
 
 def _resumable(store: ActivationStore, source: ModelSource, name: str, settings: ExtractSettings,
@@ -149,13 +150,13 @@ def _model_changed(store: ActivationStore, checkpoint: Checkpoint, loaded: Loade
 
 
 def _create(store: ActivationStore, name: str, source: ModelSource, settings: ExtractSettings, loaded: LoadedModel,
-            token_ids: list[list[int]]) -> Checkpoint:
+            tokens: Encoded) -> Checkpoint:
     adapter, model = loaded.adapter, loaded.model
     if settings.block_rows is None:
         settings = settings.with_block_rows(default_block_rows(adapter.n_layers * adapter.n_neurons))
     assert settings.block_rows is not None
     meta = CheckpointMeta(
-        n_layers=adapter.n_layers, n_neurons=adapter.n_neurons, block_rows=min(settings.block_rows, len(token_ids)),
+        n_layers=adapter.n_layers, n_neurons=adapter.n_neurons, block_rows=min(settings.block_rows, len(tokens.ids)),
         store_dtype=settings.store_dtype, compression=settings.compression, source=source, settings=settings,
         family=adapter.name, model_type=model.config.model_type, read_point=adapter.neuron_module,
         read=adapter.read, deactivation_point=adapter.deactivation_module, weights_hash=loaded.weights_hash,
@@ -163,7 +164,7 @@ def _create(store: ActivationStore, name: str, source: ModelSource, settings: Ex
         series=source.series, step=training_step(source),
         versions={"torch": torch.__version__, "transformers": _transformers_version()},
     )
-    return store.create_checkpoint(name, meta, np.array([len(ids) for ids in token_ids], dtype=np.int32))
+    return store.create_checkpoint(name, meta, np.array([sum(row) for row in tokens.pooled], dtype=np.int32))
 
 
 def training_step(source: ModelSource) -> int | None:
@@ -205,21 +206,19 @@ def pad_id(tokenizer) -> int:
     return 0
 
 
-def tokenize(tokenizer, corpus: Corpus, settings: ExtractSettings, config) -> list[list[int]]:
-    """Token ids of every row; special tokens only if asked (the paper adds none)."""
-    token_ids = tokenizer(list(corpus.texts), add_special_tokens=settings.special_tokens)["input_ids"]
-    if settings.max_tokens is not None:
-        token_ids = [ids[: settings.max_tokens] for ids in token_ids]
+def tokenize(tokenizer, corpus: Corpus, settings: ExtractSettings, config) -> Encoded:
+    """Every row's token ids and pooled positions under the special-tokens policy (``lfe.models.tokens``)."""
+    tokens = encode(tokenizer, corpus.texts, settings.special_tokens, settings.max_tokens)
     labels = corpus.row_labels()
-    empty = [labels[i] for i, ids in enumerate(token_ids) if not ids]
+    empty = [labels[i] for i, pooled in enumerate(tokens.pooled) if not any(pooled)]
     if empty:
-        raise LfeError(f"these texts tokenize to no tokens: {listing(empty)}; remove them or pass --special-tokens")
+        raise LfeError(f"these texts have no tokens to pool: {listing(empty)}; remove them or pass --special-tokens include")
     limit = context_length(config)
     if limit is not None:
-        long = [f"{labels[i]} ({len(ids)} tokens)" for i, ids in enumerate(token_ids) if len(ids) > limit]
+        long = [f"{labels[i]} ({len(ids)} tokens)" for i, ids in enumerate(tokens.ids) if len(ids) > limit]
         if long:
             raise LfeError(
                 f"{len(long)} text(s) are longer than the model's context of {limit} tokens: {listing(long)}; "
                 f"pass --max-tokens {limit} to truncate them"
             )
-    return token_ids
+    return tokens

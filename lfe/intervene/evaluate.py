@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 
@@ -34,13 +35,18 @@ def windows(ids: list[int], window: int, stride: int | None = None) -> list[tupl
 
 
 @torch.inference_mode()
-def negative_log_likelihood(model, ids: list[int], window: int, stride: int | None = None) -> tuple[float, int]:
-    """(summed negative log-likelihood, scored tokens) of the token stream ``ids``."""
+def negative_log_likelihood(model, ids: list[int], window: int, stride: int | None = None,
+                            prefix: Sequence[int] = ()) -> tuple[float, int]:
+    """(summed negative log-likelihood, scored tokens) of the token stream ``ids``.
+
+    ``prefix`` (the tokenizer's special tokens, ``lfe.models.tokens.special_prefix``) is fed before
+    every window and never scored, so each window starts as the model was trained to see a text start.
+    """
     device = next(model.parameters()).device
     vocab = model.get_output_embeddings().weight.shape[0]
     total, count = 0.0, 0
-    pieces = windows(ids, window, stride)
-    per_batch = max(1, LOGIT_BYTES // (4 * window * vocab))
+    pieces = [([*prefix, *piece], first + len(prefix)) for piece, first in windows(ids, window, stride)]
+    per_batch = max(1, LOGIT_BYTES // (4 * (window + len(prefix)) * vocab))
     for start in range(0, len(pieces), per_batch):
         group = pieces[start:start + per_batch]
         width = max(len(piece) for piece, _ in group)
@@ -64,10 +70,10 @@ def perplexity(nll: float, tokens: int) -> float:
 
 
 @torch.inference_mode()
-def ending_scores(model, tokenizer, context: str, endings: list[str]) -> list[float]:
-    """Log-likelihood of each ending after ``context`` (ending tokens only, summed)."""
+def ending_scores(model, tokenizer, context: str, endings: list[str], prefix: Sequence[int] = ()) -> list[float]:
+    """Log-likelihood of each ending after ``prefix`` + ``context`` (ending tokens only, summed)."""
     device = next(model.parameters()).device
-    context_ids = tokenizer(context, add_special_tokens=False)["input_ids"]
+    context_ids = [*prefix, *tokenizer(context, add_special_tokens=False)["input_ids"]]
     scores = []
     for ending in endings:
         ending_ids = tokenizer(" " + ending, add_special_tokens=False)["input_ids"]
@@ -79,10 +85,11 @@ def ending_scores(model, tokenizer, context: str, endings: list[str]) -> list[fl
 
 
 @torch.inference_mode()
-def greedy(model, tokenizer, prompt: str, max_new_tokens: int) -> str:
-    """The greedy continuation of ``prompt``."""
+def greedy(model, tokenizer, prompt: str, max_new_tokens: int, prefix: Sequence[int] = ()) -> str:
+    """The greedy continuation of ``prefix`` + ``prompt``."""
     device = next(model.parameters()).device
-    inputs = tokenizer(prompt, return_tensors="pt").to(device)
-    output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+    ids = torch.tensor([[*prefix, *tokenizer(prompt, add_special_tokens=False)["input_ids"]]], device=device)
+    output = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                            do_sample=False,
                             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
-    return tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    return tokenizer.decode(output[0, ids.shape[1]:], skip_special_tokens=True)

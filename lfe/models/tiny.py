@@ -50,9 +50,13 @@ SIZES = {
 }
 
 
-def byte_tokenizer() -> PreTrainedTokenizerFast:
-    """A byte-level BPE tokenizer with no merges: 256 byte tokens plus <bos>, <eos>, <pad>."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+def byte_tokenizer(bos: bool = False) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer with no merges: 256 byte tokens plus <bos>, <eos>, <pad>.
+
+    With ``bos`` it puts <bos> before every text when asked for special tokens, as the Gemma and
+    LLaMA tokenizers do; without, it adds nothing, as BLOOM's and GPT-2's do.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from tokenizers.pre_tokenizers import ByteLevel
 
     alphabet = ByteLevel.alphabet()
@@ -62,6 +66,8 @@ def byte_tokenizer() -> PreTrainedTokenizerFast:
     core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
+    if bos:
+        core.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", vocab["<bos>"])])
     return PreTrainedTokenizerFast(
         tokenizer_object=core, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>"
     )
@@ -81,8 +87,9 @@ def tiny_config(model_type: str, size: str = "tiny"):
     )
 
 
-def build_tiny_model(model_type: str, path: str | Path, size: str = "tiny", seed: int = 0) -> Path:
-    """Build a seeded random ``model_type`` model and save it, with its tokenizer, to ``path``."""
+def build_tiny_model(model_type: str, path: str | Path, size: str = "tiny", seed: int = 0, bos: bool = False) -> Path:
+    """Build a seeded random ``model_type`` model and save it, with its tokenizer (``bos``: one that
+    puts <bos> first), to ``path``."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -90,5 +97,5 @@ def build_tiny_model(model_type: str, path: str | Path, size: str = "tiny", seed
     model = AutoModelForCausalLM.from_config(tiny_config(model_type, size))
     path = Path(path)
     model.save_pretrained(path)
-    byte_tokenizer().save_pretrained(path)
+    byte_tokenizer(bos).save_pretrained(path)
     return path

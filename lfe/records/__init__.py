@@ -13,6 +13,7 @@ from lfe.records.extraction import (
     COMPRESSIONS,
     MODEL_DTYPES,
     PADDING_SIDES,
+    SPECIAL_TOKENS,
     STORE_DTYPES,
     CheckpointMeta,
     ExtractSettings,
@@ -21,7 +22,7 @@ from lfe.records.extraction import (
 )
 
 __all__ = [
-    "AXES", "COMPRESSIONS", "FULL_MODEL", "MODEL_DTYPES", "PADDING_SIDES", "STORE_DTYPES", "AblationSettings",
+    "AXES", "COMPRESSIONS", "FULL_MODEL", "MODEL_DTYPES", "PADDING_SIDES", "SPECIAL_TOKENS", "STORE_DTYPES", "AblationSettings",
     "AblationTable", "Alignment", "AnalysisArrays", "AnalysisRecord", "AnalysisSettings", "CheckpointMeta", "EvolutionRow",
     "EvolutionSettings", "ExtractSettings", "Generation", "ModelSource", "NullSummary", "Record", "RegionNull", "parse_device",
 ]

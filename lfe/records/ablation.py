@@ -52,6 +52,7 @@ class AblationTable(Record):
     region_percent: dict[str, float]
     twins: dict[str, str | None] = field(default_factory=dict)
     choice_accuracy: dict[str, dict[str, float]] | None = None
+    special_tokens: str | None = None  # the store's policy, fed in every evaluation (None: an older table)
 
     @classmethod
     def from_dict(cls, data: dict) -> "AblationTable":

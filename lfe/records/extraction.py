@@ -13,6 +13,7 @@ MODEL_DTYPES = ("float32", "float16", "bfloat16")  # what a model runs in
 STORE_DTYPES = ("float32", "float16")  # what rows are stored as (Zarr has no bfloat16)
 COMPRESSIONS = ("zstd", "none")  # both keep a checksum per chunk (lfe.store.schema)
 PADDING_SIDES = ("right", "left")
+SPECIAL_TOKENS = ("exclude", "include", "none")  # fed and left out of the mean, fed and pooled, not fed
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 POOLING = "mean over the sample's real tokens, float32 accumulation"
 
@@ -56,7 +57,7 @@ class ExtractSettings(Record):
     store_dtype: str = "float32"
     compression: str = "zstd"
     device: str = "cpu"
-    special_tokens: bool = False
+    special_tokens: str = "exclude"  # lfe.models.tokens: exclude, include or none
     padding_side: str = "right"
     max_tokens: int | None = None
     block_rows: int | None = None  # None: chosen from the model's width (or the stored value)
@@ -66,12 +67,20 @@ class ExtractSettings(Record):
         problems += (not_one_of("--dtype", self.dtype, MODEL_DTYPES)
                      + not_one_of("--store-dtype", self.store_dtype, STORE_DTYPES)
                      + not_one_of("--compression", self.compression, COMPRESSIONS)
-                     + not_one_of("--padding-side", self.padding_side, PADDING_SIDES))
+                     + not_one_of("--padding-side", self.padding_side, PADDING_SIDES)
+                     + not_one_of("--special-tokens", self.special_tokens, SPECIAL_TOKENS))
         try:
             parse_device(self.device)
         except LfeError as error:
             problems.append(str(error))
         refuse(problems)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ExtractSettings":
+        # before the policy had three values it was a flag: False fed the bare text, True fed and pooled specials
+        if isinstance(data.get("special_tokens"), bool):
+            data = {**data, "special_tokens": "include" if data["special_tokens"] else "none"}
+        return super().from_dict(data)
 
     def with_block_rows(self, block_rows: int) -> "ExtractSettings":
         return replace(self, block_rows=block_rows)

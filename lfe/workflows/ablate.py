@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from lfe.intervene.deactivate import deactivated
 from lfe.intervene.evaluate import ending_scores, greedy, negative_log_likelihood, perplexity
 from lfe.log import logger
 from lfe.models.loading import LoadedModel, context_length, load, resolve_source
+from lfe.models.tokens import special_prefix
 from lfe.records import FULL_MODEL, AblationSettings, AblationTable, Generation
 from lfe.report import write_ablation
 from lfe.store import ActivationStore
@@ -47,8 +49,11 @@ def ablate(model: str, store: str | Path, settings: AblationSettings, *, checkpo
     if shared:
         logger.warning(f"{len(shared)} evaluation sids were also probed (e.g. {sorted(shared)[0]}): the evaluation "
                        "is not held out; use `lfe corpus sample --holdout`")
-    window = settings.window or min(context_length(loaded.model.config) or 1024, 1024)
-    tokens, table = _perplexities(loaded, columns, texts, window, settings.stride)
+    # the store's special-tokens policy, in every evaluation: the prefix it feeds before each piece of text
+    policy = opened.checkpoint(checkpoint).meta.settings.special_tokens
+    prefix = special_prefix(loaded.tokenizer, policy)
+    window = settings.window or min(context_length(loaded.model.config) or 1024, 1024) - len(prefix)
+    tokens, table = _perplexities(loaded, columns, texts, window, settings.stride, prefix)
     result = AblationTable(
         checkpoint=checkpoint, model=model, params=replace(settings, window=window, analysis=analysis.params),
         tokens=tokens, perplexity=table,
@@ -57,9 +62,11 @@ def ablate(model: str, store: str | Path, settings: AblationSettings, *, checkpo
         region_size={name: int(mask.sum()) for name, mask in columns.items() if name != FULL_MODEL},
         region_percent={name: 100 * float(mask.mean()) for name, mask in columns.items() if name != FULL_MODEL},
         twins=twins,
-        choice_accuracy=choice_accuracy(loaded, columns, settings.choice) if settings.choice else None,
+        choice_accuracy=choice_accuracy(loaded, columns, settings.choice, prefix) if settings.choice else None,
+        special_tokens=policy,
     )
-    generations = _generations(loaded, columns, settings.generate, settings.max_new_tokens) if settings.generate else None
+    generations = (_generations(loaded, columns, settings.generate, settings.max_new_tokens, prefix)
+                   if settings.generate else None)
     folder = write_ablation(result, generations, Path(out or beside(store, "ablation")) / checkpoint)
     ActivationStore.open(store, mode="r+").write_ablation(checkpoint, result)  # for `lfe evolve`
     logger.info(f"table: {folder / 'table.md'}")
@@ -106,7 +113,7 @@ def read_eval_texts(path: str | Path, langs: list[str]) -> tuple[dict[str, str],
 
 
 def _perplexities(loaded: LoadedModel, columns: Columns, texts: dict[str, str], window: int,
-                  stride: int | None) -> tuple[dict[str, int], dict[str, dict[str, float]]]:
+                  stride: int | None, prefix: list[int]) -> tuple[dict[str, int], dict[str, dict[str, float]]]:
     """(scored tokens per language, perplexity per language and deactivated region)."""
     from tqdm import tqdm
 
@@ -117,14 +124,15 @@ def _perplexities(loaded: LoadedModel, columns: Columns, texts: dict[str, str], 
         for name, mask in columns.items():
             with deactivated(loaded.adapter, mask):
                 for lang in texts:
-                    nll, count = negative_log_likelihood(loaded.model, token_ids[lang], window, stride)
+                    nll, count = negative_log_likelihood(loaded.model, token_ids[lang], window, stride, prefix)
                     table[lang][name] = perplexity(nll, count)
                     tokens[lang] = count
                     bar.update()
     return tokens, table
 
 
-def choice_accuracy(loaded: LoadedModel, columns: Columns, path: str | Path) -> dict[str, dict[str, float]]:
+def choice_accuracy(loaded: LoadedModel, columns: Columns, path: str | Path,
+                    prefix: Sequence[int] = ()) -> dict[str, dict[str, float]]:
     """Accuracy of the choice task at ``path`` (JSONL, XStoryCloze layout) per language and region."""
     items = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     accuracy: dict[str, dict[str, float]] = {}
@@ -132,20 +140,21 @@ def choice_accuracy(loaded: LoadedModel, columns: Columns, path: str | Path) -> 
         with deactivated(loaded.adapter, mask):  # live during the whole evaluation
             hits: dict[str, list[bool]] = {}
             for item in items:
-                scores = ending_scores(loaded.model, loaded.tokenizer, item["context"], item["endings"])
+                scores = ending_scores(loaded.model, loaded.tokenizer, item["context"], item["endings"], prefix)
                 hits.setdefault(item["lang"], []).append(int(np.argmax(scores)) == item["label"])
         for lang, values in hits.items():
             accuracy.setdefault(lang, {})[name] = float(np.mean(values))
     return accuracy
 
 
-def _generations(loaded: LoadedModel, columns: Columns, path: str | Path, max_new_tokens: int) -> list[Generation]:
+def _generations(loaded: LoadedModel, columns: Columns, path: str | Path, max_new_tokens: int,
+                 prefix: list[int]) -> list[Generation]:
     prompts = read_corpus(path)
     rows = []
     for lang, sid, prompt in zip(prompts.row_langs(), prompts.row_sids(), prompts.texts):
         continuations = {}
         for name, mask in columns.items():
             with deactivated(loaded.adapter, mask):
-                continuations[name] = greedy(loaded.model, loaded.tokenizer, prompt, max_new_tokens)
+                continuations[name] = greedy(loaded.model, loaded.tokenizer, prompt, max_new_tokens, prefix)
         rows.append(Generation(lang, sid, prompt, continuations))
     return rows

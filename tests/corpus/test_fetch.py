@@ -43,7 +43,7 @@ def _fake_bible(tmp_path, monkeypatch):
                        "vNumber integer, vText text)")
     texts = {"k": "In the beginning {} (see 2:3).", "l": "Au commencement {}.", "c": "起初 {}（注）。"}
     for code, template in texts.items():
-        for verse in range(1, 9):
+        for verse in range(1, 21):
             text = template.format(verse) if not (code == "l" and verse == 5) else "(1)"  # empty once cleaned
             connection.execute("insert into bible values (0, ?, 1, 1, ?, ?)", (code, verse, text))
     connection.commit()
@@ -57,8 +57,8 @@ def test_bible_fetch_cleans_notes_and_keeps_complete_verses(tmp_path, monkeypatc
     index = _fake_bible(tmp_path, monkeypatch)
     path = bible.fetch_bible(tmp_path / "bible.tsv", langs=("en", "fr", "zh"), cache=tmp_path / "cache", find_links=str(index))
     corpus = read_corpus(path)
-    assert corpus.langs == ("en", "fr", "zh") and "1.1.5" not in corpus.sids and corpus.n_sids == 7
-    assert corpus.texts[0] == "In the beginning 1." and corpus.texts[2 * 7] == "起初 1。"
+    assert corpus.langs == ("en", "fr", "zh") and "1.1.5" not in corpus.sids and corpus.n_sids == 19
+    assert corpus.texts[0] == "In the beginning 1." and corpus.texts[2 * 19] == "起初 1。"
     with pytest.raises(Exception, match="no Bible version known for xx"):
         bible.fetch_bible(tmp_path / "b.tsv", langs=("en", "xx"), cache=tmp_path / "cache", find_links=str(index))
 
@@ -78,6 +78,8 @@ def test_sample_splits_disjointly_and_writes_a_choice_task(tmp_path, monkeypatch
                                               read_corpus(path).texts]) if l == "en" and s == item["sid"]][0]
         assert item["endings"][item["label"]] == true_ending != item["endings"][1 - item["label"]]
     assert {item["lang"] for item in items} == {"en", "fr", "zh"}
+    probed = set(read_corpus(written["probe"]).texts)  # no item shows a probed verse
+    assert not any(text in item["context"] or text in item["endings"] for item in items for text in probed)
     again = sample_corpus(path, samples=3, seed=1, holdout=3, out_dir=tmp_path / "t")
     assert again["choice"].read_text() == written["choice"].read_text()
 

@@ -27,11 +27,15 @@ def test_a_row_longer_than_the_budget_gets_its_own_batch():
 
 @pytest.mark.parametrize("side", ["right", "left"])
 def test_padding_keeps_tokens_and_positions(side):
-    ids, mask, positions = pad_batch([[5, 6, 7], [8]], pad_id=0, side=side)
-    assert ids.shape == mask.shape == positions.shape == (2, 3)
+    ids, mask, positions, pooling = pad_batch([[5, 6, 7], [8]], pad_id=0, side=side)
+    assert ids.shape == mask.shape == positions.shape == pooling.shape == (2, 3)
+    assert pooling.tolist() == mask.tolist()  # no positions left out: every real token is pooled
     assert mask.sum(1).tolist() == [3, 1]
     assert ids[1][mask[1].bool()].tolist() == [8]
     assert positions[0].tolist() == [0, 1, 2]
     assert positions[1][mask[1].bool()].tolist() == [0]
     expected = [[8, 0, 0]] if side == "right" else [[0, 0, 8]]
     assert ids[1:].tolist() == expected
+    _, mask, _, pooling = pad_batch([[1, 5, 6], [1, 8]], pad_id=0, side=side, pooled=[[False, True, True], [False, True]])
+    assert pooling.sum(1).tolist() == [2, 1] and (pooling <= mask).all()  # the special first tokens: fed, not pooled
+    assert pooling[1].tolist() == ([0, 1, 0] if side == "right" else [0, 0, 1])

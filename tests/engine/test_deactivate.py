@@ -11,6 +11,7 @@ from lfe.intervene.deactivate import deactivated, row_masks
 from lfe.intervene.evaluate import ending_scores, negative_log_likelihood, perplexity, windows
 from lfe.models.families import FAMILIES, adapter_for
 from lfe.models.loading import load, load_model, resolve_source
+from lfe.models.tokens import special_prefix
 from lfe.records import FULL_MODEL
 from lfe.workflows.ablate import choice_accuracy
 
@@ -125,22 +126,24 @@ def test_masks_are_live_during_the_choice_evaluation(tiny_models, tmp_path):
     assert accuracy["en"]["all"] < 1.0  # the deactivation changed answers: it was live
 
 
-@pytest.mark.parametrize("stride", [None, 5])
-def test_strided_batched_perplexity_equals_hugging_faces_loss_window_by_window(stride, tiny_models, monkeypatch):
+@pytest.mark.parametrize("stride, policy", [(None, "none"), (5, "none"), (5, "exclude")])
+def test_strided_batched_perplexity_equals_hugging_faces_loss_window_by_window(stride, policy, tiny_models, monkeypatch):
     import lfe.intervene.evaluate as evaluate
 
-    model, tokenizer = _load(tiny_models("llama"))
+    model, tokenizer = _load(tiny_models("llama", bos=True))
+    prefix = special_prefix(tokenizer, policy)
+    assert prefix == ([tokenizer.bos_token_id] if policy != "none" else [])
     stream = tokenizer(" ".join(TEXTS * 4), add_special_tokens=False)["input_ids"]
     pieces = windows(stream, 12, stride)
     assert len(pieces) > 3
     # a logit budget of about two windows: the windows go through in several batches, the last one short
     monkeypatch.setattr(evaluate, "LOGIT_BYTES", 2 * 4 * 12 * model.get_output_embeddings().weight.shape[0] + 1)
-    nll, count = negative_log_likelihood(model, stream, window=12, stride=stride)
+    nll, count = negative_log_likelihood(model, stream, window=12, stride=stride, prefix=prefix)
     total, scored = 0.0, 0
     with torch.no_grad():
-        for piece, first in pieces:
-            labels = torch.tensor([[-100] * first + piece[first:]])  # Hugging Face scores labels[t] from t - 1
-            loss = model(input_ids=torch.tensor([piece]), labels=labels).loss
+        for piece, first in pieces:  # each window fed after the prefix, which is never scored
+            labels = torch.tensor([[-100] * (len(prefix) + first) + piece[first:]])  # HF scores labels[t] from t - 1
+            loss = model(input_ids=torch.tensor([[*prefix, *piece]]), labels=labels).loss
             total += float(loss) * (len(piece) - first)
             scored += len(piece) - first
     assert count == scored == len(stream) - (1 if stride else len(pieces))

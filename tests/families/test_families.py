@@ -40,22 +40,24 @@ def _load(path):
     return AutoModelForCausalLM.from_pretrained(path, **kwargs).eval(), AutoTokenizer.from_pretrained(path)
 
 
-def reference_rows(path, texts):
-    """One sample at a time, a plain hook on the hand-written module, mean over tokens in float64."""
+def reference_rows(path, texts, prefix=(), pool_prefix=False):
+    """One sample at a time, ``prefix`` ids written before the bare text, a plain hook on the
+    hand-written module, mean over the text's tokens (and the prefix's with ``pool_prefix``) in float64."""
     model, tokenizer = _load(path)
     module_of, read_output = PLAIN_READ_POINTS[model.config.model_type]
+    skip = 0 if pool_prefix else len(prefix)
     rows = []
     for text in texts:
         captured = []
-        ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        ids = torch.tensor([[*prefix, *tokenizer(text, add_special_tokens=False)["input_ids"]]])
         handles = []
         for i in range(model.config.num_hidden_layers):
             if read_output:
                 handles.append(module_of(model, i).register_forward_hook(
-                    lambda mod, args, out, captured=captured: captured.append(out[0].double().mean(0))))
+                    lambda mod, args, out, captured=captured: captured.append(out[0, skip:].double().mean(0))))
             else:
                 handles.append(module_of(model, i).register_forward_pre_hook(
-                    lambda mod, args, captured=captured: captured.append(args[0][0].double().mean(0))))
+                    lambda mod, args, captured=captured: captured.append(args[0][0, skip:].double().mean(0))))
         with torch.no_grad():
             model(input_ids=ids)
         for handle in handles:
@@ -92,6 +94,24 @@ def test_rows_equal_the_plain_reference_and_ignore_padding_and_batch_size(model_
     for rows in (batched, single, left):
         np.testing.assert_allclose(rows, expected, rtol=1e-4, atol=1e-5 * scale)
     assert not np.allclose(expected[0], expected[1])  # rows differ: the comparison can fail
+
+
+@pytest.mark.parametrize("model_type", FAMILY_TYPES)
+def test_each_special_tokens_policy_equals_its_plain_reference_with_a_tokenizer_that_adds_bos(model_type, tiny_models,
+                                                                                            tmp_path):
+    corpus = read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows(n_sids=4)))
+    path = tiny_models(model_type, bos=True)
+    bos = AutoTokenizer.from_pretrained(path).convert_tokens_to_ids("<bos>")
+    expected = {"none": reference_rows(path, corpus.texts),  # the bare text (the paper's released code)
+                "include": reference_rows(path, corpus.texts, prefix=[bos], pool_prefix=True),
+                "exclude": reference_rows(path, corpus.texts, prefix=[bos])}  # fed, left out of the mean
+    scale = np.abs(expected["none"]).max()
+    for policy, rows in expected.items():
+        found = _extract(path, corpus, tmp_path / f"{policy}.zarr", special_tokens=policy, batch_tokens=256)
+        np.testing.assert_allclose(found, rows, rtol=1e-4, atol=1e-5 * scale, err_msg=policy)
+        tokens = ActivationStore.open(tmp_path / f"{policy}.zarr").checkpoint(model_type + "-tiny-0-bos").n_tokens
+        assert (tokens == [len(text.encode()) + (policy == "include") for text in corpus.texts]).all()
+    assert not np.allclose(expected["exclude"], expected["none"])  # <bos> changes the rows: the test can fail
 
 
 @pytest.mark.parametrize("model_type", FAMILY_TYPES)
