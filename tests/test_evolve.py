@@ -2,13 +2,14 @@
 
 import json
 import logging
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
 
 from lfe.cli import main
 from lfe.errors import LfeError
-from lfe.records import FULL_MODEL, AblationSettings, AblationTable, AnalysisSettings, EvolutionSettings
+from lfe.records import FULL_MODEL, AblationSettings, AblationTable, AnalysisSettings, EvolutionSettings, ExtractSettings
 from lfe.store import ActivationStore
 from lfe.workflows.evolve import evolve
 from tests.helpers import TREND, closed_form, planted_series
@@ -63,7 +64,15 @@ def test_stored_analysis_is_reused_only_with_the_same_parameters(tmp_path, caplo
         run([store], tmp_path / "e3", threshold=1.2, figures=False)
     said = [record.getMessage() for record in caplog.records if "analysing" in record.getMessage()]
     assert [line.split(": ")[1].split(" of")[0] for line in said] == ["analysing 4", "analysing 4"]
-    assert ActivationStore.open(store).analysis("global_step0").params.threshold == 1.2
+    opened = ActivationStore.open(store, mode="r+")
+    assert opened.analysis("global_step0").params.threshold == 1.2
+    # rows extracted another way since (same weights): that analysis is stale too
+    stale = replace(opened.analysis("global_step0"), checkpoint_settings=ExtractSettings(special_tokens="none"))
+    opened.write_analysis("global_step0", stale, opened.analysis_arrays("global_step0"))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="lfe"):
+        run([store], tmp_path / "e4", threshold=1.2, figures=False)
+    assert "analysing 1 of 4 checkpoints" in caplog.text
 
 
 def test_steps_from_options_and_errors(tmp_path):

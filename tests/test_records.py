@@ -112,6 +112,7 @@ def test_records_written_before_the_restructuring_still_read():
     analysis = AnalysisRecord.from_dict(OLD_ANALYSIS)
     assert analysis.params.top_percent == 2 and analysis.whole.interval("lrds") == (0.0587, 0.0611)
     assert [layer.lrds for layer in analysis.layers] == [0.0884, 0.0801] and analysis.n_layers is None
+    assert analysis.params.null == 0 and analysis.checkpoint_settings is None  # made before nulls: it had none
     table = AblationTable.from_dict(OLD_ABLATION)
     assert table.twins == {"random~en": "en", "random~fr": "fr"}  # derived from the old control names
     assert table.own_region_increase() == pytest.approx(9.5) and table.random_twin_increase() == pytest.approx(1.4)

@@ -8,6 +8,7 @@ from typing import Any
 
 from lfe.errors import AnalysisError
 from lfe.records.base import Record
+from lfe.records.extraction import ExtractSettings
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,11 @@ class AnalysisSettings(Record):
             raise AnalysisError(f"--null must be 0 or more, got {self.null}")
         if self.null_neurons < 1:
             raise AnalysisError(f"--null-neurons must be positive, got {self.null_neurons}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AnalysisSettings":
+        # an analysis recorded before nulls existed had none: it must not pass for one with the default null
+        return super().from_dict({"null": 0, **data})
 
     @property
     def whole_null(self) -> int:
@@ -136,6 +142,7 @@ class AnalysisRecord(Record):
     n_neurons: int | None = None
     region_null: RegionNull | None = None
     checkpoint: str = ""
+    checkpoint_settings: ExtractSettings | None = None  # how the analysed rows were extracted (None: not recorded)
     corpus_fingerprint: str = ""
     weights_hash: str | None = None
     source: dict[str, Any] = field(default_factory=dict)

@@ -43,7 +43,8 @@ def analyze_store(
         meta = data.meta
         record = replace(result.record(), checkpoint=name, corpus_fingerprint=opened.corpus["fingerprint"],
                          weights_hash=meta.weights_hash, source=meta.source.to_dict() if meta.source else {},
-                         family=meta.family, store_dtype=meta.store_dtype, pooling=meta.pooling)
+                         family=meta.family, store_dtype=meta.store_dtype, pooling=meta.pooling,
+                         checkpoint_settings=meta.settings)
         opened.write_analysis(name, record, result.arrays())
         write_analysis(result, record, folder / name, figures)
         records[name] = record

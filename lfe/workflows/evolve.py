@@ -56,9 +56,10 @@ def _analyse_stale(store: str, settings: EvolutionSettings, *, client, figures: 
 def _analysis_is_current(opened: ActivationStore, name: str, settings: EvolutionSettings) -> bool:
     if not opened.has_analysis(name):
         return False
-    record = opened.analysis(name)
-    return (record.params.same_numbers(settings.analysis)
-            and record.weights_hash == opened.checkpoint(name).meta.weights_hash)
+    record, meta = opened.analysis(name), opened.checkpoint(name).meta
+    # the same parameters, on rows extracted from the same weights the same way
+    return (record.params.same_numbers(settings.analysis) and record.weights_hash == meta.weights_hash
+            and record.checkpoint_settings == meta.settings)
 
 
 def _row(opened: ActivationStore, name: str, steps: dict[str, int], several_stores: bool) -> EvolutionRow:
