@@ -40,11 +40,14 @@ def _split(values) -> tuple[str, ...]:
 @click.option("--padding-side", type=click.Choice(PADDING_SIDES), default="right", show_default=True)
 @click.option("--max-tokens", type=int, default=None, help="Truncate texts to N tokens (recorded).")
 @click.option("--block-rows", type=int, default=None, help="Rows per store chunk and resume unit (default: by model width).")
+@click.option("--random-init", "random_init", type=int, default=None, metavar="SEED",
+              help="The random-weights control: the model's architecture and tokenizer with weights drawn from SEED "
+                   "(a checkpoint named <name>-random-init-seed<SEED>).")
 @click.option("--overwrite", is_flag=True, help="Replace a store or checkpoint made from other inputs.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @cluster_options
 def extract(model, pattern, corpus_path, out, revisions, name, langs, samples, seed, drop_incomplete, batch_tokens, dtype,
-            store_dtype, compression, device, special_tokens, padding_side, max_tokens, block_rows, overwrite, quiet,
+            store_dtype, compression, device, special_tokens, padding_side, max_tokens, block_rows, random_init, overwrite, quiet,
             scheduler, workers):
     """Pool every layer's MLP neurons of MODEL over each text of the corpus into a Zarr store.
 
@@ -77,7 +80,7 @@ def extract(model, pattern, corpus_path, out, revisions, name, langs, samples, s
     try:
         with cluster(scheduler, workers) as client:
             reports = run(models, corpus, out, revisions=_split(revisions) or (None,), settings=settings, name=name,
-                          overwrite=overwrite, progress=not quiet, client=client)
+                          overwrite=overwrite, progress=not quiet, client=client, random_init=random_init)
     except KeyboardInterrupt:
         # the writer has written every finished block on the way out; nothing half-written is marked done
         click.echo(f"\ninterrupted: finished blocks are kept in {out}; rerun the same command to resume", err=True)

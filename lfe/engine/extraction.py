@@ -34,6 +34,7 @@ def extract(
     overwrite: bool = False,
     progress: bool = True,
     client=None,
+    random_init: int | None = None,
 ) -> list[CheckpointReport]:
     """Extract pooled activations of ``corpus`` for each revision of ``model`` into the store ``out``.
 
@@ -42,10 +43,11 @@ def extract(
     (bit-identical to an uninterrupted run); rerunning a finished run does nothing. A store or
     checkpoint made from another corpus, model or settings is refused with the differences, unless
     ``overwrite``. With a ``dask.distributed`` ``client``, checkpoints and row blocks run as tasks
-    on its workers (``lfe.engine.distributed``).
+    on its workers (``lfe.engine.distributed``). ``random_init`` extracts the same architecture and
+    tokenizer with weights drawn from that seed: the random-weights control, named as such.
     """
     settings = resolved(settings)
-    sources, names = checkpoint_sources(model, revisions, name)
+    sources, names = checkpoint_sources(model, revisions, name, random_init)
     with writer_lock(out):
         store = _open_store(Path(out), corpus, overwrite)
         if client is not None:

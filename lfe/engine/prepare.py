@@ -51,7 +51,8 @@ class Prepared:
     labels: list[str]  # each row's lang/sid, for messages
 
 
-def checkpoint_sources(model: str | list[str], revisions=(None,), name: str | None = None):
+def checkpoint_sources(model: str | list[str], revisions=(None,), name: str | None = None,
+                       random_init: int | None = None):
     """The model sources to extract and their checkpoint names; clear errors for clashes."""
     revisions = tuple(revisions) or (None,)
     if not isinstance(model, str) and (revisions != (None,) or name is not None):
@@ -59,9 +60,9 @@ def checkpoint_sources(model: str | list[str], revisions=(None,), name: str | No
     if name is not None and len(revisions) > 1:
         raise LfeError("--name names one checkpoint; with several revisions each is named after its revision")
     if isinstance(model, str):
-        sources = [resolve_source(model, revision) for revision in revisions]
+        sources = [resolve_source(model, revision, random_init) for revision in revisions]
     else:
-        sources = [resolve_source(path) for path in model]
+        sources = [resolve_source(path, random_init=random_init) for path in model]
     if not sources:
         raise LfeError("no checkpoints to extract: the --checkpoints pattern matched no model directory")
     names = [name or source.default_name for source in sources]

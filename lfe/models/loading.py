@@ -11,7 +11,7 @@ import hashlib
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,11 @@ from lfe.wheels import cache_dir, file_sha256
 TORCH_DTYPES = {name: getattr(torch, name) for name in MODEL_DTYPES}
 
 
-def resolve_source(spec: str, revision: str | None = None) -> ModelSource:
-    """Decide how ``spec`` is loaded, without loading anything."""
+def resolve_source(spec: str, revision: str | None = None, random_init: int | None = None) -> ModelSource:
+    """Decide how ``spec`` is loaded, without loading anything; ``random_init``: its architecture and
+    tokenizer with weights drawn from that seed instead of its own (the random-weights control)."""
+    if random_init is not None:
+        return replace(resolve_source(spec, revision), random_init=random_init)
     path = Path(spec).expanduser()
     if path.is_file():
         if path.suffix.lower() != ".gguf":
@@ -136,7 +139,12 @@ def load_model(source: ModelSource, dtype: str = "float32", device: str = "cpu")
     if attn:
         kwargs["attn_implementation"] = attn
     try:
-        model = AutoModelForCausalLM.from_pretrained(where, dtype=TORCH_DTYPES[dtype], **kwargs)
+        if source.random_init is not None:  # the same architecture, seeded random weights: what training added is the rest
+            torch.manual_seed(source.random_init)
+            model = AutoModelForCausalLM.from_config(config, **{k: v for k, v in kwargs.items()
+                                                                if k == "attn_implementation"}).to(TORCH_DTYPES[dtype])
+        else:
+            model = AutoModelForCausalLM.from_pretrained(where, dtype=TORCH_DTYPES[dtype], **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(where, **{k: v for k, v in kwargs.items() if k != "attn_implementation"})
     except (OSError, ValueError, ImportError) as error:
         raise ModelError(f"cannot load {source.spec}: {error}") from None

@@ -6,7 +6,15 @@ returns these records, never raw Zarr groups or attribute dicts. Plain Python: n
 """
 
 from lfe.records.ablation import FULL_MODEL, AblationSettings, AblationTable, Generation
-from lfe.records.analysis import Alignment, AnalysisArrays, AnalysisRecord, AnalysisSettings, NullSummary, RegionNull
+from lfe.records.analysis import (
+    Alignment,
+    AnalysisArrays,
+    AnalysisRecord,
+    AnalysisSettings,
+    NullSummary,
+    RandomWeights,
+    RegionNull,
+)
 from lfe.records.base import Record
 from lfe.records.evolution import AXES, EvolutionRow, EvolutionSettings
 from lfe.records.extraction import (
@@ -22,7 +30,8 @@ from lfe.records.extraction import (
 )
 
 __all__ = [
-    "AXES", "COMPRESSIONS", "FULL_MODEL", "MODEL_DTYPES", "PADDING_SIDES", "SPECIAL_TOKENS", "STORE_DTYPES", "AblationSettings",
-    "AblationTable", "Alignment", "AnalysisArrays", "AnalysisRecord", "AnalysisSettings", "CheckpointMeta", "EvolutionRow",
-    "EvolutionSettings", "ExtractSettings", "Generation", "ModelSource", "NullSummary", "Record", "RegionNull", "parse_device",
+    "AXES", "COMPRESSIONS", "FULL_MODEL", "MODEL_DTYPES", "PADDING_SIDES", "SPECIAL_TOKENS", "STORE_DTYPES",
+    "AblationSettings", "AblationTable", "Alignment", "AnalysisArrays", "AnalysisRecord", "AnalysisSettings",
+    "CheckpointMeta", "EvolutionRow", "EvolutionSettings", "ExtractSettings", "Generation", "ModelSource",
+    "NullSummary", "RandomWeights", "Record", "RegionNull", "parse_device",
 ]

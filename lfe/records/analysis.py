@@ -124,6 +124,18 @@ class Alignment(Record):
 
 
 @dataclass(frozen=True)
+class RandomWeights(Record):
+    """The random-weights control of an analysis: the same architecture, tokenizer, corpus and analysis
+    settings, with seeded random weights (``lfe extract --random-init``): what training did not make."""
+
+    checkpoint: str
+    seed: int
+    whole: Alignment
+    sklr_percent: float
+    region_percent: dict[str, float]
+
+
+@dataclass(frozen=True)
 class AnalysisRecord(Record):
     """One checkpoint's analysis numbers, with the parameters and the inputs that produced them."""
 
@@ -141,6 +153,7 @@ class AnalysisRecord(Record):
     n_layers: int | None = None
     n_neurons: int | None = None
     region_null: RegionNull | None = None
+    random_weights: RandomWeights | None = None
     checkpoint: str = ""
     checkpoint_settings: ExtractSettings | None = None  # how the analysed rows were extracted (None: not recorded)
     corpus_fingerprint: str = ""

@@ -32,6 +32,7 @@ class ModelSource(Record):
     kind: str
     spec: str
     revision: str | None = None
+    random_init: int | None = None  # the seed of random weights in this model's architecture (a control), or None
 
     @property
     def series(self) -> str:
@@ -42,10 +43,10 @@ class ModelSource(Record):
 
     @property
     def default_name(self) -> str:
-        """The checkpoint name used when none is given: the revision, else the model's own name."""
-        if self.revision:
-            return self.revision.replace("/", "-")
-        return Path(self.spec.rstrip("/")).name.removesuffix(".gguf").replace("/", "-")
+        """The checkpoint name used when none is given: the revision, else the model's own name; a
+        random-weights control says so in its name, so it is never mistaken for the trained model."""
+        name = (self.revision or Path(self.spec.rstrip("/")).name.removesuffix(".gguf")).replace("/", "-")
+        return name if self.random_init is None else f"{name}-random-init-seed{self.random_init}"
 
 
 @dataclass(frozen=True)

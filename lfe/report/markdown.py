@@ -39,6 +39,7 @@ def analysis_report(record: AnalysisRecord, figures: bool = True) -> str:
         "SADS > 0: translations of one sentence are more alike than unrelated sentences in other languages.",
         "",
         *_chance_table(whole),
+        *_trained_against_controls(record),
     ]
     if figures:
         lines += ["![similarity map](similarity_map.png)", "", "## Per layer", "",
@@ -71,6 +72,29 @@ def _regions_table(record: AnalysisRecord) -> list[str]:
             "|---|---|---|---|---|---|---|",
             *(f"| {name} | {size} | {percent:.2f} | {chance.mean:.2f} | {chance.p95:.2f} | {percent - chance.mean:+.2f} | "
               f"{chance.p_value:.3f} |" for name, size, percent, chance in rows)]
+
+
+def _trained_against_controls(record: AnalysisRecord) -> list[str]:
+    """Trained, random weights and shuffled labels side by side (nothing without a random-weights control)."""
+    control = record.random_weights
+    if control is None:
+        return []
+    whole, regions = record.whole, record.region_null
+
+    def chance(null) -> str:
+        return "-" if null is None else f"{null.mean:.4f}"
+
+    rows = [("LRDS", whole.lrds, control.whole.lrds, chance(whole.lrds_null)),
+            ("SADS", whole.sads, control.whole.sads, chance(whole.sads_null)),
+            ("SKLR, % of all neurons", record.sklr_percent, control.sklr_percent,
+             "-" if regions is None else f"{regions.sklr_percent.mean:.2f}")]
+    rows += [(f"{lang} region, %", percent, control.region_percent[lang],
+              "-" if regions is None else f"{regions.region_percent[lang].mean:.2f}")
+             for lang, percent in record.region_percent.items()]
+    return [f"Trained weights against the same architecture and tokenizer with random weights (seed {control.seed}, "
+            f"checkpoint `{control.checkpoint}`): what training made; and against shuffled labels (null mean).", "",
+            "| measure | trained | random weights | shuffled labels |", "|---|---|---|---|",
+            *(f"| {name} | {trained:.4f} | {random:.4f} | {shuffled} |" for name, trained, random, shuffled in rows), ""]
 
 
 def _chance_table(whole: Alignment) -> list[str]:

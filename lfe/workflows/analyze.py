@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lfe.analysis import analyze
 from lfe.errors import StoreError
-from lfe.records import AnalysisRecord, AnalysisSettings
+from lfe.records import AnalysisRecord, AnalysisSettings, RandomWeights
 from lfe.report import write_analysis
 from lfe.store import ActivationStore
 from lfe.workflows.paths import beside
@@ -31,7 +31,8 @@ def analyze_store(
 
         panels_math = TorchPanels(device)
     records = {}
-    for name in checkpoint_names(opened, checkpoint):
+    # random-weights controls first, so each trained checkpoint's report can show its control
+    for name in sorted(checkpoint_names(opened, checkpoint), key=lambda name: not _is_control(opened, name)):
         data = opened.checkpoint(name)
         if not data.complete:
             raise StoreError(
@@ -44,7 +45,7 @@ def analyze_store(
         record = replace(result.record(), checkpoint=name, corpus_fingerprint=opened.corpus["fingerprint"],
                          weights_hash=meta.weights_hash, source=meta.source.to_dict() if meta.source else {},
                          family=meta.family, store_dtype=meta.store_dtype, pooling=meta.pooling,
-                         checkpoint_settings=meta.settings)
+                         checkpoint_settings=meta.settings, random_weights=_control_of(opened, name, settings))
         opened.write_analysis(name, record, result.arrays())
         write_analysis(result, record, folder / name, figures)
         records[name] = record
@@ -76,6 +77,27 @@ def checkpoint_names(opened: ActivationStore, checkpoint: str | list[str]) -> li
     if not names:
         raise StoreError(f"{opened.path} holds no checkpoint yet; run `lfe extract` first")
     return list(names)
+
+
+def _is_control(opened: ActivationStore, name: str) -> bool:
+    source = opened.checkpoint(name).meta.source
+    return source is not None and source.random_init is not None
+
+
+def _control_of(opened: ActivationStore, name: str, settings: AnalysisSettings) -> RandomWeights | None:
+    """The analysed random-weights control of checkpoint ``name`` in the same store, if there is a current one."""
+    source = opened.checkpoint(name).meta.source
+    if source is None or source.random_init is not None:
+        return None
+    for other in opened.checkpoint_names():
+        meta = opened.checkpoint(other).meta
+        if (meta.source is None or meta.source.random_init is None or replace(meta.source, random_init=None) != source
+                or not opened.has_analysis(other)):
+            continue
+        record = opened.analysis(other)
+        if record.params.same_numbers(settings) and record.weights_hash == meta.weights_hash:
+            return RandomWeights(other, meta.source.random_init, record.whole, record.sklr_percent, record.region_percent)
+    return None
 
 
 def _analyze_one(store: str, name: str, options: dict) -> tuple[str, AnalysisRecord]:

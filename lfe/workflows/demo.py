@@ -4,7 +4,8 @@ By default: the Bible in the paper's nine languages (100 verses each, 50 more he
 Gemma-3-270M on the CPU; with the model ``tiny``, offline, on a random model that lfe builds and
 eight sentences written for lfe (the machinery, not a finding). Then the evolution section: a
 small BLOOM-family model trained from scratch on the same corpus's texts, each saved checkpoint
-extracted, analysed and followed across training (``lfe evolve``).
+extracted, analysed and followed across training (``lfe evolve``). The report puts the model beside
+its random-weights control and the shuffled-labels null.
 """
 
 from __future__ import annotations
@@ -53,7 +54,11 @@ def run_demo(settings: DemoSettings) -> dict[str, Path]:
         corpus_path, model, training_texts = _real_inputs(out, settings)
     corpus = read_corpus(corpus_path)
     store = out / "run.zarr"
-    for report in extract(str(model), corpus, store, name=settings.model, overwrite=True):
+    # the model, and its random-weights control: the same architecture and tokenizer, weights drawn from the seed
+    reports = [*extract(str(model), corpus, store, name=settings.model, overwrite=True),
+               *extract(str(model), corpus, store, name=f"{settings.model}-random-init-seed{settings.seed}",
+                        random_init=settings.seed, overwrite=True)]
+    for report in reports:
         logger.info(f"{report.name}: {report.status}, {report.rows} rows, {report.tokens} tokens")
     analysis = AnalysisSettings(n_boot=200, seed=settings.seed)
     for name, record in analyze_store(store, settings=analysis, out=out / "analysis").items():

@@ -200,3 +200,29 @@ def test_a_changed_tokenizer_is_refused_on_resume(tiny_models, corpus, tmp_path)
     tokenizer.save_pretrained(model_dir)
     with pytest.raises(StoreError, match=r"other tokenizer \(stored sha256"):
         extract(str(model_dir), corpus, tmp_path / "run.zarr", settings=SETTINGS, progress=False)
+
+
+def test_a_random_weights_control_is_named_seeded_and_reported_beside_the_trained_model(tiny_models, tmp_path):
+    from lfe.records import AnalysisSettings
+    from lfe.workflows.analyze import analyze_store
+
+    langs = ("en", "fr", "zh", "hi", "ar", "es")
+    corpus = read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows(langs=langs, n_sids=6)))
+    model = str(tiny_models("llama"))
+    extract(model, corpus, tmp_path / "run.zarr", progress=False)
+    [control] = extract(model, corpus, tmp_path / "run.zarr", random_init=3, progress=False)
+    assert control.name == "llama-tiny-0-random-init-seed3"
+    store = ActivationStore.open(tmp_path / "run.zarr")
+    trained, random = store.checkpoint("llama-tiny-0").meta, store.checkpoint(control.name).meta
+    assert random.source.random_init == 3 and trained.source.random_init is None
+    assert random.weights_hash != trained.weights_hash and random.tokenizer_hash == trained.tokenizer_hash
+    [again] = extract(model, corpus, tmp_path / "again.zarr", random_init=3, progress=False)  # seeded: the same weights
+    assert ActivationStore.open(tmp_path / "again.zarr").checkpoint(again.name).meta.weights_hash == random.weights_hash
+
+    records = analyze_store(tmp_path / "run.zarr", settings=AnalysisSettings(threshold=1.5, n_boot=0, null=10),
+                            out=tmp_path / "analysis", figures=False, progress=False)
+    beside = records["llama-tiny-0"].random_weights
+    assert beside is not None and beside.checkpoint == control.name and beside.seed == 3
+    assert beside.whole == records[control.name].whole and records[control.name].random_weights is None
+    report = (tmp_path / "analysis" / "llama-tiny-0" / "report.md").read_text()
+    assert "| measure | trained | random weights | shuffled labels |" in report
