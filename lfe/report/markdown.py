@@ -94,7 +94,8 @@ def _trained_against_controls(record: AnalysisRecord) -> list[str]:
     return [f"Trained weights against the same architecture and tokenizer with random weights (seed {control.seed}, "
             f"checkpoint `{control.checkpoint}`): what training made; and against shuffled labels (null mean).", "",
             "| measure | trained | random weights | shuffled labels |", "|---|---|---|---|",
-            *(f"| {name} | {trained:.4f} | {random:.4f} | {shuffled} |" for name, trained, random, shuffled in rows), ""]
+            *(f"| {name} | {trained:.{2 if '%' in name else 4}f} | {random:.{2 if '%' in name else 4}f} | {shuffled} |"
+              for name, trained, random, shuffled in rows), ""]
 
 
 def _chance_table(whole: Alignment) -> list[str]:
