@@ -44,7 +44,7 @@ def test_blocks_are_chunk_aligned_and_marked_done_after_writing(tmp_path):
     assert checkpoint.pending_blocks() == [0, 1]
     described = store.describe()["checkpoints"]["c"]
     assert described["blocks_done"] == 1 and described["blocks"] == 3
-    assert described["source"] == {"kind": "local", "spec": "x", "revision": None}
+    assert described["source"] == {"kind": "local", "spec": "x", "revision": None, "random_init": None}
 
 
 def test_half_created_checkpoint_is_invisible_and_recreated(tmp_path):
