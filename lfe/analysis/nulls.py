@@ -88,15 +88,17 @@ class RegionShuffles:
     on it, at a cost independent of the model's width.
     """
 
-    def __init__(self, grid: np.ndarray, n_columns: int, shuffles: int, sample: int, seed: int, threshold: float):
+    def __init__(self, grid: np.ndarray, n_layers: int, n_neurons: int, shuffles: int, sample: int, seed: int,
+                 threshold: float):
         rng = np.random.default_rng([seed, 3])
-        self.columns = np.sort(rng.choice(n_columns, size=min(sample, n_columns), replace=False))
+        self.columns = np.sort(rng.choice(n_layers * n_neurons, size=min(sample, n_layers * n_neurons), replace=False))
+        self.layers = self.columns // n_neurons  # the layer of each sampled neuron
         self.grids = shuffle_languages(grid, shuffles, np.random.default_rng([seed, 4]))  # [B, L, N]
         self.shape = self.grids.shape[:2]  # (B, L)
         self.indicator = np.zeros((shuffles * grid.shape[0], grid.size), dtype=np.float32)  # [B*L, n]
         np.put_along_axis(self.indicator, self.grids.reshape(-1, grid.shape[1]), 1.0, axis=1)
         self.threshold = threshold
-        self.key = np.zeros(self.shape, dtype=np.int64)  # [B, L] key neurons among the sampled ones
+        self.key = np.zeros((*self.shape, n_layers), dtype=np.int64)  # [B, L, layers] key neurons among the sampled
 
     def add(self, block: np.ndarray, first: int, norms: np.ndarray) -> None:
         """Count the key neurons among the sampled columns of ``block`` [n, w] = store columns first..first+w."""
@@ -107,16 +109,24 @@ class RegionShuffles:
         values = (block[:, self.columns[low:high] - first] / np.asarray(norms)[:, None]).astype(np.float32)
         sums = (self.indicator @ values).astype(np.float64).reshape(*self.shape, -1)  # [B, L, m]
         squares = (self.indicator @ (values * values)).astype(np.float64).reshape(*self.shape, -1)
+        layers = self.layers[low:high]
         for shuffle, (shuffled_sums, shuffled_squares) in enumerate(zip(sums, squares)):
-            z = zscores(contribution_scores(shuffled_sums, shuffled_squares))  # [L, m]
-            self.key[shuffle] += (z > self.threshold).sum(axis=1)
+            key = zscores(contribution_scores(shuffled_sums, shuffled_squares)) > self.threshold  # [L, m]
+            for layer in np.unique(layers):
+                self.key[shuffle, :, layer] += key[:, layers == layer].sum(axis=1)
 
     def summary(self, regions: np.ndarray, langs: list[str]) -> RegionNull:
         """Each language's and all languages' share of key neurons under the null, against ``regions`` [L, K]."""
-        shares = self.key / len(self.columns)  # [B, L]
+        shares = self.key.sum(axis=2) / len(self.columns)  # [B, L]
         observed = regions.mean(axis=1)  # [L]
+        n_layers = self.key.shape[2]
+        sampled = np.bincount(self.layers, minlength=n_layers)  # [layers]
+        in_layer = self.key.sum(axis=1) / np.maximum(sampled, 1)  # [B, layers]: a layer's share of key neurons
+        observed_layers = regions.reshape(len(langs), n_layers, -1).sum(axis=0).mean(axis=1)  # [layers]
         return RegionNull(
             sklr_percent=summarize(100 * float(observed.sum()), 100 * shares.sum(axis=1), LANGUAGES_SHUFFLED),
             region_percent={lang: summarize(100 * float(observed[l]), 100 * shares[:, l], LANGUAGES_SHUFFLED)
                             for l, lang in enumerate(langs)},
-            neurons_sampled=len(self.columns))
+            neurons_sampled=len(self.columns),
+            layer_percent=tuple(summarize(100 * float(observed_layers[m]), 100 * in_layer[:, m], LANGUAGES_SHUFFLED)
+                                for m in range(n_layers)))

@@ -147,7 +147,7 @@ def analyze(
         key_regions(np.zeros((len(lang_names), 1)), settings.threshold)  # an unreachable threshold fails before any work
     arithmetic = panels_math or NumpyPanels()
     # a top-percent rule fixes each region's size, so only a threshold's regions have a chance level to report
-    shuffles = (RegionShuffles(grid, n_layers * n_neurons, settings.null, settings.null_neurons, settings.seed,
+    shuffles = (RegionShuffles(grid, n_layers, n_neurons, settings.null, settings.null_neurons, settings.seed,
                                settings.threshold) if settings.null and settings.threshold is not None else None)
     pass_ = _Pass(pooled, grid, n_layers, n_neurons, arithmetic, [row_label(lang, sid) for lang, sid in zip(langs, sids)],
                   shuffles)

@@ -80,6 +80,8 @@ class RegionNull(Record):
     sklr_percent: NullSummary
     region_percent: dict[str, NullSummary]
     neurons_sampled: int
+    # per layer: key neurons of all languages, as a percent of the layer's (summed over languages, as SKLR is)
+    layer_percent: tuple[NullSummary, ...] = ()
 
 
 @dataclass(frozen=True)

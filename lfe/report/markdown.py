@@ -3,6 +3,8 @@ table, an evolution table. Each function returns the text; ``lfe.report`` writes
 
 from __future__ import annotations
 
+import numpy as np
+
 from lfe.corpus import row_label
 from lfe.records import FULL_MODEL, AblationTable, Alignment, AnalysisRecord, EvolutionRow, EvolutionSettings, Generation
 
@@ -46,8 +48,7 @@ def analysis_report(record: AnalysisRecord, figures: bool = True) -> str:
                   "![LRDS and SADS per layer](layer_lrds_sads.png)", ""]
     else:
         lines += ["## Per layer", ""]
-    lines += ["| layer | LRDS | SADS |", "|---|---|---|"]
-    lines += [f"| {index} | {layer.lrds:.4f} | {layer.sads:.4f} |" for index, layer in enumerate(record.layers)]
+    lines += _layers_table(record)
     lines += ["", "## Key linguistic regions", "", *_regions_table(record)]
     if figures:
         for filename, caption in ANALYSIS_FIGURES.items():
@@ -55,6 +56,24 @@ def analysis_report(record: AnalysisRecord, figures: bool = True) -> str:
     lines += ["", "Tables: `layers.csv`, `regions.csv`, `key_neurons_per_layer.csv`, `overlap.csv`; "
               "every number with its parameters: `metrics.json`.", ""]
     return "\n".join(lines)
+
+
+def _layers_table(record: AnalysisRecord) -> list[str]:
+    """Each layer's LRDS and SADS, with their chance levels and the layer's share of key neurons where computed."""
+    chance = bool(record.layers) and record.layers[0].lrds_null is not None
+    key = record.region_null.layer_percent if record.region_null and record.n_neurons else ()
+    counts = np.sum(list(record.key_neurons_per_layer.values()), axis=0) if key else []
+    header = ["layer", "LRDS", "SADS"] + (["LRDS chance (95th pct)", "SADS chance (95th pct)"] if chance else [])
+    header += ["key neurons, % (all languages)", "chance % (null mean)", "p"] if key else []
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for index, layer in enumerate(record.layers):
+        cells = [str(index), f"{layer.lrds:.4f}", f"{layer.sads:.4f}"]
+        if layer.lrds_null is not None and layer.sads_null is not None:
+            cells += [f"{layer.lrds_null.p95:.4f}", f"{layer.sads_null.p95:.4f}"]
+        if key:
+            cells += [f"{100 * counts[index] / record.n_neurons:.2f}", f"{key[index].mean:.2f}", f"{key[index].p_value:.3f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _regions_table(record: AnalysisRecord) -> list[str]:

@@ -85,12 +85,14 @@ def test_region_shuffles_count_the_key_neurons_of_each_relabelled_grid():
     pooled = pooled + np.random.default_rng(2).normal(scale=0.3, size=pooled.shape)
     _, _, grid = label_grid(langs, sids)
     norms = np.linalg.norm(pooled, axis=1)
-    shuffles = RegionShuffles(grid, pooled.shape[1], 5, sample=25, seed=0, threshold=1.5)
+    shuffles = RegionShuffles(grid, 2, pooled.shape[1] // 2, 5, sample=25, seed=0, threshold=1.5)
     shuffles.add(pooled[:, :30], 0, norms)  # two panels, as the analysis hands them over
     shuffles.add(pooled[:, 30:], 30, norms)
     for b, permuted in enumerate(shuffles.grids):  # brute force: the whole analysis's rule on the relabelled rows
         z = zscores(contribution_scores(*language_sums(pooled[:, shuffles.columns], permuted, norms)))
-        assert shuffles.key[b].tolist() == (z > 1.5).sum(axis=1).tolist()
+        assert shuffles.key[b].sum(axis=1).tolist() == (z > 1.5).sum(axis=1).tolist()
+        second_layer = shuffles.columns >= pooled.shape[1] // 2
+        assert shuffles.key[b, :, 1].tolist() == (z[:, second_layer] > 1.5).sum(axis=1).tolist()
     assert shuffles.key.sum() > 0
 
 
@@ -108,6 +110,9 @@ def test_planted_language_neurons_are_far_above_the_regions_chance_and_noise_is_
     assert found.sklr_percent.p_value == pytest.approx(1 / 41)
     # SKLR is the sum of the region sizes, shuffle by shuffle
     assert sum(null.mean for null in found.region_percent.values()) == pytest.approx(found.sklr_percent.mean)
+    # and per layer: the layers' shares average to SKLR's (the same number of neurons in each)
+    assert len(found.layer_percent) == 2
+    assert np.mean([null.mean for null in found.layer_percent]) == pytest.approx(found.sklr_percent.mean)
     chance = analyze(noise, langs, sids, 2, width, settings=settings).region_null
     assert chance is not None and chance.sklr_percent.p_value > 0.05
     assert chance.sklr_percent.mean > 5  # z > 2 over nine languages passes many neurons by chance alone
