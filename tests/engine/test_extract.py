@@ -1,6 +1,7 @@
 """Extraction end to end on tiny models: resume, refusal of foreign stores, hub revisions, dtypes."""
 
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -69,6 +70,8 @@ def test_foreign_corpus_settings_and_weights_are_refused(tiny_models, corpus, tm
     with pytest.raises(StoreError, match=r"other inputs \(settings.dtype: stored 'float32', now 'bfloat16'"):
         extract(str(model_dir), corpus, store, settings=ExtractSettings(batch_tokens=256, block_rows=8, dtype="bfloat16"),
                 progress=False)
+    with pytest.raises(StoreError, match=r"settings.special_tokens: stored 'exclude', now 'none'"):  # another policy
+        extract(str(model_dir), corpus, store, settings=replace(SETTINGS, special_tokens="none"), progress=False)
     checkpoint = ActivationStore.open(store, "r+").checkpoint("model")
     checkpoint.done[0] = False  # unfinished, so the rerun loads the model and compares weights
     build_tiny_model("qwen2", model_dir, seed=1)  # other weights at the same path
