@@ -15,7 +15,7 @@ COMPRESSIONS = ("zstd", "none")  # both keep a checksum per chunk (lfe.store.sch
 PADDING_SIDES = ("right", "left")
 SPECIAL_TOKENS = ("exclude", "include", "none")  # fed and left out of the mean, fed and pooled, not fed
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
-POOLING = "mean over the sample's real tokens, float32 accumulation"
+POOLING = "mean over the sample's tokens but padding (special tokens as the special_tokens setting says), float32 accumulation"
 
 
 def parse_device(device: str) -> str:
