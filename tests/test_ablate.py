@@ -65,7 +65,7 @@ def test_cli_ablate_with_layer_matched_controls(analysed, tmp_path):
     table = json.loads((tmp_path / "o" / "ckpt" / "table.json").read_text())
     assert set(table["region_size"]) == {"en", "zh", "layer-random~en", "layer-random~zh"}
     bad = CliRunner().invoke(main, ["ablate", str(model), str(store), "--eval", str(held), "--regions", "de"])
-    assert bad.exit_code == 1 and "no key region for de" in bad.output
+    assert bad.exit_code == 2 and "no key region for de" in bad.output
 
 
 def test_generations_and_a_warning_when_evaluation_text_was_probed(analysed, tmp_path, caplog):

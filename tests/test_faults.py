@@ -167,15 +167,15 @@ def test_missing_foreign_and_newer_stores_are_clear_errors(run, tmp_path):
     go, _ = run
     runner = CliRunner()
     missing = runner.invoke(main, ["check", str(tmp_path / "nothing.zarr")])
-    assert missing.exit_code == 1 and "does not exist; run `lfe extract`" in missing.output
+    assert missing.exit_code == 2 and "does not exist; run `lfe extract`" in missing.output
     zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")
     foreign = runner.invoke(main, ["check", str(tmp_path / "plain.zarr")])
-    assert foreign.exit_code == 1 and "not an lfe store" in foreign.output
+    assert foreign.exit_code == 2 and "not an lfe store" in foreign.output
     go(tmp_path / "run.zarr")
     group = zarr.open_group(str(tmp_path / "run.zarr"), mode="r+")
     group.attrs["lfe"] = {**group.attrs["lfe"], "schema_version": 99}
     newer = runner.invoke(main, ["check", str(tmp_path / "run.zarr")])
-    assert newer.exit_code == 1 and "written by a newer lfe" in newer.output
+    assert newer.exit_code == 2 and "written by a newer lfe" in newer.output
 
 
 def test_check_cli_reports_and_exits_nonzero_on_damage(run, tmp_path):

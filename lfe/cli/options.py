@@ -13,15 +13,21 @@ from lfe.log import logger
 from lfe.records import MODEL_DTYPES, AnalysisSettings
 
 
+class BadInput(click.ClickException):
+    """Bad input: one ``Error:`` line and exit status 2, as click's own usage errors."""
+
+    exit_code = 2
+
+
 def friendly_errors(command):
-    """Report ``LfeError`` as ``Error: ...`` with exit code 1, without a traceback."""
+    """Report ``LfeError`` as ``Error: ...`` with exit status 2, without a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except LfeError as error:
-            raise click.ClickException(str(error)) from None
+            raise BadInput(str(error)) from None
 
     return wrapper
 

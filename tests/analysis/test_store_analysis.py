@@ -79,10 +79,10 @@ def test_cli_analyze_reports_and_explains_errors(tmp_path):
     assert "step1: LRDS" in result.output and "SKLR" in result.output
     assert not list((tmp_path / "out" / "step1").glob("*.png"))
     result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run.zarr"), "--threshold", "3", "--quiet"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "largest possible z is sqrt(6-1) = 2.236" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run.zarr"), "--checkpoint", "nope"])
-    assert result.exit_code == 1 and "has no checkpoint 'nope'; it has step1" in result.output
+    assert result.exit_code == 2 and "has no checkpoint 'nope'; it has step1" in result.output
 
 
 def test_one_pass_with_stored_norms_equals_two_passes_and_damaged_norms_are_caught(tmp_path):
@@ -107,9 +107,9 @@ def test_analyze_on_a_missing_gpu_is_a_clear_error(tmp_path):
     if torch_has_cuda():
         assert result.exit_code == 0, result.output
     else:
-        assert result.exit_code == 1 and "no CUDA device; use --device cpu" in result.output
+        assert result.exit_code == 2 and "no CUDA device; use --device cpu" in result.output
     bad = CliRunner().invoke(main, ["analyze", str(tmp_path / "run.zarr"), "--device", "gpu", "--quiet"])
-    assert bad.exit_code == 1 and "is not a device" in bad.output
+    assert bad.exit_code == 2 and "is not a device" in bad.output
 
 
 def torch_has_cuda() -> bool:

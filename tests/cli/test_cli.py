@@ -36,16 +36,16 @@ def test_errors_are_one_clear_line_without_traceback(tiny_models, tmp_path):
     rows = [r for r in parallel_rows() if not (r[0] == "zh" and r[1] == "4")]
     corpus = write_tsv(tmp_path / "c.tsv", rows)
     result = _run("extract", tiny_models("gpt2"), "--corpus", corpus, "--out", tmp_path / "run.zarr")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"Error: {corpus} is incomplete" in result.output and "zh lacks 1 sid(s): 4" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "run.zarr").exists()  # checked before anything was written
 
     good = write_tsv(tmp_path / "good.tsv", parallel_rows())
     result = _run("extract", tmp_path, "--corpus", good, "--out", tmp_path / "run.zarr")
-    assert result.exit_code == 1 and "is a directory without config.json" in result.output
+    assert result.exit_code == 2 and "is a directory without config.json" in result.output
     result = _run("info", tmp_path / "none.zarr")
-    assert result.exit_code == 1 and "does not exist; run `lfe extract`" in result.output
+    assert result.exit_code == 2 and "does not exist; run `lfe extract`" in result.output
     result = _run("extract", tiny_models("gpt2"), "--corpus", corpus, "--out", tmp_path / "r.zarr", "--dtype", "int4")
     assert result.exit_code == 2 and "'int4' is not one of" in result.output
 
@@ -64,9 +64,9 @@ def test_models_list_and_corpus_sample(tmp_path):
     assert result.exit_code == 0, result.output
     assert "probe: " in result.output and (tmp_path / "s" / "holdout" / "zh.txt").exists()
     too_many = _run("corpus", "sample", corpus, "--samples", "10", "--seed", "0", "--holdout", "4")
-    assert too_many.exit_code == 1 and "is more than the corpus's 12 sids" in too_many.output
+    assert too_many.exit_code == 2 and "is more than the corpus's 12 sids" in too_many.output
     unknown = _run("models", "fetch", "gpt-5")
-    assert unknown.exit_code == 1 and "unknown model 'gpt-5'; lfe can fetch gemma3-270m, smollm2-135m" in unknown.output
+    assert unknown.exit_code == 2 and "unknown model 'gpt-5'; lfe can fetch gemma3-270m, smollm2-135m" in unknown.output
 
 
 def test_offline_demo_runs_end_to_end(tmp_path):
