@@ -21,6 +21,10 @@ class AnalysisError(LfeError):
     """The activations cannot be analysed as asked (too few languages, unreachable threshold, ...)."""
 
 
+class PanelReadError(AnalysisError):
+    """The activations of a layer could not be read (a damaged chunk of a store, say)."""
+
+
 class FetchError(LfeError):
     """A download failed, or what was downloaded is not what was expected."""
 

@@ -101,7 +101,7 @@ def test_corruption_is_found_by_a_deep_check_and_repaired(run, tmp_path, monkeyp
         norms = zarr.open_array(str(out / "checkpoints" / "ckpt" / "norms"), mode="r+")
         norms[24:30] = 1.0
     assert check_store(out).ok  # the shallow check sees every file in place
-    report = check_store(out, deep=True, repair=True)
+    report = check_store(out, repair=True)  # a repair reads every chunk: it does what the deep check's advice says
     assert not report.ok
     damaged = [1, 4] if damage == "swap two blocks' chunks" else [4]
     assert report.repaired == {"ckpt": damaged}
@@ -247,3 +247,22 @@ def test_ctrl_c_flushes_finished_blocks_and_exits_cleanly(tiny_models, tmp_path)
     subprocess.run(command, env=env, check=True, capture_output=True)
     subprocess.run(command[:-1] + [str(tmp_path / "whole.zarr")], env=env, check=True, capture_output=True)
     assert _rows(tmp_path / "run.zarr").tobytes() == _rows(tmp_path / "whole.zarr").tobytes()
+
+
+def test_analyzing_a_damaged_chunk_says_how_to_repair_it(run, tmp_path):
+    go, whole = run
+    out = tmp_path / "run.zarr"
+    go(out)
+    chunk = _chunk(out, 3, layer=1)
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    chunk.write_bytes(bytes(data))
+    result = CliRunner().invoke(main, ["analyze", str(out), "--top-percent", "5", "--quiet", "--no-figures"])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert "is damaged: cannot read layer 1's activations" in result.output and "lfe check --repair" in result.output
+    repaired = CliRunner().invoke(main, ["check", str(out), "--repair", "--quiet"])  # as the message says
+    assert "repaired ckpt: blocks 3" in repaired.output
+    go(out)
+    assert _rows(out).tobytes() == whole.tobytes()
+    again = CliRunner().invoke(main, ["analyze", str(out), "--top-percent", "5", "--quiet", "--no-figures"])
+    assert again.exit_code == 0, again.output

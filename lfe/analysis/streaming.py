@@ -29,7 +29,7 @@ from lfe.analysis.metrics import (
 )
 from lfe.analysis.nulls import RegionShuffles, alignment_nulls
 from lfe.corpus import row_label
-from lfe.errors import AnalysisError
+from lfe.errors import AnalysisError, PanelReadError
 from lfe.records import Alignment, AnalysisArrays, AnalysisRecord, AnalysisSettings, RegionNull
 
 SUB_PANEL = 4096  # columns of a panel converted to float32 at once
@@ -86,7 +86,14 @@ class AnalysisResult:
 def panel(pooled, layer: int, width: int) -> np.ndarray:
     """Layer ``layer``'s full-height columns as numpy; dask arrays are computed here and only here."""
     part = pooled[:, layer * width:(layer + 1) * width]
-    return np.asarray(part.compute() if hasattr(part, "compute") else part)
+    if not hasattr(part, "compute"):
+        return np.asarray(part)
+    try:
+        return np.asarray(part.compute())
+    except MemoryError:
+        raise
+    except Exception as error:  # each codec raises its own type for a damaged chunk
+        raise PanelReadError(f"cannot read layer {layer}'s activations ({type(error).__name__}: {error})") from error
 
 
 def panels(pooled, n_layers: int, width: int):

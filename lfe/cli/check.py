@@ -14,7 +14,8 @@ from lfe.cli.options import friendly_errors
 @click.argument("store", type=click.Path())
 @click.option("--deep", is_flag=True, help="Read every chunk: checksums, NaN/inf rows, row norms against the rows.")
 @click.option("--repair", is_flag=True,
-              help="Clear the done flag of damaged blocks, so the same `lfe extract` recomputes exactly those.")
+              help="Read every chunk (as --deep) and clear the done flag of damaged blocks, so the same "
+                   "`lfe extract` recomputes exactly those.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def check(store, deep, repair, as_json, quiet):

@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lfe.analysis import analyze
-from lfe.errors import StoreError
+from lfe.errors import PanelReadError, StoreError
 from lfe.records import AnalysisRecord, AnalysisSettings, RandomWeights
 from lfe.report import write_analysis
 from lfe.store import ActivationStore
@@ -39,8 +39,12 @@ def analyze_store(
                 f"checkpoint {name!r} is incomplete ({int(data.done[:].sum())}/{data.n_blocks} blocks): "
                 f"rerun the same `lfe extract` command to finish it"
             )
-        result = analyze(data.as_dask(), langs, sids, data.n_layers, data.n_neurons, settings=settings,
-                         progress=progress, norms=data.norms[:], panels_math=panels_math)
+        try:
+            result = analyze(data.as_dask(), langs, sids, data.n_layers, data.n_neurons, settings=settings,
+                             progress=progress, norms=data.norms[:], panels_math=panels_math)
+        except PanelReadError as error:
+            raise StoreError(f"checkpoint {name!r} of {store} is damaged: {error}; run `lfe check --repair {store}`, "
+                             "then the same `lfe extract` command") from None
         meta = data.meta
         record = replace(result.record(), checkpoint=name, corpus_fingerprint=opened.corpus["fingerprint"],
                          weights_hash=meta.weights_hash, source=meta.source.to_dict() if meta.source else {},

@@ -51,9 +51,11 @@ class CheckReport:
 def check_store(path: str | Path, deep: bool = False, repair: bool = False, progress: bool = False) -> CheckReport:
     """Check the store at ``path``; a missing, foreign or newer store raises ``StoreError``.
 
-    ``repair`` takes the store's writer lock, so it never clears flags under a running extraction.
+    ``repair`` reads every chunk (it implies ``deep``: a damaged chunk is only found by reading it) and
+    takes the store's writer lock, so it never clears flags under a running extraction.
     """
     if repair:
+        deep = True
         with writer_lock(path, "lfe check --repair"):
             return _check(path, deep, repair, progress)
     return _check(path, deep, repair, progress)
