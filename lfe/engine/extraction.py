@@ -21,6 +21,7 @@ from lfe.models.loading import load
 from lfe.records import ExtractSettings, ModelSource
 from lfe.store import ActivationStore
 from lfe.store.lock import writer_lock
+from lfe.store.store import is_empty_folder
 
 
 def extract(
@@ -49,12 +50,18 @@ def extract(
     settings = resolved(settings)
     sources, names = checkpoint_sources(model, revisions, name, random_init)
     with writer_lock(out):
+        new = not Path(out).exists() or is_empty_folder(Path(out))
         store = _open_store(Path(out), corpus, overwrite)
-        if client is not None:
-            return extract_on_cluster(client, store.path, sources, names, corpus, settings, overwrite=overwrite,
-                                      progress=progress)
-        return [_extract_one(store, source, checkpoint_name, corpus, settings, overwrite, progress)
-                for source, checkpoint_name in zip(sources, names)]
+        try:
+            if client is not None:
+                return extract_on_cluster(client, store.path, sources, names, corpus, settings, overwrite=overwrite,
+                                          progress=progress)
+            return [_extract_one(store, source, checkpoint_name, corpus, settings, overwrite, progress)
+                    for source, checkpoint_name in zip(sources, names)]
+        except BaseException:
+            if new and store.is_empty():  # nothing of value in it: a later run with another corpus must not trip on it
+                ActivationStore.remove(store.path)
+            raise
 
 
 def _extract_one(store: ActivationStore, source: ModelSource, name: str, corpus: Corpus, settings: ExtractSettings,
@@ -69,7 +76,7 @@ def _extract_one(store: ActivationStore, source: ModelSource, name: str, corpus:
 
 
 def _open_store(path: Path, corpus: Corpus, overwrite: bool) -> ActivationStore:
-    if path.exists():
+    if path.exists() and not is_empty_folder(path):
         if not os.access(path, os.W_OK):
             raise StoreError(f"{path} is read-only for this user; fix its permissions or pass another --out")
         store = ActivationStore.open(path, mode="r+")

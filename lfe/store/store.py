@@ -38,6 +38,11 @@ ANALYSIS, ABLATION = "analysis", "ablation"  # the groups of records kept per ch
 MADE_BY = {ANALYSIS: "lfe analyze", ABLATION: "lfe ablate"}
 
 
+def is_empty_folder(path: Path) -> bool:
+    """A folder with nothing in it: a place a new store may take (``mkdir out.zarr`` before the run)."""
+    return path.is_dir() and not any(path.iterdir())
+
+
 class ActivationStore:
     """A run's store. Create with ``ActivationStore.create``, open with ``ActivationStore.open``."""
 
@@ -70,7 +75,7 @@ class ActivationStore:
     def create(cls, path: str | Path, corpus: dict, langs, sids, texts) -> "ActivationStore":
         """Create a store atomically: it is built beside ``path`` and renamed into place."""
         path = Path(path)
-        if path.exists():
+        if path.exists() and not is_empty_folder(path):
             raise StoreError(f"{path} already exists")
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
@@ -89,6 +94,10 @@ class ActivationStore:
                 raise StoreError(f"cannot create the store {path}: {write_failure(error)}") from error
             raise
         return cls.open(path, mode="r+")
+
+    def is_empty(self) -> bool:
+        """Whether the store holds no checkpoint, not even a half-created one."""
+        return not self.checkpoint_names() and not self.half_created_checkpoints()
 
     @staticmethod
     def remove(path: str | Path) -> None:

@@ -229,3 +229,15 @@ def test_a_random_weights_control_is_named_seeded_and_reported_beside_the_traine
     assert beside.whole == records[control.name].whole and records[control.name].random_weights is None
     report = (tmp_path / "analysis" / "llama-tiny-0" / "report.md").read_text()
     assert "| measure | trained | random weights | shuffled labels |" in report
+
+
+def test_a_failed_first_extract_leaves_no_store_and_an_empty_folder_is_a_fine_out(tiny_models, corpus, tmp_path):
+    long_text = read_corpus(write_tsv(tmp_path / "long.tsv", [(lang, "0", "word " * 600) for lang in ("en", "fr")]))
+    with pytest.raises(LfeError, match="longer than the model's context"):  # found after the store was opened
+        extract(str(tiny_models("gpt2")), long_text, tmp_path / "run.zarr", settings=SETTINGS, progress=False)
+    assert not (tmp_path / "run.zarr").exists()  # so another corpus is not refused as "another corpus" later
+    [report] = extract(str(tiny_models("gpt2")), corpus, tmp_path / "run.zarr", settings=SETTINGS, progress=False)
+    assert report.status == report.WRITTEN
+    (tmp_path / "made.zarr").mkdir()  # an empty folder made beforehand
+    [report] = extract(str(tiny_models("gpt2")), corpus, tmp_path / "made.zarr", settings=SETTINGS, progress=False)
+    assert ActivationStore.open(tmp_path / "made.zarr").checkpoint(report.name).complete
