@@ -73,7 +73,7 @@ def test_settings_refuse_bad_values_with_the_option_to_fix():
     with pytest.raises(LfeError, match=r"--window must be positive, got -1; --stride must be positive, got 0; "
                                        r"--max-new-tokens must be positive, got -1; --dtype 'int8' is not one of"):
         AblationSettings(window=-1, stride=0, max_new_tokens=-1, dtype="int8")
-    with pytest.raises(AnalysisError, match="--bootstrap must be 0 or more"):
+    with pytest.raises(AnalysisError, match=r"--bootstrap must be 0 \(no interval\) or at least 10"):
         AnalysisSettings(n_boot=-1)
     assert AnalysisSettings(threshold=1.0, top_percent=3).threshold is None  # the percent alone decides, as recorded
     assert AnalysisSettings().same_numbers(AnalysisSettings(arithmetic="torch-cuda"))

@@ -68,6 +68,8 @@ def analysis_options(command):
 
     @functools.wraps(command)
     def wrapper(*args, threshold, top_percent, n_boot, seed, null, **kwargs):
+        if threshold is not None and top_percent is not None:
+            raise BadInput("pass --threshold or --top-percent, not both: they are two rules for the key regions")
         settings = AnalysisSettings(threshold=2.0 if threshold is None else threshold, top_percent=top_percent,
                                     n_boot=n_boot, seed=seed, null=null)
         return command(*args, settings=settings, **kwargs)

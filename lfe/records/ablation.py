@@ -31,7 +31,8 @@ class AblationSettings(Record):
     def __post_init__(self):
         parse_device(self.device)
         refuse(not_positive(window=self.window, stride=self.stride, max_new_tokens=self.max_new_tokens)
-               + not_one_of("--dtype", self.dtype, MODEL_DTYPES))
+               + not_one_of("--dtype", self.dtype, MODEL_DTYPES)
+               + ([f"--seed must be 0 or more, got {self.seed}"] if self.seed < 0 else []))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from lfe.errors import AnalysisError
 from lfe.records.base import Record
 from lfe.records.extraction import ExtractSettings
 
+MIN_BOOTSTRAP = 10  # fewer resamples give a "95% interval" of a handful of points, which may miss the estimate
+
 
 @dataclass(frozen=True)
 class AnalysisSettings(Record):
@@ -33,8 +35,11 @@ class AnalysisSettings(Record):
             object.__setattr__(self, "threshold", None)  # as recorded: the percent alone decides
         elif self.threshold is None or not math.isfinite(self.threshold):
             raise AnalysisError(f"--threshold must be a finite number, got {self.threshold}")
-        if self.n_boot < 0:
-            raise AnalysisError(f"--bootstrap must be 0 or more, got {self.n_boot}")
+        if self.n_boot < 0 or 0 < self.n_boot < MIN_BOOTSTRAP:
+            raise AnalysisError(f"--bootstrap must be 0 (no interval) or at least {MIN_BOOTSTRAP} resamples for a 95% "
+                                f"interval, got {self.n_boot}")
+        if self.seed < 0:
+            raise AnalysisError(f"--seed must be 0 or more, got {self.seed}")
         if self.null < 0:
             raise AnalysisError(f"--null must be 0 or more, got {self.null}")
         if self.null_neurons < 1:

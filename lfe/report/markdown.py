@@ -38,7 +38,8 @@ def analysis_report(record: AnalysisRecord, figures: bool = True) -> str:
         f"{record.sklr} | {record.sklr_percent:.2f} |",
         "",
         "LRDS > 0: samples of one language are more alike than samples of different languages. "
-        "SADS > 0: translations of one sentence are more alike than unrelated sentences in other languages.",
+        "SADS > 0: translations of one sentence are more alike than unrelated sentences in other languages. "
+        "SKLR sums the regions' sizes over languages (a neuron key for two languages counts twice).",
         "",
         *_chance_table(whole),
         *_trained_against_controls(record),

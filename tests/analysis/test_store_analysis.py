@@ -116,3 +116,16 @@ def torch_has_cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def test_contradictory_and_out_of_range_analysis_options_are_one_line_errors(tmp_path):
+    planted_store(tmp_path / "run.zarr")
+    for options, message in ((["--threshold", "1.5", "--top-percent", "5"], "pass --threshold or --top-percent, not both"),
+                             (["--threshold", "nan"], "--threshold must be a finite number, got nan"),
+                             (["--bootstrap", "1"], "--bootstrap must be 0 (no interval) or at least 10"),
+                             (["--bootstrap", "-1"], "--bootstrap must be 0 (no interval)"),
+                             (["--seed", "-1"], "--seed must be 0 or more, got -1"),
+                             (["--null", "-3"], "--null must be 0 or more, got -3")):
+        result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run.zarr"), "--quiet", *options])
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, options
+    assert not ActivationStore.open(tmp_path / "run.zarr").has_analysis("step1")  # nothing was written
