@@ -100,3 +100,20 @@ def test_evolve_joins_a_real_ablation_with_a_choice_task_through_the_cli(analyse
     accuracy = ActivationStore.open(store).ablation("ckpt").choice_accuracy
     assert row["choice_accuracy_full"] == pytest.approx(sum(cells[FULL_MODEL] for cells in accuracy.values()) / len(LANGS))
     assert row["own_region_increase"] is not None and row["random_twin_increase"] is not None
+
+
+def test_bad_choice_files_and_option_values_are_refused_before_any_evaluation(analysed, tmp_path):
+    model, store, held = analysed
+    table = write_tsv(tmp_path / "not-jsonl.tsv", [("en", "1", "the cat")])
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text('{"lang": "en", "context": "a", "endings": ["b"], "label": 0}\n')
+    for options, message in ((["--choice", str(table)], "not-jsonl.tsv:1: not a JSON line; --choice takes the JSONL"),
+                             (["--choice", str(wrong)], "wrong.jsonl:1: a choice item needs lang, context, endings"),
+                             (["--window", "-1"], "--window must be positive, got -1"),
+                             (["--stride", "0"], "--stride must be positive, got 0"),
+                             (["--max-new-tokens", "-1"], "--max-new-tokens must be positive"),
+                             (["--seed", "-1"], "--seed must be 0 or more")):
+        result = CliRunner().invoke(main, ["ablate", str(model), str(store), "--eval", str(held), *options])
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, options
+        assert "ablate:" not in result.output  # refused before the first evaluation
+    assert ActivationStore.open(store).ablation("ckpt") is None

@@ -29,10 +29,18 @@ def fetch(name, langs, versions, out, cache, wheels):
     from lfe.corpus.sources.bible import NOTICE, PAPER_LANGS, fetch_bible
 
     chosen = tuple(lang.strip() for lang in langs.split(",")) if langs else PAPER_LANGS
-    pairs = dict(item.split("=", 1) for item in versions.split(",")) if versions else None
+    pairs = _versions(versions) if versions else None
     click.echo(NOTICE, err=True)
     path = fetch_bible(out, langs=chosen, versions=pairs, cache=cache, find_links=wheels)
     click.echo(path)
+
+
+def _versions(value: str) -> dict[str, str]:
+    """--versions en=4,fr=l -> {"en": "4", "fr": "l"}."""
+    pairs = [item.split("=", 1) for item in value.split(",")]
+    if any(len(pair) != 2 or not pair[0].strip() or not pair[1].strip() for pair in pairs):
+        raise click.BadParameter(f"{value!r} is not LANG=CODE,... (e.g. en=4,fr=l)", param_hint="--versions")
+    return {lang.strip(): code.strip() for lang, code in pairs}
 
 
 @corpus.command("sample")

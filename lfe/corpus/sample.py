@@ -85,3 +85,26 @@ def sample_corpus(path: str | Path, *, samples: int, seed: int, holdout: int = 0
     (out / "split.json").write_text(json.dumps({"source": str(path), "samples": samples, "holdout": holdout,
                                                 "seed": seed, "probe_sids": probe, "holdout_sids": held}, indent=1))
     return written
+
+
+def read_choice_items(path: str | Path) -> list[dict]:
+    """The items of a choice task (JSONL, the layout ``choice_task`` writes); ``CorpusError`` naming the line."""
+    items = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            raise CorpusError(f"{path}:{number}: not a JSON line; --choice takes the JSONL that "
+                              "`lfe corpus sample --holdout` writes (choice.jsonl)") from None
+        endings = item.get("endings") if isinstance(item, dict) else None
+        if (not isinstance(item, dict) or not isinstance(item.get("lang"), str) or not isinstance(item.get("context"), str)
+                or not isinstance(endings, list) or len(endings) < 2 or not all(isinstance(e, str) for e in endings)
+                or not isinstance(item.get("label"), int) or not 0 <= item["label"] < len(endings)):
+            raise CorpusError(f"{path}:{number}: a choice item needs lang, context, endings (two or more texts) and "
+                              "label (the index of the right ending)")
+        items.append(item)
+    if not items:
+        raise CorpusError(f"{path} holds no choice items")
+    return items

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import struct
 import uuid
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -89,8 +90,9 @@ def converted_gguf(path: str | Path, cache: str | Path | None = None) -> Path:
     except ImportError as error:
         raise ModelError(f"reading GGUF files needs the packages gguf and accelerate: pip install gguf accelerate "
                          f"({error})") from None
-    except (OSError, ValueError) as error:
-        raise ModelError(f"cannot read the GGUF file {path}: {error}") from None
+    except (OSError, ValueError, KeyError, struct.error) as error:  # struct.error: a truncated file
+        raise ModelError(f"cannot read the GGUF file {path} ({type(error).__name__}: {error}); is it whole? "
+                         "Fetch it again") from None
     # transformers dequantizes GGUF weights to plain tensors on load but keeps a "gguf quantizer"
     # that refuses to save; the tensors themselves are ordinary, so drop it.
     model.hf_quantizer = None

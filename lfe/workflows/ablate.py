@@ -9,7 +9,6 @@ model on the same windows.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
@@ -18,6 +17,7 @@ import numpy as np
 
 from lfe.analysis.controls import control_regions
 from lfe.corpus import read_corpus
+from lfe.corpus.sample import read_choice_items
 from lfe.errors import LfeError, StoreError
 from lfe.intervene.deactivate import deactivated
 from lfe.intervene.evaluate import ending_scores, greedy, negative_log_likelihood, perplexity
@@ -45,6 +45,7 @@ def ablate(model: str, store: str | Path, settings: AblationSettings, *, checkpo
         raise StoreError(f"{model} is not the model whose activations checkpoint {checkpoint!r} holds "
                          "(weights hash differs); pass the same model")
     texts, eval_sids = read_eval_texts(settings.evaluation, langs)
+    items = read_choice_items(settings.choice) if settings.choice else None  # checked before any evaluation
     shared = eval_sids & set(opened.labels()[1].tolist())
     if shared:
         logger.warning(f"{len(shared)} evaluation sids were also probed (e.g. {sorted(shared)[0]}): the evaluation "
@@ -62,7 +63,7 @@ def ablate(model: str, store: str | Path, settings: AblationSettings, *, checkpo
         region_size={name: int(mask.sum()) for name, mask in columns.items() if name != FULL_MODEL},
         region_percent={name: 100 * float(mask.mean()) for name, mask in columns.items() if name != FULL_MODEL},
         twins=twins,
-        choice_accuracy=choice_accuracy(loaded, columns, settings.choice, prefix) if settings.choice else None,
+        choice_accuracy=choice_accuracy(loaded, columns, items, prefix) if items else None,
         special_tokens=policy,
     )
     generations = (_generations(loaded, columns, settings.generate, settings.max_new_tokens, prefix)
@@ -131,19 +132,23 @@ def _perplexities(loaded: LoadedModel, columns: Columns, texts: dict[str, str], 
     return tokens, table
 
 
-def choice_accuracy(loaded: LoadedModel, columns: Columns, path: str | Path,
+def choice_accuracy(loaded: LoadedModel, columns: Columns, items: list[dict],
                     prefix: Sequence[int] = ()) -> dict[str, dict[str, float]]:
-    """Accuracy of the choice task at ``path`` (JSONL, XStoryCloze layout) per language and region."""
-    items = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    """Accuracy of the choice ``items`` (``read_choice_items``: XStoryCloze layout) per language and region."""
+    from tqdm import tqdm
+
     accuracy: dict[str, dict[str, float]] = {}
+    bar = tqdm(total=len(columns) * len(items), desc="choice", unit="item")
     for name, mask in columns.items():
         with deactivated(loaded.adapter, mask):  # live during the whole evaluation
             hits: dict[str, list[bool]] = {}
             for item in items:
+                bar.update()
                 scores = ending_scores(loaded.model, loaded.tokenizer, item["context"], item["endings"], prefix)
                 hits.setdefault(item["lang"], []).append(int(np.argmax(scores)) == item["label"])
         for lang, values in hits.items():
             accuracy.setdefault(lang, {})[name] = float(np.mean(values))
+    bar.close()
     return accuracy
 
 

@@ -102,3 +102,22 @@ def test_model_parts_are_joined_and_the_whole_is_verified(tmp_path, monkeypatch)
     assert not list((tmp_path / "cache" / "models" / "bad-model").iterdir())
     with pytest.raises(Exception, match="unknown model .nope.; lfe can fetch .*gemma3-270m, smollm2-135m"):
         catalogue.recipe("nope")
+
+
+def test_a_bad_versions_option_and_a_truncated_gguf_file_are_one_line_errors(tmp_path):
+    import struct
+
+    from click.testing import CliRunner
+
+    from lfe.cli import main
+
+    bad = CliRunner().invoke(main, ["corpus", "fetch", "bible", "--versions", "bogus", "--out", str(tmp_path / "b.tsv")])
+    assert bad.exit_code == 2 and "'bogus' is not LANG=CODE" in bad.output
+    truncated = tmp_path / "model.gguf"  # a GGUF header that promises five entries and ends
+    truncated.write_bytes(b"GGUF" + struct.pack("<I", 3) + struct.pack("<Q", 0) + struct.pack("<Q", 5) + b"\x01\x02")
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("lang\tsid\ttext\nen\t1\tthe cat\nfr\t1\tle chat\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["extract", str(truncated), "--corpus", str(corpus), "--out", str(tmp_path / "r.zarr"),
+                                       "--quiet"], env={"LFE_CACHE": str(tmp_path / "cache")})
+    assert result.exit_code == 2 and "cannot read the GGUF file" in result.output and "is it whole?" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "r.zarr").exists()

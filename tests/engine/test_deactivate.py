@@ -121,7 +121,7 @@ def test_masks_are_live_during_the_choice_evaluation(tiny_models, tmp_path):
     path = tmp_path / "choice.jsonl"
     path.write_text("".join(json.dumps(item) + "\n" for item in items))
     total = adapter.n_layers * adapter.n_neurons
-    accuracy = choice_accuracy(loaded, {FULL_MODEL: np.zeros(total, bool), "all": np.ones(total, bool)}, path)
+    accuracy = choice_accuracy(loaded, {FULL_MODEL: np.zeros(total, bool), "all": np.ones(total, bool)}, items)
     assert accuracy["en"][FULL_MODEL] == 1.0
     assert accuracy["en"]["all"] < 1.0  # the deactivation changed answers: it was live
 
