@@ -112,7 +112,8 @@ def test_bad_choice_files_and_option_values_are_refused_before_any_evaluation(an
                              (["--window", "-1"], "--window must be positive, got -1"),
                              (["--stride", "0"], "--stride must be positive, got 0"),
                              (["--max-new-tokens", "-1"], "--max-new-tokens must be positive"),
-                             (["--seed", "-1"], "--seed must be 0 or more")):
+                             (["--seed", "-1"], "--seed must be 0 or more"),
+                             (["--window", "600"], "--window 600 does not fit the model's context of 512 positions")):
         result = CliRunner().invoke(main, ["ablate", str(model), str(store), "--eval", str(held), *options])
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, options
         assert "ablate:" not in result.output  # refused before the first evaluation

@@ -206,6 +206,10 @@ def test_a_second_writer_is_refused_and_a_crashed_one_leaves_no_lock(run, tmp_pa
         with pytest.raises(StoreError, match="being written by another lfe extract"):
             check_store(out, repair=True)
     assert check_store(out).ok  # a read-only check needs no lock
+    (tmp_path / "link.zarr").symlink_to(out)  # the same store by another path: the same lock
+    with writer_lock(out):
+        with pytest.raises(StoreError, match="being written by another lfe extract"):
+            go(tmp_path / "link.zarr")
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from lfe.store.lock import writer_lock\n"
                                f"with writer_lock({str(out)!r}):\n    print('locked', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)

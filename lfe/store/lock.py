@@ -17,10 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lfe.errors import StoreError
+from lfe.store.schema import write_failure
 
 
 def lock_path(store: str | Path) -> Path:
-    store = Path(store)
+    """The lock file of ``store``, beside the real store: a symlink or another spelling of the path locks the same."""
+    store = Path(store).resolve()
     return store.with_name(f".{store.name}.lock")
 
 
@@ -28,8 +30,11 @@ def lock_path(store: str | Path) -> Path:
 def writer_lock(store: str | Path, command: str = "lfe extract"):
     """Hold the store's writer lock for the ``with`` block; ``StoreError`` naming the holder if taken."""
     path = lock_path(store)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")
+    except OSError as error:
+        raise StoreError(f"cannot take the writer lock of {store}: {write_failure(error)}") from None
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -53,7 +53,12 @@ def ablate(model: str, store: str | Path, settings: AblationSettings, *, checkpo
     # the store's special-tokens policy, in every evaluation: the prefix it feeds before each piece of text
     policy = opened.checkpoint(checkpoint).meta.settings.special_tokens
     prefix = special_prefix(loaded.tokenizer, policy)
-    window = settings.window or min(context_length(loaded.model.config) or 1024, 1024) - len(prefix)
+    context = context_length(loaded.model.config)
+    window = settings.window or min(context or 1024, 1024) - len(prefix)
+    if context is not None and window + len(prefix) > context:
+        raise LfeError(f"--window {window} does not fit the model's context of {context} positions"
+                       + (f" (with its {len(prefix)} special token(s) before each window)" if prefix else "")
+                       + f"; pass --window {context - len(prefix)} or less")
     tokens, table = _perplexities(loaded, columns, texts, window, settings.stride, prefix)
     result = AblationTable(
         checkpoint=checkpoint, model=model, params=replace(settings, window=window, analysis=analysis.params),

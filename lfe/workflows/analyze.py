@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
 from lfe.analysis import analyze
 from lfe.errors import PanelReadError, StoreError
+from lfe.log import logger
 from lfe.records import AnalysisRecord, AnalysisSettings, RandomWeights
 from lfe.report import write_analysis
 from lfe.store import ActivationStore
@@ -22,8 +24,11 @@ def analyze_store(
     ``device`` other than cpu computes each panel's Gram and language sums with torch there (the
     only place analysis touches torch, imported here on demand).
     """
-    opened = ActivationStore.open(store, mode="r+")
+    writable = os.access(store, os.W_OK)
+    opened = ActivationStore.open(store, mode="r+" if writable else "r")
     folder = Path(out) if out is not None else beside(store, "analysis")
+    if not writable:
+        logger.warning(f"{store} is read-only: the analysis is written to {folder} only, not kept in the store")
     langs, sids = opened.labels()
     panels_math = None  # numpy on the CPU
     if device != "cpu":
@@ -50,7 +55,8 @@ def analyze_store(
                          weights_hash=meta.weights_hash, source=meta.source.to_dict() if meta.source else {},
                          family=meta.family, store_dtype=meta.store_dtype, pooling=meta.pooling,
                          checkpoint_settings=meta.settings, random_weights=_control_of(opened, name, settings))
-        opened.write_analysis(name, record, result.arrays())
+        if writable:
+            opened.write_analysis(name, record, result.arrays())
         write_analysis(result, record, folder / name, figures)
         records[name] = record
     return records

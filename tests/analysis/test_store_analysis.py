@@ -129,3 +129,16 @@ def test_contradictory_and_out_of_range_analysis_options_are_one_line_errors(tmp
         result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run.zarr"), "--quiet", *options])
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, options
     assert not ActivationStore.open(tmp_path / "run.zarr").has_analysis("step1")  # nothing was written
+
+
+def test_a_read_only_store_is_analysed_into_the_folder_only(tmp_path, monkeypatch, caplog):
+    import os
+
+    planted_store(tmp_path / "run.zarr")
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # as for another user (root may write anywhere)
+    [record] = analyze_store(tmp_path / "run.zarr", settings=AnalysisSettings(threshold=1.5, n_boot=0, null=0),
+                             out=tmp_path / "out", figures=False, progress=False).values()
+    assert "is read-only: the analysis is written to" in caplog.text
+    assert json.loads((tmp_path / "out" / "step1" / "metrics.json").read_text())["sklr"] == record.sklr
+    monkeypatch.undo()
+    assert not ActivationStore.open(tmp_path / "run.zarr").has_analysis("step1")
