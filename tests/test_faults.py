@@ -73,6 +73,8 @@ def test_a_missing_chunk_is_found_and_exactly_its_block_redone(run, tmp_path, mo
     assert not report.ok
     assert [f.where for f in report.findings if f.level == "error"] == ["checkpoint ckpt, block 2 (rows 12-17)"]
     assert any("lfe check --repair" in f.fix for f in report.findings)
+    info = CliRunner().invoke(main, ["info", str(out)])  # not "complete" while a file is gone
+    assert "6/6 blocks (DAMAGED: blocks 2 lost chunk files; rerun lfe extract" in info.output, info.output
     written = _written_blocks(monkeypatch)
     go(out)  # extract finds missing chunks by itself, and says so
     assert "blocks 2 were marked done but chunk files are missing" in caplog.text

@@ -51,11 +51,12 @@ def _versions(value: str) -> dict[str, str]:
 @click.option("--holdout", type=int, default=0, show_default=True, help="Further sids held out for evaluation.")
 @click.option("--langs", default=None, help="Languages to keep, comma-separated.")
 @click.option("--out-dir", type=click.Path(), default=None, help="[default: PATH without its suffix]")
-def sample(path, samples, seed, holdout, langs, out_dir):
+@click.option("--drop-incomplete", is_flag=True, help="Keep only sids present in every language.")
+def sample(path, samples, seed, holdout, langs, out_dir, drop_incomplete):
     """Draw probing sids (probe.tsv) and held-out sids (holdout.tsv, holdout/<lang>.txt, choice.jsonl)."""
     from lfe.corpus.sample import sample_corpus
 
     written = sample_corpus(path, samples=samples, seed=seed, holdout=holdout, out_dir=out_dir,
-                            langs=langs.split(",") if langs else None)
+                            langs=langs.split(",") if langs else None, drop_incomplete=drop_incomplete)
     for kind, where in written.items():
         click.echo(f"{kind}: {where}")

@@ -29,7 +29,10 @@ def info(store, as_json):
     if not described["checkpoints"]:
         click.echo("checkpoints: none yet")
     for name, checkpoint in described["checkpoints"].items():
-        state = "complete" if checkpoint["complete"] else "INCOMPLETE: rerun lfe extract to resume"
+        missing = checkpoint["blocks_missing_chunks"]
+        state = ("complete" if checkpoint["complete"] else
+                 f"DAMAGED: blocks {', '.join(map(str, missing))} lost chunk files; rerun lfe extract to recompute them"
+                 if missing else "INCOMPLETE: rerun lfe extract to resume")
         click.echo(f"checkpoint {name}: {checkpoint['blocks_done']}/{checkpoint['blocks']} blocks ({state})")
         click.echo(f"  pooled {checkpoint['shape'][0]} x {checkpoint['shape'][1]} {checkpoint['dtype']} = "
                    f"{checkpoint['n_layers']} layers x {checkpoint['n_neurons']} neurons, chunks {checkpoint['chunks']}")
@@ -37,6 +40,8 @@ def info(store, as_json):
         click.echo(f"  read point: {checkpoint['read_point']} ({checkpoint['read']}); pooling: {checkpoint['pooling']}")
         click.echo(f"  settings: {_flat(checkpoint['settings'])}")
         click.echo(f"  weights sha256 {checkpoint['weights_hash'][:16]}, tokenizer sha256 {checkpoint['tokenizer_hash'][:16]}")
+        for kind in ("analysis", "ablation"):
+            click.echo(f"  {kind}: " + (_flat(checkpoint[kind]) if checkpoint[kind] else "none"))
 
 
 def _flat(values: dict) -> str:

@@ -113,6 +113,8 @@ def select(
     sids = _complete_sids(by_key, langs, all_sids, drop_incomplete, name)
     if samples is not None:
         sids = _sample(sids, samples, seed)
+    elif seed is not None:
+        raise CorpusError("--seed draws the --samples subset; without --samples it would change nothing: pass both")
     texts = tuple(by_key[(lang, sid)].text for lang in langs for sid in sids)
     selection = {
         "source": source,

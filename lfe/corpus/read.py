@@ -132,6 +132,9 @@ def _read_jsonl(path: Path) -> list[Record]:
             raise CorpusError(f"{where}: missing key(s) {', '.join(missing)}")
         if not isinstance(item["text"], str):
             raise CorpusError(f"{where}: text must be a string, got {type(item['text']).__name__}")
+        if not all(isinstance(item[key], (str, int)) and not isinstance(item[key], bool) for key in ("lang", "sid")):
+            raise CorpusError(f"{where}: lang and sid must be strings or whole numbers, got "
+                              f"{type(item['lang']).__name__} and {type(item['sid']).__name__}")
         records.append(Record(str(item["lang"]).strip(), str(item["sid"]).strip(), item["text"], where))
     if not records:
         raise CorpusError(f"{path} holds no texts")

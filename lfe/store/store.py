@@ -241,13 +241,18 @@ class ActivationStore:
         for name in self.checkpoint_names():
             checkpoint = self.checkpoint(name)
             done = int(checkpoint.done[:].sum())
+            missing = checkpoint.blocks_missing_chunks()  # done, but their files are gone: not complete
+            ablation = self.ablation(name)
             checkpoints[name] = {
                 "shape": list(checkpoint.pooled.shape),
                 "chunks": list(checkpoint.pooled.chunks),
                 "dtype": str(checkpoint.pooled.dtype),
                 "blocks_done": done,
                 "blocks": checkpoint.n_blocks,
-                "complete": done == checkpoint.n_blocks,
+                "blocks_missing_chunks": missing,
+                "complete": done == checkpoint.n_blocks and not missing,
+                "analysis": self.analysis(name).params.to_dict() if self.has_analysis(name) else None,
+                "ablation": ablation.params.to_dict() if ablation is not None else None,
                 **checkpoint.meta.to_dict(),
             }
         return {"path": str(self.path), **self.info, "checkpoints": checkpoints}

@@ -23,11 +23,15 @@ from lfe.workflows.paths import beside
 def evolve(settings: EvolutionSettings, *, out: str | Path | None = None, steps: dict[str, int] | None = None,
            client=None, figures: bool = True, progress: bool = True) -> list[EvolutionRow]:
     """One row per checkpoint (sorted by series, then ``settings.x``); files into ``out``."""
-    rows = []
+    rows: list[EvolutionRow] = []
     for store in settings.stores:
         _analyse_stale(store, settings, client=client, figures=figures, progress=progress)
         opened = ActivationStore.open(store)
         rows += [_row(opened, name, steps or {}, len(settings.stores) > 1) for name in opened.checkpoint_names()]
+    unknown = sorted(set(steps or {}) - {row.checkpoint for row in rows})
+    if unknown:
+        raise LfeError(f"--step names no checkpoint of the stores: {', '.join(unknown)}; they have "
+                       f"{', '.join(sorted({row.checkpoint for row in rows}))}")
     _check_axis(rows, settings.x)
     rows.sort(key=lambda row: (row.series, row.x(settings.x), row.checkpoint))
     rows = _flag_duplicates(rows)

@@ -28,6 +28,7 @@ def test_extract_then_info(tiny_models, corpus_file, tmp_path):
     assert "2 languages (en, zh) x 5 sids = 10 rows" in info.output
     assert "checkpoint bloom-tiny-0: 1/1 blocks (complete)" in info.output
     assert "2 layers x 128 neurons" in info.output and "seed=7" in info.output
+    assert "analysis: none" in info.output and "ablation: none" in info.output
     described = json.loads(_run("info", out, "--json").output)
     assert described["checkpoints"]["bloom-tiny-0"]["settings"]["batch_tokens"] == 512  # the CPU default
 

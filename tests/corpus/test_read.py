@@ -135,3 +135,28 @@ def test_fingerprint_changes_with_any_text(tmp_path):
 def test_select_rejects_no_records():
     with pytest.raises(CorpusError, match="holds no texts"):
         select([])
+
+
+def test_a_seed_without_samples_and_a_list_typed_sid_are_refused(tmp_path):
+    path = write_tsv(tmp_path / "c.tsv", parallel_rows(n_sids=6))
+    with pytest.raises(CorpusError, match="without --samples it would change nothing"):
+        read_corpus(path, seed=3)
+    jsonl = tmp_path / "c.jsonl"
+    jsonl.write_text('{"lang": "en", "sid": [1, 2], "text": "a"}\n', encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"c.jsonl:1: lang and sid must be strings or whole numbers, got str and list"):
+        read_corpus(jsonl)
+
+
+def test_sample_drops_incomplete_sids_when_asked(tmp_path):
+    from click.testing import CliRunner
+
+    from lfe.cli import main
+
+    rows = [row for row in parallel_rows(n_sids=12) if not (row[0] == "zh" and row[1] == "3")]
+    path = write_tsv(tmp_path / "c.tsv", rows)
+    refused = CliRunner().invoke(main, ["corpus", "sample", str(path), "--samples", "4", "--seed", "0"])
+    assert refused.exit_code == 2 and "--drop-incomplete" in refused.output
+    done = CliRunner().invoke(main, ["corpus", "sample", str(path), "--samples", "4", "--seed", "0", "--drop-incomplete",
+                                     "--out-dir", str(tmp_path / "s")])
+    assert done.exit_code == 0, done.output
+    assert "3" not in read_corpus(tmp_path / "s" / "probe.tsv").sids
