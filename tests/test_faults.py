@@ -272,3 +272,26 @@ def test_analyzing_a_damaged_chunk_says_how_to_repair_it(run, tmp_path):
     assert _rows(out).tobytes() == whole.tobytes()
     again = CliRunner().invoke(main, ["analyze", str(out), "--top-percent", "5", "--quiet", "--no-figures"])
     assert again.exit_code == 0, again.output
+
+
+def test_a_broken_metadata_file_and_a_flipped_corpus_chunk_get_one_line_and_the_way_out(run, tmp_path):
+    import shutil
+
+    go, whole = run
+    out = tmp_path / "run.zarr"
+    go(out)
+    (out / "checkpoints" / "ckpt" / "zarr.json").write_text("{broken")
+    for command in (["check", str(out)], ["info", str(out)], ["analyze", str(out), "--top-percent", "5", "--quiet"]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 2 and "Traceback" not in result.output, (command, result.output)
+        assert f"the metadata of ckpt is damaged; remove {out / 'checkpoints' / 'ckpt'}" in result.output
+    shutil.rmtree(out / "checkpoints" / "ckpt")  # as the message says
+    go(out)
+    assert _rows(out).tobytes() == whole.tobytes()
+    text = next((out / "corpus" / "text" / "c").rglob("*"))
+    data = bytearray(text.read_bytes())
+    data[len(data) // 2] ^= 0x80
+    text.write_bytes(bytes(data))
+    result = CliRunner().invoke(main, ["check", str(out), "--quiet"])
+    assert result.exit_code == 1 and "corpus: the corpus arrays cannot be read" in result.output
+    assert "Traceback" not in result.output

@@ -20,6 +20,7 @@ lazy: arrays are read only when indexed.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
@@ -36,6 +37,14 @@ from lfe.store.schema import CODECS, SCHEMA_VERSION, checkpoint_name_error, writ
 
 ANALYSIS, ABLATION = "analysis", "ablation"  # the groups of records kept per checkpoint
 MADE_BY = {ANALYSIS: "lfe analyze", ABLATION: "lfe ablate"}
+
+
+def _parses(path: Path) -> bool:
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def is_empty_folder(path: Path) -> bool:
@@ -132,13 +141,24 @@ class ActivationStore:
     def _checkpoints(self) -> zarr.Group:
         return self._group["checkpoints"]
 
+    def _checkpoint_groups(self) -> list[tuple[str, zarr.Group]]:
+        try:
+            return list(self._checkpoints().groups())
+        except (ValueError, KeyError, OSError) as error:  # a damaged zarr.json: JSONDecodeError is a ValueError
+            damaged = [folder.name for folder in sorted((self.path / "checkpoints").iterdir()) if folder.is_dir()
+                       and not _parses(folder / "zarr.json")]
+            raise StoreError(f"the checkpoints of {self.path} cannot be listed ({type(error).__name__}): the metadata "
+                             f"of {', '.join(damaged) or 'a checkpoint'} is damaged; remove "
+                             + (", ".join(str(self.path / "checkpoints" / name) for name in damaged) or "its folder")
+                             + " and rerun the same `lfe extract`, or extract into a new --out") from None
+
     def checkpoint_names(self) -> list[str]:
         """Names of fully created checkpoints (groups that carry their lfe attributes)."""
-        return sorted(name for name, sub in self._checkpoints().groups() if "lfe" in sub.attrs)
+        return sorted(name for name, sub in self._checkpoint_groups() if "lfe" in sub.attrs)
 
     def half_created_checkpoints(self) -> list[str]:
         """Checkpoint groups whose attributes were never written (a run stopped while creating them)."""
-        return sorted(name for name, sub in self._checkpoints().groups() if "lfe" not in sub.attrs)
+        return sorted(name for name, sub in self._checkpoint_groups() if "lfe" not in sub.attrs)
 
     def checkpoint(self, name: str) -> Checkpoint:
         if name not in self.checkpoint_names():

@@ -78,8 +78,13 @@ def _check(path: str | Path, deep: bool, repair: bool, progress: bool) -> CheckR
 
 
 def _check_corpus(store: ActivationStore, report: CheckReport) -> None:
-    langs, sids = store.labels()
-    texts = store.texts()
+    try:
+        langs, sids = store.labels()
+        texts = store.texts()
+    except Exception as error:  # a damaged chunk: each codec (and the text decoder) raises its own type
+        report.add("error", "corpus", f"the corpus arrays cannot be read ({type(error).__name__}: {error})",
+                   "the store is damaged; extract again into a new --out")
+        return
     if not len(langs) == len(sids) == len(texts):
         report.add("error", "corpus", f"{len(langs)} languages, {len(sids)} sids and {len(texts)} texts stored",
                    "the store is damaged; extract again into a new --out")
