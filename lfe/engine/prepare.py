@@ -19,7 +19,7 @@ from lfe.corpus import Corpus
 from lfe.engine.settings import default_block_rows
 from lfe.errors import LfeError, StoreError, listing
 from lfe.log import logger
-from lfe.models.loading import LoadedModel, context_length, resolve_source
+from lfe.models.loading import LoadedModel, context_length, files_signature, resolve_source
 from lfe.models.tokens import Encoded, encode
 from lfe.records import CheckpointMeta, ExtractSettings, ModelSource
 from lfe.store import ActivationStore, Checkpoint
@@ -92,11 +92,14 @@ def prepare_checkpoint(
     if checkpoint is not None:
         settings = checkpoint.meta.settings
         _mark_lost_blocks(checkpoint)
-        if checkpoint.complete:
-            return None
+        stored = checkpoint.meta.files_signature
+        if checkpoint.complete and (stored is None or stored == files_signature(source)):
+            return None  # finished, and the model's files are as they were: nothing to load
     loaded = load(source, settings)
     if checkpoint is not None and _model_changed(store, checkpoint, loaded, overwrite):
         checkpoint = None
+    if checkpoint is not None and checkpoint.complete:
+        return None  # the files were touched, the weights are the same
     tokens = tokenize(loaded.tokenizer, corpus, settings, loaded.model.config)
     if checkpoint is None:
         checkpoint = _create(store, name, source, settings, loaded, tokens)
@@ -161,7 +164,8 @@ def _create(store: ActivationStore, name: str, source: ModelSource, settings: Ex
         store_dtype=settings.store_dtype, compression=settings.compression, source=source, settings=settings,
         family=adapter.name, model_type=model.config.model_type, read_point=adapter.neuron_module,
         read=adapter.read, deactivation_point=adapter.deactivation_module, weights_hash=loaded.weights_hash,
-        tokenizer_hash=loaded.tokenizer_hash, n_params=sum(p.numel() for p in model.parameters()),
+        tokenizer_hash=loaded.tokenizer_hash, files_signature=files_signature(source),
+        n_params=sum(p.numel() for p in model.parameters()),
         series=source.series, step=training_step(source),
         versions={"torch": torch.__version__, "transformers": _transformers_version()},
     )

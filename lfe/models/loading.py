@@ -170,6 +170,21 @@ def load(source: ModelSource, dtype: str = "float32", device: str = "cpu") -> Lo
     return LoadedModel(model, tokenizer, adapter_for(model), weights_hash(model), tokenizer_fingerprint(tokenizer))
 
 
+def files_signature(source: ModelSource) -> str | None:
+    """sha256 of the (name, size, mtime) of a local model's files: a cheap sign that the weights at a path
+    changed, checked before a finished checkpoint is declared complete; None for a hub id (a pinned revision)."""
+    if source.kind == "hub":
+        return None
+    path = Path(source.spec)
+    files = sorted(path.iterdir()) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for file in files:
+        if file.is_file():
+            stat = file.stat()
+            digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def context_length(config) -> int | None:
     """The longest input the model's positions allow; None for models without a limit (ALiBi)."""
     for key in ("max_position_embeddings", "n_positions"):

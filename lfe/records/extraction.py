@@ -110,6 +110,7 @@ class CheckpointMeta(Record):
     pooling: str = POOLING
     weights_hash: str | None = None
     tokenizer_hash: str | None = None
+    files_signature: str | None = None  # lfe.models.loading.files_signature at extraction (None: not recorded)
     n_params: int | None = None  # None: extracted by an lfe that did not record it
     series: str | None = None
     step: int | None = None

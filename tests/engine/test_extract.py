@@ -72,11 +72,14 @@ def test_foreign_corpus_settings_and_weights_are_refused(tiny_models, corpus, tm
                 progress=False)
     with pytest.raises(StoreError, match=r"settings.special_tokens: stored 'exclude', now 'none'"):  # another policy
         extract(str(model_dir), corpus, store, settings=replace(SETTINGS, special_tokens="none"), progress=False)
-    checkpoint = ActivationStore.open(store, "r+").checkpoint("model")
-    checkpoint.done[0] = False  # unfinished, so the rerun loads the model and compares weights
-    build_tiny_model("qwen2", model_dir, seed=1)  # other weights at the same path
+    build_tiny_model("qwen2", model_dir, seed=1)  # other weights at the same path: found though the store is complete
     with pytest.raises(StoreError, match=r"a model with other weights \(stored sha256 \w{12}, now \w{12}\)"):
         extract(str(model_dir), corpus, store, settings=SETTINGS, progress=False)
+    checkpoint = ActivationStore.open(store, "r+").checkpoint("model")
+    checkpoint.done[0] = False  # and so they are when it is unfinished
+    with pytest.raises(StoreError, match=r"a model with other weights \(stored sha256 \w{12}, now \w{12}\)"):
+        extract(str(model_dir), corpus, store, settings=SETTINGS, progress=False)
+    checkpoint.done[0] = True
     assert _pooled(store, "model").tobytes() == before.tobytes()  # nothing was lost
 
     [report] = extract(str(model_dir), corpus, store, settings=SETTINGS, overwrite=True, progress=False)
@@ -241,3 +244,15 @@ def test_a_failed_first_extract_leaves_no_store_and_an_empty_folder_is_a_fine_ou
     (tmp_path / "made.zarr").mkdir()  # an empty folder made beforehand
     [report] = extract(str(tiny_models("gpt2")), corpus, tmp_path / "made.zarr", settings=SETTINGS, progress=False)
     assert ActivationStore.open(tmp_path / "made.zarr").checkpoint(report.name).complete
+
+
+def test_touched_model_files_with_the_same_weights_stay_complete(tiny_models, corpus, tmp_path):
+    import os
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_models("gpt2"), model_dir)
+    extract(str(model_dir), corpus, tmp_path / "run.zarr", settings=SETTINGS, progress=False)
+    before = _pooled(tmp_path / "run.zarr", "model")
+    os.utime(model_dir / "model.safetensors", ns=(10**18, 10**18))  # the files look new: the weights are compared
+    [report] = extract(str(model_dir), corpus, tmp_path / "run.zarr", settings=SETTINGS, progress=False)
+    assert report.status == report.COMPLETE and _pooled(tmp_path / "run.zarr", "model").tobytes() == before.tobytes()
