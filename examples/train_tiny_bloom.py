@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import click
 
+from lfe.cli.options import friendly_errors
 from lfe.corpus import read_corpus
 from lfe.models.tiny import SIZES
 from lfe.models.training import TrainingSettings, seeded_subset, train_series
 
 
 @click.command()
+@friendly_errors
 @click.argument("corpus", type=click.Path(exists=True))
 @click.option("--out", required=True, type=click.Path(), help="Folder for checkpoint-<step> folders.")
 @click.option("--steps", type=int, default=300, show_default=True)
@@ -35,7 +37,12 @@ def main(corpus, out, steps, save_steps, langs, n_texts, size, seq_len, batch, l
     texts = seeded_subset(list(read_corpus(corpus, langs=langs.split(",") if langs else None).texts), n_texts, seed)
     settings = TrainingSettings(steps=steps, size=size, seq_len=seq_len, batch=batch, learning_rate=learning_rate,
                                 seed=seed)
-    saved = train_series(texts, out, settings, save_steps=[int(s) for s in save_steps.split(",")] if save_steps else None)
+    try:
+        steps_to_save = [int(s) for s in save_steps.split(",")] if save_steps else None
+    except ValueError:
+        raise click.BadParameter(f"{save_steps!r} is not whole numbers separated by commas",
+                                 param_hint="--save-steps") from None
+    saved = train_series(texts, out, settings, save_steps=steps_to_save)
     click.echo("\n".join(str(path) for path in saved))
 
 

@@ -45,6 +45,14 @@ class TrainingSettings(Record):
     learning_rate: float = 2e-3
     seed: int = 0
 
+    def __post_init__(self):
+        from lfe.models.tiny import SIZES
+        from lfe.records.base import not_one_of, not_positive, refuse
+
+        refuse(not_positive(steps=self.steps, seq_len=self.seq_len, batch=self.batch)
+               + not_one_of("--size", self.size, tuple(SIZES))
+               + ([f"--lr must be positive, got {self.learning_rate}"] if not self.learning_rate > 0 else []))
+
 
 def train_series(texts: list[str], out: str | Path, settings: TrainingSettings = TrainingSettings(), *,
                  save_steps: list[int] | None = None, progress: bool = True) -> list[Path]:

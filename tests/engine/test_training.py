@@ -1,6 +1,9 @@
 """The seeded BLOOM training run that makes a real checkpoint series, and extracting it with --checkpoints."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -44,6 +47,15 @@ def test_training_is_seeded_and_saves_a_series_that_extracts_with_its_steps(tmp_
 def test_bad_training_and_series_inputs(tmp_path):
     with pytest.raises(LfeError, match="save steps must lie between 0 and --steps 5"):
         train_series(TEXTS, tmp_path / "x", TrainingSettings(steps=5, size="tiny"), save_steps=[0, 9], progress=False)
+    with pytest.raises(LfeError, match="--steps must be positive, got 0; --size 'huge' is not one of"):
+        TrainingSettings(steps=0, size="huge")
+    script = Path(__file__).resolve().parents[2] / "examples" / "train_tiny_bloom.py"
+    corpus_file = write_tsv(tmp_path / "t.tsv", parallel_rows(n_sids=3))
+    for options, message in ((["--steps", "0"], "Error: --steps must be positive, got 0"),
+                             (["--steps", "5", "--save-steps", "99"], "Error: save steps must lie between 0 and --steps 5")):
+        done = subprocess.run([sys.executable, str(script), str(corpus_file), "--out", str(tmp_path / "t"), *options],
+                              capture_output=True, text=True)
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
     with pytest.raises(LfeError, match="training needs more than --seq-len"):
         train_series(["short"], tmp_path / "y", TrainingSettings(steps=2, size="tiny", seq_len=64), progress=False)
     corpus = write_tsv(tmp_path / "c.tsv", parallel_rows())
