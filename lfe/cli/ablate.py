@@ -32,8 +32,8 @@ def ablate(model, store, evaluation, checkpoint, regions, random_kind, seed, win
 
     \b
     Example:
-        lfe ablate out/demo/model out/demo/run.zarr --eval out/demo/sample/holdout \\
-            --choice out/demo/sample/choice.jsonl
+        lfe ablate "$(lfe models fetch gemma3-270m)" out/demo/run.zarr --checkpoint gemma3-270m \\
+            --eval out/demo/sample/holdout --choice out/demo/sample/choice.jsonl
     """
     from lfe.records import AblationSettings
     from lfe.workflows.ablate import ablate as run
