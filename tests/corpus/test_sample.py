@@ -22,3 +22,17 @@ def test_choice_items_never_show_a_probed_text():
     assert items and not _shown(items) & probed_texts
     for item in items:
         assert item["endings"][item["label"]] == f"en-{item['sid']}"
+
+
+def test_a_language_code_never_writes_outside_the_output_folder(tmp_path):
+    import pytest
+
+    from lfe.corpus import write_tsv
+    from lfe.corpus.sample import sample_corpus
+    from lfe.errors import CorpusError
+
+    rows = [(lang, str(sid), f"{lang} text {sid}") for lang in ("en", "../../escaped") for sid in range(8)]
+    path = write_tsv(tmp_path / "in" / "c.tsv", rows)
+    with pytest.raises(CorpusError, match="'../../escaped' cannot name a file"):
+        sample_corpus(path, samples=3, seed=0, holdout=3, out_dir=tmp_path / "in" / "out")
+    assert not list(tmp_path.rglob("escaped*"))
