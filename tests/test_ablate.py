@@ -2,6 +2,7 @@
 
 import json
 import logging
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -12,6 +13,7 @@ from lfe.engine import extract
 from lfe.errors import StoreError
 from lfe.records import FULL_MODEL, AblationSettings, AnalysisSettings
 from lfe.store import ActivationStore
+from lfe.workflows import ablate as ablate_module
 from lfe.workflows.ablate import ablate
 from lfe.workflows.analyze import analyze_store
 from tests.helpers import parallel_rows, write_tsv
@@ -118,3 +120,43 @@ def test_bad_choice_files_and_option_values_are_refused_before_any_evaluation(an
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, options
         assert "ablate:" not in result.output  # refused before the first evaluation
     assert ActivationStore.open(store).ablation("ckpt") is None
+
+
+@pytest.mark.parametrize("stage", ["negative_log_likelihood", "ending_scores", "greedy"])
+def test_an_interrupted_ablation_goes_on_from_its_finished_cells_and_equals_an_uninterrupted_one(
+        analysed, tmp_path, monkeypatch, stage):
+    model, store, held = analysed
+    items = [{"lang": lang, "sid": str(i), "context": text, "endings": [text, "zz zz"], "label": 0}
+             for i, (lang, _, text) in enumerate(parallel_rows(langs=LANGS, n_sids=2, seed=4))]
+    choice = tmp_path / "choice.jsonl"
+    choice.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8")
+    prompts = write_tsv(tmp_path / "prompts.tsv", [("en", "p1", "the cat"), ("fr", "p1", "le chat")])
+    settings = AblationSettings(evaluation=str(held), regions="en,fr", window=32, choice=str(choice),
+                                generate=str(prompts), max_new_tokens=3)
+    whole = ablate(str(model), store, settings, out=tmp_path / "whole")
+    real = getattr(ablate_module, stage)
+    calls: list[int] = []
+
+    def counted(*args, limit=None, **kwargs):
+        if limit is not None and len(calls) == limit:
+            raise KeyboardInterrupt  # as Ctrl-C or a kill in the middle of the run
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ablate_module, stage, lambda *a, **k: counted(*a, limit=5, **k))
+    with pytest.raises(KeyboardInterrupt):
+        ablate(str(model), store, settings, out=tmp_path / "resumed")
+    [journal] = (tmp_path / "resumed" / "ckpt").glob(".cells-ablate-*.jsonl")
+    with journal.open("a") as torn:
+        torn.write('{"key": ["perplexity", "en"')  # a line cut short by a kill: that cell runs again
+    calls.clear()
+    monkeypatch.setattr(ablate_module, stage, counted)
+    resumed = ablate(str(model), store, settings, out=tmp_path / "resumed")
+    total = {"negative_log_likelihood": 5 * len(LANGS), "ending_scores": 5 * len(items), "greedy": 5 * 2}[stage]
+    assert len(calls) == total - 5
+    assert resumed == whole and not journal.exists()
+    assert (json.loads((tmp_path / "resumed" / "ckpt" / "table.json").read_text())
+            == json.loads((tmp_path / "whole" / "ckpt" / "table.json").read_text()))
+    calls.clear()
+    ablate(str(model), store, replace(settings, seed=1), out=tmp_path / "resumed")
+    assert len(calls) == total  # another experiment never reuses these cells

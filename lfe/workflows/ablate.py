@@ -9,6 +9,7 @@ model on the same windows.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
@@ -27,6 +28,7 @@ from lfe.models.tokens import special_prefix
 from lfe.records import FULL_MODEL, AblationSettings, AblationTable, Generation
 from lfe.report import write_ablation
 from lfe.store import ActivationStore
+from lfe.workflows.journal import CellJournal
 from lfe.workflows.paths import beside
 
 Columns = dict[str, np.ndarray]  # deactivated region's name -> mask [layers x neurons], the full model first
@@ -53,13 +55,13 @@ def ablate(model: str, store: str | Path, settings: AblationSettings, *, checkpo
     # the store's special-tokens policy, in every evaluation: the prefix it feeds before each piece of text
     policy = opened.checkpoint(checkpoint).meta.settings.special_tokens
     prefix = special_prefix(loaded.tokenizer, policy)
-    context = context_length(loaded.model.config)
-    window = settings.window or min(context or 1024, 1024) - len(prefix)
-    if context is not None and window + len(prefix) > context:
-        raise LfeError(f"--window {window} does not fit the model's context of {context} positions"
-                       + (f" (with its {len(prefix)} special token(s) before each window)" if prefix else "")
-                       + f"; pass --window {context - len(prefix)} or less")
-    tokens, table = _perplexities(loaded, columns, texts, window, settings.stride, prefix)
+    window = _window(loaded, settings.window, prefix)
+    folder = Path(out or beside(store, "ablation")) / checkpoint
+    identity = {"checkpoint": checkpoint, "weights": loaded.weights_hash, "prefix": prefix, "texts": texts,
+                "items": items, "settings": replace(settings, window=window, analysis=analysis.params).to_dict(),
+                "masks": {name: hashlib.sha256(np.packbits(mask).tobytes()).hexdigest() for name, mask in columns.items()}}
+    journal = CellJournal(folder, "ablate", identity)  # a rerun of the same experiment goes on from its cells
+    tokens, table = _perplexities(loaded, columns, texts, window, settings.stride, prefix, journal)
     result = AblationTable(
         checkpoint=checkpoint, model=model, params=replace(settings, window=window, analysis=analysis.params),
         tokens=tokens, perplexity=table,
@@ -68,15 +70,27 @@ def ablate(model: str, store: str | Path, settings: AblationSettings, *, checkpo
         region_size={name: int(mask.sum()) for name, mask in columns.items() if name != FULL_MODEL},
         region_percent={name: 100 * float(mask.mean()) for name, mask in columns.items() if name != FULL_MODEL},
         twins=twins,
-        choice_accuracy=choice_accuracy(loaded, columns, items, prefix) if items else None,
+        choice_accuracy=choice_accuracy(loaded, columns, items, prefix, journal) if items else None,
         special_tokens=policy,
     )
-    generations = (_generations(loaded, columns, settings.generate, settings.max_new_tokens, prefix)
+    generations = (_generations(loaded, columns, settings.generate, settings.max_new_tokens, prefix, journal)
                    if settings.generate else None)
-    folder = write_ablation(result, generations, Path(out or beside(store, "ablation")) / checkpoint)
+    write_ablation(result, generations, folder)
     ActivationStore.open(store, mode="r+").write_ablation(checkpoint, result)  # for `lfe evolve`
+    journal.close(finished=True)
     logger.info(f"table: {folder / 'table.md'}")
     return result
+
+
+def _window(loaded: LoadedModel, window: int | None, prefix: list[int]) -> int:
+    """The perplexity window: ``window``, or the model's context (at most 1024) less the prefix; checked to fit."""
+    context = context_length(loaded.model.config)
+    window = window or min(context or 1024, 1024) - len(prefix)
+    if context is not None and window + len(prefix) > context:
+        raise LfeError(f"--window {window} does not fit the model's context of {context} positions"
+                       + (f" (with its {len(prefix)} special token(s) before each window)" if prefix else "")
+                       + f"; pass --window {context - len(prefix)} or less")
+    return window
 
 
 def _one_checkpoint(opened: ActivationStore, checkpoint: str | None) -> str:
@@ -118,53 +132,62 @@ def read_eval_texts(path: str | Path, langs: list[str]) -> tuple[dict[str, str],
     return texts, sids
 
 
-def _perplexities(loaded: LoadedModel, columns: Columns, texts: dict[str, str], window: int,
-                  stride: int | None, prefix: list[int]) -> tuple[dict[str, int], dict[str, dict[str, float]]]:
+def _perplexities(loaded: LoadedModel, columns: Columns, texts: dict[str, str], window: int, stride: int | None,
+                  prefix: list[int], journal: CellJournal) -> tuple[dict[str, int], dict[str, dict[str, float]]]:
     """(scored tokens per language, perplexity per language and deactivated region)."""
     from tqdm import tqdm
 
     token_ids = {lang: loaded.tokenizer(text, add_special_tokens=False)["input_ids"] for lang, text in texts.items()}
-    table: dict[str, dict[str, float]] = {lang: {} for lang in texts}
-    tokens: dict[str, int] = {}
     with tqdm(total=len(columns) * len(texts), desc="ablate", unit="eval") as bar:
         for name, mask in columns.items():
+            todo = [lang for lang in texts if ("perplexity", name, lang) not in journal]
+            bar.update(len(texts) - len(todo))
             with deactivated(loaded.adapter, mask):
-                for lang in texts:
-                    nll, count = negative_log_likelihood(loaded.model, token_ids[lang], window, stride, prefix)
-                    table[lang][name] = perplexity(nll, count)
-                    tokens[lang] = count
+                for lang in todo:
+                    journal.put(("perplexity", name, lang),
+                                negative_log_likelihood(loaded.model, token_ids[lang], window, stride, prefix))
                     bar.update()
-    return tokens, table
+            journal.sync()
+    cells = {(name, lang): journal["perplexity", name, lang] for name in columns for lang in texts}
+    tokens = {lang: int(cells[FULL_MODEL, lang][1]) for lang in texts}
+    return tokens, {lang: {name: perplexity(*cells[name, lang]) for name in columns} for lang in texts}
 
 
-def choice_accuracy(loaded: LoadedModel, columns: Columns, items: list[dict],
-                    prefix: Sequence[int] = ()) -> dict[str, dict[str, float]]:
+def choice_accuracy(loaded: LoadedModel, columns: Columns, items: list[dict], prefix: Sequence[int] = (),
+                    journal: CellJournal | None = None) -> dict[str, dict[str, float]]:
     """Accuracy of the choice ``items`` (``read_choice_items``: XStoryCloze layout) per language and region."""
     from tqdm import tqdm
 
-    accuracy: dict[str, dict[str, float]] = {}
-    bar = tqdm(total=len(columns) * len(items), desc="choice", unit="item")
-    for name, mask in columns.items():
-        with deactivated(loaded.adapter, mask):  # live during the whole evaluation
-            hits: dict[str, list[bool]] = {}
-            for item in items:
-                bar.update()
-                scores = ending_scores(loaded.model, loaded.tokenizer, item["context"], item["endings"], prefix)
-                hits.setdefault(item["lang"], []).append(int(np.argmax(scores)) == item["label"])
-        for lang, values in hits.items():
-            accuracy.setdefault(lang, {})[name] = float(np.mean(values))
-    bar.close()
-    return accuracy
+    hits: dict[tuple[str, int], bool] = {}
+    with tqdm(total=len(columns) * len(items), desc="choice", unit="item") as bar:
+        for name, mask in columns.items():
+            todo = [index for index in range(len(items)) if journal is None or ("choice", name, str(index)) not in journal]
+            bar.update(len(items) - len(todo))
+            with deactivated(loaded.adapter, mask):  # live during the whole evaluation
+                for index in todo:
+                    item = items[index]
+                    scores = ending_scores(loaded.model, loaded.tokenizer, item["context"], item["endings"], prefix)
+                    hits[name, index] = int(np.argmax(scores)) == item["label"]
+                    if journal is not None:
+                        journal.put(("choice", name, str(index)), hits[name, index])
+                    bar.update()
+            if journal is not None:
+                journal.sync()
+                hits.update({(name, index): journal["choice", name, str(index)] for index in range(len(items))})
+    langs = dict.fromkeys(item["lang"] for item in items)
+    return {lang: {name: float(np.mean([hits[name, index] for index, item in enumerate(items) if item["lang"] == lang]))
+                   for name in columns} for lang in langs}
 
 
 def _generations(loaded: LoadedModel, columns: Columns, path: str | Path, max_new_tokens: int,
-                 prefix: list[int]) -> list[Generation]:
+                 prefix: list[int], journal: CellJournal) -> list[Generation]:
     prompts = read_corpus(path)
     rows = []
-    for lang, sid, prompt in zip(prompts.row_langs(), prompts.row_sids(), prompts.texts):
-        continuations = {}
+    for index, (lang, sid, prompt) in enumerate(zip(prompts.row_langs(), prompts.row_sids(), prompts.texts)):
         for name, mask in columns.items():
-            with deactivated(loaded.adapter, mask):
-                continuations[name] = greedy(loaded.model, loaded.tokenizer, prompt, max_new_tokens, prefix)
-        rows.append(Generation(lang, sid, prompt, continuations))
+            if ("generation", name, str(index)) not in journal:
+                with deactivated(loaded.adapter, mask):
+                    journal.put(("generation", name, str(index)),
+                                greedy(loaded.model, loaded.tokenizer, prompt, max_new_tokens, prefix))
+        rows.append(Generation(lang, sid, prompt, {name: journal["generation", name, str(index)] for name in columns}))
     return rows
