@@ -27,6 +27,12 @@ SUBCOMMANDS = {
 
 
 class LazyGroup(click.Group):
+    def parse_args(self, ctx, args):
+        for arg in args:  # the OS cannot take a NUL byte in a path or a name; refuse it before any option sees it
+            if "\x00" in arg:
+                raise click.UsageError(f"{arg!r} contains a NUL byte; pass the value without it", ctx)
+        return super().parse_args(ctx, args)
+
     def list_commands(self, ctx):
         return sorted(SUBCOMMANDS)
 

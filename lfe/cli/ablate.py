@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli.options import device_option, dtype_option, friendly_errors
+from lfe.cli.options import PathValue, device_option, dtype_option, friendly_errors
 
 
 @click.command()
 @friendly_errors
 @click.argument("model")
-@click.argument("store", type=click.Path(exists=True))
-@click.option("--eval", "evaluation", required=True, type=click.Path(exists=True),
+@click.argument("store", type=PathValue(exists=True))
+@click.option("--eval", "evaluation", required=True, type=PathValue(exists=True),
               help="A folder of <lang>.txt files, or a corpus file of held-out sids.")
 @click.option("--checkpoint", default=None, help="The checkpoint whose analysis gives the regions.")
 @click.option("--regions", default="all", show_default=True, help="Languages whose key regions to deactivate.")
@@ -20,12 +20,12 @@ from lfe.cli.options import device_option, dtype_option, friendly_errors
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random controls.")
 @click.option("--window", type=int, default=None, help="Tokens per perplexity window [default: context, at most 1024].")
 @click.option("--stride", type=int, default=None, help="Sliding windows every N tokens [default: non-overlapping].")
-@click.option("--choice", type=click.Path(exists=True), default=None, help="A choice task (JSONL, XStoryCloze layout).")
-@click.option("--generate", type=click.Path(exists=True), default=None, help="Prompts (a corpus file) to continue greedily.")
+@click.option("--choice", type=PathValue(exists=True), default=None, help="A choice task (JSONL, XStoryCloze layout).")
+@click.option("--generate", type=PathValue(exists=True), default=None, help="Prompts (a corpus file) to continue greedily.")
 @click.option("--max-new-tokens", type=int, default=32, show_default=True)
 @dtype_option
 @device_option
-@click.option("--out", type=click.Path(), default=None, help="[default: STORE-ablation/<checkpoint>]")
+@click.option("--out", type=PathValue(), default=None, help="[default: STORE-ablation/<checkpoint>]")
 def ablate(model, store, evaluation, checkpoint, regions, random_kind, seed, window, stride, choice, generate,
            max_new_tokens, dtype, device, out):
     """Deactivate each language's key region of MODEL (from `lfe analyze` on STORE) and measure.

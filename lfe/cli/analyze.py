@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli.options import analysis_options, cluster_options, friendly_errors, output_options
+from lfe.cli.options import PathValue, analysis_options, cluster_options, friendly_errors, output_options
 
 
 @click.command()
 @friendly_errors
-@click.argument("store", type=click.Path())
+@click.argument("store", type=PathValue())
 @click.option("--checkpoint", default="all", show_default=True, help="A checkpoint's name, or all.")
 @analysis_options
-@click.option("--out", type=click.Path(), default=None, help="Folder for metrics, CSV and PNG [default: STORE-analysis].")
+@click.option("--out", type=PathValue(), default=None, help="Folder for metrics, CSV and PNG [default: STORE-analysis].")
 @output_options
 @click.option("--device", default="cpu", show_default=True,
               help="cuda: the Gram and the per-language sums on a GPU (Triton kernel); cpu: numpy.")

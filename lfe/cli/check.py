@@ -6,12 +6,12 @@ import json
 
 import click
 
-from lfe.cli.options import friendly_errors
+from lfe.cli.options import PathValue, friendly_errors
 
 
 @click.command()
 @friendly_errors
-@click.argument("store", type=click.Path())
+@click.argument("store", type=PathValue())
 @click.option("--deep", is_flag=True, help="Read every chunk: checksums, NaN/inf rows, row norms against the rows.")
 @click.option("--repair", is_flag=True,
               help="Read every chunk (as --deep) and clear the done flag of damaged blocks, so the same "

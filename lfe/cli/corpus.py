@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli.options import cache_options, friendly_errors
+from lfe.cli.options import PathValue, cache_options, friendly_errors
 
 
 @click.group()
@@ -17,7 +17,7 @@ def corpus():
 @click.argument("name", type=click.Choice(["bible"]))
 @click.option("--langs", default=None, help="Languages, comma-separated [default: the paper's nine].")
 @click.option("--versions", default=None, help="Bible versions as LANG=CODE,... (e.g. en=4 for the WEB).")
-@click.option("--out", type=click.Path(), default="bible.tsv", show_default=True)
+@click.option("--out", type=PathValue(), default="bible.tsv", show_default=True)
 @cache_options
 def fetch(name, langs, versions, out, cache, wheels):
     """Write NAME's verses in the chosen languages as a corpus file lfe extract reads.
@@ -45,12 +45,12 @@ def _versions(value: str) -> dict[str, str]:
 
 @corpus.command("sample")
 @friendly_errors
-@click.argument("path", type=click.Path(exists=True))
+@click.argument("path", type=PathValue(exists=True))
 @click.option("--samples", type=int, required=True, help="Sids to probe.")
 @click.option("--seed", type=int, required=True, help="Seed of the draw.")
 @click.option("--holdout", type=int, default=0, show_default=True, help="Further sids held out for evaluation.")
 @click.option("--langs", default=None, help="Languages to keep, comma-separated.")
-@click.option("--out-dir", type=click.Path(), default=None, help="[default: PATH without its suffix]")
+@click.option("--out-dir", type=PathValue(), default=None, help="[default: PATH without its suffix]")
 @click.option("--drop-incomplete", is_flag=True, help="Keep only sids present in every language.")
 def sample(path, samples, seed, holdout, langs, out_dir, drop_incomplete):
     """Draw probing sids (probe.tsv) and held-out sids (holdout.tsv, holdout/<lang>.txt, choice.jsonl)."""

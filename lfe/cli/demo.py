@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli.options import cache_options, friendly_errors
+from lfe.cli.options import PathValue, cache_options, friendly_errors
 
 
 @click.command()
 @friendly_errors
-@click.option("--out", type=click.Path(), default="out/demo", show_default=True, help="Folder for everything made.")
+@click.option("--out", type=PathValue(), default="out/demo", show_default=True, help="Folder for everything made.")
 @click.option("--model", "alias", default="gemma3-270m", show_default=True,
               help="A model alias from `lfe models list`, or 'tiny' for a random model built offline.")
 @click.option("--samples", type=int, default=100, show_default=True, help="Verses probed per language.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli.options import analysis_options, cluster_options, friendly_errors, output_options
+from lfe.cli.options import PathValue, analysis_options, cluster_options, friendly_errors, output_options
 from lfe.records import AXES
 
 
@@ -21,11 +21,11 @@ def _steps(values) -> dict[str, int]:
 
 @click.command()
 @friendly_errors
-@click.argument("stores", nargs=-1, required=True, type=click.Path())
+@click.argument("stores", nargs=-1, required=True, type=PathValue())
 @click.option("--x", "x", type=click.Choice(AXES), default="step", show_default=True,
               help="Plot against the training step or the parameter count.")
 @click.option("--step", "steps", multiple=True, help="A checkpoint's step when its name does not say: NAME=STEP.")
-@click.option("--out", type=click.Path(), default=None, help="Folder for the table and figures [default: STORE-evolution].")
+@click.option("--out", type=PathValue(), default=None, help="Folder for the table and figures [default: STORE-evolution].")
 @analysis_options
 @output_options
 @cluster_options

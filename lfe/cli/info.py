@@ -6,12 +6,12 @@ import json
 
 import click
 
-from lfe.cli.options import friendly_errors
+from lfe.cli.options import PathValue, friendly_errors
 
 
 @click.command()
 @friendly_errors
-@click.argument("store", type=click.Path())
+@click.argument("store", type=PathValue())
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
 def info(store, as_json):
     """Show a store's corpus, checkpoints, shapes, dtypes, progress and recorded parameters."""

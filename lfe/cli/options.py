@@ -3,6 +3,7 @@ than one command takes, each defined once (choices come from the library's table
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 
@@ -11,12 +12,35 @@ import click
 from lfe.errors import LfeError
 from lfe.log import logger
 from lfe.records import MODEL_DTYPES, AnalysisSettings
+from lfe.store.schema import write_failure
 
 
 class BadInput(click.ClickException):
     """Bad input: one ``Error:`` line and exit status 2, as click's own usage errors."""
 
     exit_code = 2
+
+
+def os_failure(error: OSError) -> str:
+    """What an OS error on a path the user gave means, and what to do."""
+    hints = {
+        errno.ENAMETOOLONG: "a name in this path is too long; pass a shorter path",
+        errno.ENOTDIR: "a part of this path is a file, not a folder; pass another path",
+        errno.EISDIR: "this is a folder where a file is needed; pass a file",
+        errno.EEXIST: "this exists already (as a file?); pass another path",
+        errno.ENOENT: "no such file or folder; check the path",
+    }
+    where = f"{error.filename}: " if error.filename else ""
+    return where + hints.get(error.errno or 0, write_failure(error))
+
+
+class PathValue(click.Path):
+    """A path option or argument; an empty value (an unset shell variable, mostly) is refused, not read as '.'."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path; name a file or folder", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def friendly_errors(command):
@@ -28,6 +52,8 @@ def friendly_errors(command):
             return command(*args, **kwargs)
         except LfeError as error:
             raise BadInput(str(error)) from None
+        except OSError as error:  # a path the OS cannot take (too long, a file for a folder, no permission, ...)
+            raise BadInput(os_failure(error)) from None
 
     return wrapper
 
@@ -56,9 +82,9 @@ def _apply(command, options):
 def cache_options(command):
     """--cache and --wheels: where fetched files are kept, and a folder of wheels for offline use."""
     return _apply(command, [
-        click.option("--cache", type=click.Path(), default=None, envvar="LFE_CACHE",
+        click.option("--cache", type=PathValue(), default=None, envvar="LFE_CACHE",
                      help="lfe's cache [default: ~/.cache/lfe]."),
-        click.option("--wheels", type=click.Path(exists=True), default=None,
+        click.option("--wheels", type=PathValue(exists=True), default=None,
                      help="A folder of downloaded wheels (offline)."),
     ])
 

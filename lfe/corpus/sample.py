@@ -90,7 +90,14 @@ def sample_corpus(path: str | Path, *, samples: int, seed: int, holdout: int = 0
 def read_choice_items(path: str | Path) -> list[dict]:
     """The items of a choice task (JSONL, the layout ``choice_task`` writes); ``CorpusError`` naming the line."""
     items = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    if not Path(path).is_file():
+        raise CorpusError(f"{path} is not a file; --choice takes the JSONL that `lfe corpus sample --holdout` "
+                          "writes (choice.jsonl)")
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise CorpusError(f"{path} is not UTF-8 text; --choice takes a JSONL file (choice.jsonl)") from None
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:

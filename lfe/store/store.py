@@ -83,9 +83,11 @@ class ActivationStore:
     @classmethod
     def create(cls, path: str | Path, corpus: dict, langs, sids, texts) -> "ActivationStore":
         """Create a store atomically: it is built beside ``path`` and renamed into place."""
-        path = Path(path)
+        path = Path(os.path.abspath(path))  # "." has no name to build beside
         if path.exists() and not is_empty_folder(path):
             raise StoreError(f"{path} already exists")
+        if path == Path.cwd():  # it is renamed into place: the shell would be left in a deleted folder
+            raise StoreError(f"{path} is the folder you are in; name a new folder for the store, e.g. --out run.zarr")
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
         try:

@@ -56,6 +56,9 @@ def ablate(model: str, store: str | Path, settings: AblationSettings, *, checkpo
     policy = opened.checkpoint(checkpoint).meta.settings.special_tokens
     prefix = special_prefix(loaded.tokenizer, policy)
     window = _window(loaded, settings.window, prefix)
+    if settings.stride is not None and settings.stride > window:
+        raise LfeError(f"--stride {settings.stride} is longer than the window of {window} tokens; "
+                       f"pass --stride {window} or less")
     folder = Path(out or beside(store, "ablation")) / checkpoint
     identity = {"checkpoint": checkpoint, "weights": loaded.weights_hash, "prefix": prefix, "texts": texts,
                 "items": items, "settings": replace(settings, window=window, analysis=analysis.params).to_dict(),
@@ -86,6 +89,8 @@ def _window(loaded: LoadedModel, window: int | None, prefix: list[int]) -> int:
     """The perplexity window: ``window``, or the model's context (at most 1024) less the prefix; checked to fit."""
     context = context_length(loaded.model.config)
     window = window or min(context or 1024, 1024) - len(prefix)
+    if window < 2:
+        raise LfeError(f"--window must be at least 2 tokens (one to read, one to predict), got {window}")
     if context is not None and window + len(prefix) > context:
         raise LfeError(f"--window {window} does not fit the model's context of {context} positions"
                        + (f" (with its {len(prefix)} special token(s) before each window)" if prefix else "")

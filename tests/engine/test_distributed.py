@@ -93,3 +93,18 @@ def _kill_one_worker_after(client, out, blocks: int) -> int:
 def _done(out) -> int:
     folders = [out / "checkpoints" / name / "done" / "c" for name in ("checkpoint-100", "checkpoint-200")]
     return sum(len(os.listdir(folder)) for folder in folders if folder.exists())
+
+
+def test_a_cluster_that_cannot_be_had_is_refused_in_one_line(series, tmp_path):
+    from click.testing import CliRunner
+
+    from lfe.cli import main
+
+    root, corpus, _ = series
+    base = ["extract", "--checkpoints", str(root / "runs" / "checkpoint-*"), "--corpus", str(corpus), "--quiet",
+            "--out", str(tmp_path / "s.zarr")]
+    for option, message in ((["--scheduler", "bogus"], "cannot reach the Dask scheduler at 'bogus'"),
+                            (["--workers", str(10**9)], f"--workers must be 1 to {os.cpu_count()}")):
+        result = CliRunner().invoke(main, base + option)
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
+    assert not (tmp_path / "s.zarr").exists()
