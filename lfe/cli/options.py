@@ -3,7 +3,6 @@ than one command takes, each defined once (choices come from the library's table
 
 from __future__ import annotations
 
-import errno
 import functools
 import logging
 
@@ -23,15 +22,7 @@ class BadInput(click.ClickException):
 
 def os_failure(error: OSError) -> str:
     """What an OS error on a path the user gave means, and what to do."""
-    hints = {
-        errno.ENAMETOOLONG: "a name in this path is too long; pass a shorter path",
-        errno.ENOTDIR: "a part of this path is a file, not a folder; pass another path",
-        errno.EISDIR: "this is a folder where a file is needed; pass a file",
-        errno.EEXIST: "this exists already (as a file?); pass another path",
-        errno.ENOENT: "no such file or folder; check the path",
-    }
-    where = f"{error.filename}: " if error.filename else ""
-    return where + hints.get(error.errno or 0, write_failure(error))
+    return (f"{error.filename}: " if error.filename else "") + write_failure(error)
 
 
 class PathValue(click.Path):

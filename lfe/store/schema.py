@@ -19,12 +19,17 @@ CODECS = {
 
 
 def write_failure(error: OSError) -> str:
-    """What an OS error while writing means for the user, and what to do."""
+    """What an OS error while writing (or opening a path) means for the user, and what to do."""
     hints = {
         errno.ENOSPC: "no space left on the device; free space, then rerun the same command: finished blocks are kept",
         errno.EDQUOT: "the disk quota is exhausted; free space, then rerun the same command: finished blocks are kept",
         errno.EROFS: "the store is on a read-only file system; pass an --out on a writable one",
         errno.EACCES: "no permission to write the store; fix its permissions or pass another --out",
+        errno.ENAMETOOLONG: "a name in this path is too long; pass a shorter path",
+        errno.ENOTDIR: "a part of this path is a file, not a folder; pass another path",
+        errno.EISDIR: "this is a folder where a file is needed; pass a file",
+        errno.EEXIST: "this exists already (as a file?); pass another path",
+        errno.ENOENT: "no such file or folder; check the path",
     }
     return hints.get(error.errno or 0, f"{error.strerror or error}; rerun the same command to resume")
 
