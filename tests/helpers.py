@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lfe.corpus.corpus import rows_fingerprint
 from lfe.records import CheckpointMeta
 from lfe.store import ActivationStore
 
@@ -70,7 +71,8 @@ def planted_series(path, steps=TREND, names="global_step{}", params=1000, hashes
     for index, (step, layers) in enumerate(steps.items()):
         pooled, langs, sids = planted(n_langs=n_langs, n_sids=8, layers=layers, seed=index)
         if store is None:
-            store = ActivationStore.create(path, {"fingerprint": "planted"}, langs, sids, ["t"] * len(langs))
+            store = ActivationStore.create(path, {"fingerprint": rows_fingerprint(langs, sids, ["t"] * len(langs))}, langs,
+                                           sids, ["t"] * len(langs))
         meta = CheckpointMeta(n_layers=2, n_neurons=40, block_rows=16, weights_hash=hashes[index] if hashes else f"w{step}",
                               n_params=params, series="planted")
         checkpoint = store.create_checkpoint(names.format(step), meta, np.ones(len(langs), np.int32))

@@ -194,7 +194,7 @@ def test_check_cli_reports_and_exits_nonzero_on_damage(run, tmp_path):
     group = zarr.open_group(str(out), mode="r+")
     group["corpus/text"][0] = "changed"
     changed = CliRunner().invoke(main, ["check", str(out)])
-    assert changed.exit_code == 1 and "the corpus arrays were changed" in changed.output
+    assert changed.exit_code == 1 and "no longer hash to the recorded fingerprint" in changed.output
 
 
 def test_a_second_writer_is_refused_and_a_crashed_one_leaves_no_lock(run, tmp_path):
@@ -293,5 +293,5 @@ def test_a_broken_metadata_file_and_a_flipped_corpus_chunk_get_one_line_and_the_
     data[len(data) // 2] ^= 0x80
     text.write_bytes(bytes(data))
     result = CliRunner().invoke(main, ["check", str(out), "--quiet"])
-    assert result.exit_code == 1 and "corpus: the corpus arrays cannot be read" in result.output
+    assert result.exit_code == 1 and "corpus: the corpus arrays of" in result.output and "are damaged" in result.output
     assert "Traceback" not in result.output

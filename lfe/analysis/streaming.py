@@ -34,6 +34,8 @@ from lfe.records import Alignment, AnalysisArrays, AnalysisRecord, AnalysisSetti
 
 SUB_PANEL = 4096  # columns of a panel converted to float32 at once
 
+REPAIR = "run `lfe check --repair` on the store, then the same `lfe extract`"
+
 
 @dataclass
 class AnalysisResult:
@@ -183,6 +185,10 @@ class _Pass:
     def grams(self, norms: np.ndarray | None, settings: AnalysisSettings, bar) -> tuple[np.ndarray, list[Alignment]]:
         """Pass 1: every layer's Gram (its own LRDS/SADS) summed into the whole model's; with known
         ``norms``, the contribution scores in the same pass."""
+        if norms is not None and not (np.isfinite(norms) & (norms > 0)).all():  # zero or NaN: lost or damaged
+            bad = np.asarray(self.labels)[~(np.isfinite(norms) & (norms > 0))]
+            raise AnalysisError(f"the stored row norms of {', '.join(bad[:5])} are zero or not finite; the store is "
+                                f"damaged: {REPAIR}")
         gram = np.zeros((self.grid.size, self.grid.size))
         layers = []
         for layer, values in enumerate(panels(self.pooled, self.n_layers, self.n_neurons)):
@@ -208,7 +214,8 @@ class _Pass:
         if norms is not None:
             if not np.allclose(norms, from_gram, rtol=1e-3):
                 worst = labels[np.argmax(np.abs(norms / from_gram - 1))]
-                raise AnalysisError(f"the stored row norms do not match the rows (worst: {worst}); the store is damaged")
+                raise AnalysisError(f"the stored row norms do not match the rows (worst: {worst}); the store is damaged: "
+                                    + REPAIR)
             return
         for layer, values in enumerate(panels(self.pooled, self.n_layers, self.n_neurons)):
             for start in range(0, self.n_neurons, SUB_PANEL):

@@ -39,6 +39,7 @@ def check(store, deep, repair, as_json, quiet):
         read = f", {report.chunks_read} chunks and {report.rows_checked} rows read" if deep else ""
         click.echo(f"{'OK' if report.ok else 'DAMAGED'}: {report.blocks_checked} blocks checked{read}")
         for name, blocks in report.repaired.items():
-            click.echo(f"repaired {name}: blocks {', '.join(map(str, blocks))} will be recomputed by the same `lfe extract`")
+            click.echo(f"repaired {name}: " + (f"blocks {', '.join(map(str, blocks))}" if blocks else "removed, all blocks")
+                       + " will be recomputed by the same `lfe extract`")
     if not report.ok:
         raise SystemExit(1)

@@ -29,6 +29,9 @@ def info(store, as_json):
     if not described["checkpoints"]:
         click.echo("checkpoints: none yet")
     for name, checkpoint in described["checkpoints"].items():
+        if "damaged" in checkpoint:
+            click.echo(f"checkpoint {name}: DAMAGED: {checkpoint['damaged']}")
+            continue
         missing = checkpoint["blocks_missing_chunks"]
         state = ("complete" if checkpoint["complete"] else
                  f"DAMAGED: blocks {', '.join(map(str, missing))} lost chunk files; rerun lfe extract to recompute them"
@@ -41,7 +44,8 @@ def info(store, as_json):
         click.echo(f"  settings: {_flat(checkpoint['settings'])}")
         click.echo(f"  weights sha256 {checkpoint['weights_hash'][:16]}, tokenizer sha256 {checkpoint['tokenizer_hash'][:16]}")
         for kind in ("analysis", "ablation"):
-            click.echo(f"  {kind}: " + (_flat(checkpoint[kind]) if checkpoint[kind] else "none"))
+            record = checkpoint[kind]  # its parameters, or the sentence saying it is damaged
+            click.echo(f"  {kind}: " + ("none" if not record else record if isinstance(record, str) else _flat(record)))
 
 
 def _flat(values: dict) -> str:

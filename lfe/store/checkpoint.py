@@ -55,6 +55,25 @@ class Checkpoint:
         assert isinstance(array, zarr.Array)
         return array
 
+    def small_arrays_damage(self) -> str | None:
+        """What is unreadable among the checkpoint's metadata, manifest, token counts and norms; None if nothing.
+
+        They are small (a number per row or block), so reading them all is cheap; the pooled chunks are
+        read only by ``lfe check --deep``.
+        """
+        part = "metadata"
+        try:
+            self.meta.to_dict()
+            for part in ("pooled", "norms", "n_tokens", "done"):
+                array = self._array(part)
+                if part == "n_tokens" and (array[:] <= 0).any():
+                    return "its n_tokens array has rows with no tokens (a lost chunk reads as zeros)"
+                if part != "pooled":
+                    array[:]
+        except Exception as error:  # JSON, metadata validation, each codec: every type a damaged file raises
+            return f"its {part} {'array' if part != 'metadata' else ''} cannot be read ({type(error).__name__})"
+        return None
+
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """The shape of each of the checkpoint's arrays, as stored."""
         return {key: self._array(key).shape for key in ("pooled", "norms", "n_tokens", "done")}

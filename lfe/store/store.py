@@ -24,19 +24,20 @@ import json
 import os
 import shutil
 import uuid
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zarr
 
 import lfe
+from lfe.corpus.corpus import rows_fingerprint
 from lfe.errors import StoreError
-from lfe.records import AblationTable, AnalysisArrays, AnalysisRecord, CheckpointMeta, Record
+from lfe.records import CheckpointMeta
 from lfe.store.checkpoint import Checkpoint
+from lfe.store.results import ABLATION, ANALYSIS, CheckpointRecords
 from lfe.store.schema import CODECS, SCHEMA_VERSION, checkpoint_name_error, write_failure
-
-ANALYSIS, ABLATION = "analysis", "ablation"  # the groups of records kept per checkpoint
-MADE_BY = {ANALYSIS: "lfe analyze", ABLATION: "lfe ablate"}
 
 
 def _parses(path: Path) -> bool:
@@ -52,7 +53,7 @@ def is_empty_folder(path: Path) -> bool:
     return path.is_dir() and not any(path.iterdir())
 
 
-class ActivationStore:
+class ActivationStore(CheckpointRecords):
     """A run's store. Create with ``ActivationStore.create``, open with ``ActivationStore.open``."""
 
     def __init__(self, path: str | Path, group: zarr.Group):
@@ -69,6 +70,9 @@ class ActivationStore:
         try:
             group = zarr.open_group(str(path), mode=mode)
         except Exception as error:  # zarr raises several types for a non-group path
+            if (path / "corpus").is_dir() and (path / "checkpoints").is_dir():  # lfe's layout, its own metadata gone
+                raise StoreError(f"the store's own metadata ({path / 'zarr.json'}) is damaged; rerun the same "
+                                 "`lfe extract` with the same corpus: it rewrites it from the corpus") from None
             raise StoreError(f"{path} is not a Zarr group ({error}); is it an lfe store?") from None
         info = group.attrs.get("lfe")
         if not isinstance(info, dict) or "schema_version" not in info:
@@ -92,10 +96,7 @@ class ActivationStore:
         staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
         try:
             group = zarr.open_group(str(staging), mode="w")
-            corpus_group = group.create_group("corpus")
-            for key, values in (("lang", langs), ("sid", sids), ("text", texts)):
-                array = corpus_group.create_array(key, shape=(len(values),), dtype=str, chunks=(max(1, len(values)),))
-                array[:] = np.asarray(values, dtype=object).astype(str)
+            cls(staging, group).write_corpus(langs, sids, texts)
             group.create_group("checkpoints")
             group.attrs["lfe"] = {"schema_version": SCHEMA_VERSION, "lfe_version": lfe.__version__, "corpus": corpus}
             os.rename(staging, path)
@@ -105,6 +106,32 @@ class ActivationStore:
                 raise StoreError(f"cannot create the store {path}: {write_failure(error)}") from error
             raise
         return cls.open(path, mode="r+")
+
+    @staticmethod
+    def write_metadata(path: str | Path, corpus: dict) -> None:
+        """Rewrite the store's own metadata (the lfe attributes of its root group), leaving every array alone."""
+        (Path(path) / "zarr.json").unlink(missing_ok=True)
+        group = zarr.open_group(str(path), mode="a")
+        group.attrs["lfe"] = {"schema_version": SCHEMA_VERSION, "lfe_version": lfe.__version__, "corpus": corpus}
+
+    @staticmethod
+    def corpus_rows(path: str | Path) -> tuple[list[str], list[str], list[str]] | None:
+        """(langs, sids, texts) of the corpus arrays at ``path``, read even when the store's own metadata is
+        damaged; None if they cannot be read."""
+        try:
+            group = zarr.open_group(str(Path(path) / "corpus"), mode="r")
+            langs, sids, texts = ([str(value) for value in np.asarray(group[key][:])] for key in ("lang", "sid", "text"))
+        except Exception:  # damaged metadata or chunks: every codec raises its own type
+            return None
+        return langs, sids, texts
+
+    def write_corpus(self, langs, sids, texts) -> None:
+        """(Re)write the corpus arrays: the rows' languages, sids and texts, in row order."""
+        shutil.rmtree(self.path / "corpus", ignore_errors=True)
+        corpus_group = self._group.create_group("corpus", overwrite=True)
+        for key, values in (("lang", langs), ("sid", sids), ("text", texts)):
+            array = corpus_group.create_array(key, shape=(len(values),), dtype=str, chunks=(max(1, len(values)),))
+            array[:] = np.asarray(values, dtype=object).astype(str)
 
     def is_empty(self) -> bool:
         """Whether the store holds no checkpoint, not even a half-created one."""
@@ -127,28 +154,49 @@ class ActivationStore:
 
     def labels(self) -> tuple[np.ndarray, np.ndarray]:
         """(lang, sid) of every row, as object arrays of str in row order."""
-        return self._read("corpus/lang").astype(object), self._read("corpus/sid").astype(object)
+        langs, sids, _ = self._corpus_rows
+        return langs.astype(object), sids.astype(object)
 
     def texts(self) -> np.ndarray:
-        return self._read("corpus/text")
+        return self._corpus_rows[2]
 
-    def _read(self, key: str) -> np.ndarray:
-        return np.asarray(self._group[key][:])
+    @cached_property
+    def _corpus_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The corpus arrays, checked against the fingerprint the store recorded (a lost chunk reads as '')."""
+        try:
+            rows = tuple(np.asarray(self._group[f"corpus/{key}"][:]) for key in ("lang", "sid", "text"))
+        except Exception as error:  # JSON, metadata validation, each codec: every type a damaged file raises
+            raise self._damaged_corpus(type(error).__name__) from None
+        if rows_fingerprint(*(array.tolist() for array in rows)) != self.corpus.get("fingerprint"):
+            raise self._damaged_corpus("they no longer hash to the recorded fingerprint")
+        return rows[0], rows[1], rows[2]
+
+    def _damaged_corpus(self, why: str) -> StoreError:
+        return StoreError(f"the corpus arrays of {self.path} are damaged ({why}); rerun the same `lfe extract` "
+                          "with the same corpus: it rewrites them")
 
     @property
     def n_rows(self) -> int:
-        return self._group["corpus/lang"].shape[0]
+        return len(self._corpus_rows[0])
 
     # -- checkpoints ---------------------------------------------------------------------
     def _checkpoints(self) -> zarr.Group:
-        return self._group["checkpoints"]
+        if self._group.read_only:
+            try:
+                return self._group["checkpoints"]
+            except Exception:
+                raise StoreError(f"the checkpoints group of {self.path} is damaged (its zarr.json); rerun the same "
+                                 "`lfe extract`: it rewrites it") from None
+        return self._required_group("checkpoints")
 
     def _checkpoint_groups(self) -> list[tuple[str, zarr.Group]]:
+        damaged = [folder.name for folder in sorted((self.path / "checkpoints").iterdir()) if folder.is_dir()
+                   and not _parses(folder / "zarr.json")] if (self.path / "checkpoints").is_dir() else []
         try:
+            if damaged:
+                raise ValueError("unreadable zarr.json")
             return list(self._checkpoints().groups())
         except (ValueError, KeyError, OSError) as error:  # a damaged zarr.json: JSONDecodeError is a ValueError
-            damaged = [folder.name for folder in sorted((self.path / "checkpoints").iterdir()) if folder.is_dir()
-                       and not _parses(folder / "zarr.json")]
             raise StoreError(f"the checkpoints of {self.path} cannot be listed ({type(error).__name__}): the metadata "
                              f"of {', '.join(damaged) or 'a checkpoint'} is damaged; remove "
                              + (", ".join(str(self.path / "checkpoints" / name) for name in damaged) or "its folder")
@@ -162,12 +210,17 @@ class ActivationStore:
         """Checkpoint groups whose attributes were never written (a run stopped while creating them)."""
         return sorted(name for name, sub in self._checkpoint_groups() if "lfe" not in sub.attrs)
 
-    def checkpoint(self, name: str) -> Checkpoint:
+    def checkpoint(self, name: str, verify: bool = True) -> Checkpoint:
+        """Checkpoint ``name``; with ``verify``, a ``StoreError`` naming the repair if its small arrays are damaged."""
         if name not in self.checkpoint_names():
             raise StoreError(
                 f"{self.path} has no checkpoint {name!r}; it has {', '.join(self.checkpoint_names()) or 'none'}"
             )
-        return Checkpoint(name, self._checkpoints()[name])
+        checkpoint = Checkpoint(name, self._checkpoints()[name])
+        if verify and (damage := checkpoint.small_arrays_damage()):
+            raise StoreError(f"checkpoint {name!r} in {self.path} is damaged: {damage}; run `lfe check --repair` "
+                             "on the store, then the same `lfe extract`")
+        return checkpoint
 
     def create_checkpoint(self, name: str, meta: CheckpointMeta, n_tokens: np.ndarray) -> Checkpoint:
         """Create an empty checkpoint shaped by ``meta``; its attributes are written last, marking it created."""
@@ -180,91 +233,38 @@ class ActivationStore:
 
     def _create_checkpoint(self, name: str, meta: CheckpointMeta, n_tokens: np.ndarray) -> Checkpoint:
         checkpoints = self._checkpoints()
-        if name in checkpoints:
-            del checkpoints[name]  # only a half-created group reaches here: it holds no data
+        shutil.rmtree(self.path / "checkpoints" / name, ignore_errors=True)  # half-created: it holds no data
         group = checkpoints.create_group(name)
         rows, block_rows = self.n_rows, meta.block_rows
         group.create_array(
             "pooled", shape=(rows, meta.n_layers * meta.n_neurons), dtype=meta.store_dtype,
             chunks=(block_rows, meta.n_neurons), compressors=CODECS[meta.compression], fill_value=0,
         )
-        group.create_array("done", shape=(-(-rows // block_rows),), dtype=bool, chunks=(1,), fill_value=False)
-        group.create_array("n_tokens", shape=(rows,), dtype="int32", chunks=(rows,))[:] = n_tokens
+        codecs = CODECS[meta.compression]  # each with a checksum: a flipped bit anywhere is found, not read
+        group.create_array("done", shape=(-(-rows // block_rows),), dtype=bool, chunks=(1,), fill_value=False,
+                           compressors=codecs)
+        group.create_array("n_tokens", shape=(rows,), dtype="int32", chunks=(rows,), compressors=codecs)[:] = n_tokens
         # each row's L2 norm over all layers (paper eq. 6), so analysis needs one pass, not two
-        group.create_array("norms", shape=(rows,), dtype="float64", chunks=(block_rows,), fill_value=0)
+        group.create_array("norms", shape=(rows,), dtype="float64", chunks=(block_rows,), fill_value=0,
+                           compressors=codecs)
         group.attrs["lfe"] = meta.to_dict()
         return Checkpoint(name, group)
 
     def delete_checkpoint(self, name: str) -> None:
-        del self._checkpoints()[name]
-
-    # -- records about a checkpoint ------------------------------------------------------
-    def write_analysis(self, name: str, record: AnalysisRecord, arrays: AnalysisArrays) -> None:
-        """Replace ``analysis/<name>`` with ``arrays`` and ``record`` (the record written last)."""
-        group = self._fresh_group(ANALYSIS, name)
-        for key, values in arrays.to_dict().items():
-            values = np.asarray(values)
-            group.create_array(key, shape=values.shape, dtype=values.dtype, chunks=values.shape or None,
-                               compressors=CODECS["zstd"])[...] = values
-        group.attrs["lfe"] = record.to_dict()
-
-    def analysis(self, name: str) -> AnalysisRecord:
-        """The analysis record of checkpoint ``name``; ``StoreError`` if none was written."""
-        return AnalysisRecord.from_dict(self._required_attrs(ANALYSIS, name))
-
-    def analysis_arrays(self, name: str) -> AnalysisArrays:
-        """The arrays of checkpoint ``name``'s analysis, read into numpy."""
-        self._required_attrs(ANALYSIS, name)
-        group = self._group[ANALYSIS][name]
-        return AnalysisArrays(**{key: np.asarray(group[key][:]) for key in ("similarity", "zscores", "regions",
-                                                                             "key_neurons_per_layer")})
-
-    def has_analysis(self, name: str) -> bool:
-        return self._record_attrs(ANALYSIS, name) is not None
-
-    def write_ablation(self, name: str, table: AblationTable) -> None:
-        """Keep ``table`` as checkpoint ``name``'s ablation record, replacing the last one."""
-        self._write_record(ABLATION, name, table)
-
-    def ablation(self, name: str) -> AblationTable | None:
-        """The last ablation table of checkpoint ``name``, or None."""
-        attrs = self._record_attrs(ABLATION, name)
-        return None if attrs is None else AblationTable.from_dict(attrs)
-
-    def _write_record(self, kind: str, name: str, record: Record) -> None:
-        self._fresh_group(kind, name).attrs["lfe"] = record.to_dict()
-
-    def _record_attrs(self, kind: str, name: str) -> dict | None:
-        group = self._group.get(kind)
-        if group is None or name not in group or "lfe" not in group[name].attrs:
-            return None
-        return dict(group[name].attrs["lfe"])
-
-    def _required_attrs(self, kind: str, name: str) -> dict:
-        attrs = self._record_attrs(kind, name)
-        if attrs is None:
-            raise StoreError(f"{self.path} has no {kind} of checkpoint {name!r}; run `{MADE_BY[kind]} {self.path}`")
-        return attrs
-
-    def _fresh_group(self, kind: str, name: str) -> zarr.Group:
-        """An empty ``kind/name`` group, replacing what was there."""
-        parent = self._group.require_group(kind)
-        if name in parent:
-            del parent[name]
-        return parent.create_group(name)
-
-    def prepare_records(self) -> None:
-        """Create the groups that records go into, so tasks on a cluster never race to create them."""
-        self._group.require_group(ANALYSIS)
+        """Remove checkpoint ``name`` (its folder, so damaged metadata inside cannot stop it)."""
+        shutil.rmtree(self.path / "checkpoints" / name)
 
     def describe(self) -> dict:
         """Everything ``lfe info`` shows, JSON-ready."""
-        checkpoints = {}
+        checkpoints: dict[str, dict[str, Any]] = {}
         for name in self.checkpoint_names():
-            checkpoint = self.checkpoint(name)
+            try:
+                checkpoint = self.checkpoint(name)
+            except StoreError as error:
+                checkpoints[name] = {"damaged": str(error)}
+                continue
             done = int(checkpoint.done[:].sum())
             missing = checkpoint.blocks_missing_chunks()  # done, but their files are gone: not complete
-            ablation = self.ablation(name)
             checkpoints[name] = {
                 "shape": list(checkpoint.pooled.shape),
                 "chunks": list(checkpoint.pooled.chunks),
@@ -273,8 +273,8 @@ class ActivationStore:
                 "blocks": checkpoint.n_blocks,
                 "blocks_missing_chunks": missing,
                 "complete": done == checkpoint.n_blocks and not missing,
-                "analysis": self.analysis(name).params.to_dict() if self.has_analysis(name) else None,
-                "ablation": ablation.params.to_dict() if ablation is not None else None,
+                "analysis": self._record_params(ANALYSIS, name),
+                "ablation": self._record_params(ABLATION, name),
                 **checkpoint.meta.to_dict(),
             }
         return {"path": str(self.path), **self.info, "checkpoints": checkpoints}

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from lfe.analysis import AnalysisError, analyze
 from lfe.cli import main
+from lfe.corpus.corpus import rows_fingerprint
 from lfe.errors import StoreError
 from lfe.records import AnalysisSettings, CheckpointMeta
 from lfe.store import ActivationStore
@@ -20,7 +21,8 @@ AT_1_5 = AnalysisSettings(threshold=1.5, n_boot=0)
 def planted_store(path, n_langs=6, n_sids=10, block_rows=7, complete=True):
     pooled, langs, sids = planted(n_langs=n_langs, n_sids=n_sids, layers=((1.0, 2.0), (3.0, 0.5), (0.5, 0.5)))
     pooled = (pooled + np.random.default_rng(0).normal(scale=0.2, size=pooled.shape)).astype(np.float16)
-    store = ActivationStore.create(path, {"fingerprint": "planted"}, langs, sids, ["t"] * len(langs))
+    store = ActivationStore.create(path, {"fingerprint": rows_fingerprint(langs, sids, ["t"] * len(langs))}, langs, sids,
+                                   ["t"] * len(langs))
     meta = CheckpointMeta(n_layers=3, n_neurons=40, block_rows=block_rows, store_dtype="float16", weights_hash="w")
     checkpoint = store.create_checkpoint("step1", meta, np.ones(len(langs), np.int32))
     for block in range(checkpoint.n_blocks - (0 if complete else 1)):
@@ -47,7 +49,7 @@ def test_results_go_into_the_store_and_the_folder_with_their_parameters(tmp_path
     opened = ActivationStore.open(tmp_path / "run.zarr")
     stored = opened.analysis("step1")
     assert stored == record and stored.params == settings
-    assert stored.corpus_fingerprint == "planted" and stored.weights_hash == "w"
+    assert stored.corpus_fingerprint == opened.corpus["fingerprint"] and stored.weights_hash == "w"
     regions = opened.analysis_arrays("step1").regions
     assert regions.sum() == record.sklr > 0
     folder = tmp_path / "run-analysis" / "step1"

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import zarr
 
+from lfe.corpus.corpus import rows_fingerprint
 from lfe.errors import StoreError
 from lfe.records import CheckpointMeta, ModelSource
 from lfe.store import ActivationStore, BackgroundWriter
@@ -12,12 +13,13 @@ from lfe.store import ActivationStore, BackgroundWriter
 def _store(path, rows=10):
     langs = ["en"] * (rows // 2) + ["fr"] * (rows - rows // 2)
     sids = [str(i % (rows // 2)) for i in range(rows)]
-    return ActivationStore.create(path, {"fingerprint": "x"}, langs, sids, [f"t{i}" for i in range(rows)])
+    texts = [f"t{i}" for i in range(rows)]
+    return ActivationStore.create(path, {"fingerprint": rows_fingerprint(langs, sids, texts)}, langs, sids, texts)
 
 
 def _checkpoint(store, name="c", block_rows=4):
     meta = CheckpointMeta(n_layers=2, n_neurons=3, block_rows=block_rows, source=ModelSource("local", "x"))
-    return store.create_checkpoint(name, meta, np.arange(store.n_rows, dtype=np.int32))
+    return store.create_checkpoint(name, meta, np.arange(1, store.n_rows + 1, dtype=np.int32))  # every row pooled a token
 
 
 def test_create_open_and_labels(tmp_path):

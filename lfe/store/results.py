@@ -1,0 +1,114 @@
+"""What workflows keep about a checkpoint in its store: the analysis (a record and its arrays) and the
+last ablation table, each under ``<kind>/<checkpoint>``; damaged ones are reported with the command
+that replaces them."""
+
+from __future__ import annotations
+
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from lfe.errors import StoreError
+from lfe.records import AblationTable, AnalysisArrays, AnalysisRecord, Record
+from lfe.store.schema import CODECS
+
+ANALYSIS, ABLATION = "analysis", "ablation"  # the groups of records kept per checkpoint
+MADE_BY = {ANALYSIS: "lfe analyze", ABLATION: "lfe ablate"}
+
+
+class CheckpointRecords:
+    """The records part of ``ActivationStore`` (its ``path`` and root ``_group``)."""
+
+    path: Path
+    _group: zarr.Group
+
+    def write_analysis(self, name: str, record: AnalysisRecord, arrays: AnalysisArrays) -> None:
+        """Replace ``analysis/<name>`` with ``arrays`` and ``record`` (the record written last)."""
+        group = self._fresh_group(ANALYSIS, name)
+        for key, values in arrays.to_dict().items():
+            values = np.asarray(values)
+            group.create_array(key, shape=values.shape, dtype=values.dtype, chunks=values.shape or None,
+                               compressors=CODECS["zstd"], config={"write_empty_chunks": True})[...] = values
+        group.attrs["lfe"] = record.to_dict()
+
+    def analysis(self, name: str) -> AnalysisRecord:
+        """The analysis record of checkpoint ``name``; ``StoreError`` if none was written."""
+        return AnalysisRecord.from_dict(self._required_attrs(ANALYSIS, name))
+
+    def analysis_arrays(self, name: str) -> AnalysisArrays:
+        """The arrays of checkpoint ``name``'s analysis, read into numpy."""
+        self._required_attrs(ANALYSIS, name)
+        with self._damaged_record(ANALYSIS, name):
+            group = self._group[ANALYSIS][name]
+            arrays = {key: group[key] for key in ("similarity", "zscores", "regions", "key_neurons_per_layer")}
+            lost = [key for key, array in arrays.items() if array.nchunks_initialized < array.nchunks]
+            if lost:  # written with every chunk (write_empty_chunks): a missing one would read as zeros
+                raise StoreError(f"chunk files of {', '.join(lost)} are missing")
+            return AnalysisArrays(**{key: np.asarray(array[:]) for key, array in arrays.items()})
+
+    def has_analysis(self, name: str) -> bool:
+        return self._record_attrs(ANALYSIS, name) is not None
+
+    def write_ablation(self, name: str, table: AblationTable) -> None:
+        """Keep ``table`` as checkpoint ``name``'s ablation record, replacing the last one."""
+        self._write_record(ABLATION, name, table)
+
+    def ablation(self, name: str) -> AblationTable | None:
+        """The last ablation table of checkpoint ``name``, or None."""
+        attrs = self._record_attrs(ABLATION, name)
+        return None if attrs is None else AblationTable.from_dict(attrs)
+
+    def _write_record(self, kind: str, name: str, record: Record) -> None:
+        self._fresh_group(kind, name).attrs["lfe"] = record.to_dict()
+
+    def _record_attrs(self, kind: str, name: str) -> dict | None:
+        with self._damaged_record(kind, name):
+            group = self._group.get(kind)
+            if group is None or name not in group or "lfe" not in group[name].attrs:
+                return None
+            return dict(group[name].attrs["lfe"])
+
+    @contextmanager
+    def _damaged_record(self, kind: str, name: str):
+        """Reading ``kind/name``: damaged metadata or chunks become one ``StoreError`` that names the repair."""
+        try:
+            yield
+        except Exception as error:  # JSON, metadata validation, each codec: every type a damaged file raises
+            why = str(error) if isinstance(error, StoreError) else type(error).__name__
+            raise StoreError(f"the {kind} of checkpoint {name!r} in {self.path} is damaged ({why}); "
+                             f"run `{MADE_BY[kind]}` on the store again: it replaces it") from None
+
+    def _record_params(self, kind: str, name: str) -> dict | str | None:
+        """The parameters of ``kind/name`` for ``lfe info``: None if there is none, a sentence if it is damaged."""
+        try:
+            attrs = self._record_attrs(kind, name)
+        except StoreError as error:
+            return str(error)
+        return None if attrs is None else dict(attrs.get("params") or {})
+
+    def _required_attrs(self, kind: str, name: str) -> dict:
+        attrs = self._record_attrs(kind, name)
+        if attrs is None:
+            raise StoreError(f"{self.path} has no {kind} of checkpoint {name!r}; run `{MADE_BY[kind]} {self.path}`")
+        return attrs
+
+    def _fresh_group(self, kind: str, name: str) -> zarr.Group:
+        """An empty ``kind/name`` group, replacing what was there (damaged or not)."""
+        parent = self._required_group(kind)
+        shutil.rmtree(self.path / kind / name, ignore_errors=True)
+        return parent.create_group(name, overwrite=True)
+
+    def _required_group(self, key: str) -> zarr.Group:
+        """The group ``key``, created if missing; damaged metadata of it (it holds no attributes) is rewritten."""
+        try:
+            return self._group.require_group(key)
+        except Exception:  # an unreadable zarr.json: its children are separate files and stay
+            (self.path / key / "zarr.json").unlink(missing_ok=True)
+            return self._group.require_group(key)
+
+    def prepare_records(self) -> None:
+        """Create the groups that records go into, so tasks on a cluster never race to create them."""
+        self._required_group(ANALYSIS)
