@@ -11,6 +11,7 @@ from lfe.kernels.reference import (
     grouped_column_stats_torch,
     masked_activation_torch,
     masked_mean_pool_torch,
+    masked_positive_count_torch,
     packed_mean_pool_torch,
 )
 
@@ -26,6 +27,15 @@ def masked_mean_pool(x, mask, out=None):
     if use_triton(x):
         return _triton().masked_mean_pool_triton(x, mask, out)
     return masked_mean_pool_torch(x, mask, out)
+
+
+def masked_positive_count(x, mask):
+    """Per-sample count of the tokens where ``mask`` [B, T] is set and ``x`` [B, T, K] > 0 -> [B, K] int32.
+
+    The torch path on every device for now; a fused Triton form comes with the store's ``positive``
+    statistic (issue 17).
+    """
+    return masked_positive_count_torch(x, mask)
 
 
 def packed_mean_pool(x, offsets):
@@ -50,6 +60,7 @@ def masked_activation(kind, x, up, table, ids):
 
 
 __all__ = [
-    "ACTIVATIONS", "HAS_TRITON", "grouped_column_stats", "masked_activation", "masked_mean_pool", "packed_mean_pool",
+    "ACTIVATIONS", "HAS_TRITON", "grouped_column_stats", "masked_activation", "masked_mean_pool", "masked_positive_count",
+    "packed_mean_pool",
     "use_triton",
 ]

@@ -30,6 +30,15 @@ def masked_mean_pool_torch(x: torch.Tensor, mask: torch.Tensor, out: torch.Tenso
     return out.copy_(pooled)
 
 
+def masked_positive_count_torch(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """count[b, k] = Σ_t mask[b, t] · [x[b, t, k] > 0]: the real tokens where neuron k fired -> [B, K] int32.
+
+    LAPE's statistic (Tang et al. 2024): divided by the tokens pooled, a neuron's activation
+    probability. Padded positions never count, whatever they hold (NaN > 0 is false anyway).
+    """
+    return ((x > 0) & mask.unsqueeze(-1).bool()).sum(dim=1, dtype=torch.int32)
+
+
 def packed_mean_pool_torch(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """pooled[s, k] = mean of x[offsets[s]:offsets[s+1], k] for packed [tokens, K] rows -> [S, K] float32."""
     lengths = (offsets[1:] - offsets[:-1]).clamp_min(1).to(torch.float32)  # [S]

@@ -30,3 +30,20 @@ def test_padding_values_do_not_leak():
     changed = x.clone()
     changed[0, 2:] = 1e6
     torch.testing.assert_close(masked_mean_pool(x, mask)[0], masked_mean_pool(changed, mask)[0])
+
+
+def test_positive_count_is_a_loop_over_real_tokens_and_ignores_padding():
+    from lfe.kernels import masked_positive_count
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 7, 5, generator=generator)
+    mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3, [0] * 2 + [1] * 5])
+    x[1, 4:] = float("nan")  # padding may hold anything
+    x[2, :2] = 1.0
+    expected = torch.zeros(3, 5, dtype=torch.int32)
+    for b in range(3):
+        for t in range(7):
+            if mask[b, t]:
+                expected[b] += (x[b, t] > 0).int()
+    assert torch.equal(masked_positive_count(x, mask), expected)
+    assert torch.equal(masked_positive_count(x.to(torch.bfloat16), mask), expected)

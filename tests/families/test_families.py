@@ -157,3 +157,37 @@ def test_unsupported_family_lists_the_supported_ones(tmp_path):
                              word_embed_proj_dim=16)).save_pretrained(tmp_path / "opt")
     with pytest.raises(ModelError, match=r"unsupported model family 'opt'; lfe supports bloom, gemma, .*gpt2"):
         load_config(resolve_source(str(tmp_path / "opt")))
+
+
+@pytest.mark.parametrize("model_type", FAMILY_TYPES)
+def test_firing_point_is_the_activation_functions_output_as_lape_reads_it(model_type, tiny_models):
+    """on_firing gives act(gate) in a gated MLP (not act(gate) * up), the neurons themselves otherwise."""
+    from lfe.kernels import masked_positive_count
+
+    model, tokenizer = _load(tiny_models(model_type))
+    adapter = adapter_for(model)
+    ids = tokenizer("le chat est assis", add_special_tokens=False, return_tensors="pt")["input_ids"]
+    fired, mlp_inputs, neurons = {}, {}, {}
+    gated = model_type not in ("bloom", "gpt2")
+    handles = []
+    if gated:  # the reference, by hand: act_fn(gate_proj(x)) from each MLP's input
+        for i, layer in enumerate(model.model.layers):
+            handles.append(layer.mlp.register_forward_pre_hook(
+                lambda module, args, i=i: mlp_inputs.__setitem__(i, args[0])))
+    with torch.no_grad(), adapter.on_firing(lambda layer, values: fired.__setitem__(layer, values.clone())), \
+            adapter.on_neurons(lambda layer, values: neurons.__setitem__(layer, values.clone())):
+        model(input_ids=ids)
+    for handle in handles:
+        handle.remove()
+    for i in range(adapter.n_layers):
+        if gated:
+            mlp = model.model.layers[i].mlp
+            torch.testing.assert_close(fired[i], mlp.act_fn(mlp.gate_proj(mlp_inputs[i])))
+            assert not torch.allclose(fired[i], neurons[i])  # the product with up is another thing
+        else:
+            torch.testing.assert_close(fired[i], neurons[i])
+    assert adapter.firing_point.startswith("output of" if gated else "the neurons")
+    mask = torch.ones(ids.shape, dtype=torch.int64)
+    mask[0, -1] = 0  # the last token as padding: never counted
+    counts = masked_positive_count(fired[0], mask)
+    assert torch.equal(counts, (fired[0][:, :-1] > 0).sum(dim=1, dtype=torch.int32))

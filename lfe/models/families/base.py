@@ -38,6 +38,9 @@ class FamilyAdapter:
     # the config's activation name -> lfe.kernels activation kind (key None: whatever the config says)
     activation_kinds: ClassVar[dict[str | None, str]] = {}
     takes_position_ids: ClassVar[bool] = True  # False: positions come from the mask (ALiBi)
+    # Where a neuron "fires" for LAPE (the activation function's output > 0): the module whose output
+    # is act(gate) in a gated MLP; None: the neurons themselves (act(fc(x)) in a plain MLP).
+    firing_module: ClassVar[str | None] = None
 
     @classmethod
     def check_config(cls, config) -> None:
@@ -116,6 +119,28 @@ class FamilyAdapter:
                     handles.append(module.register_forward_hook(hook))
                 else:
                     handles.append(module.register_forward_pre_hook(pre_hook(layer)))
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    @property
+    def firing_point(self) -> str:
+        """What ``on_firing`` reads, in words (recorded with any statistic made from it)."""
+        return f"output of {self.firing_module}" if self.firing_module else f"the neurons ({self.read} of {self.neuron_module})"
+
+    @contextmanager
+    def on_firing(self, visit: Callable):
+        """Call ``visit(layer, values [B, T, K])`` with what decides whether each neuron fires (> 0), every layer."""
+        if self.firing_module is None:
+            with self.on_neurons(visit):
+                yield
+            return
+        def hook(layer: int):
+            return lambda module, args, output: visit(layer, output)  # read only: visit returns None
+
+        handles = [module.register_forward_hook(hook(layer)) for layer, module in enumerate(self._layers(self.firing_module))]
+        try:
             yield
         finally:
             for handle in handles:

@@ -14,6 +14,7 @@ class LlamaAdapter(FamilyAdapter):
     deactivation_module = neuron_module
     deactivation_dim = 1
     activation_module = r"layers\.(\d+)\.mlp"
+    firing_module = r"layers\.(\d+)\.mlp\.act_fn"  # act(gate), not its product with up (LAPE's reading)
     activation_kinds = {"silu": "silu_gate", "gelu": "gelu_gate", "gelu_pytorch_tanh": "gelu_tanh_gate",
                         "gelu_new": "gelu_tanh_gate"}
 
