@@ -44,7 +44,7 @@ class Pristine:
             (held / f"{lang}.txt").write_text(" ".join(t for _, _, t in parallel_rows(langs=(lang,), n_sids=2)))
         self.made_by = {
             "extract": ["extract", str(model), "--corpus", str(corpus), "--name", "ckpt", "--block-rows", "6",
-                        "--quiet", "--out", "{store}"],
+                        "--stats", "mean,positive", "--quiet", "--out", "{store}"],
             "analyze": ["analyze", "{store}", "--top-percent", "5", "--bootstrap", "0", "--null", "2", "--no-figures",
                         "--quiet", "--out", "{out}"],
             "ablate": ["ablate", str(model), "{store}", "--eval", str(held), "--regions", "en", "--window", "16",
@@ -84,6 +84,7 @@ def harm(path: Path, damage: str) -> None:
 
 PARTS = {  # what the store holds, as a user reads it
     "pooled": lambda store: store.checkpoint("ckpt").pooled[:].tobytes(),
+    "positive": lambda store: store.checkpoint("ckpt").positive[:].tobytes(),
     "norms": lambda store: np.asarray(store.checkpoint("ckpt").norms[:]).tobytes(),
     "complete": lambda store: store.checkpoint("ckpt").complete,
     "labels": lambda store: [part.tolist() for part in (*store.labels(), store.texts())],

@@ -38,6 +38,9 @@ def _split(values) -> tuple[str, ...]:
               help="exclude: feed the text as the tokenizer prepares it (<bos> for Gemma, LLaMA), pool only the text's "
                    "tokens; include: pool the special tokens too; none: feed the bare text (the paper's released code).")
 @click.option("--padding-side", type=click.Choice(PADDING_SIDES), default="right", show_default=True)
+@click.option("--stats", default="mean", show_default=True,
+              help="Per sample and neuron, comma-separated: mean (always); positive (how many pooled tokens fired, "
+                   "LAPE's statistic: act(gate) > 0 in gated MLPs).")
 @click.option("--max-tokens", type=int, default=None, help="Truncate texts to N tokens (recorded).")
 @click.option("--block-rows", type=int, default=None, help="Rows per store chunk and resume unit (default: by model width).")
 @click.option("--random-init", "random_init", type=int, default=None, metavar="SEED",
@@ -47,8 +50,8 @@ def _split(values) -> tuple[str, ...]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @cluster_options
 def extract(model, pattern, corpus_path, out, revisions, name, langs, samples, seed, drop_incomplete, batch_tokens, dtype,
-            store_dtype, compression, device, special_tokens, padding_side, max_tokens, block_rows, random_init, overwrite, quiet,
-            scheduler, workers):
+            store_dtype, compression, device, special_tokens, padding_side, stats, max_tokens, block_rows, random_init, overwrite,
+            quiet, scheduler, workers):
     """Pool every layer's MLP neurons of MODEL over each text of the corpus into a Zarr store.
 
     MODEL is a local model directory, a hub id (with --revision) or a GGUF file; or, with
@@ -76,7 +79,7 @@ def extract(model, pattern, corpus_path, out, revisions, name, langs, samples, s
                f"(fingerprint {corpus.fingerprint[:12]})", err=True)
     settings = ExtractSettings(batch_tokens=batch_tokens, dtype=dtype, store_dtype=store_dtype, compression=compression,
                                device=device, special_tokens=special_tokens, padding_side=padding_side, max_tokens=max_tokens,
-                               block_rows=block_rows)
+                               block_rows=block_rows, stats=_split([stats]))
     try:
         with cluster(scheduler, workers) as client:
             reports = run(models, corpus, out, revisions=_split(revisions) or (None,), settings=settings, name=name,

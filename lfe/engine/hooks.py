@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import torch
 
-from lfe.kernels import masked_mean_pool
+from lfe.kernels import masked_mean_pool, masked_positive_count
 
 
 class PoolingHooks:
@@ -15,9 +17,10 @@ class PoolingHooks:
     ``__exit__`` even when the forward pass raises.
     """
 
-    def __init__(self, adapter, out: torch.Tensor):
+    def __init__(self, adapter, out: torch.Tensor, counts: torch.Tensor | None = None):
         self.adapter = adapter
         self.out = out  # [max_batch, L, K]
+        self.counts = counts  # [max_batch, L, K] int32: pooled tokens where each neuron fired, or None
         self.mask: torch.Tensor | None = None  # [B, T]
 
     def set_batch(self, mask: torch.Tensor) -> torch.Tensor:
@@ -29,9 +32,15 @@ class PoolingHooks:
         assert self.mask is not None, "set_batch before the forward pass"
         masked_mean_pool(neurons, self.mask, out=self.out[: self.mask.shape[0], layer])  # [B, K]
 
+    def _count(self, layer: int, values: torch.Tensor) -> None:
+        assert self.mask is not None and self.counts is not None
+        self.counts[: self.mask.shape[0], layer] = masked_positive_count(values, self.mask)
+
     def __enter__(self) -> "PoolingHooks":
-        self._hooks = self.adapter.on_neurons(self._pool)
-        self._hooks.__enter__()
+        self._hooks = ExitStack()
+        self._hooks.enter_context(self.adapter.on_neurons(self._pool))
+        if self.counts is not None:  # at the family's firing point (act(gate) in gated MLPs)
+            self._hooks.enter_context(self.adapter.on_firing(self._count))
         return self
 
     def __exit__(self, *exc) -> None:

@@ -37,21 +37,23 @@ def run_blocks(prepared: Prepared, *, progress: bool, blocks: list[int] | None =
     device = torch.device(settings.device)
     adapter = loaded.adapter
     pooled = torch.empty((max_batch, adapter.n_layers, adapter.n_neurons), dtype=torch.float32, device=device)
+    counts = (torch.empty(pooled.shape, dtype=torch.int32, device=device) if "positive" in settings.stats else None)
     bar = tqdm(total=sum(len(batch) for plan in plans.values() for batch, *_ in plan), unit="sample",
                desc=f"extract {checkpoint.name}", disable=not progress, dynamic_ncols=True, smoothing=0.1)
     rows_done = tokens_done = 0
     started = time.perf_counter()
-    with torch.inference_mode(), PoolingHooks(adapter, pooled) as hooks, \
+    with torch.inference_mode(), PoolingHooks(adapter, pooled, counts) as hooks, \
             BackgroundWriter(checkpoint.write_block) as writer:
-        landing = BatchLanding(max_batch, pooled, settings.store_dtype, device, writer, np.array(prepared.labels))
+        landing = BatchLanding(max_batch, pooled, settings.store_dtype, device, writer, np.array(prepared.labels), counts)
         for block, plan in plans.items():
             span = checkpoint.block_slice(block)
             rows = np.empty((span.stop - span.start, pooled.shape[1] * pooled.shape[2]), dtype=settings.store_dtype)
             norms = np.empty(span.stop - span.start)
+            positive = None if counts is None else np.empty(rows.shape, dtype=np.uint32)
             for index, (batch, input_ids, mask, positions, pooling) in enumerate(plan):
                 view = hooks.set_batch(pooling.to(device))  # [B, L, K]: the mean over the pooled positions
                 forward(loaded.model, adapter, input_ids, mask, positions, device)
-                landing.send(view, rows, norms, batch, span, block if index == len(plan) - 1 else None)
+                landing.send(view, (rows, norms, positive), batch, span, block if index == len(plan) - 1 else None)
                 tokens_done += int(pooling.sum())
                 rows_done += len(batch)
                 bar.update(len(batch))
@@ -69,8 +71,12 @@ class BatchLanding:
     when batch j+1 has been launched. A block whose last batch has landed goes to the writer.
     """
 
-    def __init__(self, max_batch: int, pooled: torch.Tensor, store_dtype: str, device, writer, labels: np.ndarray):
+    def __init__(self, max_batch: int, pooled: torch.Tensor, store_dtype: str, device, writer, labels: np.ndarray,
+                 counts: torch.Tensor | None = None):
         width = pooled.shape[1] * pooled.shape[2]
+        self.counts = counts  # [max_batch, L, K] int32 positive counts, landed with the rows, or None
+        self.host_counts = [torch.empty((max_batch, width), dtype=torch.int32, pin_memory=device.type == "cuda")
+                            for _ in range(2 if counts is not None else 0)]
         self.on_gpu = device.type == "cuda"
         self.dtype = getattr(torch, store_dtype)
         self.hosts = [torch.empty((max_batch, width), dtype=self.dtype, pin_memory=self.on_gpu) for _ in range(2)]
@@ -80,8 +86,8 @@ class BatchLanding:
         self.step = 0
         self.in_flight: tuple | None = None
 
-    def send(self, view: torch.Tensor, rows: np.ndarray, norms: np.ndarray, batch: list[int], span: slice,
-             block: int | None) -> None:
+    def send(self, view: torch.Tensor, block_arrays: tuple, batch: list[int], span: slice, block: int | None) -> None:
+        """Land ``view`` [B, L, K] (and the positive counts) into the block's (rows, norms, positive) arrays."""
         size = len(batch)
         values = view.reshape(size, -1)  # [B, L*K] float32
         stored = values.to(self.dtype)  # [B, L*K]: no copy for a float32 store
@@ -94,17 +100,21 @@ class BatchLanding:
         host.copy_(stored, non_blocking=self.on_gpu)  # the rows' one device-to-host copy
         flags.copy_(finite, non_blocking=self.on_gpu)
         host_norms.copy_(row_norms, non_blocking=self.on_gpu)
+        host_counts = None
+        if self.counts is not None:
+            host_counts = self.host_counts[self.step % 2][:size]
+            host_counts.copy_(self.counts[:size].reshape(size, -1), non_blocking=self.on_gpu)
         event = torch.cuda.Event() if self.on_gpu else None
         if event is not None:
             event.record()
         self.flush()  # the previous batch, while the device computes this one
-        self.in_flight = (rows, norms, batch, span, host, flags, host_norms, event, block)
+        self.in_flight = (block_arrays, batch, span, host, flags, host_norms, host_counts, event, block)
         self.step += 1
 
     def flush(self) -> None:
         if self.in_flight is None:
             return
-        rows, norms, batch, span, host, flags, host_norms, event, block = self.in_flight
+        (rows, norms, positive), batch, span, host, flags, host_norms, host_counts, event, block = self.in_flight
         self.in_flight = None
         if event is not None:
             event.synchronize()
@@ -116,8 +126,10 @@ class BatchLanding:
             raise LfeError(f"non-finite activations for {listing(bad)}{hint}")
         rows[batch] = host.numpy()
         norms[batch] = host_norms.numpy()
+        if positive is not None and host_counts is not None:
+            positive[batch] = host_counts.numpy()
         if block is not None:
-            self.writer.submit(block, rows, norms)
+            self.writer.submit(block, rows, norms, positive)
 
 
 def padded_batches(block_ids: list[list[int]], batch_tokens: int | None, padding_side: str, pad: int,

@@ -164,6 +164,7 @@ def _create(store: ActivationStore, name: str, source: ModelSource, settings: Ex
         store_dtype=settings.store_dtype, compression=settings.compression, source=source, settings=settings,
         family=adapter.name, model_type=model.config.model_type, read_point=adapter.neuron_module,
         read=adapter.read, deactivation_point=adapter.deactivation_module, weights_hash=loaded.weights_hash,
+        firing_point=adapter.firing_point if "positive" in settings.stats else None,
         tokenizer_hash=loaded.tokenizer_hash, files_signature=files_signature(source),
         n_params=sum(p.numel() for p in model.parameters()),
         series=source.series, step=training_step(source),

@@ -22,6 +22,7 @@ from lfe.records.extraction import (
     MODEL_DTYPES,
     PADDING_SIDES,
     SPECIAL_TOKENS,
+    STATS,
     STORE_DTYPES,
     CheckpointMeta,
     ExtractSettings,
@@ -30,7 +31,7 @@ from lfe.records.extraction import (
 )
 
 __all__ = [
-    "AXES", "COMPRESSIONS", "FULL_MODEL", "MODEL_DTYPES", "PADDING_SIDES", "SPECIAL_TOKENS", "STORE_DTYPES",
+    "AXES", "COMPRESSIONS", "FULL_MODEL", "MODEL_DTYPES", "PADDING_SIDES", "SPECIAL_TOKENS", "STATS", "STORE_DTYPES",
     "AblationSettings", "AblationTable", "Alignment", "AnalysisArrays", "AnalysisRecord", "AnalysisSettings",
     "CheckpointMeta", "EvolutionRow", "EvolutionSettings", "ExtractSettings", "Generation", "ModelSource",
     "NullSummary", "RandomWeights", "Record", "RegionNull", "parse_device",

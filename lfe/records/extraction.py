@@ -14,6 +14,8 @@ STORE_DTYPES = ("float32", "float16")  # what rows are stored as (Zarr has no bf
 COMPRESSIONS = ("zstd", "none")  # both keep a checksum per chunk (lfe.store.schema)
 PADDING_SIDES = ("right", "left")
 SPECIAL_TOKENS = ("exclude", "include", "none")  # fed and left out of the mean, fed and pooled, not fed
+# per sample and neuron: the mean over the pooled tokens; how many of them fired (LAPE's statistic)
+STATS = ("mean", "positive")
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 POOLING = "mean over the sample's tokens but padding (special tokens as the special_tokens setting says), float32 accumulation"
 
@@ -62,6 +64,7 @@ class ExtractSettings(Record):
     padding_side: str = "right"
     max_tokens: int | None = None
     block_rows: int | None = None  # None: chosen from the model's width (or the stored value)
+    stats: tuple[str, ...] = ("mean",)  # STATS kept per sample; the mean always
 
     def __post_init__(self):
         problems = not_positive(batch_tokens=self.batch_tokens, max_tokens=self.max_tokens, block_rows=self.block_rows)
@@ -70,6 +73,9 @@ class ExtractSettings(Record):
                      + not_one_of("--compression", self.compression, COMPRESSIONS)
                      + not_one_of("--padding-side", self.padding_side, PADDING_SIDES)
                      + not_one_of("--special-tokens", self.special_tokens, SPECIAL_TOKENS))
+        problems += [problem for stat in self.stats for problem in not_one_of("--stats", stat, STATS)]
+        if "mean" not in self.stats:
+            problems.append(f"--stats must include mean (the rows every analysis reads), got {','.join(self.stats)}")
         try:
             parse_device(self.device)
         except LfeError as error:
@@ -107,6 +113,7 @@ class CheckpointMeta(Record):
     read_point: str | None = None
     read: str | None = None
     deactivation_point: str | None = None
+    firing_point: str | None = None  # what "fired" means for the positive counts (None: not counted)
     pooling: str = POOLING
     weights_hash: str | None = None
     tokenizer_hash: str | None = None

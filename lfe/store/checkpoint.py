@@ -41,6 +41,19 @@ class Checkpoint:
         return self._array("norms").with_config({"write_empty_chunks": True})
 
     @cached_property
+    def positive(self) -> zarr.Array | None:
+        """[rows, layers x neurons] uint32: each row's pooled tokens where the neuron fired (``--stats positive``),
+        chunked as ``pooled``; None when the checkpoint was extracted without it."""
+        if "positive" not in self.meta.settings.stats:
+            return None
+        return self._array("positive").with_config({"write_empty_chunks": True})
+
+    @property
+    def per_neuron_arrays(self) -> tuple[str, ...]:
+        """The arrays with a value per row and neuron, chunked (row block, layer): pooled, and positive if kept."""
+        return ("pooled", "positive") if "positive" in self.meta.settings.stats else ("pooled",)
+
+    @cached_property
     def done(self) -> zarr.Array:
         """[blocks] bool: the resume manifest, one chunk per block."""
         return self._array("done")
@@ -64,11 +77,11 @@ class Checkpoint:
         part = "metadata"
         try:
             self.meta.to_dict()
-            for part in ("pooled", "norms", "n_tokens", "done"):
+            for part in (*self.per_neuron_arrays, "norms", "n_tokens", "done"):
                 array = self._array(part)
                 if part == "n_tokens" and (array[:] <= 0).any():
                     return "its n_tokens array has rows with no tokens (a lost chunk reads as zeros)"
-                if part != "pooled":
+                if part not in ("pooled", "positive"):  # the per-neuron arrays are read by check --deep
                     array[:]
         except Exception as error:  # JSON, metadata validation, each codec: every type a damaged file raises
             return f"its {part} {'array' if part != 'metadata' else ''} cannot be read ({type(error).__name__})"
@@ -105,8 +118,9 @@ class Checkpoint:
     def complete(self) -> bool:
         return bool(self.done[:].all())
 
-    def write_block(self, block: int, rows: np.ndarray, norms: np.ndarray | None = None) -> None:
-        """Write one block's rows and their L2 norms, then mark it done.
+    def write_block(self, block: int, rows: np.ndarray, norms: np.ndarray | None = None,
+                    positive: np.ndarray | None = None) -> None:
+        """Write one block's rows, their L2 norms (and positive counts, if kept), then mark it done.
 
         The flag comes last, so a killed writer never leaves a block marked done that is not fully
         written. ``norms`` (of the rows as stored) are computed here when not given.
@@ -120,6 +134,10 @@ class Checkpoint:
         try:
             self.pooled[span, :] = rows
             self.norms[span] = norms
+            if self.positive is not None:
+                if positive is None:
+                    raise ValueError(f"checkpoint {self.name!r} keeps positive counts: block {block} needs them")
+                self.positive[span, :] = positive
             self.done[block] = True
         except OSError as error:
             raise StoreError(f"cannot write block {block} of checkpoint {self.name!r}: {write_failure(error)}") from error
@@ -132,12 +150,13 @@ class Checkpoint:
     def blocks_missing_chunks(self) -> list[int]:
         """Blocks marked done whose chunk files are not all there (a zero fill would hide them on read)."""
         done = np.flatnonzero(self.done[:])
-        pooled, norms = self.chunk_folder("pooled"), self.chunk_folder("norms")
+        per_layer = [self.chunk_folder(array) for array in self.per_neuron_arrays]
+        norms = self.chunk_folder("norms")
         missing = []
         for block in done:
-            row = pooled / str(block)
-            present = {entry.name for entry in os.scandir(row)} if row.is_dir() else set()
-            if len(present) < self.n_layers or not (norms / str(block)).is_file():
+            rows = [folder / str(block) for folder in per_layer]
+            present = [{entry.name for entry in os.scandir(row)} if row.is_dir() else set() for row in rows]
+            if any(len(names) < self.n_layers for names in present) or not (norms / str(block)).is_file():
                 missing.append(int(block))
         return missing
 

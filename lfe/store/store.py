@@ -247,6 +247,9 @@ class ActivationStore(CheckpointRecords):
         # each row's L2 norm over all layers (paper eq. 6), so analysis needs one pass, not two
         group.create_array("norms", shape=(rows,), dtype="float64", chunks=(block_rows,), fill_value=0,
                            compressors=codecs)
+        if "positive" in meta.settings.stats:  # per row and neuron: pooled tokens where it fired (LAPE)
+            group.create_array("positive", shape=(rows, meta.n_layers * meta.n_neurons), dtype="uint32",
+                               chunks=(block_rows, meta.n_neurons), compressors=codecs, fill_value=0)
         group.attrs["lfe"] = meta.to_dict()
         return Checkpoint(name, group)
 

@@ -156,6 +156,8 @@ def _deep_read(checkpoint, done: np.ndarray, known: dict, report: CheckReport, p
             report.chunks_read += 1
             finite &= np.isfinite(values).all(axis=1)
             squares += np.einsum("ij,ij->i", values, values)
+            if checkpoint.positive is not None and problem is None:
+                problem = _positive_problem(checkpoint, span, layer)
         if problem is None:
             try:
                 stored = checkpoint.norms[span]
@@ -170,3 +172,15 @@ def _deep_read(checkpoint, done: np.ndarray, known: dict, report: CheckReport, p
         if problem is not None:
             bad[block] = problem
     return bad
+
+
+def _positive_problem(checkpoint, span: slice, layer: int) -> str | None:
+    """Why one block's positive counts of one layer are wrong (unreadable, or above the tokens pooled), or None."""
+    width = checkpoint.n_neurons
+    try:
+        counts = checkpoint.positive[span, layer * width:(layer + 1) * width]
+    except Exception as error:  # checksum mismatch or undecodable bytes: each codec raises its own type
+        return f"layer {layer}'s positive-count chunk is corrupted ({type(error).__name__}: {error})"
+    if (counts > checkpoint.n_tokens[span, None]).any():
+        return f"layer {layer}'s positive counts exceed the tokens pooled (a chunk was overwritten)"
+    return None
