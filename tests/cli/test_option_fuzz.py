@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from lfe.cli import main
 from tests.helpers import parallel_rows, write_tsv
 
-EXAMPLES = int(os.environ.get("LFE_FUZZ_EXAMPLES", 6))  # per option; RELIABILITY.md's campaign sets more
+EXAMPLES = int(os.environ.get("LFE_FUZZ_EXAMPLES", 4))  # per option; RELIABILITY.md's campaign sets more
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize="LFE_FUZZ_EXAMPLES" not in os.environ,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 LANGS = ("en", "fr", "zh")
