@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from lfe.corpus import Corpus
+from lfe.corpus.corpus import rows_fingerprint
 from lfe.engine import ExtractSettings, extract
 from lfe.engine.loop import forward, padded_batches
 from lfe.engine.prepare import pad_id, tokenize
@@ -113,11 +114,12 @@ def write_throughput(rows: np.ndarray, block_rows: int, n_neurons: int, compress
     """(store bytes/s, raw file bytes/s) for the same rows, in their dtype."""
     folder = Path(tempfile.mkdtemp())
     try:
-        store = ActivationStore.create(folder / "w.zarr", {"fingerprint": "bench"}, ["x"] * len(rows),
-                                       [str(i) for i in range(len(rows))], ["t"] * len(rows))
+        langs, sids, texts = ["x"] * len(rows), [str(i) for i in range(len(rows))], ["t"] * len(rows)
+        store = ActivationStore.create(folder / "w.zarr", {"fingerprint": rows_fingerprint(langs, sids, texts)}, langs,
+                                       sids, texts)
         meta = CheckpointMeta(n_layers=rows.shape[1] // n_neurons, n_neurons=n_neurons, block_rows=block_rows,
                               store_dtype=str(rows.dtype), compression=compression)
-        checkpoint = store.create_checkpoint("c", meta, np.zeros(len(rows), np.int32))
+        checkpoint = store.create_checkpoint("c", meta, np.ones(len(rows), np.int32))
         started = time.perf_counter()
         for block in range(checkpoint.n_blocks):
             checkpoint.write_block(block, rows[checkpoint.block_slice(block)])
@@ -159,6 +161,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--store-dtype", default="float32")
     parser.add_argument("--compression", default="zstd")
+    parser.add_argument("--stats", default="mean", help="what extraction keeps per sample: mean or mean,positive")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline (slow)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/out")
@@ -171,7 +174,8 @@ def main() -> None:
         print(f"built a random llama-like model of size {args.size} in {model_dir}", flush=True)
     corpus = synthetic_corpus(args.langs, args.sids)
     settings = resolved(ExtractSettings(batch_tokens=args.batch_tokens, dtype=args.dtype, device=args.device,
-                                        store_dtype=args.store_dtype, compression=args.compression))
+                                        store_dtype=args.store_dtype, compression=args.compression,
+                                        stats=tuple(args.stats.split(","))))
     loaded = load(resolve_source(model_dir), args.dtype, args.device)
     model, tokenizer, adapter = loaded.model, loaded.tokenizer, loaded.adapter
     token_ids = tokenize(tokenizer, corpus, settings, model.config).ids
@@ -218,7 +222,8 @@ def main() -> None:
         "store_over_raw": store_rate / raw_rate,
     }
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    tag = f"{args.device.replace(':', '')}-{args.size}-{args.dtype}-{args.store_dtype}-{args.compression}"
+    stats = args.stats.replace(",", "+")
+    tag = f"{args.device.replace(':', '')}-{args.size}-{args.dtype}-{args.store_dtype}-{args.compression}-{stats}"
     (Path(args.out) / f"extract-{tag}.json").write_text(json.dumps(results, indent=2))
     print(f"machine: {results['machine']}\nmodel: {results['model']}\ncorpus: {results['corpus']}")
     print(f"settings: {', '.join(f'{k}={v}' for k, v in settings.to_dict().items())}\n")
