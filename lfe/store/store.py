@@ -90,6 +90,9 @@ class ActivationStore(CheckpointRecords):
         path = Path(os.path.abspath(path))  # "." has no name to build beside
         if path.exists() and not is_empty_folder(path):
             raise StoreError(f"{path} already exists")
+        if corpus.get("fingerprint") != rows_fingerprint(langs, sids, texts):  # every read checks it (damage)
+            raise StoreError("the corpus description's fingerprint is not the rows' (lfe.corpus.corpus.rows_fingerprint of "
+                             "langs, sids, texts); describe the corpus these rows come from")
         if path == Path.cwd():  # it is renamed into place: the shell would be left in a deleted folder
             raise StoreError(f"{path} is the folder you are in; name a new folder for the store, e.g. --out run.zarr")
         path.parent.mkdir(parents=True, exist_ok=True)

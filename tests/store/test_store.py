@@ -29,6 +29,9 @@ def test_create_open_and_labels(tmp_path):
     assert not list(tmp_path.glob(".*partial"))  # the staging directory was renamed away
     with pytest.raises(StoreError, match="already exists"):
         _store(tmp_path / "run.zarr")
+    with pytest.raises(StoreError, match="fingerprint is not the rows'"):
+        ActivationStore.create(tmp_path / "other.zarr", {"fingerprint": "made up"}, ["en"], ["0"], ["t"])
+    assert not (tmp_path / "other.zarr").exists()
     assert store.checkpoint_names() == []
 
 
