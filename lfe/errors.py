@@ -17,6 +17,14 @@ class StoreError(LfeError):
     """The store is missing, damaged, or was made from another corpus, model or settings."""
 
 
+class DamagedStoreError(StoreError):
+    """A part of the store cannot be read or trusted: ``what`` is wrong, ``fix`` is the command that repairs it."""
+
+    def __init__(self, what: str, fix: str):
+        super().__init__(f"{what}; {fix}")
+        self.what, self.fix = what, fix
+
+
 class AnalysisError(LfeError):
     """The activations cannot be analysed as asked (too few languages, unreachable threshold, ...)."""
 

@@ -74,10 +74,10 @@ class BatchLanding:
     def __init__(self, max_batch: int, pooled: torch.Tensor, store_dtype: str, device, writer, labels: np.ndarray,
                  counts: torch.Tensor | None = None):
         width = pooled.shape[1] * pooled.shape[2]
-        self.counts = counts  # [max_batch, L, K] int32 positive counts, landed with the rows, or None
-        self.host_counts = [torch.empty((max_batch, width), dtype=torch.int32, pin_memory=device.type == "cuda")
-                            for _ in range(2 if counts is not None else 0)]
         self.on_gpu = device.type == "cuda"
+        self.counts = counts  # [max_batch, L, K] int32 positive counts, landed with the rows, or None
+        self.host_counts = [torch.empty((max_batch, width), dtype=torch.int32, pin_memory=self.on_gpu)
+                            for _ in range(2 if counts is not None else 0)]
         self.dtype = getattr(torch, store_dtype)
         self.hosts = [torch.empty((max_batch, width), dtype=self.dtype, pin_memory=self.on_gpu) for _ in range(2)]
         self.flags = [torch.empty((2, max_batch), dtype=torch.bool, pin_memory=self.on_gpu) for _ in range(2)]

@@ -84,7 +84,7 @@ class Checkpoint:
                 if part not in ("pooled", "positive"):  # the per-neuron arrays are read by check --deep
                     array[:]
         except Exception as error:  # JSON, metadata validation, each codec: every type a damaged file raises
-            return f"its {part} {'array' if part != 'metadata' else ''} cannot be read ({type(error).__name__})"
+            return f"its {part}{' array' if part != 'metadata' else ''} cannot be read ({type(error).__name__})"
         return None
 
     def shapes(self) -> dict[str, tuple[int, ...]]:

@@ -33,7 +33,7 @@ import zarr
 
 import lfe
 from lfe.corpus.corpus import rows_fingerprint
-from lfe.errors import StoreError
+from lfe.errors import DamagedStoreError, StoreError
 from lfe.records import CheckpointMeta
 from lfe.store.checkpoint import Checkpoint
 from lfe.store.results import ABLATION, ANALYSIS, CheckpointRecords
@@ -174,9 +174,9 @@ class ActivationStore(CheckpointRecords):
             raise self._damaged_corpus("they no longer hash to the recorded fingerprint")
         return rows[0], rows[1], rows[2]
 
-    def _damaged_corpus(self, why: str) -> StoreError:
-        return StoreError(f"the corpus arrays of {self.path} are damaged ({why}); rerun the same `lfe extract` "
-                          "with the same corpus: it rewrites them")
+    def _damaged_corpus(self, why: str) -> DamagedStoreError:
+        return DamagedStoreError(f"the corpus arrays of {self.path} are damaged ({why})",
+                                 "rerun the same `lfe extract` with the same corpus: it rewrites them")
 
     @property
     def n_rows(self) -> int:

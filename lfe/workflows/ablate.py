@@ -194,5 +194,6 @@ def _generations(loaded: LoadedModel, columns: Columns, path: str | Path, max_ne
                 with deactivated(loaded.adapter, mask):
                     journal.put(("generation", name, str(index)),
                                 greedy(loaded.model, loaded.tokenizer, prompt, max_new_tokens, prefix))
+        journal.sync()
         rows.append(Generation(lang, sid, prompt, {name: journal["generation", name, str(index)] for name in columns}))
     return rows

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lfe.errors import StoreError, listing
+from lfe.errors import DamagedStoreError, listing
 from lfe.store import SCHEMA_VERSION, ActivationStore
 from lfe.store.lock import writer_lock
 
@@ -76,15 +76,12 @@ def _check(path: str | Path, deep: bool, repair: bool, progress: bool) -> CheckR
     return report
 
 
-REWRITE_CORPUS = "rerun the same `lfe extract` with the same corpus: it rewrites the corpus arrays"
-
-
 def _check_corpus(store: ActivationStore, report: CheckReport) -> int | None:
     """The number of rows, or None when the corpus arrays are damaged (a finding then says how to repair)."""
     try:
         langs, _ = store.labels()  # read and checked against the recorded fingerprint
-    except StoreError as error:
-        report.add("error", "corpus", str(error).split("; rerun")[0], REWRITE_CORPUS)
+    except DamagedStoreError as error:
+        report.add("error", "corpus", error.what, error.fix)
         return None
     report.add("ok", "corpus", f"{len(langs)} rows, fingerprint {store.corpus['fingerprint'][:12]} matches")
     return len(langs)
@@ -142,6 +139,7 @@ def _deep_read(checkpoint, done: np.ndarray, known: dict, report: CheckReport, p
     bad = {}
     blocks = [int(b) for b in np.flatnonzero(done) if int(b) not in known]
     width = checkpoint.n_neurons
+    tokens = checkpoint.n_tokens  # read once (a number per row), for the positive counts
     for block in tqdm(blocks, desc=f"check {checkpoint.name}", unit="block", disable=not progress):
         span = checkpoint.block_slice(block)
         squares = np.zeros(span.stop - span.start)
@@ -157,7 +155,7 @@ def _deep_read(checkpoint, done: np.ndarray, known: dict, report: CheckReport, p
             finite &= np.isfinite(values).all(axis=1)
             squares += np.einsum("ij,ij->i", values, values)
             if checkpoint.positive is not None and problem is None:
-                problem = _positive_problem(checkpoint, span, layer)
+                problem = _positive_problem(checkpoint, span, layer, tokens[span])
         if problem is None:
             try:
                 stored = checkpoint.norms[span]
@@ -174,13 +172,13 @@ def _deep_read(checkpoint, done: np.ndarray, known: dict, report: CheckReport, p
     return bad
 
 
-def _positive_problem(checkpoint, span: slice, layer: int) -> str | None:
+def _positive_problem(checkpoint, span: slice, layer: int, tokens: np.ndarray) -> str | None:
     """Why one block's positive counts of one layer are wrong (unreadable, or above the tokens pooled), or None."""
     width = checkpoint.n_neurons
     try:
         counts = checkpoint.positive[span, layer * width:(layer + 1) * width]
     except Exception as error:  # checksum mismatch or undecodable bytes: each codec raises its own type
         return f"layer {layer}'s positive-count chunk is corrupted ({type(error).__name__}: {error})"
-    if (counts > checkpoint.n_tokens[span, None]).any():
+    if (counts > tokens[:, None]).any():
         return f"layer {layer}'s positive counts exceed the tokens pooled (a chunk was overwritten)"
     return None
