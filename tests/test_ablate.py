@@ -11,7 +11,7 @@ from lfe.cli import main
 from lfe.corpus import read_corpus
 from lfe.engine import extract
 from lfe.errors import StoreError
-from lfe.records import FULL_MODEL, AblationSettings, AnalysisSettings
+from lfe.records import FULL_MODEL, AblationSettings, AnalysisSettings, PeerSettings
 from lfe.store import ActivationStore
 from lfe.workflows import ablate as ablate_module
 from lfe.workflows.ablate import ablate
@@ -68,6 +68,20 @@ def test_cli_ablate_with_layer_matched_controls(analysed, tmp_path):
     assert set(table["region_size"]) == {"en", "zh", "layer-random~en", "layer-random~zh"}
     bad = CliRunner().invoke(main, ["ablate", str(model), str(store), "--eval", str(held), "--regions", "de"])
     assert bad.exit_code == 2 and "no key region for de" in bad.output
+
+
+def test_ablate_deactivates_the_regions_of_the_method_it_is_given(analysed, tmp_path):
+    model, store, held = analysed
+    base = ["ablate", str(model), str(store), "--eval", str(held), "--regions", "fr", "--window", "32", "--method", "ap"]
+    missing = CliRunner().invoke(main, base)
+    assert missing.exit_code == 2 and "run `lfe analyze --method ap`" in missing.output
+    analyze_store(store, settings=AnalysisSettings(top_percent=2, n_boot=0, peers=PeerSettings(methods=("ap",), ap_top_k=7)),
+                  figures=False, progress=False)
+    result = CliRunner().invoke(main, base + ["--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    table = ActivationStore.open(store).ablation("ckpt")
+    assert table.params.method == "ap" and table.region_size == {"fr": 7, "random~fr": 7}
+    assert "chosen by ap" in (tmp_path / "o" / "ckpt" / "table.md").read_text()
 
 
 def test_generations_and_a_warning_when_evaluation_text_was_probed(analysed, tmp_path, caplog):

@@ -58,28 +58,42 @@ def lape_regions(probabilities: np.ndarray, *, top_rate: float = 0.01, filter_ra
     return regions
 
 
+def ranking(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's rows from the highest score down [n, K], and where a run of tied scores ends [n, K] bool.
+
+    Computed once per panel of scores: every labelling's average precision reuses it.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-scores, axis=0, kind="stable")
+    ranked = np.take_along_axis(scores, order, axis=0)
+    last_of_tie = np.ones_like(ranked, dtype=bool)
+    last_of_tie[:-1] = ranked[:-1] != ranked[1:]
+    return order, last_of_tie
+
+
+def ranked_average_precision(ranked: tuple[np.ndarray, np.ndarray], positive: np.ndarray) -> np.ndarray:
+    """``average_precision`` from a ``ranking`` of the scores: [K]."""
+    order, last_of_tie = ranked
+    positive = np.asarray(positive, dtype=bool)
+    if not positive.any() or positive.all():
+        raise AnalysisError("average precision needs rows of the language and rows of other languages")
+    hits = np.cumsum(positive[order], axis=0, dtype=np.int32)
+    seen = np.arange(1, order.shape[0] + 1, dtype=np.float64)[:, None]
+    at_thresholds = np.where(last_of_tie, hits, 0)  # only the last row of each run of tied scores is a threshold
+    # hits at the previous threshold: the running maximum so far (hits only grow), one row down
+    before = np.zeros_like(hits)
+    np.maximum.accumulate(at_thresholds[:-1], axis=0, out=before[1:])
+    gains = np.where(last_of_tie, hits - before, 0)
+    return (gains * (hits / seen)).sum(axis=0) / positive.sum()
+
+
 def average_precision(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
     """AP of each column of ``scores`` [n, K] as a detector of ``positive`` [n] bool: sum_t (R_t - R_{t-1}) P_t.
 
     Thresholds t run over the distinct scores, highest first (tied rows enter together), as
     scikit-learn's ``average_precision_score``.
     """
-    scores = np.asarray(scores, dtype=np.float64)
-    positive = np.asarray(positive, dtype=bool)
-    if not positive.any() or positive.all():
-        raise AnalysisError("average precision needs rows of the language and rows of other languages")
-    order = np.argsort(-scores, axis=0, kind="stable")
-    ranked = np.take_along_axis(scores, order, axis=0)
-    hits = np.cumsum(positive[order], axis=0)
-    seen = np.arange(1, scores.shape[0] + 1)[:, None]
-    # only the last row of each run of tied scores is a threshold
-    last_of_tie = np.ones_like(ranked, dtype=bool)
-    last_of_tie[:-1] = ranked[:-1] != ranked[1:]
-    at_thresholds = np.where(last_of_tie, hits, 0)
-    # hits at the previous threshold: the running maximum so far (hits only grow), one row down
-    before = np.vstack([np.zeros((1, hits.shape[1])), np.maximum.accumulate(at_thresholds, axis=0)[:-1]])
-    gains = np.where(last_of_tie, hits - before, 0)
-    return (gains * (hits / seen)).sum(axis=0) / positive.sum()
+    return ranked_average_precision(ranking(scores), positive)
 
 
 def ap_regions(ap: np.ndarray, *, top_k: int = 1000, bottom_k: int = 0) -> np.ndarray:
@@ -95,3 +109,18 @@ def ap_regions(ap: np.ndarray, *, top_k: int = 1000, bottom_k: int = 0) -> np.nd
     if bottom_k:
         regions[rows, order[:, ap.shape[1] - bottom_k:]] = True
     return regions
+
+
+def jaccard(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """|A_l ∩ B_l| / |A_l ∪ B_l| per language of two [L, K] bool regions (NaN where both are empty)."""
+    union = (first | second).sum(axis=1)
+    both = (first & second).sum(axis=1)
+    return np.divide(both, union, out=np.full(union.shape, np.nan), where=union > 0)
+
+
+def chance_jaccard(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The Jaccard index of random regions of the same sizes a, b among K neurons: (ab/K) / (a + b - ab/K)."""
+    a, b = first.sum(axis=1).astype(np.float64), second.sum(axis=1).astype(np.float64)
+    both = a * b / first.shape[1]
+    union = a + b - both
+    return np.divide(both, union, out=np.full(union.shape, np.nan), where=union > 0)

@@ -36,6 +36,13 @@ def shuffle_sids(grid: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarr
     return np.take_along_axis(np.broadcast_to(grid, (n, *grid.shape)), order, axis=2)
 
 
+def language_indicator(grids: np.ndarray, n: int) -> np.ndarray:
+    """[B*L, n] float32: row b*L + l is 1 on the rows that labelling b (of ``grids`` [B, L, sids]) gives language l."""
+    indicator = np.zeros((grids.shape[0] * grids.shape[1], n), dtype=np.float32)
+    np.put_along_axis(indicator, grids.reshape(-1, grids.shape[2]), 1.0, axis=1)
+    return indicator
+
+
 def lrds_under(sim: np.ndarray, grid: np.ndarray, grids: np.ndarray) -> np.ndarray:
     """LRDS of ``sim`` under each of ``grids`` [B, L, N], ``grid`` [L, N] with languages permuted within sids: [B]."""
     n_langs, n_sids = grid.shape
@@ -95,8 +102,7 @@ class RegionShuffles:
         self.layers = self.columns // n_neurons  # the layer of each sampled neuron
         self.grids = shuffle_languages(grid, shuffles, np.random.default_rng([seed, 4]))  # [B, L, N]
         self.shape = self.grids.shape[:2]  # (B, L)
-        self.indicator = np.zeros((shuffles * grid.shape[0], grid.size), dtype=np.float32)  # [B*L, n]
-        np.put_along_axis(self.indicator, self.grids.reshape(-1, grid.shape[1]), 1.0, axis=1)
+        self.indicator = language_indicator(self.grids, grid.size)  # [B*L, n]
         self.threshold = threshold
         self.key = np.zeros((*self.shape, n_layers), dtype=np.int64)  # [B, L, layers] key neurons among the sampled
 

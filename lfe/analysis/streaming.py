@@ -13,6 +13,7 @@ whatever the neuron count:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +54,7 @@ class AnalysisResult:
     zscores: np.ndarray  # [L, layers x neurons]
     regions: np.ndarray  # [L, layers x neurons] bool
     region_null: RegionNull | None  # the regions' chance level (None without a null)
+    peers: Any = None  # ``lfe.analysis.peers.PeerResult`` when the peers' methods ran
     overlap: np.ndarray = field(init=False)  # [L, L]
     counts: np.ndarray = field(init=False)  # [L, layers]
 
@@ -79,10 +81,12 @@ class AnalysisResult:
             region_percent={lang: 100 * size / total for lang, size in self.region_sizes.items()},
             key_neurons_per_layer={lang: self.counts[i].tolist() for i, lang in enumerate(self.langs)},
             overlap=self.overlap.tolist(), n_layers=self.n_layers, n_neurons=self.n_neurons, region_null=self.region_null,
+            methods=self.peers.records if self.peers else {}, agreement=self.peers.agreement if self.peers else None,
         )
 
     def arrays(self) -> AnalysisArrays:
-        return AnalysisArrays(self.similarity, self.zscores, self.regions, self.counts)
+        return AnalysisArrays(self.similarity, self.zscores, self.regions, self.counts,
+                              **(self.peers.arrays() if self.peers else {}))
 
 
 def panel(pooled, layer: int, width: int) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from lfe.cli.options import PathValue, device_option, dtype_option, friendly_errors
+from lfe.records import METHODS, ZSCORE
 
 
 @click.command()
@@ -15,6 +16,8 @@ from lfe.cli.options import PathValue, device_option, dtype_option, friendly_err
               help="A folder of <lang>.txt files, or a corpus file of held-out sids.")
 @click.option("--checkpoint", default=None, help="The checkpoint whose analysis gives the regions.")
 @click.option("--regions", default="all", show_default=True, help="Languages whose key regions to deactivate.")
+@click.option("--method", type=click.Choice(METHODS), default=ZSCORE, show_default=True,
+              help="Whose regions: the paper's z-scores, LAPE's or AP's (from `lfe analyze --method`).")
 @click.option("--random", "random_kind", default="matched", show_default=True,
               help="Controls: matched, layer-matched, largest, or a percent such as 10%.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random controls.")
@@ -26,7 +29,7 @@ from lfe.cli.options import PathValue, device_option, dtype_option, friendly_err
 @dtype_option
 @device_option
 @click.option("--out", type=PathValue(), default=None, help="[default: STORE-ablation/<checkpoint>]")
-def ablate(model, store, evaluation, checkpoint, regions, random_kind, seed, window, stride, choice, generate,
+def ablate(model, store, evaluation, checkpoint, regions, method, random_kind, seed, window, stride, choice, generate,
            max_new_tokens, dtype, device, out):
     """Deactivate each language's key region of MODEL (from `lfe analyze` on STORE) and measure.
 
@@ -38,7 +41,7 @@ def ablate(model, store, evaluation, checkpoint, regions, random_kind, seed, win
     from lfe.records import AblationSettings
     from lfe.workflows.ablate import ablate as run
 
-    settings = AblationSettings(regions=regions, random=random_kind, seed=seed, window=window, stride=stride,
+    settings = AblationSettings(regions=regions, method=method, random=random_kind, seed=seed, window=window, stride=stride,
                                 dtype=dtype, device=device, evaluation=str(evaluation), choice=choice,
                                 generate=generate, max_new_tokens=max_new_tokens)
     run(model, store, settings, checkpoint=checkpoint, out=out)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli.options import PathValue, analysis_options, cluster_options, friendly_errors, output_options
+from lfe.cli.options import (
+    PathValue,
+    analysis_options,
+    cluster_options,
+    friendly_errors,
+    method_options,
+    output_options,
+)
 
 
 @click.command()
@@ -12,6 +19,7 @@ from lfe.cli.options import PathValue, analysis_options, cluster_options, friend
 @click.argument("store", type=PathValue())
 @click.option("--checkpoint", default="all", show_default=True, help="A checkpoint's name, or all.")
 @analysis_options
+@method_options
 @click.option("--out", type=PathValue(), default=None, help="Folder for metrics, CSV and PNG [default: STORE-analysis].")
 @output_options
 @click.option("--device", default="cpu", show_default=True,
@@ -23,6 +31,7 @@ def analyze(store, checkpoint, settings, out, figures, progress, device, schedul
     \b
     Example:
         lfe analyze run.zarr --threshold 2 --out results/
+        lfe analyze run.zarr --method all      # the paper's, LAPE's and AP's neurons, compared
     """
     from lfe.workflows.analyze import analyze_on_cluster, analyze_store
     from lfe.workflows.cluster import cluster
@@ -36,5 +45,6 @@ def analyze(store, checkpoint, settings, out, figures, progress, device, schedul
             records = analyze_on_cluster(client, store, checkpoint, **options)
     folder = out or beside(store, "analysis")
     for name, record in records.items():
-        click.echo(f"{name}: {record.whole.summary(3)}, SKLR {record.sklr} neurons ({record.sklr_percent:.2f}%) "
+        peers = "".join(f", {method} {sum(found.region_sizes.values())} neurons" for method, found in record.methods.items())
+        click.echo(f"{name}: {record.whole.summary(3)}, SKLR {record.sklr} neurons ({record.sklr_percent:.2f}%){peers} "
                    f"-> {folder}/{name}")

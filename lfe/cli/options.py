@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import replace
 
 import click
 
 from lfe.errors import LfeError
 from lfe.log import logger
-from lfe.records import MODEL_DTYPES, AnalysisSettings
+from lfe.records import MODEL_DTYPES, ZSCORE, AnalysisSettings, PeerSettings
 from lfe.store.schema import write_failure
 
 
@@ -99,7 +100,34 @@ def analysis_options(command):
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap and the nulls."),
         click.option("--null", type=int, default=AnalysisSettings.null, show_default=True,
                      help="Label shuffles for the chance levels of each layer and the key regions (the whole "
-                          "model's LRDS and SADS: ten times as many; 0: none)."),
+                          "model's LRDS and SADS: ten times as many; the peer methods': at most 20; 0: none)."),
+    ])
+
+
+def method_options(command):
+    """--method and the peers' parameters, into ``settings.peers`` (under ``analysis_options``)."""
+    defaults = PeerSettings()
+
+    @functools.wraps(command)
+    def wrapper(*args, settings, method, lape_top_rate, lape_filter_rate, lape_bar_ratio, ap_top_k, **kwargs):
+        peers = PeerSettings.parse(method, lape_top_rate=lape_top_rate, lape_filter_rate=lape_filter_rate,
+                                   lape_bar_ratio=lape_bar_ratio, ap_top_k=ap_top_k,
+                                   shuffles=min(settings.null, PeerSettings.shuffles))
+        return command(*args, settings=replace(settings, peers=peers), **kwargs)
+
+    return _apply(wrapper, [
+        click.option("--method", default=ZSCORE, show_default=True,
+                     help="Key-neuron methods: zscore (the paper's, always computed), lape (Tang et al.; needs "
+                          "`lfe extract --stats mean,positive`), ap (Kojima et al.), a comma list, or all "
+                          "(adds their agreement)."),
+        click.option("--lape-top-rate", type=float, default=defaults.lape_top_rate, show_default=True,
+                     help="LAPE: the share of all neurons kept, lowest entropy first."),
+        click.option("--lape-filter-rate", type=float, default=defaults.lape_filter_rate, show_default=True,
+                     help="LAPE: a kept neuron has a probability above this quantile of all probabilities."),
+        click.option("--lape-bar-ratio", type=float, default=defaults.lape_bar_ratio, show_default=True,
+                     help="LAPE: a kept neuron belongs to each language whose probability is above this quantile."),
+        click.option("--ap-top-k", type=int, default=defaults.ap_top_k, show_default=True,
+                     help="AP: each language's neurons with the highest average precision."),
     ])
 
 

@@ -7,10 +7,12 @@ returns these records, never raw Zarr groups or attribute dicts. Plain Python: n
 
 from lfe.records.ablation import FULL_MODEL, AblationSettings, AblationTable, Generation
 from lfe.records.analysis import (
+    Agreement,
     Alignment,
     AnalysisArrays,
     AnalysisRecord,
     AnalysisSettings,
+    MethodRegions,
     NullSummary,
     RandomWeights,
     RegionNull,
@@ -29,8 +31,10 @@ from lfe.records.extraction import (
     ModelSource,
     parse_device,
 )
+from lfe.records.methods import AP, LAPE, METHODS, PEER_METHODS, ZSCORE, PeerSettings
 
 __all__ = [
+    "AP", "LAPE", "METHODS", "PEER_METHODS", "ZSCORE", "Agreement", "MethodRegions", "PeerSettings",
     "AXES", "COMPRESSIONS", "FULL_MODEL", "MODEL_DTYPES", "PADDING_SIDES", "SPECIAL_TOKENS", "STATS", "STORE_DTYPES",
     "AblationSettings", "AblationTable", "Alignment", "AnalysisArrays", "AnalysisRecord", "AnalysisSettings",
     "CheckpointMeta", "EvolutionRow", "EvolutionSettings", "ExtractSettings", "Generation", "ModelSource",

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from lfe.records.analysis import AnalysisSettings
 from lfe.records.base import Record, not_one_of, not_positive, refuse
 from lfe.records.extraction import MODEL_DTYPES, parse_device
+from lfe.records.methods import METHODS, ZSCORE
 
 FULL_MODEL = "full model"  # the column of the intact model, in every table
 
@@ -16,6 +17,7 @@ class AblationSettings(Record):
     """Every parameter of a deactivation experiment besides the model and the store."""
 
     regions: str = "all"  # "all" or languages, comma-separated
+    method: str = ZSCORE  # whose regions: the paper's z-scores, LAPE's or AP's (``lfe analyze --method``)
     random: str = "matched"  # matched, layer-matched, largest or "P%"
     seed: int = 0
     window: int | None = None  # None: the model's context, at most 1024
@@ -31,7 +33,7 @@ class AblationSettings(Record):
     def __post_init__(self):
         parse_device(self.device)
         refuse(not_positive(window=self.window, stride=self.stride, max_new_tokens=self.max_new_tokens)
-               + not_one_of("--dtype", self.dtype, MODEL_DTYPES)
+               + not_one_of("--dtype", self.dtype, MODEL_DTYPES) + not_one_of("--method", self.method, METHODS)
                + ([f"--seed must be 0 or more, got {self.seed}"] if self.seed < 0 else []))
 
 

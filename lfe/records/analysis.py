@@ -9,6 +9,7 @@ from typing import Any
 from lfe.errors import AnalysisError
 from lfe.records.base import Record
 from lfe.records.extraction import ExtractSettings
+from lfe.records.methods import ZSCORE, PeerSettings
 
 MIN_BOOTSTRAP = 10  # fewer resamples give a "95% interval" of a handful of points, which may miss the estimate
 
@@ -27,6 +28,7 @@ class AnalysisSettings(Record):
     zscore_std: str = "population"
     normalisation: str = "L2 over all layers (paper eq. 6)"
     arithmetic: str = "numpy"  # what computed the panels (numpy, torch-cuda): recorded, not compared
+    peers: PeerSettings = PeerSettings()  # the peers' methods run beside the z-scores
 
     def __post_init__(self):
         if self.top_percent is not None:
@@ -61,8 +63,8 @@ class AnalysisSettings(Record):
         return f"top {self.top_percent}%" if self.top_percent is not None else f"z > {self.threshold}"
 
     def same_numbers(self, other: "AnalysisSettings") -> bool:
-        """Whether ``other`` gives the same numbers (the arithmetic that computed them aside)."""
-        return replace(self, arithmetic="") == replace(other, arithmetic="")
+        """Whether ``other`` gives the same paper's numbers (the arithmetic and the peer methods aside)."""
+        return replace(self, arithmetic="", peers=PeerSettings()) == replace(other, arithmetic="", peers=PeerSettings())
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,29 @@ class Alignment(Record):
 
 
 @dataclass(frozen=True)
+class MethodRegions(Record):
+    """One peer method's regions on a checkpoint, and how language-specific they are against shuffled labels."""
+
+    method: str
+    region_sizes: dict[str, int]
+    region_percent: dict[str, float]
+    key_neurons_per_layer: dict[str, list[int]]
+    selectivity: dict[str, float]  # per language (NaN: no neurons)
+    selectivity_null: dict[str, NullSummary]  # empty without shuffles
+    measure: str  # what selectivity is, in words
+    neurons_sampled: int | None = None  # the null's neuron sample, where it is estimated on one
+
+
+@dataclass(frozen=True)
+class Agreement(Record):
+    """Jaccard index of two methods' regions per language, and its chance level: the expected Jaccard
+    of random sets of the same sizes, (ab/N) / (a + b - ab/N)."""
+
+    jaccard: dict[str, dict[str, float]]  # "zscore-lape" -> language -> J
+    chance: dict[str, dict[str, float]]
+
+
+@dataclass(frozen=True)
 class RandomWeights(Record):
     """The random-weights control of an analysis: the same architecture, tokenizer, corpus and analysis
     settings, with seeded random weights (``lfe extract --random-init``): what training did not make."""
@@ -169,6 +194,8 @@ class AnalysisRecord(Record):
     family: str | None = None
     store_dtype: str | None = None
     pooling: str | None = None
+    methods: dict[str, MethodRegions] = field(default_factory=dict)  # the peers' regions (PeerSettings.methods)
+    agreement: Agreement | None = None  # between every two methods' regions, when peers ran
 
 
 @dataclass(frozen=True)
@@ -179,3 +206,14 @@ class AnalysisArrays(Record):
     zscores: Any  # [L, layers x neurons] float32
     regions: Any  # [L, layers x neurons] bool: the key regions
     key_neurons_per_layer: Any  # [L, layers] int
+    lape_probability: Any = None  # [L, layers x neurons] float32: LAPE's activation probability
+    lape_regions: Any = None  # [L, layers x neurons] bool
+    ap_scores: Any = None  # [L, layers x neurons] float32: average precision as a detector of each language
+    ap_regions: Any = None  # [L, layers x neurons] bool
+
+    def regions_of(self, method: str) -> Any:
+        """The [L, layers x neurons] regions ``method`` chose ("zscore": the paper's)."""
+        regions = self.regions if method == ZSCORE else getattr(self, f"{method}_regions", None)
+        if regions is None:
+            raise AnalysisError(f"this analysis has no {method} regions: run `lfe analyze --method {method}` on the store")
+        return regions

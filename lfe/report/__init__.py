@@ -12,6 +12,8 @@ from pathlib import Path
 from lfe.records import AblationTable, AnalysisRecord, EvolutionRow, EvolutionSettings, Generation
 from lfe.report import figures as draw
 from lfe.report.markdown import ablation_report, analysis_report, evolution_report
+from lfe.report.methods import FIGURE as METHODS_FIGURE
+from lfe.report.methods import methods_figure, methods_tables
 from lfe.report.tables import ablation_table, analysis_tables, evolution_table
 
 
@@ -23,6 +25,10 @@ def write_analysis(result, record: AnalysisRecord, folder: Path, figures: bool =
     if figures:
         for filename, figure in draw.ANALYSIS.items():
             figure(result, folder / filename, prefix=record.checkpoint)
+    if record.methods:
+        methods_tables(record, folder)
+        if figures and record.agreement is not None:
+            methods_figure(record, folder / METHODS_FIGURE)
     (folder / "report.md").write_text(analysis_report(record, figures), encoding="utf-8")
     return folder
 

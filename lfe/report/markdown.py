@@ -7,6 +7,7 @@ import numpy as np
 
 from lfe.corpus import row_label
 from lfe.records import FULL_MODEL, AblationTable, Alignment, AnalysisRecord, EvolutionRow, EvolutionSettings, Generation
+from lfe.report.methods import methods_section
 
 ANALYSIS_FIGURES = {  # file -> caption, in the order the report shows them after the similarity map
     "region_sizes.png": "region sizes",
@@ -54,6 +55,7 @@ def analysis_report(record: AnalysisRecord, figures: bool = True) -> str:
     if figures:
         for filename, caption in ANALYSIS_FIGURES.items():
             lines += ["", f"![{caption}]({filename})"]
+    lines += methods_section(record, figures)
     lines += ["", "Tables: `layers.csv`, `regions.csv`, `key_neurons_per_layer.csv`, `overlap.csv`; "
               "every number with its parameters: `metrics.json`.", ""]
     return "\n".join(lines)
@@ -136,7 +138,8 @@ def ablation_report(table: AblationTable, generations: list[Generation] | None) 
     params, names, increase = table.params, table.columns, table.increase_percent
     lines = [f"# Deactivating key regions: {table.checkpoint}", "",
              "Percent increase in perplexity over the full model (rows: evaluated language; columns: deactivated "
-             f"region). Random controls: {params.random}, seed {params.seed}; window {params.window} tokens.", "",
+             f"region, chosen by {params.method}). Random controls: {params.random}, seed {params.seed}; window "
+             f"{params.window} tokens.", "",
              "| language | full-model PPL | tokens | " + " | ".join(names) + " |",
              "|---|---|---|" + "---|" * len(names)]
     for lang in increase:

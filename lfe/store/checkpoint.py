@@ -165,8 +165,8 @@ class Checkpoint:
         for block in blocks:
             self.done[int(block)] = False
 
-    def as_dask(self):
-        """``pooled`` as a lazy dask array, one dask chunk per store chunk."""
+    def as_dask(self, array: str = "pooled"):
+        """``array`` (pooled, or positive if kept) as a lazy dask array, one dask chunk per store chunk."""
         import dask.array as da
 
-        return da.from_zarr(self.pooled)
+        return da.from_zarr(self._array(array))

@@ -17,6 +17,7 @@ from lfe.store.schema import CODECS
 
 ANALYSIS, ABLATION = "analysis", "ablation"  # the groups of records kept per checkpoint
 MADE_BY = {ANALYSIS: "lfe analyze", ABLATION: "lfe ablate"}
+REQUIRED_ARRAYS = ("similarity", "zscores", "regions", "key_neurons_per_layer")  # the peers' arrays are optional
 
 
 class CheckpointRecords:
@@ -29,6 +30,8 @@ class CheckpointRecords:
         """Replace ``analysis/<name>`` with ``arrays`` and ``record`` (the record written last)."""
         group = self._fresh_group(ANALYSIS, name)
         for key, values in arrays.to_dict().items():
+            if values is None:  # a method that did not run
+                continue
             values = np.asarray(values)
             group.create_array(key, shape=values.shape, dtype=values.dtype, chunks=values.shape or None,
                                compressors=CODECS["zstd"], config={"write_empty_chunks": True})[...] = values
@@ -43,7 +46,8 @@ class CheckpointRecords:
         self._required_attrs(ANALYSIS, name)
         with self._damaged_record(ANALYSIS, name):
             group = self._group[ANALYSIS][name]
-            arrays = {key: group[key] for key in ("similarity", "zscores", "regions", "key_neurons_per_layer")}
+            arrays = {key: group[key] for key in AnalysisArrays.__dataclass_fields__ if key in group}
+            arrays.update({key: group[key] for key in REQUIRED_ARRAYS})  # a missing one is a KeyError: damage
             lost = [key for key, array in arrays.items() if array.nchunks_initialized < array.nchunks]
             if lost:  # written with every chunk (write_empty_chunks): a missing one would read as zeros
                 raise StoreError(f"chunk files of {', '.join(lost)} are missing")

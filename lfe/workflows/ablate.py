@@ -108,7 +108,7 @@ def _one_checkpoint(opened: ActivationStore, checkpoint: str | None) -> str:
 def _columns(opened: ActivationStore, checkpoint: str, langs: list[str],
              settings: AblationSettings) -> tuple[Columns, dict[str, str | None]]:
     """The full model, each chosen language's key region and the random controls; and the controls' twins."""
-    key = np.asarray(opened.analysis_arrays(checkpoint).regions, dtype=bool)
+    key = np.asarray(opened.analysis_arrays(checkpoint).regions_of(settings.method), dtype=bool)
     chosen = langs if settings.regions == "all" else [lang.strip() for lang in settings.regions.split(",")]
     unknown = [lang for lang in chosen if lang not in langs]
     if unknown:

@@ -7,9 +7,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from lfe.analysis import analyze
+from lfe.analysis.peers import peer_methods
 from lfe.errors import PanelReadError, StoreError
 from lfe.log import logger
-from lfe.records import AnalysisRecord, AnalysisSettings, RandomWeights
+from lfe.records import LAPE, AnalysisRecord, AnalysisSettings, RandomWeights
 from lfe.report import write_analysis
 from lfe.store import ActivationStore
 from lfe.workflows.paths import beside
@@ -29,7 +30,6 @@ def analyze_store(
     folder = Path(out) if out is not None else beside(store, "analysis")
     if not writable:
         logger.warning(f"{store} is read-only: the analysis is written to {folder} only, not kept in the store")
-    langs, sids = opened.labels()
     panels_math = None  # numpy on the CPU
     if device != "cpu":
         from lfe.kernels.panels import TorchPanels
@@ -39,17 +39,7 @@ def analyze_store(
     # random-weights controls first, so each trained checkpoint's report can show its control
     for name in sorted(checkpoint_names(opened, checkpoint), key=lambda name: not _is_control(opened, name)):
         data = opened.checkpoint(name)
-        if not data.complete:
-            raise StoreError(
-                f"checkpoint {name!r} is incomplete ({int(data.done[:].sum())}/{data.n_blocks} blocks): "
-                f"rerun the same `lfe extract` command to finish it"
-            )
-        try:
-            result = analyze(data.as_dask(), langs, sids, data.n_layers, data.n_neurons, settings=settings,
-                             progress=progress, norms=data.norms[:], panels_math=panels_math)
-        except PanelReadError as error:
-            raise StoreError(f"checkpoint {name!r} of {store} is damaged: {error}; run `lfe check --repair {store}`, "
-                             "then the same `lfe extract` command") from None
+        result = _analysis(opened, data, settings, progress, panels_math)
         meta = data.meta
         record = replace(result.record(), checkpoint=name, corpus_fingerprint=opened.corpus["fingerprint"],
                          weights_hash=meta.weights_hash, source=meta.source.to_dict() if meta.source else {},
@@ -60,6 +50,30 @@ def analyze_store(
         write_analysis(result, record, folder / name, figures)
         records[name] = record
     return records
+
+
+def _analysis(opened: ActivationStore, data, settings: AnalysisSettings, progress: bool, panels_math):
+    """One complete checkpoint's ``AnalysisResult``, with the peers' methods if ``settings`` asks for them."""
+    name, store = data.name, opened.path
+    if not data.complete:
+        raise StoreError(f"checkpoint {name!r} is incomplete ({int(data.done[:].sum())}/{data.n_blocks} blocks): "
+                         f"rerun the same `lfe extract` command to finish it")
+    if LAPE in settings.peers.methods and data.positive is None:
+        raise StoreError(f"checkpoint {name!r} has no positive counts, which LAPE needs: extract it with "
+                         f"`lfe extract ... --stats mean,positive`, or leave lape out of --method")
+    langs, sids = opened.labels()
+    try:
+        result = analyze(data.as_dask(), langs, sids, data.n_layers, data.n_neurons, settings=settings,
+                         progress=progress, norms=data.norms[:], panels_math=panels_math)
+        if settings.peers.methods:
+            result.peers = peer_methods(
+                data.as_dask(), data.as_dask("positive") if data.positive is not None else None, data.n_tokens,
+                result.grid, result.langs, data.n_layers, data.n_neurons, result.regions, peers=settings.peers,
+                seed=settings.seed, null_neurons=settings.null_neurons, progress=progress)
+    except PanelReadError as error:
+        raise StoreError(f"checkpoint {name!r} of {store} is damaged: {error}; run `lfe check --repair {store}`, "
+                         "then the same `lfe extract` command") from None
+    return result
 
 
 def analyze_on_cluster(client, store: str | Path, checkpoint: str | list[str] = "all", **options) -> dict[str, AnalysisRecord]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from lfe.analysis.evolution import duplicates, layer_center, step_from_name, trends
 from lfe.errors import LfeError, StoreError
 from lfe.log import logger
-from lfe.records import EvolutionRow, EvolutionSettings
+from lfe.records import ZSCORE, EvolutionRow, EvolutionSettings
 from lfe.report import write_evolution
 from lfe.store import ActivationStore
 from lfe.workflows.analyze import analyze_on_cluster, analyze_store
@@ -78,6 +78,10 @@ def _row(opened: ActivationStore, name: str, steps: dict[str, int], several_stor
         logger.warning(f"{opened.path}:{name}: the stored ablation deactivated regions of another analysis "
                        f"({ablation.params.analysis.rule if ablation.params.analysis else 'unrecorded'}, now "
                        f"{record.params.rule}); it is left out: rerun `lfe ablate` to join it")
+        ablation = None
+    if ablation is not None and ablation.params.method != ZSCORE:
+        logger.warning(f"{opened.path}:{name}: the stored ablation deactivated {ablation.params.method}'s regions; "
+                       "evolve joins the paper's (zscore) ones: rerun `lfe ablate --method zscore` to join it")
         ablation = None
     whole = record.whole
     return EvolutionRow(

@@ -1,0 +1,45 @@
+"""The peers' ways of choosing a language's neurons, as recorded beside the paper's z-score regions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lfe.errors import AnalysisError
+from lfe.records.base import Record, not_positive, refuse
+
+ZSCORE, LAPE, AP = "zscore", "lape", "ap"
+METHODS = (ZSCORE, LAPE, AP)  # the paper's, Tang et al.'s, Kojima et al.'s
+PEER_METHODS = (LAPE, AP)
+
+
+@dataclass(frozen=True)
+class PeerSettings(Record):
+    """Which peer methods run and their parameters, each defaulting to its paper's value.
+
+    The paper's z-score regions are always computed: they come from the same pass as the maps.
+    """
+
+    methods: tuple[str, ...] = ()  # of PEER_METHODS
+    lape_top_rate: float = 0.01  # LAPE: the share of all neurons kept, lowest entropy first
+    lape_filter_rate: float = 0.95  # LAPE: a neuron needs one probability above this quantile of all
+    lape_bar_ratio: float = 0.95  # LAPE: a kept neuron belongs to languages above this quantile
+    ap_top_k: int = 1000  # AP: each language's neurons with the highest average precision
+    shuffles: int = 20  # label shuffles for each method's chance level (0: none)
+
+    def __post_init__(self):
+        refuse([f"--method {method!r} is not one of {', '.join(METHODS)}, all" for method in self.methods
+                if method not in PEER_METHODS]
+               + [f"--{name.replace('_', '-')} must be in (0, 1], got {getattr(self, name)}"
+                  for name in ("lape_top_rate", "lape_filter_rate", "lape_bar_ratio") if not 0 < getattr(self, name) <= 1]
+               + not_positive(ap_top_k=self.ap_top_k)
+               + ([f"the peers' shuffles must be 0 or more, got {self.shuffles}"] if self.shuffles < 0 else []))
+
+    @classmethod
+    def parse(cls, text: str, **parameters) -> "PeerSettings":
+        """From ``--method`` ("zscore", "lape", "ap", a comma list of them, or "all")."""
+        names = METHODS if text.strip() == "all" else tuple(name.strip() for name in text.split(",") if name.strip())
+        unknown = [name for name in names if name not in METHODS]
+        if unknown or not names:
+            raise AnalysisError(f"--method {text!r} is not one of {', '.join(METHODS)}, all (or a comma list of them)")
+        return cls(methods=tuple(name for name in PEER_METHODS if name in names), **parameters)
+
