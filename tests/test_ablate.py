@@ -99,6 +99,18 @@ def test_generations_and_a_warning_when_evaluation_text_was_probed(analysed, tmp
     assert "## Greedy generations" in (tmp_path / "g" / "ckpt" / "table.md").read_text()
 
 
+def test_ablate_generate_reports_the_share_of_continuations_in_the_prompts_language(analysed, tmp_path, monkeypatch):
+    model, store, held = analysed
+    prompts = write_tsv(tmp_path / "prompts.tsv", [("en", "p1", "the cat"), ("fr", "p1", "le chat"), ("fr", "p2", "le")])
+    french = "Le soleil se lève à l'est et le chat dort sur le tapis."
+    monkeypatch.setattr(ablate_module, "greedy", lambda model, tokenizer, prompt, *rest: french if prompt != "le" else "")
+    settings = AblationSettings(evaluation=str(held), regions="fr", window=32, generate=str(prompts), max_new_tokens=4)
+    table = ablate(str(model), store, settings, out=tmp_path / "g")
+    assert table.generation_language == {name: {"en": 0.0, "fr": 0.5} for name in (FULL_MODEL, "fr", "random~fr")}
+    report = (tmp_path / "g" / "ckpt" / "table.md").read_text()
+    assert "## Continuations in the prompt's language" in report and "*fr* (fr):" in report and "(none)" in report
+
+
 def test_evolve_joins_a_real_ablation_with_a_choice_task_through_the_cli(analysed, tmp_path):
     """Regression: `lfe ablate --choice` wrote its column as "full model" and `lfe evolve` read "full"."""
     model, store, held = analysed

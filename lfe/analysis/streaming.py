@@ -115,6 +115,14 @@ def panels(pooled, n_layers: int, width: int):
             yield values
 
 
+def language_means(pooled, grid: np.ndarray, n_layers: int, n_neurons: int) -> np.ndarray:
+    """Each language's mean pooled activation per neuron [L, layers x neurons]: Σ_{i ∈ l} h_ik / N, panel by panel."""
+    means = np.empty((grid.shape[0], n_layers * n_neurons))
+    for layer, values in enumerate(panels(pooled, n_layers, n_neurons)):
+        means[:, layer * n_neurons:(layer + 1) * n_neurons] = language_sums(values, grid)[0] / grid.shape[1]
+    return means
+
+
 class NumpyPanels:
     """The arithmetic on each panel block, in numpy on the CPU: its Gram and its language sums.
 

@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "evolve": "lfe.cli.evolve:evolve",
     "extract": "lfe.cli.extract:extract",
     "info": "lfe.cli.info:info",
+    "steer": "lfe.cli.steer:steer",
 }
 
 

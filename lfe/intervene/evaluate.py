@@ -84,12 +84,30 @@ def ending_scores(model, tokenizer, context: str, endings: list[str], prefix: Se
     return scores
 
 
-@torch.inference_mode()
+GENERATION_BATCH = 16  # prompts generated together (left-padded)
+
+
 def greedy(model, tokenizer, prompt: str, max_new_tokens: int, prefix: Sequence[int] = ()) -> str:
     """The greedy continuation of ``prefix`` + ``prompt``."""
+    return greedy_batch(model, tokenizer, [prompt], max_new_tokens, prefix)[0]
+
+
+@torch.inference_mode()
+def greedy_batch(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, prefix: Sequence[int] = ()) -> list[str]:
+    """The greedy continuations of ``prefix`` + each prompt, generated in left-padded batches."""
     device = next(model.parameters()).device
-    ids = torch.tensor([[*prefix, *tokenizer(prompt, add_special_tokens=False)["input_ids"]]], device=device)
-    output = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                            do_sample=False,
-                            pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
-    return tokenizer.decode(output[0, ids.shape[1]:], skip_special_tokens=True)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    continuations = []
+    for start in range(0, len(prompts), GENERATION_BATCH):
+        pieces = [[*prefix, *tokenizer(prompt, add_special_tokens=False)["input_ids"]]
+                  for prompt in prompts[start:start + GENERATION_BATCH]]
+        width = max(len(piece) for piece in pieces)
+        ids = torch.full((len(pieces), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, piece in enumerate(pieces):
+            ids[row, width - len(piece):] = torch.as_tensor(piece, dtype=torch.long)
+            mask[row, width - len(piece):] = 1
+        output = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
+                                do_sample=False, pad_token_id=pad)
+        continuations += tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
+    return continuations

@@ -32,9 +32,11 @@ from lfe.records.extraction import (
     parse_device,
 )
 from lfe.records.methods import AP, LAPE, METHODS, PEER_METHODS, ZSCORE, PeerSettings
+from lfe.records.steering import RANDOM, STEER_RANDOM, STEERED, SteerCell, SteeredText, SteerSettings, SteerTable
 
 __all__ = [
     "AP", "LAPE", "METHODS", "PEER_METHODS", "ZSCORE", "Agreement", "MethodRegions", "PeerSettings",
+    "RANDOM", "STEER_RANDOM", "STEERED", "SteerCell", "SteeredText", "SteerSettings", "SteerTable",
     "AXES", "COMPRESSIONS", "FULL_MODEL", "MODEL_DTYPES", "PADDING_SIDES", "SPECIAL_TOKENS", "STATS", "STORE_DTYPES",
     "AblationSettings", "AblationTable", "Alignment", "AnalysisArrays", "AnalysisRecord", "AnalysisSettings",
     "CheckpointMeta", "EvolutionRow", "EvolutionSettings", "ExtractSettings", "Generation", "ModelSource",

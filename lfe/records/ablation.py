@@ -56,6 +56,8 @@ class AblationTable(Record):
     twins: dict[str, str | None] = field(default_factory=dict)
     choice_accuracy: dict[str, dict[str, float]] | None = None
     special_tokens: str | None = None  # the store's policy, fed in every evaluation (None: an older table)
+    # deactivated region -> prompt language -> share of greedy continuations identified as the prompt's language
+    generation_language: dict[str, dict[str, float]] | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> "AblationTable":
@@ -96,3 +98,4 @@ class Generation(Record):
     sid: str
     prompt: str
     continuations: dict[str, str]
+    languages: dict[str, str] = field(default_factory=dict)  # column -> the continuation's identified language

@@ -154,11 +154,21 @@ def ablation_report(table: AblationTable, generations: list[Generation] | None) 
         lines += [f"| {lang} | " + " | ".join(f"{row[name]:.2f}" for name in columns) + " |"
                   for lang, row in table.choice_accuracy.items()]
         lines.append("")
+    if table.generation_language:
+        columns = list(table.generation_language)
+        langs = list(table.generation_language[columns[0]])
+        lines += ["## Continuations in the prompt's language", "",
+                  "Share of greedy continuations identified as the prompt's language (LAPE's measure: deactivating a "
+                  "language's region should lower its own row, its random twin should not).", "",
+                  "| prompt language | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns),
+                  *(f"| {lang} | " + " | ".join(f"{100 * table.generation_language[name][lang]:.0f}%" for name in columns)
+                    + " |" for lang in langs), ""]
     if generations:
         lines += ["## Greedy generations", ""]
         for row in generations:
             lines.append(f"- **{row_label(row.lang, row.sid)}** {row.prompt}")
-            lines += [f"  - *{name}*: {text}" for name, text in row.continuations.items()]
+            lines += [f"  - *{name}*" + (f" ({row.languages[name]})" if name in row.languages else "") + f": {text}"
+                      for name, text in row.continuations.items()]
         lines.append("")
     lines.append("![heatmap](table.png)")
     return "\n".join(lines)

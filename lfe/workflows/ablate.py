@@ -18,10 +18,12 @@ import numpy as np
 
 from lfe.analysis.controls import control_regions
 from lfe.corpus import read_corpus
+from lfe.corpus.read import read_records
 from lfe.corpus.sample import read_choice_items
 from lfe.errors import LfeError, StoreError
 from lfe.intervene.deactivate import deactivated
 from lfe.intervene.evaluate import ending_scores, greedy, negative_log_likelihood, perplexity
+from lfe.intervene.language_id import identify, same_language_share
 from lfe.log import logger
 from lfe.models.loading import LoadedModel, context_length, load, resolve_source
 from lfe.models.tokens import special_prefix
@@ -38,14 +40,11 @@ def ablate(model: str, store: str | Path, settings: AblationSettings, *, checkpo
            out: str | Path | None = None) -> AblationTable:
     """Run the deactivation experiment; keep the table in the store and write its files to ``out``."""
     opened = ActivationStore.open(store)
-    checkpoint = _one_checkpoint(opened, checkpoint)
+    checkpoint = one_checkpoint(opened, checkpoint)
     analysis = opened.analysis(checkpoint)
     langs = list(analysis.languages)
     columns, twins = _columns(opened, checkpoint, langs, settings)
-    loaded = load(resolve_source(model), settings.dtype, settings.device)
-    if loaded.weights_hash != opened.checkpoint(checkpoint).meta.weights_hash:
-        raise StoreError(f"{model} is not the model whose activations checkpoint {checkpoint!r} holds "
-                         "(weights hash differs); pass the same model")
+    loaded = checked_model(opened, checkpoint, model, settings.dtype, settings.device)
     texts, eval_sids = read_eval_texts(settings.evaluation, langs)
     items = read_choice_items(settings.choice) if settings.choice else None  # checked before any evaluation
     shared = eval_sids & set(opened.labels()[1].tolist())
@@ -65,6 +64,8 @@ def ablate(model: str, store: str | Path, settings: AblationSettings, *, checkpo
                 "masks": {name: hashlib.sha256(np.packbits(mask).tobytes()).hexdigest() for name, mask in columns.items()}}
     journal = CellJournal(folder, "ablate", identity)  # a rerun of the same experiment goes on from its cells
     tokens, table = _perplexities(loaded, columns, texts, window, settings.stride, prefix, journal)
+    generations = (_generations(loaded, columns, settings.generate, settings.max_new_tokens, prefix, journal)
+                   if settings.generate else None)
     result = AblationTable(
         checkpoint=checkpoint, model=model, params=replace(settings, window=window, analysis=analysis.params),
         tokens=tokens, perplexity=table,
@@ -74,10 +75,8 @@ def ablate(model: str, store: str | Path, settings: AblationSettings, *, checkpo
         region_percent={name: 100 * float(mask.mean()) for name, mask in columns.items() if name != FULL_MODEL},
         twins=twins,
         choice_accuracy=choice_accuracy(loaded, columns, items, prefix, journal) if items else None,
-        special_tokens=policy,
+        special_tokens=policy, generation_language=generation_language(generations) if generations else None,
     )
-    generations = (_generations(loaded, columns, settings.generate, settings.max_new_tokens, prefix, journal)
-                   if settings.generate else None)
     write_ablation(result, generations, folder)
     ActivationStore.open(store, mode="r+").write_ablation(checkpoint, result)  # for `lfe evolve`
     journal.close(finished=True)
@@ -98,7 +97,16 @@ def _window(loaded: LoadedModel, window: int | None, prefix: list[int]) -> int:
     return window
 
 
-def _one_checkpoint(opened: ActivationStore, checkpoint: str | None) -> str:
+def checked_model(opened: ActivationStore, checkpoint: str, model: str, dtype: str, device: str) -> LoadedModel:
+    """``model`` loaded, refused unless it is the model whose activations ``checkpoint`` holds."""
+    loaded = load(resolve_source(model), dtype, device)
+    if loaded.weights_hash != opened.checkpoint(checkpoint).meta.weights_hash:
+        raise StoreError(f"{model} is not the model whose activations checkpoint {checkpoint!r} holds "
+                         "(weights hash differs); pass the same model")
+    return loaded
+
+
+def one_checkpoint(opened: ActivationStore, checkpoint: str | None) -> str:
     names = opened.checkpoint_names()
     if checkpoint is None and len(names) != 1:
         raise StoreError(f"{opened.path} has several checkpoints ({', '.join(names)}); pass --checkpoint")
@@ -186,14 +194,26 @@ def choice_accuracy(loaded: LoadedModel, columns: Columns, items: list[dict], pr
 
 def _generations(loaded: LoadedModel, columns: Columns, path: str | Path, max_new_tokens: int,
                  prefix: list[int], journal: CellJournal) -> list[Generation]:
-    prompts = read_corpus(path)
+    prompts = read_records(path)  # prompts need not be parallel
+    study = {record.lang for record in prompts}
     rows = []
-    for index, (lang, sid, prompt) in enumerate(zip(prompts.row_langs(), prompts.row_sids(), prompts.texts)):
+    for index, (lang, sid, prompt) in enumerate((record.lang, record.sid, record.text) for record in prompts):
         for name, mask in columns.items():
             if ("generation", name, str(index)) not in journal:
                 with deactivated(loaded.adapter, mask):
                     journal.put(("generation", name, str(index)),
                                 greedy(loaded.model, loaded.tokenizer, prompt, max_new_tokens, prefix))
         journal.sync()
-        rows.append(Generation(lang, sid, prompt, {name: journal["generation", name, str(index)] for name in columns}))
+        continuations = {name: journal["generation", name, str(index)] for name in columns}
+        found = identify(continuations.values(), study=study)
+        rows.append(Generation(lang, sid, prompt, continuations, dict(zip(continuations, found))))
     return rows
+
+
+def generation_language(rows: list[Generation]) -> dict[str, dict[str, float]]:
+    """Deactivated region -> prompt language -> the share of its continuations in the prompt's language (LAPE's measure)."""
+    by_lang: dict[str, list[Generation]] = {}
+    for row in rows:
+        by_lang.setdefault(row.lang, []).append(row)
+    return {name: {lang: same_language_share([row.languages[name] for row in group], [lang] * len(group))
+                   for lang, group in by_lang.items()} for name in rows[0].continuations}

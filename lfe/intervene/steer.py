@@ -1,0 +1,40 @@
+"""Steering: neurons forced to given values at every position (Kojima et al.'s intervention), in the
+hook form that works for every family (the fused masked-activation kernel only scales neurons)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+
+@contextmanager
+def forced(adapter, mask, values):
+    """Set the neurons where ``mask`` [layers x neurons] is True to ``values`` [layers x neurons], at every
+    position of every forward pass in the block; an empty mask leaves the model untouched (no hook)."""
+    shape = (adapter.n_layers, adapter.n_neurons)
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != (shape[0] * shape[1],):
+        raise ValueError(f"mask has shape {mask.shape}, expected ({shape[0] * shape[1]},)")
+    layer_masks, layer_values = mask.reshape(shape), np.asarray(values, dtype=np.float32).reshape(shape)
+    per_layer = {layer: (torch.as_tensor(np.flatnonzero(on)), torch.as_tensor(layer_values[layer, on]))
+                 for layer, on in enumerate(layer_masks) if on.any()}
+    if not per_layer:
+        yield
+        return
+    moved: dict = {}
+
+    def force(layer: int, neurons: torch.Tensor) -> torch.Tensor | None:
+        if layer not in per_layer:
+            return None
+        if (layer, neurons.device, neurons.dtype) not in moved:
+            index, value = per_layer[layer]
+            moved[layer, neurons.device, neurons.dtype] = (index.to(neurons.device), value.to(neurons.device, neurons.dtype))
+        index, value = moved[layer, neurons.device, neurons.dtype]
+        neurons = neurons.clone()
+        neurons[..., index] = value
+        return neurons
+
+    with adapter.on_neurons(force):
+        yield

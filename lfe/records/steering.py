@@ -1,0 +1,77 @@
+"""What ``lfe steer`` records: its settings, each (source, target) cell's language shares, the texts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lfe.records.analysis import AnalysisSettings
+from lfe.records.base import Record, not_one_of, not_positive, refuse
+from lfe.records.extraction import MODEL_DTYPES, parse_device
+from lfe.records.methods import METHODS, ZSCORE
+
+STEERED, RANDOM = "steered", "random"  # the conditions besides the full model
+STEER_RANDOM = ("matched", "layer-matched")  # the controls a steering run can take
+
+
+@dataclass(frozen=True)
+class SteerSettings(Record):
+    """Every parameter of a steering run besides the model and the store."""
+
+    targets: tuple[str, ...]  # the languages to steer to (--to)
+    prompts: str = ""  # a corpus file of prompts
+    source: str | None = None  # only the prompts of this language (--from); None: every prompt's own language
+    method: str = ZSCORE  # whose regions are forced
+    zero_source: bool = False  # also zero the prompt language's region (and a random twin of it in the control)
+    random: str = "matched"
+    seed: int = 0
+    max_new_tokens: int = 32
+    dtype: str = "float32"
+    device: str = "cpu"
+    forced_to: str = "the target language's mean pooled activation over its probe rows (from the store)"
+    analysis: AnalysisSettings | None = None  # the analysis whose regions were forced
+
+    def __post_init__(self):
+        parse_device(self.device)
+        refuse(not_positive(max_new_tokens=self.max_new_tokens)
+               + not_one_of("--dtype", self.dtype, MODEL_DTYPES) + not_one_of("--method", self.method, METHODS)
+               + not_one_of("--random", self.random, STEER_RANDOM)
+               + ([f"--seed must be 0 or more, got {self.seed}"] if self.seed < 0 else [])
+               + ([] if self.targets else ["--to names no language"]))
+
+
+@dataclass(frozen=True)
+class SteerCell(Record):
+    """Prompts of ``source`` steered to ``target``: the shares of continuations identified as the target,
+    the source and other languages, for the full model, the steered model and the random control."""
+
+    source: str
+    target: str
+    prompts: int
+    region_size: int  # neurons forced (the target's region; the control forces as many random ones)
+    full: dict[str, float]
+    steered: dict[str, float]
+    random: dict[str, float]
+
+
+@dataclass(frozen=True)
+class SteeredText(Record):
+    """One prompt's continuations (condition -> text) and their identified languages."""
+
+    lang: str
+    sid: str
+    prompt: str
+    target: str
+    continuations: dict[str, str]
+    languages: dict[str, str]
+
+
+@dataclass(frozen=True)
+class SteerTable(Record):
+    """A steering run: its cells, with what produced them."""
+
+    checkpoint: str
+    model: str
+    params: SteerSettings
+    cells: tuple[SteerCell, ...]
+    language_id: str  # the identifier and its version
+    special_tokens: str | None = None

@@ -1,0 +1,126 @@
+"""`lfe steer` on tiny models: forcing sets exactly the forced neurons, an empty region changes nothing,
+the run's table, files, control, errors and resume; and the language identifier it reports with."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from lfe.cli import main
+from lfe.corpus import read_corpus
+from lfe.engine import extract
+from lfe.intervene.evaluate import greedy, greedy_batch
+from lfe.intervene.language_id import identify, same_language_share, switch_shares
+from lfe.intervene.steer import forced
+from lfe.models.loading import load, resolve_source
+from lfe.records import AnalysisSettings, SteerSettings
+from lfe.workflows import steer as steer_module
+from lfe.workflows.analyze import analyze_store
+from lfe.workflows.demo import DEMO_SENTENCES
+from lfe.workflows.steer import steer
+from tests.helpers import parallel_rows, write_tsv
+
+LANGS = ("en", "fr", "zh", "hi", "ar", "es")
+PROMPTS = ["the cat sat", "le chat est assis sur", "猫坐在"]
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2", "bloom"])
+def test_forcing_sets_exactly_the_forced_neurons_and_an_empty_region_changes_nothing(family, tiny_models):
+    loaded = load(resolve_source(str(tiny_models(family))))
+    adapter = loaded.adapter
+    total = adapter.n_layers * adapter.n_neurons
+    mask = np.zeros(total, bool)
+    mask[[1, adapter.n_neurons + 3, total - 1]] = True
+    values = np.arange(total, dtype=np.float32) / 7
+    seen, plain = {}, {}
+    ids = loaded.tokenizer("le chat", return_tensors="pt")["input_ids"]
+    with torch.no_grad(), adapter.on_neurons(lambda layer, x: plain.__setitem__(layer, x.clone())):
+        loaded.model(input_ids=ids)
+    with torch.no_grad(), forced(adapter, mask, values), adapter.on_neurons(lambda layer, x: seen.__setitem__(layer, x.clone())):
+        loaded.model(input_ids=ids)
+    neurons = torch.cat([seen[layer] for layer in range(adapter.n_layers)], dim=-1)[0]  # [T, layers x neurons]
+    np.testing.assert_array_equal(neurons[:, mask].numpy(), np.broadcast_to(values[mask], (ids.shape[1], 3)))
+    assert torch.equal(seen[0][..., :1], plain[0][..., :1])  # before the first forced neuron's effect: untouched
+    tokenizer = loaded.tokenizer
+    unsteered = greedy_batch(loaded.model, tokenizer, PROMPTS, 6)
+    with forced(adapter, np.zeros(total, bool), values):
+        assert greedy_batch(loaded.model, tokenizer, PROMPTS, 6) == unsteered
+    assert unsteered == [greedy(loaded.model, tokenizer, prompt, 6) for prompt in PROMPTS]  # left padding changes nothing
+
+
+def test_the_language_identifier_knows_the_demo_languages():
+    sentences = json.loads(DEMO_SENTENCES.read_text(encoding="utf-8"))
+    for lang, texts in sentences.items():
+        found = identify(texts, study=sentences)
+        assert same_language_share(found, [lang] * len(texts)) >= 0.75, (lang, found)
+    malay = "Air mendidih pada seratus derajat."  # Indonesian that the identifier calls Malay
+    assert identify([malay]) == ["ms"] and identify([malay], study=["id", "en"]) == ["id"]
+    assert identify([malay], study=["id", "ms"]) == ["ms"]  # a study of both keeps them apart
+    assert identify(["", "12 ...", "猫坐在垫子上，看着窗外的鸟。"]) == ["none", "none", "zh"]
+    assert switch_shares(["fr", "en", "de", "fr"], source="en", target="fr") == {"target": 0.5, "source": 0.25, "other": 0.25}
+
+
+@pytest.fixture
+def analysed(tiny_models, tmp_path):
+    corpus = read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows(langs=LANGS, n_sids=10)))
+    model = tiny_models("llama", size="small")
+    extract(str(model), corpus, tmp_path / "run.zarr", name="ckpt", progress=False)
+    analyze_store(tmp_path / "run.zarr", settings=AnalysisSettings(top_percent=2, n_boot=0, null=0), figures=False,
+                  progress=False)
+    prompts = write_tsv(tmp_path / "prompts.tsv", [("en", "p1", "the cat sat"), ("en", "p2", "the dog"),
+                                                   ("fr", "p1", "le chat est")])
+    return model, tmp_path / "run.zarr", prompts
+
+
+def test_steer_writes_a_table_with_its_random_control_and_resumes_to_the_same_result(analysed, tmp_path, monkeypatch):
+    model, store, prompts = analysed
+    settings = SteerSettings(targets=("fr", "zh"), prompts=str(prompts), zero_source=True, max_new_tokens=4)
+    whole = steer(str(model), store, settings, out=tmp_path / "whole")
+    assert [(cell.source, cell.target) for cell in whole.cells] == [("en", "fr"), ("en", "zh"), ("fr", "zh")]
+    for cell in whole.cells:
+        assert cell.prompts == (2 if cell.source == "en" else 1) and cell.region_size > 0
+        for shares in (cell.full, cell.steered, cell.random):
+            assert sum(shares.values()) == pytest.approx(1.0)
+    saved = json.loads((tmp_path / "whole" / "ckpt" / "steer.json").read_text())
+    assert len(saved["texts"]) == 5 and saved["params"]["analysis"]["top_percent"] == 2
+    assert saved["language_id"].startswith("py3langid")
+    assert {text["target"] for text in saved["texts"]} == {"fr", "zh"}
+    # forcing the region changes what the model says (a tiny model: not which language)
+    assert any(text["continuations"]["steered"] != text["continuations"]["full"] for text in saved["texts"])
+    for name in ("steer.md", "steer.csv", "steer.png"):
+        assert (tmp_path / "whole" / "ckpt" / name).stat().st_size > 0
+    real, calls = steer_module.greedy_batch, []
+
+    def interrupted(*args, **kwargs):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(steer_module, "greedy_batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        steer(str(model), store, settings, out=tmp_path / "resumed")
+    calls.clear()
+    monkeypatch.setattr(steer_module, "greedy_batch", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert steer(str(model), store, settings, out=tmp_path / "resumed") == whole
+    assert len(calls) == 2 + 3 * 2 - 3  # full per source, steered and random per pair, less the 3 finished
+    assert not list((tmp_path / "resumed" / "ckpt").glob(".cells-*"))
+
+
+def test_steer_refuses_bad_input_in_one_line(analysed, tmp_path):
+    model, store, prompts = analysed
+    base = ["steer", str(model), str(store), "--prompts", str(prompts), "--max-new-tokens", "2"]
+    german = write_tsv(tmp_path / "de.tsv", [("de", "p1", "die Katze")])
+    for options, message in ((["--to", "de"], "--to de: no region for it"),
+                             (["--to", "fr", "--from", "de"], "has no prompt in de"),
+                             (["--to", "fr", "--method", "lape"], "run `lfe analyze --method lape`"),
+                             (["--to", ","], "--to names no language"),
+                             (["--to", "fr", "--max-new-tokens", "0"], "--max-new-tokens must be positive"),
+                             (["--to", "fr", "--zero-source", "--prompts", str(german)], "--zero-source needs a region")):
+        result = CliRunner().invoke(main, base + options)
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, (options, result.output)
+    done = CliRunner().invoke(main, base + ["--to", "all", "--from", "fr", "--out", str(tmp_path / "o")])
+    assert done.exit_code == 0, done.output
+    assert "fr -> zh:" in done.output and "fr -> fr" not in done.output
