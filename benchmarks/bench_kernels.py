@@ -63,6 +63,8 @@ def main() -> None:
     cases = {
         "masked mean pool": (int(mask.sum()) * width * size, lambda k: k.masked_mean_pool(x, mask),
                              lambda: reference.masked_mean_pool_torch(x, mask), x),
+        "masked positive count": (int(mask.sum()) * width * size, lambda k: k.masked_positive_count(x, mask),
+                                  lambda: reference.masked_positive_count_torch(x, mask), x),
         "grouped column stats": (rows.numel() * size, lambda k: k.grouped_column_stats(rows, groups, 9),
                                  lambda: reference.grouped_column_stats_torch(rows, groups, 9), rows),
         "masked activation (silu gate)": (3 * x.numel() * size,
@@ -130,6 +132,8 @@ def _numpy_twin(name, x, up, mask, rows, groups):
     if name == "masked mean pool":
         values, weights = x.float().numpy(), mask.numpy().astype(np.float32)
         return np.einsum("bt,btk->bk", weights / weights.sum(1, keepdims=True), values)
+    if name == "masked positive count":
+        return ((x.float().numpy() > 0) & mask.numpy()[:, :, None]).sum(axis=1, dtype=np.int32)
     if name == "grouped column stats":
         values = rows.float().numpy()
         starts = np.r_[0, np.cumsum(np.bincount(groups.numpy()))[:-1]]

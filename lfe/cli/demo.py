@@ -18,13 +18,18 @@ from lfe.cli.options import PathValue, cache_options, friendly_errors
 @cache_options
 @click.option("--train-steps", type=int, default=None,
               help="Steps of the evolution section's BLOOM training run (0: skip it) [default: 300; 40 with tiny].")
-def demo(out, alias, samples, holdout, seed, cache, wheels, train_steps):
+@click.option("--eval-verses", type=click.IntRange(min=0), default=4, show_default=True,
+              help="Held-out verses per language in the causal section (deactivation, steering); 0 skips it.")
+def demo(out, alias, samples, holdout, seed, cache, wheels, train_steps, eval_verses):
     """The whole pipeline on its embedded default: fetch, extract, analyze, report.
 
     By default: the Bible in the paper's nine languages (100 verses each, 50 more held out) through
     Gemma-3-270M, on the CPU in about five minutes plus the first download. A second run reuses the
     cache and the finished store. With --model tiny it runs offline on a random model that lfe builds
     and eight sentences written for lfe (the machinery, not a finding).
+
+    Then the causal section: each language's region switched off against its matched random twin on
+    held-out verses (lfe ablate), and the model steered from English to every language (lfe steer).
 
     Then the evolution section: a small BLOOM-family model trained from scratch on the same
     corpus's texts (seeded, about a minute on a CPU), each saved checkpoint extracted, analysed
@@ -33,6 +38,6 @@ def demo(out, alias, samples, holdout, seed, cache, wheels, train_steps):
     from lfe.workflows.demo import DemoSettings, run_demo
 
     written = run_demo(DemoSettings(out=out, model=alias, samples=samples, holdout=holdout, seed=seed, cache=cache,
-                                    wheels=wheels, train_steps=train_steps))
+                                    wheels=wheels, train_steps=train_steps, eval_verses=eval_verses))
     for kind, path in written.items():
         click.echo(f"{kind}: {path}")

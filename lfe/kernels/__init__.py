@@ -30,11 +30,9 @@ def masked_mean_pool(x, mask, out=None):
 
 
 def masked_positive_count(x, mask):
-    """Per-sample count of the tokens where ``mask`` [B, T] is set and ``x`` [B, T, K] > 0 -> [B, K] int32.
-
-    The torch path on every device for now; a fused Triton form comes with the store's ``positive``
-    statistic (issue 17).
-    """
+    """Per-sample count of the tokens where ``mask`` [B, T] is set and ``x`` [B, T, K] > 0 -> [B, K] int32."""
+    if use_triton(x):
+        return _triton().masked_positive_count_triton(x, mask)
     return masked_positive_count_torch(x, mask)
 
 

@@ -37,18 +37,24 @@ SWEEP = {
 
 
 @triton.jit
-def _masked_mean_pool_kernel(x_ptr, w_ptr, out_ptr, T, K, stride_xb, stride_xt, stride_ob,
-                             BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr, NUM_STAGES: tl.constexpr):
-    b = tl.program_id(0).to(tl.int64)
-    ks = tl.program_id(1).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
-    # the span of the sample's real tokens: padding on either side is never read (fewer bytes, and
-    # whatever a padded position holds, even NaN, cannot reach the mean)
+def _real_span(w_ptr, b, T):
+    """(first, last + 1) of sample ``b``'s real tokens (``w`` != 0): padding on either side is never read
+    (fewer bytes, and whatever a padded position holds, even NaN, cannot reach a statistic)."""
     first, last = T, 0
     for t0 in range(0, T, 1024):
         ts = t0 + tl.arange(0, 1024)
         real = tl.load(w_ptr + b * T + ts, mask=ts < T, other=0.0) != 0.0
         first = tl.minimum(first, tl.min(tl.where(real, ts, T)))
         last = tl.maximum(last, tl.max(tl.where(real, ts + 1, 0)))
+    return first, last
+
+
+@triton.jit
+def _masked_mean_pool_kernel(x_ptr, w_ptr, out_ptr, T, K, stride_xb, stride_xt, stride_ob,
+                             BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr, NUM_STAGES: tl.constexpr):
+    b = tl.program_id(0).to(tl.int64)
+    ks = tl.program_id(1).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
+    first, last = _real_span(w_ptr, b, T)
     # a 2-D accumulator, reduced across tokens once at the end rather than in every step; tl.range's
     # stages pipeline the loads (cp.async), which a plain range leaves unpipelined here (no dot)
     acc = tl.zeros((BLOCK_T, BLOCK_K), dtype=tl.float32)
@@ -76,6 +82,37 @@ def masked_mean_pool_triton(x: torch.Tensor, mask: torch.Tensor, out: torch.Tens
     _masked_mean_pool_kernel[grid](x, weights, out, tokens, width, x.stride(0), x.stride(1), out.stride(0),
                                    BLOCK_T=block_size(tokens, launch["rows"]), BLOCK_K=block_k,
                                    NUM_STAGES=launch["num_stages"], num_warps=launch["num_warps"])
+    return out
+
+
+@triton.jit
+def _masked_positive_count_kernel(x_ptr, w_ptr, out_ptr, T, K, stride_xb, stride_xt, stride_ob,
+                                  BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr, NUM_STAGES: tl.constexpr):
+    b = tl.program_id(0).to(tl.int64)
+    ks = tl.program_id(1).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
+    first, last = _real_span(w_ptr, b, T)
+    count = tl.zeros((BLOCK_T, BLOCK_K), dtype=tl.int32)
+    for t0 in tl.range(first, last, BLOCK_T, num_stages=NUM_STAGES):
+        ts = t0 + tl.arange(0, BLOCK_T)
+        real = tl.load(w_ptr + b * T + ts, mask=ts < last, other=0.0) != 0.0  # a hole in the span: an excluded token
+        x = tl.load(x_ptr + b * stride_xb + ts[:, None] * stride_xt + ks[None, :],
+                    mask=(ts[:, None] < last) & (ks[None, :] < K), other=0.0).to(tl.float32)  # the interpreter's
+        count += ((x > 0) & real[:, None]).to(tl.int32)  # bfloat16 are raw bits until converted
+    tl.store(out_ptr + b * stride_ob + ks, tl.sum(count, axis=0), mask=ks < K)
+
+
+def masked_positive_count_triton(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Same contract as ``masked_positive_count_torch``: [B, T, K] and [B, T] -> [B, K] int32, in one read of x."""
+    batch, tokens, width = x.shape
+    if x.stride(2) != 1:
+        x = x.contiguous()
+    out = torch.empty((batch, width), dtype=torch.int32, device=x.device)
+    launch = LAUNCH["pool"]  # the same access pattern as the mean
+    block_k = block_size(width, launch["cols"])
+    _masked_positive_count_kernel[(batch, triton.cdiv(width, block_k))](
+        x, mask.to(torch.float32).contiguous(), out, tokens, width, x.stride(0), x.stride(1), out.stride(0),
+        BLOCK_T=block_size(tokens, launch["rows"]), BLOCK_K=block_k, NUM_STAGES=launch["num_stages"],
+        num_warps=launch["num_warps"])
     return out
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lfe.corpus import Corpus, read_corpus, write_tsv
+from lfe.corpus.read import read_records
 from lfe.engine import extract
 from lfe.log import logger
 from lfe.models.loading import checkpoint_dirs
@@ -38,6 +39,8 @@ class DemoSettings(Record):
     cache: str | None = None
     wheels: str | None = None
     train_steps: int | None = None  # None: 300, or 40 with the tiny model; 0 skips the evolution section
+    eval_verses: int = 4  # held-out verses per language in the causal section's deactivation (0: no causal section)
+    steer_prompts: int = 5  # English prompts in its steering run
 
     @property
     def steps(self) -> int:
@@ -64,9 +67,44 @@ def run_demo(settings: DemoSettings) -> dict[str, Path]:
     for name, record in analyze_store(store, settings=analysis, out=out / "analysis").items():
         logger.info(f"{name}: {record.whole.summary()}, SKLR {record.sklr} neurons ({record.sklr_percent:.2f}%)")
     written = {"report": out / "analysis" / settings.model / "report.md"}
+    if settings.eval_verses > 0:
+        evaluation = corpus_path if settings.model == TINY else _first_lines(out / "sample" / "holdout", out / "eval",
+                                                                            settings.eval_verses)
+        prompts = corpus_path if settings.model == TINY else out / "sample" / "holdout.tsv"
+        _causal_tests(out, model, store, settings, evaluation, prompts, written["report"])
     if settings.steps > 0:
         written["evolution"] = _evolution_section(out, training_texts, corpus, settings.steps, settings.seed)
     return written
+
+
+def _causal_tests(out: Path, model: Path, store: Path, settings: DemoSettings, evaluation: Path, prompts: Path,
+                  report: Path) -> None:
+    """A reduced `lfe ablate` (every region and its matched twin) and `lfe steer` from English to every language;
+    both summarised at the end of the model's report."""
+    from lfe.records import AblationSettings, SteerSettings
+    from lfe.report.causal import causal_section
+    from lfe.workflows.ablate import ablate
+    from lfe.workflows.steer import steer
+
+    table = ablate(str(model), store, AblationSettings(evaluation=str(evaluation), seed=settings.seed),
+                   checkpoint=settings.model, out=out / "ablation")
+    english = write_tsv(out / "steer-prompts.tsv", [(record.lang, record.sid, record.text) for record in read_records(prompts)
+                                                   if record.lang == "en"][:settings.steer_prompts])
+    steering = steer(str(model), store, SteerSettings(targets=("all",), prompts=str(english), source="en",
+                                                      max_new_tokens=24, seed=settings.seed),
+                     checkpoint=settings.model, out=out / "steer")
+    links = (f"../../ablation/{settings.model}/table.md", f"../../steer/{settings.model}/steer.md")
+    with report.open("a", encoding="utf-8") as handle:
+        handle.write(causal_section(table, steering, *links))
+
+
+def _first_lines(folder: Path, into: Path, count: int) -> Path:
+    """A copy of ``folder``'s <lang>.txt files with their first ``count`` lines (held-out verses)."""
+    into.mkdir(parents=True, exist_ok=True)
+    for path in sorted(folder.glob("*.txt")):
+        lines = path.read_text(encoding="utf-8").splitlines()[:count]
+        (into / path.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return into
 
 
 def _tiny_inputs(out: Path) -> tuple[Path, Path, Path]:

@@ -76,6 +76,8 @@ def test_offline_demo_runs_end_to_end(tmp_path):
     assert "tiny: written, 72 rows" in result.output and "LRDS" in result.output
     report = (tmp_path / "demo" / "analysis" / "tiny" / "report.md").read_text()
     assert "| language | key neurons |" in report and "![similarity map](similarity_map.png)" in report
+    assert "## Causal tests" in report and "| en | fr |" in report  # the reduced deactivation and the steering run
+    assert (tmp_path / "demo" / "steer" / "tiny" / "steer.png").exists()
     # the second run reuses the finished store; the evolution section's training is not what it checks
     again = _run("demo", "--model", "tiny", "--out", tmp_path / "demo", "--train-steps", "0")
     assert again.exit_code == 0, again.output

@@ -7,11 +7,12 @@ import pytest
 import torch
 from transformers.activations import ACT2FN
 
-from lfe.kernels import grouped_column_stats, masked_activation, masked_mean_pool, packed_mean_pool
+from lfe.kernels import grouped_column_stats, masked_activation, masked_mean_pool, masked_positive_count, packed_mean_pool
 from lfe.kernels.reference import (
     grouped_column_stats_torch,
     masked_activation_torch,
     masked_mean_pool_torch,
+    masked_positive_count_torch,
     packed_mean_pool_torch,
 )
 
@@ -72,6 +73,24 @@ def test_pooling_spans_beyond_one_scan_block(triton_path):
     pooled = masked_mean_pool(x, mask)
     torch.testing.assert_close(pooled, masked_mean_pool_torch(x, mask), rtol=1e-5, atol=1e-5)
     assert (pooled[3] == 0).all()
+
+
+@needs_triton
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 7, 13), (1, 1, 5), (2, 1100, 40)])
+def test_masked_positive_count_equals_a_token_by_token_count(dtype, shape, triton_path):
+    batch, tokens, width = shape
+    x = torch.randn(shape).to(DEVICE, dtype)
+    x[..., 0] = 0.0  # exactly zero never counts as fired
+    mask = torch.rand(batch, tokens, device=DEVICE) < 0.8  # holes: excluded special tokens
+    mask[0, 0] = True
+    x[~mask] = float("nan")  # whatever padding holds never counts
+    loop = torch.zeros(batch, width, dtype=torch.int32)
+    for b, t in mask.nonzero().tolist():
+        loop[b] += (x[b, t].float().cpu() > 0).to(torch.int32)
+    counted = masked_positive_count(x, mask)
+    assert counted.dtype == torch.int32 and torch.equal(counted.cpu(), loop)
+    assert torch.equal(counted, masked_positive_count_torch(x, mask))
 
 
 @needs_triton
