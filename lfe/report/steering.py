@@ -56,7 +56,8 @@ def steering_report(table: SteerTable, texts: list[SteeredText]) -> str:
         if shown[pair] > EXAMPLES:
             continue
         lines.append(f"- **{row_label(text.lang, text.sid)} -> {text.target}** {text.prompt}")
-        lines += [f"  - *{name}* ({text.languages[name]}): {text.continuations[name].strip()}" for name in CONDITIONS]
+        lines += [f"  - *{name}* ({text.languages[name]}): {' '.join(text.continuations[name].split())}"  # one line each
+                  for name in CONDITIONS]
     lines += ["", "Every continuation with its identified language: `steer.json`; the shares: `steer.csv`.", ""]
     return "\n".join(lines)
 
