@@ -124,3 +124,23 @@ def test_steer_refuses_bad_input_in_one_line(analysed, tmp_path):
     done = CliRunner().invoke(main, base + ["--to", "all", "--from", "fr", "--out", str(tmp_path / "o")])
     assert done.exit_code == 0, done.output
     assert "fr -> zh:" in done.output and "fr -> fr" not in done.output
+
+
+def test_the_demo_reports_own_region_twin_and_the_median_of_the_other_regions():
+    from lfe.records import FULL_MODEL, AblationSettings, AblationTable, SteerCell, SteerTable
+    from lfe.report.causal import causal_section
+
+    increase = {"en": {"en": 500.0, "fr": 10.0, "zh": 30.0, "random~en": 20.0, "random~fr": 1.0, "random~zh": 2.0},
+                "fr": {"en": 900.0, "fr": 200.0, "zh": 5.0, "random~en": 50.0, "random~fr": 3.0, "random~zh": 4.0}}
+    ablation = AblationTable(
+        checkpoint="c", model="m", params=AblationSettings(window=64), tokens={"en": 9, "fr": 9},
+        perplexity={lang: {FULL_MODEL: 10.0} for lang in increase}, increase_percent=increase,
+        region_size={name: 1 for name in increase["en"]}, region_percent={name: 0.1 for name in increase["en"]},
+        twins={"random~en": "en", "random~fr": "fr", "random~zh": "zh"})
+    shares = {"target": 0.7, "source": 0.2, "other": 0.1}
+    steering = SteerTable("c", "m", SteerSettings(targets=("fr",)), (SteerCell("en", "fr", 10, 3, shares, shares, shares),),
+                          "py3langid 0.4.0")
+    text = causal_section(ablation, steering, "a.md", "s.md")
+    assert "| en | 10.00 | +500% | +20% | +20% |" in text  # median of fr's +10% and zh's +30%
+    assert "| fr | 10.00 | +200% | +3% | +452% |" in text  # median of en's +900% and zh's +5%
+    assert "| en | fr | 70% | 70% | 70% |" in text

@@ -3,6 +3,8 @@ against its matched random twin, and the steering table, each next to its contro
 
 from __future__ import annotations
 
+import statistics
+
 from lfe.records import FULL_MODEL, AblationTable, SteerTable
 
 
@@ -12,17 +14,17 @@ def causal_section(ablation: AblationTable, steering: SteerTable, ablation_link:
     lines = ["", "## Causal tests", "",
              f"Deactivation ({ablation.params.method} regions, held-out text, window {ablation.params.window} tokens): "
              "the perplexity increase on each language when its own region is off, next to its matched random twin "
-             "(as many random neurons) and the mean over the other languages' regions.", "",
-             "| language | full-model PPL | own region off | its random twin off | other regions off (mean) |",
+             "(as many random neurons) and the median over the other languages' regions.", "",
+             "| language | full-model PPL | own region off | its random twin off | other regions off (median) |",
              "|---|---|---|---|---|"]
     twin_of = {lang: column for column, lang in ablation.twins.items() if lang is not None}
     for lang, row in ablation.increase_percent.items():
         if lang not in row:
             continue
         others = [row[name] for name in ablation.columns if name not in (lang, FULL_MODEL) and name not in ablation.twins]
-        other = f"{sum(others) / len(others):+.1f}%" if others else "-"
-        twin = f"{row[twin_of[lang]]:+.1f}%" if lang in twin_of else "-"
-        lines.append(f"| {lang} | {ablation.perplexity[lang][FULL_MODEL]:.2f} | {row[lang]:+.1f}% | {twin} | {other} |")
+        other = f"{statistics.median(others):+,.0f}%" if others else "-"
+        twin = f"{row[twin_of[lang]]:+,.0f}%" if lang in twin_of else "-"
+        lines.append(f"| {lang} | {ablation.perplexity[lang][FULL_MODEL]:.2f} | {row[lang]:+,.0f}% | {twin} | {other} |")
     lines += ["", f"Every region against every language: [{ablation_link}]({ablation_link}).", "",
               f"Steering ({steering.params.method} regions forced to the target language's mean, "
               f"{steering.params.max_new_tokens} new tokens, languages identified by {steering.language_id}): the share "
