@@ -35,6 +35,30 @@ def fetch(name, langs, versions, out, cache, wheels):
     click.echo(path)
 
 
+@corpus.command("import")
+@friendly_errors
+@click.argument("name", type=click.Choice(["flores"]))
+@click.argument("path", type=PathValue(exists=True))
+@click.option("--split", type=click.Choice(["dev", "devtest"]), default="dev", show_default=True)
+@click.option("--langs", default=None, help="FLORES codes (eng_Latn) or lfe's short ones (en), comma-separated "
+                                            "[default: every language in the release].")
+@click.option("--out", type=PathValue(), required=True, help="The corpus file to write (TSV).")
+def import_(name, path, split, langs, out):
+    """Turn your copy of NAME (FLORES-200 or FLORES+, text or parquet) into a corpus file lfe extract reads.
+
+    \b
+    Example:
+        lfe corpus import flores ~/data/floresp-v2.0 --split dev --langs en,fr,zh,ar --out flores.tsv
+    """
+    from lfe.corpus import write_tsv
+    from lfe.corpus.sources.flores import read_flores
+
+    rows = read_flores(path, split, [lang.strip() for lang in langs.split(",") if lang.strip()] if langs else None)
+    click.echo(write_tsv(out, rows))
+    click.echo(f"{len({row[0] for row in rows})} languages x {len(rows) // len({row[0] for row in rows})} sentences",
+               err=True)
+
+
 def _versions(value: str) -> dict[str, str]:
     """--versions en=4,fr=l -> {"en": "4", "fr": "l"}."""
     pairs = [item.split("=", 1) for item in value.split(",")]
