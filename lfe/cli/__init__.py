@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "analyze": "lfe.cli.analyze:analyze",
     "demo": "lfe.cli.demo:demo",
     "evolve": "lfe.cli.evolve:evolve",
+    "export": "lfe.cli.export:export",
     "extract": "lfe.cli.extract:extract",
     "info": "lfe.cli.info:info",
     "steer": "lfe.cli.steer:steer",
