@@ -42,3 +42,19 @@ def test_regions_export_as_a_tidy_table_and_as_lapes_activation_mask(tmp_path):
         np.testing.assert_array_equal(rebuilt, arrays.regions_of("ap")[index])
     missing = CliRunner().invoke(main, ["export", str(store), "--regions", "csv", "--method", "lape"])
     assert missing.exit_code == 2 and "run `lfe analyze --method lape`" in missing.output
+
+
+def test_new_stores_name_every_arrays_dimensions_for_xarray(tmp_path):
+    import zarr
+
+    store = planted_series(tmp_path / "run.zarr", steps={0: ((3.0, 0.5), (2.0, 0.5))})
+    analyze_store(store, settings=AnalysisSettings(top_percent=10, n_boot=0, null=0), figures=False, progress=False)
+    root = zarr.open_group(store, mode="r")
+    named = {path: array.metadata.dimension_names for path, array in root.arrays()}
+    named.update({f"{group}/{path}": array.metadata.dimension_names
+                  for group in ("corpus", "checkpoints/global_step0", "analysis/global_step0")
+                  for path, array in root[group].arrays()})
+    assert named["checkpoints/global_step0/pooled"] == ("sample", "neuron")
+    assert named["analysis/global_step0/zscores"] == ("language", "neuron")
+    assert named["corpus/lang"] == ("sample",)
+    assert all(names is not None for path, names in named.items() if "/" in path), named

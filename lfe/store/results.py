@@ -13,7 +13,7 @@ import zarr
 
 from lfe.errors import StoreError
 from lfe.records import AblationTable, AnalysisArrays, AnalysisRecord, Record
-from lfe.store.schema import CODECS
+from lfe.store.schema import CODECS, DIMENSIONS
 
 ANALYSIS, ABLATION = "analysis", "ablation"  # the groups of records kept per checkpoint
 MADE_BY = {ANALYSIS: "lfe analyze", ABLATION: "lfe ablate"}
@@ -34,7 +34,8 @@ class CheckpointRecords:
                 continue
             values = np.asarray(values)
             group.create_array(key, shape=values.shape, dtype=values.dtype, chunks=values.shape or None,
-                               compressors=CODECS["zstd"], config={"write_empty_chunks": True})[...] = values
+                               compressors=CODECS["zstd"], config={"write_empty_chunks": True},
+                               dimension_names=DIMENSIONS.get(key))[...] = values
         group.attrs["lfe"] = record.to_dict()
 
     def analysis(self, name: str) -> AnalysisRecord:

@@ -16,6 +16,14 @@ CODECS = {
     "zstd": (ZstdCodec(level=3, checksum=True),),
     "none": (Crc32cCodec(),),
 }
+# Zarr v3 dimension names of each array, so `xarray.open_zarr` on a group labels its axes (new stores)
+DIMENSIONS = {
+    "corpus": ("sample",), "pooled": ("sample", "neuron"), "positive": ("sample", "neuron"), "norms": ("sample",),
+    "n_tokens": ("sample",), "done": ("block",),
+    "similarity": ("sample", "sample_other"), "zscores": ("language", "neuron"), "regions": ("language", "neuron"),
+    "key_neurons_per_layer": ("language", "layer"), "lape_probability": ("language", "neuron"),
+    "lape_regions": ("language", "neuron"), "ap_scores": ("language", "neuron"), "ap_regions": ("language", "neuron"),
+}
 
 
 def write_failure(error: OSError) -> str:

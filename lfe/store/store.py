@@ -37,7 +37,7 @@ from lfe.errors import DamagedStoreError, StoreError
 from lfe.records import CheckpointMeta
 from lfe.store.checkpoint import Checkpoint
 from lfe.store.results import ABLATION, ANALYSIS, CheckpointRecords
-from lfe.store.schema import CODECS, SCHEMA_VERSION, checkpoint_name_error, write_failure
+from lfe.store.schema import CODECS, DIMENSIONS, SCHEMA_VERSION, checkpoint_name_error, write_failure
 
 
 def _parses(path: Path) -> bool:
@@ -133,7 +133,8 @@ class ActivationStore(CheckpointRecords):
         shutil.rmtree(self.path / "corpus", ignore_errors=True)
         corpus_group = self._group.create_group("corpus", overwrite=True)
         for key, values in (("lang", langs), ("sid", sids), ("text", texts)):
-            array = corpus_group.create_array(key, shape=(len(values),), dtype=str, chunks=(max(1, len(values)),))
+            array = corpus_group.create_array(key, shape=(len(values),), dtype=str, chunks=(max(1, len(values)),),
+                                              dimension_names=DIMENSIONS["corpus"])
             array[:] = np.asarray(values, dtype=object).astype(str)
 
     def is_empty(self) -> bool:
@@ -242,17 +243,20 @@ class ActivationStore(CheckpointRecords):
         group.create_array(
             "pooled", shape=(rows, meta.n_layers * meta.n_neurons), dtype=meta.store_dtype,
             chunks=(block_rows, meta.n_neurons), compressors=CODECS[meta.compression], fill_value=0,
+            dimension_names=DIMENSIONS["pooled"],
         )
         codecs = CODECS[meta.compression]  # each with a checksum: a flipped bit anywhere is found, not read
         group.create_array("done", shape=(-(-rows // block_rows),), dtype=bool, chunks=(1,), fill_value=False,
-                           compressors=codecs)
-        group.create_array("n_tokens", shape=(rows,), dtype="int32", chunks=(rows,), compressors=codecs)[:] = n_tokens
+                           compressors=codecs, dimension_names=DIMENSIONS["done"])
+        group.create_array("n_tokens", shape=(rows,), dtype="int32", chunks=(rows,), compressors=codecs,
+                           dimension_names=DIMENSIONS["n_tokens"])[:] = n_tokens
         # each row's L2 norm over all layers (paper eq. 6), so analysis needs one pass, not two
         group.create_array("norms", shape=(rows,), dtype="float64", chunks=(block_rows,), fill_value=0,
-                           compressors=codecs)
+                           compressors=codecs, dimension_names=DIMENSIONS["norms"])
         if "positive" in meta.settings.stats:  # per row and neuron: pooled tokens where it fired (LAPE)
             group.create_array("positive", shape=(rows, meta.n_layers * meta.n_neurons), dtype="uint32",
-                               chunks=(block_rows, meta.n_neurons), compressors=codecs, fill_value=0)
+                               chunks=(block_rows, meta.n_neurons), compressors=codecs, fill_value=0,
+                               dimension_names=DIMENSIONS["positive"])
         group.attrs["lfe"] = meta.to_dict()
         return Checkpoint(name, group)
 
