@@ -29,7 +29,7 @@ from lfe.analysis.metrics import layer_counts
 from lfe.analysis.nulls import LANGUAGES_SHUFFLED, language_indicator, shuffle_languages, summarize
 from lfe.analysis.streaming import SUB_PANEL, panels
 from lfe.errors import AnalysisError
-from lfe.records import AP, LAPE, ZSCORE, Agreement, MethodRegions, PeerSettings
+from lfe.records import AP, LAPE, ZSCORE, Agreement, AnalysisArrays, MethodRegions, PeerSettings
 
 MEASURES = {
     LAPE: "mean specificity 1 - H/ln L of the language's neurons (H: entropy of the normalised activation probabilities)",
@@ -48,9 +48,9 @@ class PeerResult:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """``AnalysisArrays``' fields of these methods."""
-        named = {LAPE: "lape_probability", AP: "ap_scores"}
-        return {**{named[method]: scores.astype(np.float32) for method, scores in self.scores.items()},
-                **{f"{method}_regions": regions for method, regions in self.regions.items()}}
+        fields = AnalysisArrays.METHOD_FIELDS
+        return {**{fields[method][0]: scores.astype(np.float32) for method, scores in self.scores.items()},
+                **{fields[method][1]: regions for method, regions in self.regions.items()}}
 
 
 def peer_methods(pooled, positive, n_tokens: np.ndarray | None, grid: np.ndarray, langs: list[str], n_layers: int,

@@ -12,12 +12,13 @@ import functools
 from collections import Counter
 from typing import Iterable
 
+from lfe.records import OTHER, SHARES, SOURCE, TARGET
+
 # Varieties the identifier tells apart but a study of "ar" or "zh" counts as one language (on the demo's
 # held-out verses it calls a third of the Indonesian ones Malay): when a study has exactly one member
 # of a group, the others are read as it.
 VARIETIES = (("ar", "ary", "arz"), ("zh", "wuu", "yue"), ("id", "ms"), ("no", "nb", "nn"), ("hr", "bs", "sr"))
 NO_TEXT = "none"  # a continuation with nothing to identify (empty, digits, punctuation)
-TARGET, SOURCE, OTHER = "target", "source", "other"
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,7 +46,7 @@ def known_languages() -> set[str]:
 def switch_shares(found: list[str], source: str, target: str) -> dict[str, float]:
     """The shares of texts identified as ``target``, as ``source`` and as anything else (no text included)."""
     counts = Counter(TARGET if lang == target else SOURCE if lang == source else OTHER for lang in found)
-    return {kind: counts[kind] / len(found) if found else float("nan") for kind in (TARGET, SOURCE, OTHER)}
+    return {kind: counts[kind] / len(found) if found else float("nan") for kind in SHARES}
 
 
 def same_language_share(found: list[str], prompt_langs: list[str]) -> float:

@@ -32,13 +32,27 @@ from lfe.records.extraction import (
     parse_device,
 )
 from lfe.records.methods import AP, LAPE, METHODS, PEER_METHODS, ZSCORE, PeerSettings
-from lfe.records.steering import RANDOM, STEER_RANDOM, STEERED, SteerCell, SteeredText, SteerSettings, SteerTable
+from lfe.records.steering import (
+    CONDITIONS,
+    FULL,
+    OTHER,
+    RANDOM,
+    SHARES,
+    SOURCE,
+    STEER_RANDOM,
+    STEERED,
+    TARGET,
+    SteerCell,
+    SteeredText,
+    SteerSettings,
+    SteerTable,
+)
 
 __all__ = [
-    "AP", "LAPE", "METHODS", "PEER_METHODS", "ZSCORE", "Agreement", "MethodRegions", "PeerSettings",
-    "RANDOM", "STEER_RANDOM", "STEERED", "SteerCell", "SteeredText", "SteerSettings", "SteerTable",
-    "AXES", "COMPRESSIONS", "FULL_MODEL", "MODEL_DTYPES", "PADDING_SIDES", "SPECIAL_TOKENS", "STATS", "STORE_DTYPES",
-    "AblationSettings", "AblationTable", "Alignment", "AnalysisArrays", "AnalysisRecord", "AnalysisSettings",
-    "CheckpointMeta", "EvolutionRow", "EvolutionSettings", "ExtractSettings", "Generation", "ModelSource",
-    "NullSummary", "RandomWeights", "Record", "RegionNull", "parse_device",
+    "AP", "LAPE", "METHODS", "PEER_METHODS", "ZSCORE", "Agreement", "MethodRegions", "PeerSettings", "CONDITIONS",
+    "FULL", "OTHER", "RANDOM", "SHARES", "SOURCE", "STEER_RANDOM", "STEERED", "TARGET", "SteerCell", "SteeredText",
+    "SteerSettings", "SteerTable", "AXES", "COMPRESSIONS", "FULL_MODEL", "MODEL_DTYPES", "PADDING_SIDES",
+    "SPECIAL_TOKENS", "STATS", "STORE_DTYPES", "AblationSettings", "AblationTable", "Alignment", "AnalysisArrays",
+    "AnalysisRecord", "AnalysisSettings", "CheckpointMeta", "EvolutionRow", "EvolutionSettings", "ExtractSettings",
+    "Generation", "ModelSource", "NullSummary", "RandomWeights", "Record", "RegionNull", "parse_device",
 ]

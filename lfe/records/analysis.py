@@ -9,7 +9,7 @@ from typing import Any
 from lfe.errors import AnalysisError
 from lfe.records.base import Record
 from lfe.records.extraction import ExtractSettings
-from lfe.records.methods import ZSCORE, PeerSettings
+from lfe.records.methods import AP, LAPE, ZSCORE, PeerSettings
 
 MIN_BOOTSTRAP = 10  # fewer resamples give a "95% interval" of a handful of points, which may miss the estimate
 
@@ -211,9 +211,20 @@ class AnalysisArrays(Record):
     ap_scores: Any = None  # [L, layers x neurons] float32: average precision as a detector of each language
     ap_regions: Any = None  # [L, layers x neurons] bool
 
+    # each method's (scores, regions) fields: the z-scores, LAPE's activation probability, AP
+    METHOD_FIELDS = {ZSCORE: ("zscores", "regions"), LAPE: ("lape_probability", "lape_regions"),
+                     AP: ("ap_scores", "ap_regions")}
+
     def regions_of(self, method: str) -> Any:
         """The [L, layers x neurons] regions ``method`` chose ("zscore": the paper's)."""
-        regions = self.regions if method == ZSCORE else getattr(self, f"{method}_regions", None)
-        if regions is None:
+        return self._method_field(method, 1)
+
+    def scores_of(self, method: str) -> Any:
+        """The [L, layers x neurons] scores ``method`` chose its regions by."""
+        return self._method_field(method, 0)
+
+    def _method_field(self, method: str, which: int) -> Any:
+        value = getattr(self, self.METHOD_FIELDS[method][which])
+        if value is None:
             raise AnalysisError(f"this analysis has no {method} regions: run `lfe analyze --method {method}` on the store")
-        return regions
+        return value

@@ -9,7 +9,10 @@ from lfe.records.base import Record, not_one_of, not_positive, refuse
 from lfe.records.extraction import MODEL_DTYPES, parse_device
 from lfe.records.methods import METHODS, ZSCORE
 
-STEERED, RANDOM = "steered", "random"  # the conditions besides the full model
+FULL, STEERED, RANDOM = "full", "steered", "random"  # the conditions: a SteerCell's fields, SteeredText's keys
+CONDITIONS = (FULL, STEERED, RANDOM)
+TARGET, SOURCE, OTHER = "target", "source", "other"  # the keys of each condition's language shares
+SHARES = (TARGET, SOURCE, OTHER)
 STEER_RANDOM = ("matched", "layer-matched")  # the controls a steering run can take
 
 

@@ -9,12 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from lfe.corpus import row_label
-from lfe.records import SteeredText, SteerTable
+from lfe.records import CONDITIONS, RANDOM, SHARES, STEERED, TARGET, SteeredText, SteerTable
 from lfe.report.tables import write_csv
 
 EXAMPLES = 2  # prompts shown per (source, target) pair in steer.md
-CONDITIONS = ("full", "steered", "random")
-SHARES = ("target", "source", "other")
 
 
 def write_steering(table: SteerTable, texts: list[SteeredText], folder: Path) -> Path:
@@ -70,10 +68,10 @@ def steering_heatmap(table: SteerTable, path: Path) -> Path:
     sources = list(dict.fromkeys(cell.source for cell in table.cells))
     targets = list(dict.fromkeys(cell.target for cell in table.cells))
     figure, panels = plt.subplots(1, 2, figsize=(2.5 + 1.1 * len(targets), 1.5 + 0.5 * len(sources)), squeeze=False)
-    for axes, condition in zip(panels[0], ("steered", "random")):
+    for axes, condition in zip(panels[0], (STEERED, RANDOM)):
         values = np.full((len(sources), len(targets)), np.nan)
         for cell in table.cells:
-            values[sources.index(cell.source), targets.index(cell.target)] = 100 * getattr(cell, condition)["target"]
+            values[sources.index(cell.source), targets.index(cell.target)] = 100 * getattr(cell, condition)[TARGET]
         image = axes.imshow(values, cmap="viridis", vmin=0, vmax=100, aspect="auto")
         for (i, j), value in np.ndenumerate(values):
             if value == value:  # not NaN: the pair was run

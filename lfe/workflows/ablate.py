@@ -30,6 +30,7 @@ from lfe.models.tokens import special_prefix
 from lfe.records import FULL_MODEL, AblationSettings, AblationTable, Generation
 from lfe.report import write_ablation
 from lfe.store import ActivationStore
+from lfe.workflows.analyze import one_checkpoint
 from lfe.workflows.journal import CellJournal
 from lfe.workflows.paths import beside
 
@@ -104,13 +105,6 @@ def checked_model(opened: ActivationStore, checkpoint: str, model: str, dtype: s
         raise StoreError(f"{model} is not the model whose activations checkpoint {checkpoint!r} holds "
                          "(weights hash differs); pass the same model")
     return loaded
-
-
-def one_checkpoint(opened: ActivationStore, checkpoint: str | None) -> str:
-    names = opened.checkpoint_names()
-    if checkpoint is None and len(names) != 1:
-        raise StoreError(f"{opened.path} has several checkpoints ({', '.join(names)}); pass --checkpoint")
-    return checkpoint or names[0]
 
 
 def _columns(opened: ActivationStore, checkpoint: str, langs: list[str],

@@ -103,6 +103,14 @@ def checkpoint_names(opened: ActivationStore, checkpoint: str | list[str]) -> li
     return list(names)
 
 
+def one_checkpoint(opened: ActivationStore, checkpoint: str | None) -> str:
+    """``checkpoint``, or the store's only one; a store with none or several (and no choice) is an error."""
+    names = checkpoint_names(opened, "all")
+    if checkpoint is None and len(names) > 1:
+        raise StoreError(f"{opened.path} has several checkpoints ({', '.join(names)}); pass --checkpoint")
+    return checkpoint or names[0]
+
+
 def _is_control(opened: ActivationStore, name: str) -> bool:
     source = opened.checkpoint(name).meta.source
     return source is not None and source.random_init is not None

@@ -13,24 +13,21 @@ from pathlib import Path
 
 import numpy as np
 
-from lfe.records import AP, LAPE, ZSCORE
+from lfe.records import ZSCORE
 from lfe.report.tables import write_csv
 from lfe.store import ActivationStore
+from lfe.workflows.analyze import one_checkpoint
 from lfe.workflows.paths import beside
-
-SCORES = {ZSCORE: "zscores", LAPE: "lape_probability", AP: "ap_scores"}  # the score kept beside each method's regions
 
 
 def export_regions(store: str | Path, fmt: str, *, checkpoint: str | None = None, method: str = ZSCORE,
                    out: str | Path | None = None) -> Path:
     """Write ``method``'s regions of ``checkpoint`` as ``fmt``; the path written."""
-    from lfe.workflows.ablate import one_checkpoint
-
     opened = ActivationStore.open(store)
     checkpoint = one_checkpoint(opened, checkpoint)
     record, arrays = opened.analysis(checkpoint), opened.analysis_arrays(checkpoint)
     regions = np.asarray(arrays.regions_of(method), dtype=bool)
-    scores = np.asarray(getattr(arrays, SCORES[method]))
+    scores = np.asarray(arrays.scores_of(method))
     n_layers = record.n_layers or opened.checkpoint(checkpoint).n_layers
     per_layer = regions.reshape(len(record.languages), n_layers, -1)
     path = Path(out) if out else beside(store, f"regions-{checkpoint}-{method}.{'pt' if fmt == 'lape' else 'csv'}")

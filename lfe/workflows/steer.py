@@ -28,14 +28,14 @@ from lfe.intervene.steer import forced
 from lfe.log import logger
 from lfe.models.loading import LoadedModel
 from lfe.models.tokens import special_prefix
-from lfe.records import RANDOM, STEERED, SteerCell, SteeredText, SteerSettings, SteerTable
+from lfe.records import FULL, RANDOM, STEERED, SteerCell, SteeredText, SteerSettings, SteerTable
 from lfe.report.steering import write_steering
 from lfe.store import ActivationStore
-from lfe.workflows.ablate import checked_model, one_checkpoint
+from lfe.workflows.ablate import checked_model
+from lfe.workflows.analyze import one_checkpoint
 from lfe.workflows.journal import CellJournal
 from lfe.workflows.paths import beside
 
-FULL = "full"
 Prompts = dict[str, list[tuple[str, str]]]  # source language -> [(sid, prompt)]
 Interventions = dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]]  # (condition, source, target) -> (mask, values)
 
