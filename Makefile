@@ -23,6 +23,7 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 bench: setup
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	$(BIN)/python benchmarks/bench_extract.py
 	$(BIN)/python benchmarks/bench_analyze.py
 

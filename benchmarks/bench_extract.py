@@ -5,9 +5,13 @@
    sentence, a device-to-host copy per layer per sentence, rows kept in a Python list) (goal >= 2.5);
 3. the engine's model FLOP/s (2 x non-embedding parameters x tokens / time) as a fraction of this
    machine's matmul FLOP/s (goal >= 0.75);
-4. store write throughput against writing the same bytes to a raw file.
+4. lfe / nnsight: the same batches traced with nnsight (``pip install 'lfe[bench]'``), rows pooled in the
+   trace and gathered in memory, checked equal to the store's (goal <= 1.0: no slower while writing a store);
+5. the store writer against one raw file of the same bytes (goal >= 0.9), and Zarr's own writes (the
+   writer before), on whole blocks of the engine's default size, interleaved, medians.
 
     python benchmarks/bench_extract.py [--model DIR] [--size base] [--langs 9] [--sids 20] [--device cpu]
+    python benchmarks/bench_extract.py --write-only --store-dtype float16 --compression none
 
 Without --model it builds a random LLaMA-like model of Gemma-3-270M's decoder shape (``--size base``)
 with a byte-level tokenizer. Prints a Markdown table and writes JSON to benchmarks/out/.
@@ -16,6 +20,7 @@ with a byte-level tokenizer. Prints a Markdown table and writes JSON to benchmar
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
 import random
@@ -32,7 +37,7 @@ from lfe.corpus.corpus import rows_fingerprint
 from lfe.engine import ExtractSettings, extract
 from lfe.engine.loop import forward, padded_batches
 from lfe.engine.prepare import pad_id, tokenize
-from lfe.engine.settings import resolved
+from lfe.engine.settings import default_block_rows, resolved
 from lfe.models.loading import TORCH_DTYPES, load, resolve_source
 from lfe.models.tiny import build_tiny_model
 from lfe.records import CheckpointMeta
@@ -70,6 +75,46 @@ def bare_forward(model, adapter, token_ids, settings, block_rows, pad) -> float:
                 forward(model, adapter, input_ids, mask, positions, torch.device(settings.device))
     _sync(settings.device)
     return time.perf_counter() - started
+
+
+def nnsight_extract(model, adapter, token_ids, settings, block_rows, pad) -> tuple[float, np.ndarray]:
+    """What a researcher would write with nnsight: lfe's length-sorted batches, one trace per batch saving
+    every layer's MLP neurons mean-pooled over the real tokens, rows gathered in memory. (seconds, rows).
+
+    The decoder is traced without its LM head, as lfe runs it: tracing the whole model, as nnsight's
+    tutorials do, adds the head's logits (on Gemma's 262,144-token vocabulary, more than the decoder).
+    """
+    import nnsight
+    from nnsight import NNsight
+
+    traced = NNsight(model.base_model)
+    names = {module: name for name, module in model.base_model.named_modules()}
+    points = [_envoy(traced, names[module]) for module in adapter.neuron_modules]
+    device = torch.device(settings.device)
+    rows = np.empty((len(token_ids), adapter.n_layers * adapter.n_neurons), dtype=np.float32)
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for start in range(0, len(token_ids), block_rows):
+            block = token_ids[start:start + block_rows]
+            for batch, input_ids, mask, positions, pooling in padded_batches(block, settings.batch_tokens,
+                                                                            settings.padding_side, pad):
+                weights = pooling.to(device, torch.float32).unsqueeze(-1) / pooling.sum(1, keepdim=True).unsqueeze(-1)
+                with traced.trace(input_ids=input_ids.to(device), attention_mask=mask.to(device),
+                                  position_ids=positions.to(device)):
+                    saved = nnsight.save([])  # only what is saved leaves the trace
+                    for point in points:  # in the order the forward pass reaches them
+                        neurons = point.output if adapter.read == "output" else point.input  # [B, T, K]
+                        saved.append((neurons.float() * weights).sum(1))  # [B, K]
+                rows[[start + i for i in batch]] = torch.cat(list(saved), dim=1).cpu().numpy()
+    _sync(settings.device)
+    return time.perf_counter() - started, rows
+
+
+def _envoy(traced, name: str):
+    """The nnsight envoy of module ``name`` (``model.layers.3.mlp.down_proj``)."""
+    for part in name.split("."):
+        traced = traced[int(part)] if part.isdigit() else getattr(traced, part)
+    return traced
 
 
 def naive_extract(model, tokenizer, adapter, texts, device) -> float:
@@ -110,30 +155,65 @@ def matmul_flops(device: str, dtype: torch.dtype, repeats: int = 5) -> float:
     return 2 * n**3 / best
 
 
-def write_throughput(rows: np.ndarray, block_rows: int, n_neurons: int, compression: str) -> tuple[float, float]:
-    """(store bytes/s, raw file bytes/s) for the same rows, in their dtype."""
-    folder = Path(tempfile.mkdtemp())
-    try:
-        langs, sids, texts = ["x"] * len(rows), [str(i) for i in range(len(rows))], ["t"] * len(rows)
-        store = ActivationStore.create(folder / "w.zarr", {"fingerprint": rows_fingerprint(langs, sids, texts)}, langs,
-                                       sids, texts)
-        meta = CheckpointMeta(n_layers=rows.shape[1] // n_neurons, n_neurons=n_neurons, block_rows=block_rows,
-                              store_dtype=str(rows.dtype), compression=compression)
-        checkpoint = store.create_checkpoint("c", meta, np.ones(len(rows), np.int32))
-        # the engine hands the writer each block's norms, computed on the device: so does this
-        norms = np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64))
-        started = time.perf_counter()
+def write_throughput(rows: np.ndarray, block_rows: int, n_neurons: int, compression: str, repeats: int = 5) -> dict:
+    """Median bytes/s of writing ``rows`` into a store block by block: lfe's writer (``write_block``), Zarr's own
+    ``array[rows] = block`` (the writer before issue 18), and one raw file of the same bytes, interleaved."""
+    def lfe_writer(checkpoint, norms):
         for block in range(checkpoint.n_blocks):
             span = checkpoint.block_slice(block)
             checkpoint.write_block(block, rows[span], norms[span])
-        store_seconds = time.perf_counter() - started
-        started = time.perf_counter()
+
+    def zarr_setitem(checkpoint, norms):
+        for block in range(checkpoint.n_blocks):
+            span = checkpoint.block_slice(block)
+            checkpoint.pooled[span, :] = rows[span]
+            checkpoint.norms[span] = norms[span]
+            checkpoint.done[block] = True
+
+    def raw_file(folder):
         with open(folder / "raw.bin", "wb") as handle:
-            handle.write(rows.tobytes())
-        raw_seconds = time.perf_counter() - started
-    finally:
-        shutil.rmtree(folder)
-    return rows.nbytes / store_seconds, rows.nbytes / raw_seconds
+            handle.write(rows)  # the contiguous rows in one write: no copy made first
+
+    # the engine hands the writer each block's norms, computed on the device: so does this
+    norms = np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64))
+    seconds: dict[str, list[float]] = {"store": [], "zarr": [], "raw": []}
+    for _ in range(repeats):
+        folder = Path(tempfile.mkdtemp())
+        try:
+            for name, write in (("raw", None), ("store", lfe_writer), ("zarr", zarr_setitem)):
+                checkpoint = None if write is None else _empty_checkpoint(folder / f"{name}.zarr", rows, block_rows,
+                                                                          n_neurons, compression)
+                started = time.perf_counter()
+                raw_file(folder) if write is None else write(checkpoint, norms)
+                seconds[name].append(time.perf_counter() - started)
+        finally:
+            shutil.rmtree(folder)
+    return {name: rows.nbytes / float(np.median(runs)) for name, runs in seconds.items()} | {
+        f"{name}_runs_s": runs for name, runs in seconds.items()}
+
+
+def writer_table(args, n_layers: int, n_neurons: int) -> tuple[dict, str]:
+    """The writer's speed on ``--write-blocks`` whole blocks (the engine's default size) of random rows of the
+    model's width: (results, Markdown table rows), for ``--store-dtype`` and ``--compression``."""
+    width, block_rows = n_layers * n_neurons, default_block_rows(n_layers * n_neurons)
+    shape = (args.write_blocks * block_rows, width)
+    rows = np.random.default_rng(0).standard_normal(shape, dtype=np.float32).astype(args.store_dtype)
+    rates = write_throughput(rows, block_rows, n_neurons, args.compression)
+    what = (f"{shape[0]:,} x {width:,} {args.store_dtype} rows ({rows.nbytes / 1e6:,.0f} MB), blocks of "
+            f"{block_rows} rows, --compression {args.compression}, median of 5 interleaved")
+    lines = "\n".join(f"| {label} ({what}) | {rates[name] / rates['raw']:.2f} ({rates[name] / 1e6:,.0f} / "
+                      f"{rates['raw'] / 1e6:,.0f} MB/s) | {goal} |"
+                      for label, name, goal in (("store write / raw write", "store", ">= 0.9"),
+                                                ("Zarr's own writes / raw write (before)", "zarr", "")))
+    return {"rows": list(rows.shape), "block_rows": block_rows, **rates}, lines
+
+
+def _empty_checkpoint(path: Path, rows: np.ndarray, block_rows: int, n_neurons: int, compression: str):
+    langs, sids, texts = ["x"] * len(rows), [str(i) for i in range(len(rows))], ["t"] * len(rows)
+    store = ActivationStore.create(path, {"fingerprint": rows_fingerprint(langs, sids, texts)}, langs, sids, texts)
+    meta = CheckpointMeta(n_layers=rows.shape[1] // n_neurons, n_neurons=n_neurons, block_rows=block_rows,
+                          store_dtype=str(rows.dtype), compression=compression)
+    return store.create_checkpoint("c", meta, np.ones(len(rows), np.int32))
 
 
 def _spread(runs: list[float]) -> str:
@@ -167,6 +247,8 @@ def main() -> None:
     parser.add_argument("--stats", default="mean", help="what extraction keeps per sample: mean or mean,positive")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline (slow)")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--write-blocks", type=int, default=2, help="row blocks of the model's width for the writer table")
+    parser.add_argument("--write-only", action="store_true", help="only the writer table (no extraction runs)")
     parser.add_argument("--out", default="benchmarks/out")
     args = parser.parse_args()
 
@@ -184,19 +266,29 @@ def main() -> None:
     token_ids = tokenize(tokenizer, corpus, settings, model.config).ids
     tokens = sum(len(ids) for ids in token_ids)
     pad = pad_id(tokenizer)
+    if args.write_only:
+        print(writer_table(args, adapter.n_layers, adapter.n_neurons)[1])
+        return
 
     # Warm up every batch shape once, then alternate engine and bare runs and keep each one's best:
     # these machines are shared and noisy, and the first pass over new shapes pays set-up costs.
-    engine_runs, bare_runs = [], []
+    with_nnsight = importlib.util.find_spec("nnsight") is not None
+    engine_runs, bare_runs, nnsight_runs = [], [], []
     for repeat in range(args.repeats + 1):
         shutil.rmtree(work / "run.zarr", ignore_errors=True)
         [report] = extract(model_dir, corpus, work / "run.zarr", settings=settings, progress=False)
         checkpoint = ActivationStore.open(work / "run.zarr").checkpoint(report.name)
         bare = bare_forward(model, adapter, token_ids, settings, checkpoint.block_rows, pad)
+        if with_nnsight:
+            nnsight_seconds, nnsight_rows = nnsight_extract(model, adapter, token_ids, settings, checkpoint.block_rows, pad)
         if repeat:  # the first round is the warm-up
             engine_runs.append(report.seconds)
             bare_runs.append(bare)
+            nnsight_runs += [nnsight_seconds] if with_nnsight else []
     engine_seconds, bare_seconds = min(engine_runs), min(bare_runs)
+    # nnsight's rows are float32; the store's may be float16: compare in the store's precision
+    nnsight_diff = float(np.abs(nnsight_rows.astype(args.store_dtype).astype(np.float32)
+                                - checkpoint.pooled[:].astype(np.float32)).max()) if with_nnsight else float("nan")
     naive_seconds = float("nan") if args.no_naive else naive_extract(model, tokenizer, adapter, corpus.texts, args.device)
 
     embedding = sum(p.numel() for n, p in model.named_parameters() if "embed" in n or "lm_head" in n or "wte" in n
@@ -204,8 +296,7 @@ def main() -> None:
     non_embedding = sum(p.numel() for p in model.parameters()) - embedding
     model_flops = 2 * non_embedding * tokens / engine_seconds
     machine_flops = matmul_flops(args.device, TORCH_DTYPES[args.dtype])
-    store_rate, raw_rate = write_throughput(checkpoint.pooled[:], checkpoint.block_rows, checkpoint.n_neurons,
-                                             args.compression)
+    writes, write_lines = writer_table(args, adapter.n_layers, adapter.n_neurons)
 
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_name()
     results = {
@@ -221,8 +312,9 @@ def main() -> None:
         "engine_tokens_per_s": tokens / engine_seconds,
         "model_flops": model_flops, "machine_matmul_flops": machine_flops,
         "flops_fraction": model_flops / machine_flops,
-        "store_write_MBps": store_rate / 1e6, "raw_write_MBps": raw_rate / 1e6,
-        "store_over_raw": store_rate / raw_rate,
+        "writes": writes,
+        "nnsight_runs_s": nnsight_runs, "lfe_over_nnsight": engine_seconds / min(nnsight_runs, default=float("nan")),
+        "nnsight_max_abs_diff": nnsight_diff,
     }
     Path(args.out).mkdir(parents=True, exist_ok=True)
     stats = args.stats.replace(",", "+")
@@ -236,8 +328,14 @@ def main() -> None:
     print(f"| naive / engine | {results['naive_over_engine']:.2f} ({naive_seconds:.2f} s / {engine_seconds:.2f} s) | >= 2.5 |")
     print(f"| model FLOP/s / matmul FLOP/s | {results['flops_fraction']:.2f} ({model_flops / 1e9:.1f} / "
           f"{machine_flops / 1e9:.1f} GFLOP/s) | >= 0.75 |")
-    print(f"| store write / raw write | {results['store_over_raw']:.2f} ({store_rate / 1e6:.0f} / {raw_rate / 1e6:.0f} MB/s) | |")
+    if with_nnsight:
+        print(f"| lfe / nnsight (same batches, pooled rows in memory; lfe also writes its store) | "
+              f"{results['lfe_over_nnsight']:.3f} ({engine_seconds:.2f} s / {min(nnsight_runs):.2f} s; all nnsight runs "
+              f"{_spread(nnsight_runs)}); rows equal to {nnsight_diff:.1e} | <= 1.0 |")
+    else:
+        print("| lfe / nnsight | not measured: nnsight is not installed (pip install 'lfe[bench]') | <= 1.0 |")
     print(f"| engine throughput | {tokens / engine_seconds:,.0f} tokens/s, {len(corpus) / engine_seconds:.1f} samples/s | |")
+    print(write_lines)
     shutil.rmtree(work)
 
 

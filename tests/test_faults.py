@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -20,7 +21,7 @@ from lfe.cli import main
 from lfe.corpus import read_corpus
 from lfe.engine import ExtractSettings, extract
 from lfe.errors import StoreError
-from lfe.store import ActivationStore, Checkpoint
+from lfe.store import ActivationStore, Checkpoint, chunks
 from lfe.store.lock import writer_lock
 from lfe.workflows.check import check_store
 from tests.helpers import parallel_rows, write_tsv
@@ -115,20 +116,31 @@ def test_corruption_is_found_by_a_deep_check_and_repaired(run, tmp_path, monkeyp
 
 
 class _FailingWrites:
-    """Make the store's chunk writes fail with ``code`` after ``allowed`` successful ones."""
+    """Make the store's chunk writes (through Zarr, or lfe's threaded block writer) fail with ``code`` after
+    ``allowed`` successful ones."""
 
     def __init__(self, monkeypatch, code, allowed):
         self.count, self.allowed, self.code = 0, allowed, code
-        original = zarr.storage.LocalStore.set
+        self.lock = threading.Lock()  # the block writer's threads count concurrently
+        original_set, original_write = zarr.storage.LocalStore.set, chunks.write_file
 
-        async def failing(store, key, value):
+        async def failing_set(store, key, value):
             if "/c/" in key:
-                self.count += 1
-                if self.count > self.allowed:
-                    raise OSError(self.code, os.strerror(self.code))
-            return await original(store, key, value)
+                self.count_one()
+            return await original_set(store, key, value)
 
-        monkeypatch.setattr(zarr.storage.LocalStore, "set", failing)
+        def failing_write(path, pieces):
+            self.count_one()
+            return original_write(path, pieces)
+
+        monkeypatch.setattr(zarr.storage.LocalStore, "set", failing_set)
+        monkeypatch.setattr(chunks, "write_file", failing_write)
+
+    def count_one(self) -> None:
+        with self.lock:
+            self.count += 1
+            if self.count > self.allowed:
+                raise OSError(self.code, os.strerror(self.code))
 
 
 # chunk writes allowed before the disk is full: creation, mid-block, between blocks; RELIABILITY.md's longer

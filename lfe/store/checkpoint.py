@@ -11,6 +11,7 @@ import zarr
 
 from lfe.errors import StoreError
 from lfe.records import CheckpointMeta
+from lfe.store.chunks import write_row_block
 from lfe.store.schema import write_failure
 
 
@@ -132,12 +133,12 @@ class Checkpoint:
         if norms is None:
             norms = np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64))
         try:
-            self.pooled[span, :] = rows
+            write_row_block(self.pooled, block, rows)  # every chunk of the block at once, in threads
             self.norms[span] = norms
             if self.positive is not None:
                 if positive is None:
                     raise ValueError(f"checkpoint {self.name!r} keeps positive counts: block {block} needs them")
-                self.positive[span, :] = positive
+                write_row_block(self.positive, block, positive)
             self.done[block] = True
         except OSError as error:
             raise StoreError(f"cannot write block {block} of checkpoint {self.name!r}: {write_failure(error)}") from error
@@ -155,7 +156,9 @@ class Checkpoint:
         missing = []
         for block in done:
             rows = [folder / str(block) for folder in per_layer]
-            present = [{entry.name for entry in os.scandir(row)} if row.is_dir() else set() for row in rows]
+            # chunk files only: a killed write can leave a temporary '<name>.<hex>.partial' beside them
+            present = [{entry.name for entry in os.scandir(row) if entry.name.isdigit()} if row.is_dir() else set()
+                       for row in rows]
             if any(len(names) < self.n_layers for names in present) or not (norms / str(block)).is_file():
                 missing.append(int(block))
         return missing

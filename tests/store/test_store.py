@@ -104,3 +104,12 @@ def test_writer_error_reaches_the_caller_and_later_writes_stop():
             for i in range(4):
                 writer.submit(i)
     assert written == [0]
+
+
+def test_a_leftover_partial_file_does_not_hide_a_lost_chunk(tmp_path):
+    checkpoint = _checkpoint(_store(tmp_path / "run.zarr"))
+    checkpoint.write_block(0, np.ones((4, 6), dtype=np.float32))
+    folder = checkpoint.chunk_folder("pooled") / "0"
+    assert sorted(entry.name for entry in folder.iterdir()) == ["0", "1"] and checkpoint.blocks_missing_chunks() == []
+    (folder / "1").rename(folder / "1.3f2a.partial")  # a killed write's temporary file, its chunk never renamed in
+    assert checkpoint.blocks_missing_chunks() == [0]
