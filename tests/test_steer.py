@@ -59,6 +59,10 @@ def test_the_language_identifier_knows_the_demo_languages():
     assert identify([malay]) == ["ms"] and identify([malay], study=["id", "en"]) == ["id"]
     assert identify([malay], study=["id", "ms"]) == ["ms"]  # a study of both keeps them apart
     assert identify(["", "12 ...", "猫坐在垫子上，看着窗外的鸟。"]) == ["none", "none", "zh"]
+    # a study in FLORES codes (lfe corpus import flores) gets its own codes back, varieties included
+    flores = ["eng_Latn", "zho_Hans", "ind_Latn"]
+    assert identify([sentences["en"][0], "猫坐在垫子上，看着窗外的鸟。", malay, "Le chat dort."], study=flores) == [
+        "eng_Latn", "zho_Hans", "ind_Latn", "fr"]
     assert switch_shares(["fr", "en", "de", "fr"], source="en", target="fr") == {"target": 0.5, "source": 0.25, "other": 0.25}
 
 

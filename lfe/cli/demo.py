@@ -20,7 +20,11 @@ from lfe.cli.options import PathValue, cache_options, friendly_errors
               help="Steps of the evolution section's BLOOM training run (0: skip it) [default: 300; 40 with tiny].")
 @click.option("--eval-verses", type=click.IntRange(min=0), default=4, show_default=True,
               help="Held-out verses per language in the causal section (deactivation, steering); 0 skips it.")
-def demo(out, alias, samples, holdout, seed, cache, wheels, train_steps, eval_verses):
+@click.option("--corpus", type=PathValue(exists=True), default=None,
+              help="Your own parallel corpus (e.g. from `lfe corpus import flores`), sampled instead of the Bible.")
+@click.option("--threshold", type=float, default=2.0, show_default=True,
+              help="Key neurons have z above this (2 is reachable with 6 languages or more).")
+def demo(out, alias, samples, holdout, seed, cache, wheels, train_steps, eval_verses, corpus, threshold):
     """The whole pipeline on its embedded default: fetch, extract, analyze, report.
 
     By default: the Bible in the paper's nine languages (100 verses each, 50 more held out) through
@@ -34,10 +38,18 @@ def demo(out, alias, samples, holdout, seed, cache, wheels, train_steps, eval_ve
     Then the evolution section: a small BLOOM-family model trained from scratch on the same
     corpus's texts (seeded, about a minute on a CPU), each saved checkpoint extracted, analysed
     and followed across training with `lfe evolve` (out/evolution/evolution.md).
+
+    With --corpus, the same on your own parallel corpus: --samples rows per language probed,
+    --holdout more kept for the causal section, steering from English (else its first language).
+
+    Example (FLORES+ from your own copy, two commands to a report):
+        lfe corpus import flores ~/data/floresplus --langs en,fr,zh,ar,hi --out flores.tsv
+        lfe demo --corpus flores.tsv --out out/flores     # 5 languages: add --threshold 1.5
     """
     from lfe.workflows.demo import DemoSettings, run_demo
 
     written = run_demo(DemoSettings(out=out, model=alias, samples=samples, holdout=holdout, seed=seed, cache=cache,
-                                    wheels=wheels, train_steps=train_steps, eval_verses=eval_verses))
+                                    wheels=wheels, train_steps=train_steps, eval_verses=eval_verses,
+                                    corpus=None if corpus is None else str(corpus), threshold=threshold))
     for kind, path in written.items():
         click.echo(f"{kind}: {path}")

@@ -13,6 +13,7 @@ import json
 import random
 from pathlib import Path
 
+from lfe.corpus.codes import english_in
 from lfe.corpus.corpus import Corpus
 from lfe.corpus.read import read_corpus
 from lfe.corpus.write import write_directory, write_tsv
@@ -77,7 +78,7 @@ def sample_corpus(path: str | Path, *, samples: int, seed: int, holdout: int = 0
         written["holdout"] = write_tsv(out / "holdout.tsv", held_rows)
         written["holdout_texts"] = write_directory(
             out / "holdout", {lang: [text for l, _, text in held_rows if l == lang] for lang in corpus.langs})
-        ending = "en" if "en" in corpus.langs else corpus.langs[0]
+        ending = english_in(corpus.langs) or corpus.langs[0]
         items = choice_task(corpus, held, seed=seed, ending_lang=ending, avoid=frozenset(probe))
         written["choice"] = out / "choice.jsonl"
         written["choice"].write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items),

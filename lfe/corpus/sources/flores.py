@@ -8,21 +8,17 @@ The layouts users have, under a release folder (or its ``dev``/``devtest`` folde
   (needs pyarrow: ``pip install 'lfe[flores]'``).
 
 Line i of every language is the same sentence: the sid is its FLORES id (1-based). Languages keep
-their FLORES codes; ``--langs`` also takes lfe's short codes through ``SHORT_CODES``.
+their FLORES codes; ``--langs`` also takes lfe's short codes through ``lfe.corpus.codes.SHORT_CODES``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from lfe.corpus.codes import SHORT_CODES
 from lfe.errors import CorpusError, listing
 
 SPLITS = ("dev", "devtest")
-SHORT_CODES = {  # lfe's (ISO 639-1) codes -> FLORES codes, for --langs
-    "ar": "arb_Arab", "de": "deu_Latn", "en": "eng_Latn", "es": "spa_Latn", "fr": "fra_Latn", "hi": "hin_Deva",
-    "id": "ind_Latn", "it": "ita_Latn", "ja": "jpn_Jpan", "ko": "kor_Hang", "nl": "nld_Latn", "pt": "por_Latn",
-    "ru": "rus_Cyrl", "sv": "swe_Latn", "sw": "swh_Latn", "tr": "tur_Latn", "vi": "vie_Latn", "zh": "zho_Hans",
-}
 
 
 def flores_files(root: str | Path, split: str) -> dict[str, Path]:
