@@ -8,4 +8,20 @@ a person reads, and ``lfe.cli`` is a thin shell over the workflows. Importing ``
 of torch, transformers or zarr.
 """
 
-__version__ = "0.1.0"
+from lfe.version import __version__
+
+__all__ = ["__version__", "open", "tables"]
+
+
+def open(path, checkpoints=None):  # noqa: A001 (as zarr.open and xarray.open_dataset: the package's main door)
+    """A store as a labelled, lazy ``xarray.Dataset`` (``lfe.workflows.views.open_store``; needs lfe[xarray])."""
+    from lfe.workflows.views import open_store
+
+    return open_store(path, checkpoints)
+
+
+def tables(path):
+    """A store's analyses as pandas DataFrames (``lfe.workflows.views.result_tables``; needs lfe[xarray])."""
+    from lfe.workflows.views import result_tables
+
+    return result_tables(path)

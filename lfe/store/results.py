@@ -44,6 +44,13 @@ class CheckpointRecords:
 
     def analysis_arrays(self, name: str) -> AnalysisArrays:
         """The arrays of checkpoint ``name``'s analysis, read into numpy."""
+        arrays = self.lazy_analysis_arrays(name)
+        with self._damaged_record(ANALYSIS, name):
+            return AnalysisArrays(**{key: np.asarray(array[:]) for key, array in arrays.items()})
+
+    def lazy_analysis_arrays(self, name: str) -> dict[str, zarr.Array]:
+        """The arrays of checkpoint ``name``'s analysis as Zarr arrays (read when indexed), keyed by
+        ``AnalysisArrays`` field; every required one present with all its chunks."""
         self._required_attrs(ANALYSIS, name)
         with self._damaged_record(ANALYSIS, name):
             group = self._group[ANALYSIS][name]
@@ -52,7 +59,7 @@ class CheckpointRecords:
             lost = [key for key, array in arrays.items() if array.nchunks_initialized < array.nchunks]
             if lost:  # written with every chunk (write_empty_chunks): a missing one would read as zeros
                 raise StoreError(f"chunk files of {', '.join(lost)} are missing")
-            return AnalysisArrays(**{key: np.asarray(array[:]) for key, array in arrays.items()})
+            return arrays
 
     def has_analysis(self, name: str) -> bool:
         return self._record_attrs(ANALYSIS, name) is not None

@@ -31,13 +31,13 @@ from typing import Any
 import numpy as np
 import zarr
 
-import lfe
 from lfe.corpus.corpus import rows_fingerprint
 from lfe.errors import DamagedStoreError, StoreError
 from lfe.records import CheckpointMeta
 from lfe.store.checkpoint import Checkpoint
 from lfe.store.results import ABLATION, ANALYSIS, CheckpointRecords
 from lfe.store.schema import CODECS, DIMENSIONS, SCHEMA_VERSION, checkpoint_name_error, write_failure
+from lfe.version import __version__
 
 
 def _parses(path: Path) -> bool:
@@ -80,7 +80,7 @@ class ActivationStore(CheckpointRecords):
         if info["schema_version"] > SCHEMA_VERSION:
             raise StoreError(
                 f"{path} was written by a newer lfe (store schema {info['schema_version']}, "
-                f"this lfe {lfe.__version__} reads up to {SCHEMA_VERSION}); upgrade lfe"
+                f"this lfe {__version__} reads up to {SCHEMA_VERSION}); upgrade lfe"
             )
         return cls(path, group)
 
@@ -101,7 +101,7 @@ class ActivationStore(CheckpointRecords):
             group = zarr.open_group(str(staging), mode="w")
             cls(staging, group).write_corpus(langs, sids, texts)
             group.create_group("checkpoints")
-            group.attrs["lfe"] = {"schema_version": SCHEMA_VERSION, "lfe_version": lfe.__version__, "corpus": corpus}
+            group.attrs["lfe"] = {"schema_version": SCHEMA_VERSION, "lfe_version": __version__, "corpus": corpus}
             os.rename(staging, path)
         except BaseException as error:
             shutil.rmtree(staging, ignore_errors=True)
@@ -115,7 +115,7 @@ class ActivationStore(CheckpointRecords):
         """Rewrite the store's own metadata (the lfe attributes of its root group), leaving every array alone."""
         (Path(path) / "zarr.json").unlink(missing_ok=True)
         group = zarr.open_group(str(path), mode="a")
-        group.attrs["lfe"] = {"schema_version": SCHEMA_VERSION, "lfe_version": lfe.__version__, "corpus": corpus}
+        group.attrs["lfe"] = {"schema_version": SCHEMA_VERSION, "lfe_version": __version__, "corpus": corpus}
 
     @staticmethod
     def corpus_rows(path: str | Path) -> tuple[list[str], list[str], list[str]] | None:

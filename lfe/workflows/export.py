@@ -13,11 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
-from lfe.records import ZSCORE
+from lfe.records import ZSCORE, AnalysisArrays
 from lfe.report.tables import write_csv
 from lfe.store import ActivationStore
 from lfe.workflows.analyze import one_checkpoint
 from lfe.workflows.paths import beside
+
+
+def region_rows(languages, arrays: AnalysisArrays, method: str, width: int) -> list[list]:
+    """[language, layer, neuron in layer, score, method] of every neuron in ``method``'s regions (``width`` neurons a layer)."""
+    regions, scores = np.asarray(arrays.regions_of(method), dtype=bool), np.asarray(arrays.scores_of(method))
+    return [[lang, int(k) // width, int(k) % width, float(scores[index, k]), method]
+            for index, lang in enumerate(languages) for k in np.flatnonzero(regions[index])]
 
 
 def export_regions(store: str | Path, fmt: str, *, checkpoint: str | None = None, method: str = ZSCORE,
@@ -27,16 +34,13 @@ def export_regions(store: str | Path, fmt: str, *, checkpoint: str | None = None
     checkpoint = one_checkpoint(opened, checkpoint)
     record, arrays = opened.analysis(checkpoint), opened.analysis_arrays(checkpoint)
     regions = np.asarray(arrays.regions_of(method), dtype=bool)
-    scores = np.asarray(arrays.scores_of(method))
     n_layers = record.n_layers or opened.checkpoint(checkpoint).n_layers
     per_layer = regions.reshape(len(record.languages), n_layers, -1)
     path = Path(out) if out else beside(store, f"regions-{checkpoint}-{method}.{'pt' if fmt == 'lape' else 'csv'}")
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
-        width = per_layer.shape[2]
         return write_csv(path, ["language", "layer", "neuron", "score", "method"],
-                         [[lang, int(k) // width, int(k) % width, float(scores[index, k]), method]
-                          for index, lang in enumerate(record.languages) for k in np.flatnonzero(regions[index])])
+                         region_rows(record.languages, arrays, method, per_layer.shape[2]))
     import torch
 
     torch.save([[torch.as_tensor(np.flatnonzero(layer), dtype=torch.long) for layer in lang] for lang in per_layer], path)
