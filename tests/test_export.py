@@ -58,3 +58,40 @@ def test_new_stores_name_every_arrays_dimensions_for_xarray(tmp_path):
     assert named["analysis/global_step0/zscores"] == ("language", "neuron")
     assert named["corpus/lang"] == ("sample",)
     assert all(names is not None for path, names in named.items() if "/" in path), named
+
+
+def test_a_lape_mask_is_imported_as_the_lape_regions_and_round_trips(tmp_path):
+    store = planted_series(tmp_path / "run.zarr", steps={0: ((3.0, 0.5), (2.0, 0.5))})
+    analyze_store(store, settings=AnalysisSettings(top_percent=10, n_boot=0, null=0), figures=False, progress=False)
+    runner = CliRunner()
+    exported = runner.invoke(main, ["export", str(store), "--regions", "lape", "--out", str(tmp_path / "mask")])
+    assert exported.exit_code == 0, exported.output
+    imported = runner.invoke(main, ["import", str(store), str(tmp_path / "mask")])  # the order from mask.languages.json
+    assert imported.exit_code == 0, imported.output
+    opened = ActivationStore.open(store)
+    record, arrays = opened.analysis("global_step0"), opened.analysis_arrays("global_step0")
+    np.testing.assert_array_equal(arrays.regions_of("lape"), arrays.regions)  # the z-score regions, back as LAPE's
+    assert record.methods["lape"].source == str(tmp_path / "mask")
+    assert record.methods["lape"].region_sizes == record.region_sizes
+    assert all(value == 1.0 for value in record.agreement.jaccard["zscore-lape"].values())
+    assert np.isnan(arrays.scores_of("lape")).all()  # LAPE's probabilities were never computed here: unknown
+
+    # LAPE's own file has no names: the order is given, a subset of the languages in another order
+    langs = list(record.languages)
+    mask = [[torch.tensor([layer]) for layer in range(2)] for _ in langs[:2]]
+    torch.save(mask, tmp_path / "theirs")
+    ok = runner.invoke(main, ["import", str(store), str(tmp_path / "theirs"), "--languages", f"{langs[1]},{langs[0]}"])
+    assert ok.exit_code == 0, ok.output
+    regions = ActivationStore.open(store).analysis_arrays("global_step0").regions_of("lape")
+    assert regions.sum() == 4 and regions[1, [0, 41]].all() and not regions[2:].any()
+    for args, message in (([], "holds no language names and theirs.languages.json is not beside it"),
+                          (["--languages", "xx,yy"], "has no language xx, yy"),
+                          (["--languages", langs[0]], "has 2 languages' regions but 1 names were given")):
+        bad = runner.invoke(main, ["import", str(store), str(tmp_path / "theirs"), *args])
+        assert bad.exit_code == 2 and message in bad.output, bad.output
+    torch.save([[torch.tensor([40]), torch.tensor([0])]], tmp_path / "wide")
+    outside = runner.invoke(main, ["import", str(store), str(tmp_path / "wide"), "--languages", langs[0]])
+    assert outside.exit_code == 2 and "layer 0 has neuron indices outside 0..39" in outside.output
+    (tmp_path / "junk").write_text("not a tensor")
+    junk = runner.invoke(main, ["import", str(store), str(tmp_path / "junk"), "--languages", langs[0]])
+    assert junk.exit_code == 2 and "is not a torch.save file" in junk.output

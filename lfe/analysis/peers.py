@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -141,6 +141,15 @@ def _lape_selectivity(probability: np.ndarray, regions: np.ndarray) -> np.ndarra
     """[L]: the mean specificity 1 - H/ln L of each language's neurons (NaN: it has none)."""
     specificity = 1 - activation_entropy(probability) / math.log(probability.shape[0])
     return _region_means(specificity[None, :].repeat(len(regions), axis=0), regions)
+
+
+def imported_record(method: str, regions: np.ndarray, langs: list[str], n_layers: int, source: str,
+                    probability: np.ndarray | None = None) -> MethodRegions:
+    """The record of regions made elsewhere (``lfe import``): sizes and per-layer counts, LAPE's selectivity
+    when the activation probabilities are known (NaN otherwise), no null (the regions were not chosen here)."""
+    observed = (_lape_selectivity(probability, regions) if probability is not None and method == LAPE
+                else np.full(len(langs), np.nan))
+    return replace(_record(method, regions, langs, n_layers, observed, np.empty((0, len(langs)))), source=source)
 
 
 def _top_mean(ap: np.ndarray, k: int) -> np.ndarray:

@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "demo": "lfe.cli.demo:demo",
     "evolve": "lfe.cli.evolve:evolve",
     "export": "lfe.cli.export:export",
+    "import": "lfe.cli.export:import_regions",
     "extract": "lfe.cli.extract:extract",
     "info": "lfe.cli.info:info",
     "steer": "lfe.cli.steer:steer",

@@ -144,6 +144,7 @@ class MethodRegions(Record):
     selectivity_null: dict[str, NullSummary]  # empty without shuffles
     measure: str  # what selectivity is, in words
     neurons_sampled: int | None = None  # the null's neuron sample, where it is estimated on one
+    source: str | None = None  # where regions made elsewhere came from (`lfe import`); None: computed by lfe
 
 
 @dataclass(frozen=True)
