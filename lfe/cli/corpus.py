@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli.options import PathValue, cache_options, friendly_errors
+from lfe.cli.options import CorpusSource, PathValue, cache_options, friendly_errors
 
 
 @click.group()
@@ -69,7 +69,7 @@ def _versions(value: str) -> dict[str, str]:
 
 @corpus.command("sample")
 @friendly_errors
-@click.argument("path", type=PathValue(exists=True))
+@click.argument("path", type=CorpusSource())
 @click.option("--samples", type=int, required=True, help="Sids to probe.")
 @click.option("--seed", type=int, required=True, help="Seed of the draw.")
 @click.option("--holdout", type=int, default=0, show_default=True, help="Further sids held out for evaluation.")

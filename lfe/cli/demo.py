@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli.options import PathValue, cache_options, friendly_errors
+from lfe.cli.options import CorpusSource, PathValue, cache_options, friendly_errors
 
 
 @click.command()
@@ -20,7 +20,7 @@ from lfe.cli.options import PathValue, cache_options, friendly_errors
               help="Steps of the evolution section's BLOOM training run (0: skip it) [default: 300; 40 with tiny].")
 @click.option("--eval-verses", type=click.IntRange(min=0), default=4, show_default=True,
               help="Held-out verses per language in the causal section (deactivation, steering); 0 skips it.")
-@click.option("--corpus", type=PathValue(exists=True), default=None,
+@click.option("--corpus", type=CorpusSource(), default=None,
               help="Your own parallel corpus (e.g. from `lfe corpus import flores`), sampled instead of the Bible.")
 @click.option("--threshold", type=float, default=2.0, show_default=True,
               help="Key neurons have z above this (2 is reachable with 6 languages or more).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli.options import PathValue, cluster_options, device_option, dtype_option, friendly_errors
+from lfe.cli.options import CorpusSource, PathValue, cluster_options, device_option, dtype_option, friendly_errors
 from lfe.records import COMPRESSIONS, PADDING_SIDES, SPECIAL_TOKENS, STORE_DTYPES, ExtractSettings
 
 
@@ -18,8 +18,9 @@ def _split(values) -> tuple[str, ...]:
 @click.argument("model", required=False)
 @click.option("--checkpoints", "pattern", default=None,
               help="Instead of MODEL: a glob of local checkpoint directories (quoted), e.g. 'runs/checkpoint-*'.")
-@click.option("--corpus", "corpus_path", required=True, type=PathValue(exists=True),
-              help="TSV/CSV/JSONL with lang, sid, text; or a directory with one file per language.")
+@click.option("--corpus", "corpus_path", required=True, type=CorpusSource(),
+              help="TSV/CSV/JSONL with lang, sid, text; a directory with one file per language; or a Hugging Face "
+                   "dataset, hf:NAME[:CONFIG][:SPLIT] or a save_to_disk folder (lfe[hf]).")
 @click.option("--out", required=True, type=PathValue(), help="The Zarr store to create or resume.")
 @click.option("--revision", "--revisions", "revisions", multiple=True,
               help="Hub revision(s) to extract, one checkpoint each; repeat or separate with commas.")

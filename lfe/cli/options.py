@@ -35,6 +35,18 @@ class PathValue(click.Path):
         return super().convert(value, param, ctx)
 
 
+class CorpusSource(PathValue):
+    """A corpus: an existing file or folder, or a Hugging Face dataset ``hf:NAME[:CONFIG][:SPLIT]`` (read later)."""
+
+    def __init__(self):
+        super().__init__(exists=True)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value.startswith("hf:"):
+            return value
+        return super().convert(value, param, ctx)
+
+
 def friendly_errors(command):
     """Report ``LfeError`` as ``Error: ...`` with exit status 2, without a traceback."""
 

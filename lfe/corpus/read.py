@@ -2,7 +2,9 @@
 
 - a TSV, CSV or JSONL file with the columns ``lang``, ``sid``, ``text`` (extra columns are ignored);
 - a directory of aligned files, one per language (``en.txt``, ``fr.txt``, ...), where line i of
-  every file is sid i (counted from 1, like the line numbers in error messages).
+  every file is sid i (counted from 1, like the line numbers in error messages);
+- a Hugging Face dataset: ``hf:NAME[:CONFIG][:SPLIT]``, or a folder written by ``save_to_disk``
+  (``lfe.corpus.sources.hf``; the optional ``datasets`` package).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Literal, Sequence
 
 from lfe.corpus.corpus import Corpus, Record, select
+from lfe.corpus.sources import hf
 from lfe.errors import CorpusError, listing
 
 REQUIRED_COLUMNS = ("lang", "sid", "text")
@@ -40,11 +43,13 @@ MAX_TEXT_CHARS = 1 << 24
 
 def read_records(path: str | Path) -> list[Record]:
     """Every text of the corpus at ``path``, each with the file and line it came from."""
+    if str(path).startswith(hf.PREFIX):
+        return _check_text(hf.read_hub(str(path).removeprefix(hf.PREFIX)))
     path = Path(path)
     if not path.exists():
         raise CorpusError(f"corpus {path} does not exist")
     if path.is_dir():
-        return _read_directory(path)
+        return _check_text(hf.read_saved(path)) if hf.is_saved_dataset(path) else _read_directory(path)
     suffix = path.suffix.lower()
     if suffix in TABLE_FORMATS:
         return _read_table(path, TABLE_FORMATS[suffix])
@@ -52,7 +57,7 @@ def read_records(path: str | Path) -> list[Record]:
         return _read_jsonl(path)
     raise CorpusError(
         f"corpus {path}: unknown format {suffix or '(no extension)'}; use .tsv, .csv, .jsonl "
-        "or a directory with one file per language"
+        "a directory with one file per language, or a Hugging Face dataset (hf:NAME[:CONFIG][:SPLIT])"
     )
 
 

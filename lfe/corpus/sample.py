@@ -68,6 +68,8 @@ def choice_task(corpus: Corpus, sids: list[str], *, seed: int, context: int = 3,
 def sample_corpus(path: str | Path, *, samples: int, seed: int, holdout: int = 0, out_dir: str | Path | None = None,
                   langs=None, drop_incomplete: bool = False) -> dict[str, Path]:
     """Write probe.tsv, and with ``holdout``: holdout.tsv, holdout/<lang>.txt and choice.jsonl."""
+    if out_dir is None and str(path).startswith("hf:"):
+        raise CorpusError(f"{path} is a Hugging Face dataset: pass --out-dir for what is drawn from it")
     corpus = read_corpus(path, langs=langs, drop_incomplete=drop_incomplete)
     probe, held = split(corpus, samples, holdout, seed)
     out = Path(out_dir) if out_dir else Path(path).with_suffix("")
