@@ -40,6 +40,12 @@ def test_regions_export_as_a_tidy_table_and_as_lapes_activation_mask(tmp_path):
             assert neurons.dtype == torch.long
             rebuilt[40 * layer + neurons.numpy()] = True
         np.testing.assert_array_equal(rebuilt, arrays.regions_of("ap")[index])
+    as_parquet = CliRunner().invoke(main, ["export", str(store), "--regions", "parquet", "--out", str(tmp_path / "r.parquet")])
+    assert as_parquet.exit_code == 0, as_parquet.output
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "r.parquet").to_pylist()
+    assert [{key: str(value) for key, value in row.items()} for row in table] == rows  # the CSV's rows, typed
     missing = CliRunner().invoke(main, ["export", str(store), "--regions", "csv", "--method", "lape"])
     assert missing.exit_code == 2 and "run `lfe analyze --method lape`" in missing.output
 

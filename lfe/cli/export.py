@@ -12,11 +12,11 @@ from lfe.records import METHODS, ZSCORE
 @click.command()
 @friendly_errors
 @click.argument("store", type=PathValue(exists=True))
-@click.option("--regions", "fmt", type=click.Choice(["csv", "lape"]), required=True,
-              help="csv: language, layer, neuron, score, method; lape: LAPE's activation_mask (torch.save).")
+@click.option("--regions", "fmt", type=click.Choice(["csv", "parquet", "lape"]), required=True,
+              help="csv or parquet: language, layer, neuron, score, method; lape: LAPE's activation_mask (torch.save).")
 @click.option("--method", type=click.Choice(METHODS), default=ZSCORE, show_default=True, help="Whose regions.")
 @click.option("--checkpoint", default=None, help="The checkpoint whose analysis gives the regions.")
-@click.option("--out", type=PathValue(), default=None, help="[default: STORE-regions-<checkpoint>-<method>.csv|pt]")
+@click.option("--out", type=PathValue(), default=None, help="[default: STORE-regions-<checkpoint>-<method>.csv|parquet|pt]")
 def export(store, fmt, method, checkpoint, out):
     """Write STORE's key regions (from `lfe analyze`) for other tools.
 

@@ -1,6 +1,7 @@
 """``lfe export`` and ``lfe import``: a checkpoint's key regions in layouts other tools read, and back.
 
-- ``csv``: a tidy table, one row per (language, layer, neuron) in a region, with its score and method;
+- ``csv`` (or ``parquet``, with pyarrow): a tidy table, one row per (language, layer, neuron) in a region, with
+  its score and method;
 - ``lape``: LAPE's ``activation_mask`` (Tang et al.'s code): ``torch.save`` of a list, per language, of
   per-layer LongTensors of neuron indices, so their generation scripts can use lfe's regions. The
   file holds no language names: the order is written beside it (``<file>.languages.json``).
@@ -27,6 +28,18 @@ from lfe.store import ActivationStore
 from lfe.workflows.analyze import one_checkpoint
 from lfe.workflows.paths import beside
 
+REGION_COLUMNS = ("language", "layer", "neuron", "score", "method")
+
+
+def _write_parquet(path: Path, rows: list[list]) -> Path:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as parquet
+    except ImportError:
+        raise LfeError("--regions parquet needs pyarrow: pip install 'lfe[parquet]' (or write csv)") from None
+    parquet.write_table(pa.table({name: [row[index] for row in rows] for index, name in enumerate(REGION_COLUMNS)}), path)
+    return path
+
 
 def region_rows(languages, arrays: AnalysisArrays, method: str, width: int) -> list[list]:
     """[language, layer, neuron in layer, score, method] of every neuron in ``method``'s regions (``width`` neurons a layer)."""
@@ -44,11 +57,11 @@ def export_regions(store: str | Path, fmt: str, *, checkpoint: str | None = None
     regions = np.asarray(arrays.regions_of(method), dtype=bool)
     n_layers = record.n_layers or opened.checkpoint(checkpoint).n_layers
     per_layer = regions.reshape(len(record.languages), n_layers, -1)
-    path = Path(out) if out else beside(store, f"regions-{checkpoint}-{method}.{'pt' if fmt == 'lape' else 'csv'}")
+    path = Path(out) if out else beside(store, f"regions-{checkpoint}-{method}.{'pt' if fmt == 'lape' else fmt}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        return write_csv(path, ["language", "layer", "neuron", "score", "method"],
-                         region_rows(record.languages, arrays, method, per_layer.shape[2]))
+    if fmt in ("csv", "parquet"):
+        rows = region_rows(record.languages, arrays, method, per_layer.shape[2])
+        return write_csv(path, REGION_COLUMNS, rows) if fmt == "csv" else _write_parquet(path, rows)
     import torch
 
     torch.save([[torch.as_tensor(np.flatnonzero(layer), dtype=torch.long) for layer in lang] for lang in per_layer], path)

@@ -18,7 +18,7 @@ from lfe.errors import LfeError, listing
 from lfe.records import METHODS, Alignment, AnalysisArrays
 from lfe.store import ActivationStore
 from lfe.store.schema import DIMENSIONS
-from lfe.workflows.export import region_rows
+from lfe.workflows.export import REGION_COLUMNS, region_rows
 
 EXTRA = "pip install 'lfe[xarray]'"
 PER_LAYER = "layer_index"  # the dimension of per-layer results ("layer" labels each neuron's layer)
@@ -148,6 +148,6 @@ def result_tables(path: str | Path) -> dict[str, Any]:
         width = np.asarray(arrays.regions).shape[1] // len(record.layers)
         for method in METHODS:
             if getattr(arrays, AnalysisArrays.METHOD_FIELDS[method][1]) is not None:
-                tables["regions"] += [{**params, **dict(zip(("language", "layer", "neuron", "score", "method"), row))}
+                tables["regions"] += [{**params, **dict(zip(REGION_COLUMNS, row))}
                                       for row in region_rows(record.languages, arrays, method, width)]
     return {key: pd.DataFrame(rows) for key, rows in tables.items()}
