@@ -186,3 +186,75 @@ def test_an_interrupted_ablation_goes_on_from_its_finished_cells_and_equals_an_u
     calls.clear()
     ablate(str(model), store, replace(settings, seed=1), out=tmp_path / "resumed")
     assert len(calls) == total  # another experiment never reuses these cells
+
+
+HARNESS_TASK = """task: lfe_local_continuation
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {items}
+test_split: test
+output_type: loglikelihood
+doc_to_text: "{{{{context}}}}"
+doc_to_target: "{{{{continuation}}}}"
+metric_list:
+  - metric: perplexity
+    aggregation: perplexity
+    higher_is_better: false
+"""
+
+
+@pytest.fixture
+def harness_task(tmp_path, monkeypatch):
+    """A local lm-evaluation-harness task (a YAML over a JSONL file written here), read with no network."""
+    import datasets
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(json.dumps({"context": text[:12], "continuation": text[12:]}, ensure_ascii=False) + "\n"
+                             for _, _, text in parallel_rows(langs=("en", "fr"), n_sids=3, seed=5)), encoding="utf-8")
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "local.yaml").write_text(HARNESS_TASK.format(items=items), encoding="utf-8")
+    return tmp_path / "tasks"
+
+
+def test_lm_eval_tasks_score_every_region_with_its_mask_live_and_join_evolve(analysed, harness_task, tmp_path):
+    from lfe.intervene.harness import HarnessRunner
+    from lfe.models.loading import load, resolve_source
+
+    model, store, held = analysed
+    args = ["ablate", str(model), str(store), "--eval", str(held), "--regions", "fr", "--window", "32",
+            "--lm-eval", "lfe_local_continuation", "--lm-eval-include", str(harness_task), "--out", str(tmp_path / "a")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    table = ActivationStore.open(store).ablation("ckpt")
+    scores = table.harness["lfe_local_continuation perplexity"]
+    assert set(scores) == {FULL_MODEL, "fr", "random~fr"} and table.harness_version.startswith("lm-eval ")
+    assert scores["fr"] != scores[FULL_MODEL]  # the mask was live while the harness ran
+    # the harness's own number for the intact model: lfe wraps its model class, it does not re-implement it
+    loaded = load(resolve_source(str(model)), "float32", "cpu")
+    direct = HarnessRunner(loaded.model, loaded.tokenizer, ("lfe_local_continuation",), include=str(harness_task)).scores()
+    assert direct["lfe_local_continuation perplexity"] == pytest.approx(scores[FULL_MODEL], rel=1e-6)
+    assert "## lm-evaluation-harness tasks" in (tmp_path / "a" / "ckpt" / "table.md").read_text()
+    evolved = CliRunner().invoke(main, ["evolve", str(store), "--top-percent", "2", "--bootstrap", "0", "--step",
+                                        "ckpt=1", "--no-figures", "--quiet", "--out", str(tmp_path / "e")])
+    assert evolved.exit_code == 0, evolved.output
+    [row] = json.loads((tmp_path / "e" / "evolution.json").read_text())["rows"]
+    assert row["harness_full"] == {"lfe_local_continuation perplexity": pytest.approx(scores[FULL_MODEL])}
+    assert "harness_full lfe_local_continuation perplexity" in (tmp_path / "e" / "evolution.csv").read_text()
+    unknown = CliRunner().invoke(main, [*args[:-4], "--lm-eval", "no_such_task", "--lm-eval-include", str(harness_task)])
+    assert unknown.exit_code == 2 and "lm-evaluation-harness has no task no_such_task" in unknown.output
+
+
+def test_lm_eval_without_the_harness_names_the_extra(analysed, monkeypatch):
+    import builtins
+
+    model, store, held = analysed
+    real_import = builtins.__import__
+    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name))
+                        if name.startswith("lm_eval") else real_import(name, *a, **k))
+    result = CliRunner().invoke(main, ["ablate", str(model), str(store), "--eval", str(held), "--lm-eval", "xnli_fr"])
+    assert result.exit_code == 2 and "--lm-eval needs lm-evaluation-harness, an optional extra: pip install 'lfe[eval]'" \
+        in result.output

@@ -26,11 +26,17 @@ from lfe.records import METHODS, ZSCORE
 @click.option("--choice", type=PathValue(exists=True), default=None, help="A choice task (JSONL, XStoryCloze layout).")
 @click.option("--generate", type=PathValue(exists=True), default=None, help="Prompts (a corpus file) to continue greedily.")
 @click.option("--max-new-tokens", type=int, default=32, show_default=True)
+@click.option("--lm-eval", "lm_eval", default=None,
+              help="lm-evaluation-harness tasks, comma-separated (e.g. xstorycloze_en,xnli_fr), run with each mask live "
+                   "(lfe[eval]).")
+@click.option("--lm-eval-limit", type=int, default=None, help="At most N documents of each harness task.")
+@click.option("--lm-eval-include", type=PathValue(exists=True, file_okay=False), default=None,
+              help="A folder of your own harness task YAMLs.")
 @dtype_option
 @device_option
 @click.option("--out", type=PathValue(), default=None, help="[default: STORE-ablation/<checkpoint>]")
 def ablate(model, store, evaluation, checkpoint, regions, method, random_kind, seed, window, stride, choice, generate,
-           max_new_tokens, dtype, device, out):
+           max_new_tokens, lm_eval, lm_eval_limit, lm_eval_include, dtype, device, out):
     """Deactivate each language's key region of MODEL (from `lfe analyze` on STORE) and measure.
 
     \b
@@ -43,5 +49,7 @@ def ablate(model, store, evaluation, checkpoint, regions, method, random_kind, s
 
     settings = AblationSettings(regions=regions, method=method, random=random_kind, seed=seed, window=window, stride=stride,
                                 dtype=dtype, device=device, evaluation=str(evaluation), choice=choice,
-                                generate=generate, max_new_tokens=max_new_tokens)
+                                generate=generate, max_new_tokens=max_new_tokens, lm_eval_limit=lm_eval_limit,
+                                lm_eval=tuple(task.strip() for task in (lm_eval or "").split(",") if task.strip()),
+                                lm_eval_include=lm_eval_include)
     run(model, store, settings, checkpoint=checkpoint, out=out)

@@ -29,10 +29,14 @@ class AblationSettings(Record):
     generate: str | None = None
     max_new_tokens: int = 32
     analysis: AnalysisSettings | None = None  # the analysis whose regions were deactivated
+    lm_eval: tuple[str, ...] = ()  # lm-evaluation-harness tasks run with every mask live
+    lm_eval_limit: int | None = None  # at most this many documents of each task (None: all)
+    lm_eval_include: str | None = None  # a folder of the user's own harness task YAMLs
 
     def __post_init__(self):
         parse_device(self.device)
-        refuse(not_positive(window=self.window, stride=self.stride, max_new_tokens=self.max_new_tokens)
+        refuse(not_positive(window=self.window, stride=self.stride, max_new_tokens=self.max_new_tokens,
+                            lm_eval_limit=self.lm_eval_limit)
                + not_one_of("--dtype", self.dtype, MODEL_DTYPES) + not_one_of("--method", self.method, METHODS)
                + ([f"--seed must be 0 or more, got {self.seed}"] if self.seed < 0 else []))
 
@@ -58,6 +62,9 @@ class AblationTable(Record):
     special_tokens: str | None = None  # the store's policy, fed in every evaluation (None: an older table)
     # deactivated region -> prompt language -> share of greedy continuations identified as the prompt's language
     generation_language: dict[str, dict[str, float]] | None = None
+    # "task metric" -> deactivated region -> the harness's score (``--lm-eval``), and the harness that gave them
+    harness: dict[str, dict[str, float]] | None = None
+    harness_version: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> "AblationTable":

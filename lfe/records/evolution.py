@@ -51,6 +51,7 @@ class EvolutionRow(Record):
     own_region_increase: float | None = None
     random_twin_increase: float | None = None
     choice_accuracy_full: float | None = None
+    harness_full: dict[str, float] | None = None  # the intact model's lm-evaluation-harness scores ("task metric")
     ablation_params: AblationSettings | None = None
     duplicate_of: str | None = None
 

@@ -154,6 +154,14 @@ def ablation_report(table: AblationTable, generations: list[Generation] | None) 
         lines += [f"| {lang} | " + " | ".join(f"{row[name]:.2f}" for name in columns) + " |"
                   for lang, row in table.choice_accuracy.items()]
         lines.append("")
+    if table.harness:
+        columns = [FULL_MODEL, *names]
+        lines += ["## lm-evaluation-harness tasks", "",
+                  f"Each task's score with each region deactivated ({table.harness_version}; limit "
+                  f"{params.lm_eval_limit or 'none'}; the harness's own prompts and tokenization).", "",
+                  "| task metric | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns),
+                  *(f"| {key} | " + " | ".join(f"{row[name]:.4f}" for name in columns) + " |"
+                    for key, row in table.harness.items()), ""]
     if table.generation_language:
         columns = list(table.generation_language)
         langs = list(table.generation_language[columns[0]])

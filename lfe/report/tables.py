@@ -44,8 +44,11 @@ def ablation_table(table: AblationTable, path: Path) -> Path:
 
 
 def evolution_table(rows: list[EvolutionRow], path: Path) -> Path:
-    """evolution.csv: ``EvolutionRow.CSV_COLUMNS``, then each language's key-region percent."""
+    """evolution.csv: ``EvolutionRow.CSV_COLUMNS``, each language's key-region percent, then each harness score."""
     langs = sorted({lang for row in rows for lang in row.region_percent})
-    return write_csv(path, [*EvolutionRow.CSV_COLUMNS, *(f"region_percent_{lang}" for lang in langs)],
+    tasks = sorted({key for row in rows for key in row.harness_full or {}})
+    return write_csv(path, [*EvolutionRow.CSV_COLUMNS, *(f"region_percent_{lang}" for lang in langs),
+                            *(f"harness_full {key}" for key in tasks)],
                      [[getattr(row, key) for key in EvolutionRow.CSV_COLUMNS]
-                      + [row.region_percent.get(lang) for lang in langs] for row in rows])
+                      + [row.region_percent.get(lang) for lang in langs]
+                      + [(row.harness_full or {}).get(key) for key in tasks] for row in rows])

@@ -1,8 +1,8 @@
 """``lfe ablate`` as a library call: deactivate each key region (and its random controls) and measure.
 
 For the full model, each language's key region (from ``lfe analyze``) and seeded random controls,
-it measures perplexity per language on held-out text, the accuracy of a cross-lingual choice task
-and greedy generations; the masks are live during every evaluation. The paper's table follows:
+it measures perplexity per language on held-out text, the accuracy of a cross-lingual choice task,
+greedy generations and lm-evaluation-harness tasks; the masks are live during every evaluation. The paper's table follows:
 rows = evaluated language, columns = deactivated region, cells = percent increase over the full
 model on the same windows.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Sequence
 
@@ -23,6 +24,7 @@ from lfe.corpus.sample import read_choice_items
 from lfe.errors import LfeError, StoreError
 from lfe.intervene.deactivate import deactivated
 from lfe.intervene.evaluate import ending_scores, greedy, negative_log_likelihood, perplexity
+from lfe.intervene.harness import HarnessRunner
 from lfe.intervene.language_id import identify, same_language_share
 from lfe.log import logger
 from lfe.models.loading import LoadedModel, context_length, load, resolve_source
@@ -48,6 +50,8 @@ def ablate(model: str, store: str | Path, settings: AblationSettings, *, checkpo
     loaded = checked_model(opened, checkpoint, model, settings.dtype, settings.device)
     texts, eval_sids = read_eval_texts(settings.evaluation, langs)
     items = read_choice_items(settings.choice) if settings.choice else None  # checked before any evaluation
+    runner = (HarnessRunner(loaded.model, loaded.tokenizer, settings.lm_eval, limit=settings.lm_eval_limit,
+                            include=settings.lm_eval_include, seed=settings.seed) if settings.lm_eval else None)
     shared = eval_sids & set(opened.labels()[1].tolist())
     if shared:
         logger.warning(f"{len(shared)} evaluation sids were also probed (e.g. {sorted(shared)[0]}): the evaluation "
@@ -77,6 +81,8 @@ def ablate(model: str, store: str | Path, settings: AblationSettings, *, checkpo
         twins=twins,
         choice_accuracy=choice_accuracy(loaded, columns, items, prefix, journal) if items else None,
         special_tokens=policy, generation_language=generation_language(generations) if generations else None,
+        harness=_harness(runner, loaded, columns, journal) if runner else None,
+        harness_version=runner.version if runner else None,
     )
     write_ablation(result, generations, folder)
     ActivationStore.open(store, mode="r+").write_ablation(checkpoint, result)  # for `lfe evolve`
@@ -184,6 +190,17 @@ def choice_accuracy(loaded: LoadedModel, columns: Columns, items: list[dict], pr
     langs = dict.fromkeys(item["lang"] for item in items)
     return {lang: {name: float(np.mean([hits[name, index] for index, item in enumerate(items) if item["lang"] == lang]))
                    for name in columns} for lang in langs}
+
+
+def _harness(runner: HarnessRunner, loaded: LoadedModel, columns: Columns,
+             journal: CellJournal) -> dict[str, dict[str, float]]:
+    """"task metric" -> deactivated region -> the harness's score, each region's mask live through its tasks."""
+    for name, mask in columns.items():
+        if ("harness", name) not in journal:
+            journal.put(("harness", name), runner.scores(partial(deactivated, loaded.adapter, mask)))
+            journal.sync()
+    cells = {name: journal["harness", name] for name in columns}
+    return {key: {name: cells[name][key] for name in columns} for key in cells[FULL_MODEL]}
 
 
 def _generations(loaded: LoadedModel, columns: Columns, path: str | Path, max_new_tokens: int,

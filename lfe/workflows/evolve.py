@@ -13,7 +13,7 @@ from pathlib import Path
 from lfe.analysis.evolution import duplicates, layer_center, step_from_name, trends
 from lfe.errors import LfeError, StoreError
 from lfe.log import logger
-from lfe.records import ZSCORE, EvolutionRow, EvolutionSettings
+from lfe.records import FULL_MODEL, ZSCORE, EvolutionRow, EvolutionSettings
 from lfe.report import write_evolution
 from lfe.store import ActivationStore
 from lfe.workflows.analyze import analyze_on_cluster, analyze_store
@@ -95,6 +95,7 @@ def _row(opened: ActivationStore, name: str, steps: dict[str, int], several_stor
         own_region_increase=ablation.own_region_increase() if ablation else None,
         random_twin_increase=ablation.random_twin_increase() if ablation else None,
         choice_accuracy_full=ablation.full_model_choice_accuracy() if ablation else None,
+        harness_full={key: row[FULL_MODEL] for key, row in ablation.harness.items()} if ablation and ablation.harness else None,
         ablation_params=ablation.params if ablation else None,
     )
 
