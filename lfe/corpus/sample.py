@@ -16,6 +16,7 @@ from pathlib import Path
 from lfe.corpus.codes import english_in
 from lfe.corpus.corpus import Corpus
 from lfe.corpus.read import read_corpus
+from lfe.corpus.sources import hf
 from lfe.corpus.write import write_directory, write_tsv
 from lfe.errors import CorpusError
 
@@ -68,7 +69,7 @@ def choice_task(corpus: Corpus, sids: list[str], *, seed: int, context: int = 3,
 def sample_corpus(path: str | Path, *, samples: int, seed: int, holdout: int = 0, out_dir: str | Path | None = None,
                   langs=None, drop_incomplete: bool = False) -> dict[str, Path]:
     """Write probe.tsv, and with ``holdout``: holdout.tsv, holdout/<lang>.txt and choice.jsonl."""
-    if out_dir is None and str(path).startswith("hf:"):
+    if out_dir is None and str(path).startswith(hf.PREFIX):
         raise CorpusError(f"{path} is a Hugging Face dataset: pass --out-dir for what is drawn from it")
     corpus = read_corpus(path, langs=langs, drop_incomplete=drop_incomplete)
     probe, held = split(corpus, samples, holdout, seed)

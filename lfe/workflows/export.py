@@ -22,7 +22,7 @@ from lfe.analysis.peers import agreement, imported_record
 from lfe.corpus.codes import short_code
 from lfe.errors import LfeError, listing
 from lfe.log import logger
-from lfe.records import AP, LAPE, ZSCORE, AnalysisArrays, AnalysisRecord
+from lfe.records import LAPE, METHODS, ZSCORE, AnalysisArrays, AnalysisRecord
 from lfe.report.tables import write_csv
 from lfe.store import ActivationStore
 from lfe.workflows.analyze import one_checkpoint
@@ -107,7 +107,7 @@ def import_lape_mask(store: str | Path, mask: str | Path, *, languages: list[str
                      else np.full(regions.shape, np.nan, dtype=np.float32))
     methods = {**record.methods, LAPE: imported_record(LAPE, regions, list(record.languages), n_layers, str(mask),
                                                        probability)}
-    compared = {method: arrays.regions_of(method) for method in (ZSCORE, LAPE, AP) if method == ZSCORE or method in methods}
+    compared = {method: arrays.regions_of(method) for method in METHODS if method == ZSCORE or method in methods}
     record = replace(record, methods=methods, agreement=agreement(compared, list(record.languages)))
     opened.write_analysis(checkpoint, record, arrays)
     return record

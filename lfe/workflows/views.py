@@ -52,17 +52,17 @@ def open_store(path: str | Path, checkpoints: str | list[str] | None = None):
                        "one shape: lfe.open(path, checkpoints=[...])")
     n_layers, n_neurons = shapes[0]
     langs, sids = store.labels()
+    records = {name: store.analysis(name) for name in names if store.has_analysis(name)}
     neurons = pd.MultiIndex.from_arrays([np.repeat(np.arange(n_layers), n_neurons), np.tile(np.arange(n_neurons), n_layers)],
                                         names=["layer", "neuron_in_layer"])
     coords = xr.Coordinates.from_pandas_multiindex(neurons, "neuron").assign(
         checkpoint=names, sample=np.arange(len(langs)), lang=("sample", langs.astype(str)),
         sid=("sample", sids.astype(str)), step=("checkpoint", [np.nan if c.meta.step is None else c.meta.step
                                                                 for c in opened]),
-        analysed=("checkpoint", [store.has_analysis(name) for name in names]), **{PER_LAYER: np.arange(n_layers)})
+        analysed=("checkpoint", [name in records for name in names]), **{PER_LAYER: np.arange(n_layers)})
     data = {"pooled": (("checkpoint", "sample", "neuron"), da.stack([checkpoint.as_dask() for checkpoint in opened])),
             "norms": (("checkpoint", "sample"), da.stack([da.from_zarr(checkpoint.norms) for checkpoint in opened])),
             "n_tokens": (("checkpoint", "sample"), np.stack([checkpoint.n_tokens for checkpoint in opened]))}
-    records = {name: store.analysis(name) for name in names if store.has_analysis(name)}
     languages = {record.languages for record in records.values()}
     if len(languages) > 1:
         raise LfeError(f"the analyses of {path} cover different languages; open one checkpoint at a time")
@@ -110,9 +110,9 @@ def _alignments(names: list[str], records: dict, n_layers: int) -> dict:
     """LRDS and SADS (with their intervals) of the whole model [checkpoint] and of each layer [checkpoint, layer]."""
     variables: dict[str, tuple] = {}
     for column in Alignment.COLUMNS:
-        whole = [_columns(records[name].whole)[column] if name in records else np.nan for name in names]
-        per_layer = [[_columns(layer)[column] for layer in records[name].layers] if name in records else [np.nan] * n_layers
-                     for name in names]
+        whole = [_number(getattr(records[name].whole, column)) if name in records else np.nan for name in names]
+        per_layer = [[_number(getattr(layer, column)) for layer in records[name].layers] if name in records
+                     else [np.nan] * n_layers for name in names]
         variables[column] = (("checkpoint",), np.array(whole, dtype=float))
         variables[f"{column}_per_layer"] = (("checkpoint", PER_LAYER), np.array(per_layer, dtype=float))
     variables["sklr"] = (("checkpoint",), np.array([records[name].sklr if name in records else np.nan for name in names],
