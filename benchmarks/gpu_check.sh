@@ -6,7 +6,8 @@
 #   timed against torch eager and a device copy, and `lfe analyze --device cuda` timed;
 # all (the default): then the engine's CUDA tests, the ablation and extraction benchmarks (each extraction
 #   run prints engine / bare, lfe / nnsight when nnsight imports, and the store writer against a raw
-#   file for its store dtype and compression) and the torch.compile trial.
+#   file for its store dtype and compression), vLLM against the engine when vLLM imports (it says so when
+#   not), and the torch.compile trial.
 # nnsight is not on that machine: `pip download nnsight -d .whl` here (it and its pure-Python
 #   dependencies; torch is already there) to have it compared.
 # Each step prints its own time. Wheels for packages the machine lacks may wait in .whl/ (installed
@@ -53,5 +54,12 @@ bench() { step 120 python3 benchmarks/bench_extract.py --device cuda --sids 100 
 step 120 python3 benchmarks/bench_ablate.py --device cuda --dtype bfloat16 --size medium --tokens 16384 --window 1024 2>&1 | tee "$out/ablate.txt"
 bench --size base --repeats 2
 bench --size 1b --model /tmp/llama-1b --dtype bfloat16 --repeats 2 --store-dtype float16 --compression none --no-naive
+# vLLM as the engine (lfe extract --backend vllm) against the transformers engine, rows compared, when it imports
+if python3 -c "import vllm" >/dev/null 2>&1; then
+  bench --size base --repeats 2 --backend vllm --no-naive
+else
+  echo "vLLM does not import here: the vLLM extraction benchmark did not run (pip install 'lfe[vllm]', or its wheels in .whl/)" \
+    | tee -a "$out/bench.txt"
+fi
 step 180 python3 benchmarks/bench_compile.py --device cuda --dtype bfloat16 --hooks --size 1b --model /tmp/llama-1b --sids 100 2>&1 | tee "$out/compile.txt"
 echo "gpu check: $SECONDS s in all"

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# Triton's interpreter runs the kernel tests on CPU tensors; it must be on before anything imports
+# triton (transformers 5.19, which vLLM's CPU build pins, imports triton.language with its model classes),
+# so here, the first file pytest reads. Where a GPU compiles the kernels for real, it stays off.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 from tests.helpers import parallel_rows, write_tsv
 

@@ -99,3 +99,21 @@ def build_wheel(folder: Path, name: str, version: str, files: dict[str, bytes]) 
         archive.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: lfe-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         archive.writestr(f"{info}/RECORD", "")
     return path
+
+
+def analysed_store(model: Path, folder: Path, langs, n_sids: int, top_percent: float, held_sids: int) -> tuple[Path, Path]:
+    """(a store of ``model`` on a parallel corpus with its analysis, a folder of held-out <lang>.txt) in ``folder``."""
+    from lfe.corpus import read_corpus
+    from lfe.engine import extract
+    from lfe.records import AnalysisSettings
+    from lfe.workflows.analyze import analyze_store
+
+    corpus = read_corpus(write_tsv(folder / "c.tsv", parallel_rows(langs=langs, n_sids=n_sids)))
+    extract(str(model), corpus, folder / "run.zarr", name="ckpt", progress=False)
+    analyze_store(folder / "run.zarr", settings=AnalysisSettings(top_percent=top_percent, n_boot=0), figures=False,
+                  progress=False)
+    held = folder / "held"
+    held.mkdir()
+    for lang in langs:
+        (held / f"{lang}.txt").write_text("\n".join(t for _, _, t in parallel_rows(langs=(lang,), n_sids=held_sids, seed=9)))
+    return folder / "run.zarr", held

@@ -8,31 +8,22 @@ import pytest
 from click.testing import CliRunner
 
 from lfe.cli import main
-from lfe.corpus import read_corpus
-from lfe.engine import extract
 from lfe.errors import StoreError
+from lfe.intervene.evaluators import HfEvaluator
 from lfe.records import FULL_MODEL, AblationSettings, AnalysisSettings, PeerSettings
 from lfe.store import ActivationStore
-from lfe.workflows import ablate as ablate_module
 from lfe.workflows.ablate import ablate
 from lfe.workflows.analyze import analyze_store
-from tests.helpers import parallel_rows, write_tsv
+from tests.helpers import analysed_store, parallel_rows, write_tsv
 
 LANGS = ("en", "fr", "zh", "hi", "ar", "es")
 
 
 @pytest.fixture
 def analysed(tiny_models, tmp_path):
-    corpus = read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows(langs=LANGS, n_sids=10)))
     model = tiny_models("llama", size="small")
-    extract(str(model), corpus, tmp_path / "run.zarr", name="ckpt", progress=False)
-    analyze_store(tmp_path / "run.zarr", settings=AnalysisSettings(top_percent=2, n_boot=0), figures=False,
-                  progress=False)
-    held = tmp_path / "held"
-    held.mkdir()
-    for lang in LANGS:
-        (held / f"{lang}.txt").write_text("\n".join(t for _, _, t in parallel_rows(langs=(lang,), n_sids=6, seed=9)))
-    return model, tmp_path / "run.zarr", held
+    store, held = analysed_store(model, tmp_path, LANGS, n_sids=10, top_percent=2, held_sids=6)
+    return model, store, held
 
 
 def test_table_compares_every_region_with_the_full_model_on_the_same_windows(analysed, tmp_path):
@@ -103,7 +94,8 @@ def test_ablate_generate_reports_the_share_of_continuations_in_the_prompts_langu
     model, store, held = analysed
     prompts = write_tsv(tmp_path / "prompts.tsv", [("en", "p1", "the cat"), ("fr", "p1", "le chat"), ("fr", "p2", "le")])
     french = "Le soleil se lève à l'est et le chat dort sur le tapis."
-    monkeypatch.setattr(ablate_module, "greedy", lambda model, tokenizer, prompt, *rest: french if prompt != "le" else "")
+    monkeypatch.setattr(HfEvaluator, "greedy_batch",
+                        lambda self, prompts, *rest: [french if prompt != "le" else "" for prompt in prompts])
     settings = AblationSettings(evaluation=str(held), regions="fr", window=32, generate=str(prompts), max_new_tokens=4)
     table = ablate(str(model), store, settings, out=tmp_path / "g")
     assert table.generation_language == {name: {"en": 0.0, "fr": 0.5} for name in (FULL_MODEL, "fr", "random~fr")}
@@ -148,7 +140,7 @@ def test_bad_choice_files_and_option_values_are_refused_before_any_evaluation(an
     assert ActivationStore.open(store).ablation("ckpt") is None
 
 
-@pytest.mark.parametrize("stage", ["negative_log_likelihood", "ending_scores", "greedy"])
+@pytest.mark.parametrize("stage", ["negative_log_likelihood", "ending_scores", "greedy_batch"])
 def test_an_interrupted_ablation_goes_on_from_its_finished_cells_and_equals_an_uninterrupted_one(
         analysed, tmp_path, monkeypatch, stage):
     model, store, held = analysed
@@ -160,7 +152,7 @@ def test_an_interrupted_ablation_goes_on_from_its_finished_cells_and_equals_an_u
     settings = AblationSettings(evaluation=str(held), regions="en,fr", window=32, choice=str(choice),
                                 generate=str(prompts), max_new_tokens=3)
     whole = ablate(str(model), store, settings, out=tmp_path / "whole")
-    real = getattr(ablate_module, stage)
+    real = getattr(HfEvaluator, stage)
     calls: list[int] = []
 
     def counted(*args, limit=None, **kwargs):
@@ -169,16 +161,16 @@ def test_an_interrupted_ablation_goes_on_from_its_finished_cells_and_equals_an_u
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ablate_module, stage, lambda *a, **k: counted(*a, limit=5, **k))
+    monkeypatch.setattr(HfEvaluator, stage, lambda *a, **k: counted(*a, limit=5, **k))
     with pytest.raises(KeyboardInterrupt):
         ablate(str(model), store, settings, out=tmp_path / "resumed")
     [journal] = (tmp_path / "resumed" / "ckpt").glob(".cells-ablate-*.jsonl")
     with journal.open("a") as torn:
         torn.write('{"key": ["perplexity", "en"')  # a line cut short by a kill: that cell runs again
     calls.clear()
-    monkeypatch.setattr(ablate_module, stage, counted)
+    monkeypatch.setattr(HfEvaluator, stage, counted)
     resumed = ablate(str(model), store, settings, out=tmp_path / "resumed")
-    total = {"negative_log_likelihood": 5 * len(LANGS), "ending_scores": 5 * len(items), "greedy": 5 * 2}[stage]
+    total = {"negative_log_likelihood": 5 * len(LANGS), "ending_scores": 5 * len(items), "greedy_batch": 5 * 2}[stage]
     assert len(calls) == total - 5
     assert resumed == whole and not journal.exists()
     assert (json.loads((tmp_path / "resumed" / "ckpt" / "table.json").read_text())

@@ -12,11 +12,11 @@ from lfe.cli import main
 from lfe.corpus import read_corpus
 from lfe.engine import extract
 from lfe.intervene.evaluate import greedy, greedy_batch
+from lfe.intervene.evaluators import HfEvaluator
 from lfe.intervene.language_id import identify, same_language_share, switch_shares
-from lfe.intervene.steer import forced
+from lfe.models.forcing import forced
 from lfe.models.loading import load, resolve_source
 from lfe.records import AnalysisSettings, SteerSettings
-from lfe.workflows import steer as steer_module
 from lfe.workflows.analyze import analyze_store
 from lfe.workflows.demo import DEMO_SENTENCES
 from lfe.workflows.steer import steer
@@ -95,7 +95,7 @@ def test_steer_writes_a_table_with_its_random_control_and_resumes_to_the_same_re
     assert any(text["continuations"]["steered"] != text["continuations"]["full"] for text in saved["texts"])
     for name in ("steer.md", "steer.csv", "steer.png"):
         assert (tmp_path / "whole" / "ckpt" / name).stat().st_size > 0
-    real, calls = steer_module.greedy_batch, []
+    real, calls = HfEvaluator.greedy_batch, []
 
     def interrupted(*args, **kwargs):
         if len(calls) == 3:
@@ -103,11 +103,11 @@ def test_steer_writes_a_table_with_its_random_control_and_resumes_to_the_same_re
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(steer_module, "greedy_batch", interrupted)
+    monkeypatch.setattr(HfEvaluator, "greedy_batch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         steer(str(model), store, settings, out=tmp_path / "resumed")
     calls.clear()
-    monkeypatch.setattr(steer_module, "greedy_batch", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(HfEvaluator, "greedy_batch", lambda *a, **k: calls.append(1) or real(*a, **k))
     assert steer(str(model), store, settings, out=tmp_path / "resumed") == whole
     assert len(calls) == 2 + 3 * 2 - 3  # full per source, steered and random per pair, less the 3 finished
     assert not list((tmp_path / "resumed" / "ckpt").glob(".cells-*"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli.options import PathValue, device_option, dtype_option, friendly_errors
+from lfe.cli.options import PathValue, backend_options, device_option, dtype_option, friendly_errors
 from lfe.records import METHODS, ZSCORE
 
 
@@ -34,9 +34,10 @@ from lfe.records import METHODS, ZSCORE
               help="A folder of your own harness task YAMLs.")
 @dtype_option
 @device_option
+@backend_options
 @click.option("--out", type=PathValue(), default=None, help="[default: STORE-ablation/<checkpoint>]")
 def ablate(model, store, evaluation, checkpoint, regions, method, random_kind, seed, window, stride, choice, generate,
-           max_new_tokens, lm_eval, lm_eval_limit, lm_eval_include, dtype, device, out):
+           max_new_tokens, lm_eval, lm_eval_limit, lm_eval_include, dtype, device, backend, tensor_parallel, out):
     """Deactivate each language's key region of MODEL (from `lfe analyze` on STORE) and measure.
 
     \b
@@ -51,5 +52,5 @@ def ablate(model, store, evaluation, checkpoint, regions, method, random_kind, s
                                 dtype=dtype, device=device, evaluation=str(evaluation), choice=choice,
                                 generate=generate, max_new_tokens=max_new_tokens, lm_eval_limit=lm_eval_limit,
                                 lm_eval=tuple(task.strip() for task in (lm_eval or "").split(",") if task.strip()),
-                                lm_eval_include=lm_eval_include)
+                                lm_eval_include=lm_eval_include, backend=backend, tensor_parallel=tensor_parallel)
     run(model, store, settings, checkpoint=checkpoint, out=out)

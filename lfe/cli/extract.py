@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli.options import CorpusSource, PathValue, cluster_options, device_option, dtype_option, friendly_errors
+from lfe.cli.options import (
+    CorpusSource,
+    PathValue,
+    backend_options,
+    cluster_options,
+    device_option,
+    dtype_option,
+    friendly_errors,
+)
 from lfe.records import COMPRESSIONS, PADDING_SIDES, SPECIAL_TOKENS, STORE_DTYPES, ExtractSettings
 
 
@@ -35,6 +43,7 @@ def _split(values) -> tuple[str, ...]:
 @click.option("--compression", type=click.Choice(COMPRESSIONS), default="zstd", show_default=True,
               help="Chunk compression; both keep a checksum. 'none' writes about twice as fast.")
 @device_option
+@backend_options
 @click.option("--special-tokens", type=click.Choice(SPECIAL_TOKENS), default="exclude", show_default=True,
               help="exclude: feed the text as the tokenizer prepares it (<bos> for Gemma, LLaMA), pool only the text's "
                    "tokens; include: pool the special tokens too; none: feed the bare text (the paper's released code).")
@@ -51,8 +60,8 @@ def _split(values) -> tuple[str, ...]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @cluster_options
 def extract(model, pattern, corpus_path, out, revisions, name, langs, samples, seed, drop_incomplete, batch_tokens, dtype,
-            store_dtype, compression, device, special_tokens, padding_side, stats, max_tokens, block_rows, random_init, overwrite,
-            quiet, scheduler, workers):
+            store_dtype, compression, device, backend, tensor_parallel, special_tokens, padding_side, stats, max_tokens,
+            block_rows, random_init, overwrite, quiet, scheduler, workers):
     """Pool every layer's MLP neurons of MODEL over each text of the corpus into a Zarr store.
 
     MODEL is a local model directory, a hub id (with --revision) or a GGUF file; or, with
@@ -64,6 +73,7 @@ def extract(model, pattern, corpus_path, out, revisions, name, langs, samples, s
         lfe extract bigscience/bloom-560m --corpus bible.tsv --out run.zarr \\
             --langs en,fr,zh --samples 100 --seed 0
         lfe extract --checkpoints 'runs/checkpoint-*' --corpus bible.tsv --out run.zarr --workers 2
+        lfe extract bigscience/bloom-7b1 --corpus flores.tsv --out run.zarr --backend vllm --device cuda
     """
     from lfe.corpus import read_corpus
     from lfe.engine import extract as run
@@ -80,7 +90,7 @@ def extract(model, pattern, corpus_path, out, revisions, name, langs, samples, s
                f"(fingerprint {corpus.fingerprint[:12]})", err=True)
     settings = ExtractSettings(batch_tokens=batch_tokens, dtype=dtype, store_dtype=store_dtype, compression=compression,
                                device=device, special_tokens=special_tokens, padding_side=padding_side, max_tokens=max_tokens,
-                               block_rows=block_rows, stats=_split([stats]))
+                               block_rows=block_rows, stats=_split([stats]), backend=backend, tensor_parallel=tensor_parallel)
     try:
         with cluster(scheduler, workers) as client:
             reports = run(models, corpus, out, revisions=_split(revisions) or (None,), settings=settings, name=name,

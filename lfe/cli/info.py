@@ -42,6 +42,8 @@ def info(store, as_json):
         click.echo(f"  model: {_flat(checkpoint['source'])}; family {checkpoint['family']} ({checkpoint['model_type']})")
         click.echo(f"  read point: {checkpoint['read_point']} ({checkpoint['read']}); pooling: {checkpoint['pooling']}")
         click.echo(f"  settings: {_flat(checkpoint['settings'])}")
+        if checkpoint.get("versions"):
+            click.echo(f"  made with: {_flat(checkpoint['versions'])}")
         click.echo(f"  weights sha256 {checkpoint['weights_hash'][:16]}, tokenizer sha256 {checkpoint['tokenizer_hash'][:16]}")
         for kind in ("analysis", "ablation"):
             record = checkpoint[kind]  # its parameters, or the sentence saying it is damaged

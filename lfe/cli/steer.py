@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli.options import PathValue, device_option, dtype_option, friendly_errors
+from lfe.cli.options import PathValue, backend_options, device_option, dtype_option, friendly_errors
 from lfe.records import METHODS, STEER_RANDOM, ZSCORE
 
 
@@ -25,9 +25,10 @@ from lfe.records import METHODS, STEER_RANDOM, ZSCORE
 @click.option("--max-new-tokens", type=int, default=32, show_default=True)
 @dtype_option
 @device_option
+@backend_options
 @click.option("--out", type=PathValue(), default=None, help="[default: STORE-steer/<checkpoint>]")
 def steer(model, store, targets, source, prompts, checkpoint, method, zero_source, random_kind, seed, max_new_tokens,
-          dtype, device, out):
+          dtype, device, backend, tensor_parallel, out):
     """Continue prompts with a language's key region of MODEL forced to that language's mean (from STORE).
 
     \b
@@ -40,7 +41,8 @@ def steer(model, store, targets, source, prompts, checkpoint, method, zero_sourc
 
     settings = SteerSettings(targets=tuple(lang.strip() for lang in targets.split(",") if lang.strip()), prompts=str(prompts),
                              source=source, method=method, zero_source=zero_source, random=random_kind, seed=seed,
-                             max_new_tokens=max_new_tokens, dtype=dtype, device=device)
+                             max_new_tokens=max_new_tokens, dtype=dtype, device=device, backend=backend,
+                             tensor_parallel=tensor_parallel)
     table = run(model, store, settings, checkpoint=checkpoint, out=out)
     for cell in table.cells:
         click.echo(f"{cell.source} -> {cell.target}: {100 * cell.steered['target']:.0f}% in {cell.target} steered, "

@@ -31,6 +31,27 @@ def plan_batches(lengths: Sequence[int], token_budget: int) -> list[list[int]]:
     return batches
 
 
+def plan_packed_batches(lengths: Sequence[int], token_budget: int, max_rows: int) -> list[list[int]]:
+    """Split rows into batches, longest first, each with at most ``token_budget`` tokens in all and ``max_rows`` rows.
+
+    For engines that pack a step's prompts without padding (vLLM): the budget counts real tokens. A row
+    longer than the budget gets a batch of its own. Ties keep row order.
+    """
+    if token_budget < 1 or max_rows < 1:
+        raise ValueError(f"token budget and rows must be positive, got {token_budget} and {max_rows}")
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    used = 0
+    for i in order:
+        if batches and len(batches[-1]) < max_rows and used + lengths[i] <= token_budget:
+            batches[-1].append(i)
+            used += lengths[i]
+        else:
+            batches.append([i])
+            used = lengths[i]
+    return batches
+
+
 def pad_batch(
     token_ids: Sequence[Sequence[int]], pad_id: int, side: str = "right",
     pooled: Sequence[Sequence[bool]] | None = None,

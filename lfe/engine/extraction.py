@@ -17,9 +17,9 @@ from lfe.engine.distributed import extract_on_cluster
 from lfe.engine.loop import run_blocks
 from lfe.engine.prepare import CheckpointReport, checkpoint_sources, diff_nested, prepare_checkpoint
 from lfe.engine.settings import resolved
-from lfe.errors import StoreError
+from lfe.errors import LfeError, ModelError, StoreError
 from lfe.log import logger
-from lfe.models.loading import load
+from lfe.models.loading import LoadedModel, load
 from lfe.records import ExtractSettings, ModelSource
 from lfe.store import ActivationStore
 from lfe.store.lock import writer_lock
@@ -50,6 +50,9 @@ def extract(
     tokenizer with weights drawn from that seed: the random-weights control, named as such.
     """
     settings = resolved(settings)
+    if client is not None and settings.backend == "vllm":
+        raise LfeError("--backend vllm runs in one process (vLLM spreads one model over GPUs itself: "
+                       "--tensor-parallel N); drop --workers and --scheduler")
     sources, names = checkpoint_sources(model, revisions, name, random_init)
     with writer_lock(out):
         new = not Path(out).exists() or is_empty_folder(Path(out))
@@ -68,13 +71,26 @@ def extract(
 
 def _extract_one(store: ActivationStore, source: ModelSource, name: str, corpus: Corpus, settings: ExtractSettings,
                  overwrite: bool, progress: bool) -> CheckpointReport:
-    prepared = prepare_checkpoint(store, source, name, corpus, settings, overwrite=overwrite,
-                                  load=lambda source, settings: load(source, settings.dtype, settings.device))
+    prepared = prepare_checkpoint(store, source, name, corpus, settings, overwrite=overwrite, load=load_for)
     if prepared is None:
         return CheckpointReport(name, CheckpointReport.COMPLETE)
     started = time.perf_counter()
     rows, tokens = run_blocks(prepared, progress=progress)
     return CheckpointReport(name, CheckpointReport.WRITTEN, rows, tokens, time.perf_counter() - started)
+
+
+def load_for(source: ModelSource, settings: ExtractSettings) -> LoadedModel:
+    """The transformers model of ``source``: on the settings' device, or on the CPU beside vLLM, which runs
+    its own copy (this one gives the identity, the tokens and the geometry, and is refused if vLLM cannot
+    run it, before anything is written)."""
+    if settings.backend != "vllm":
+        return load(source, settings.dtype, settings.device)
+    from lfe.models.vllm_engine import vllm_problem
+
+    loaded = load(source, settings.dtype, "cpu")
+    if problem := vllm_problem(source, loaded):
+        raise ModelError(f"{source.spec}: {problem}")
+    return loaded
 
 
 def _open_store(path: Path, corpus: Corpus, overwrite: bool) -> ActivationStore:

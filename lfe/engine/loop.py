@@ -1,9 +1,10 @@
 """The batch loop: a prepared checkpoint's pending row blocks through the model into the store.
 
-For every pending row block, the block's rows are run in length-sorted batches; hooks mean-pool
-each layer's neurons over the real tokens of each sample on the device (``PoolingHooks``); the
-[batch, layers x neurons] result leaves the device in one copy per batch (``BatchLanding``); the
-finished block goes to a background writer that writes it and then marks it done.
+For every pending row block, the block's rows are run in length-sorted batches by the checkpoint's
+backend (``lfe.engine.runners``: transformers or vLLM), which mean-pools each layer's neurons over the
+real tokens of each sample on the device; the [batch, layers x neurons] result leaves the device in
+one copy per batch (``BatchLanding``); the finished block goes to a background writer that writes it
+and then marks it done.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import time
 import numpy as np
 import torch
 
-from lfe.engine.batching import pad_batch, plan_batches
-from lfe.engine.hooks import PoolingHooks
-from lfe.engine.prepare import Prepared, pad_id
+from lfe.engine.prepare import Prepared
+from lfe.engine.runners import RUNNERS
 from lfe.errors import LfeError, listing
 from lfe.store import BackgroundWriter
 
@@ -24,39 +24,40 @@ def run_blocks(prepared: Prepared, *, progress: bool, blocks: list[int] | None =
     """Compute and write every pending block of the checkpoint (or of ``blocks``); returns (rows, real tokens)."""
     from tqdm import tqdm
 
-    checkpoint, loaded = prepared.checkpoint, prepared.loaded
+    checkpoint = prepared.checkpoint
     settings = checkpoint.meta.settings
     pending = [block for block in checkpoint.pending_blocks() if blocks is None or block in blocks]
     if not pending:
         return 0, 0
-    pad = pad_id(loaded.tokenizer)
-    plans = {block: list(padded_batches(prepared.tokens.ids[checkpoint.block_slice(block)], settings.batch_tokens,
-                                        settings.padding_side, pad, prepared.tokens.pooled[checkpoint.block_slice(block)]))
-             for block in pending}
-    max_batch = max(len(batch) for plan in plans.values() for batch, *_ in plan)
+    runner = RUNNERS[settings.backend](prepared)
+    plans = {block: runner.plan(prepared.tokens.ids[checkpoint.block_slice(block)],
+                                prepared.tokens.pooled[checkpoint.block_slice(block)]) for block in pending}
+    max_batch = max(len(batch.rows) for plan in plans.values() for batch in plan)
+    longest = max(len(prepared.tokens.ids[checkpoint.block_slice(block)][row]) for block, plan in plans.items()
+                  for batch in plan for row in batch.rows)
     device = torch.device(settings.device)
-    adapter = loaded.adapter
-    pooled = torch.empty((max_batch, adapter.n_layers, adapter.n_neurons), dtype=torch.float32, device=device)
-    counts = (torch.empty(pooled.shape, dtype=torch.int32, device=device) if "positive" in settings.stats else None)
-    bar = tqdm(total=sum(len(batch) for plan in plans.values() for batch, *_ in plan), unit="sample",
-               desc=f"extract {checkpoint.name}", disable=not progress, dynamic_ncols=True, smoothing=0.1)
     rows_done = tokens_done = 0
-    started = time.perf_counter()
-    with torch.inference_mode(), PoolingHooks(adapter, pooled, counts) as hooks, \
+    width = checkpoint.n_layers * checkpoint.n_neurons
+    with torch.inference_mode(), runner.started(max_batch, longest) as run, \
             BackgroundWriter(checkpoint.write_block) as writer:
-        landing = BatchLanding(max_batch, pooled, settings.store_dtype, device, writer, np.array(prepared.labels), counts)
+        bar = tqdm(total=sum(len(batch.rows) for plan in plans.values() for batch in plan), unit="sample",
+                   desc=f"extract {checkpoint.name}", disable=not progress, dynamic_ncols=True, smoothing=0.1)
+        started = time.perf_counter()  # after the engine's start: the rate is the extraction's own
+        landing = BatchLanding(max_batch, width, settings.store_dtype, device, writer, np.array(prepared.labels),
+                               positive="positive" in settings.stats)
         for block, plan in plans.items():
             span = checkpoint.block_slice(block)
-            rows = np.empty((span.stop - span.start, pooled.shape[1] * pooled.shape[2]), dtype=settings.store_dtype)
+            rows = np.empty((span.stop - span.start, width), dtype=settings.store_dtype)
             norms = np.empty(span.stop - span.start)
-            positive = None if counts is None else np.empty(rows.shape, dtype=np.uint32)
-            for index, (batch, input_ids, mask, positions, pooling) in enumerate(plan):
-                view = hooks.set_batch(pooling.to(device))  # [B, L, K]: the mean over the pooled positions
-                forward(loaded.model, adapter, input_ids, mask, positions, device)
-                landing.send(view, (rows, norms, positive), batch, span, block if index == len(plan) - 1 else None)
-                tokens_done += int(pooling.sum())
-                rows_done += len(batch)
-                bar.update(len(batch))
+            positive = np.empty(rows.shape, dtype=np.uint32) if landing.positive else None
+            pooled = prepared.tokens.pooled[span]
+            for index, batch in enumerate(plan):
+                view, counts = run(batch)  # [B, L, K]: the mean over the pooled positions; counts or None
+                landing.send(view, counts, (rows, norms, positive), batch.rows, span,
+                             block if index == len(plan) - 1 else None)
+                tokens_done += sum(sum(pooled[row]) for row in batch.rows)
+                rows_done += len(batch.rows)
+                bar.update(len(batch.rows))
                 bar.set_postfix_str(f"{tokens_done / (time.perf_counter() - started):,.0f} tok/s", refresh=False)
         landing.flush()
     bar.close()
@@ -71,13 +72,12 @@ class BatchLanding:
     when batch j+1 has been launched. A block whose last batch has landed goes to the writer.
     """
 
-    def __init__(self, max_batch: int, pooled: torch.Tensor, store_dtype: str, device, writer, labels: np.ndarray,
-                 counts: torch.Tensor | None = None):
-        width = pooled.shape[1] * pooled.shape[2]
+    def __init__(self, max_batch: int, width: int, store_dtype: str, device, writer, labels: np.ndarray,
+                 positive: bool = False):
         self.on_gpu = device.type == "cuda"
-        self.counts = counts  # [max_batch, L, K] int32 positive counts, landed with the rows, or None
+        self.positive = positive  # positive counts [B, L, K] int32 land with the rows
         self.host_counts = [torch.empty((max_batch, width), dtype=torch.int32, pin_memory=self.on_gpu)
-                            for _ in range(2 if counts is not None else 0)]
+                            for _ in range(2 if positive else 0)]
         self.dtype = getattr(torch, store_dtype)
         self.hosts = [torch.empty((max_batch, width), dtype=self.dtype, pin_memory=self.on_gpu) for _ in range(2)]
         self.flags = [torch.empty((2, max_batch), dtype=torch.bool, pin_memory=self.on_gpu) for _ in range(2)]
@@ -86,8 +86,9 @@ class BatchLanding:
         self.step = 0
         self.in_flight: tuple | None = None
 
-    def send(self, view: torch.Tensor, block_arrays: tuple, batch: list[int], span: slice, block: int | None) -> None:
-        """Land ``view`` [B, L, K] (and the positive counts) into the block's (rows, norms, positive) arrays."""
+    def send(self, view: torch.Tensor, counts: torch.Tensor | None, block_arrays: tuple, batch: list[int], span: slice,
+             block: int | None) -> None:
+        """Land ``view`` [B, L, K] (and the positive ``counts``) into the block's (rows, norms, positive) arrays."""
         size = len(batch)
         values = view.reshape(size, -1)  # [B, L*K] float32
         stored = values.to(self.dtype)  # [B, L*K]: no copy for a float32 store
@@ -101,9 +102,9 @@ class BatchLanding:
         flags.copy_(finite, non_blocking=self.on_gpu)
         host_norms.copy_(row_norms, non_blocking=self.on_gpu)
         host_counts = None
-        if self.counts is not None:
+        if counts is not None:
             host_counts = self.host_counts[self.step % 2][:size]
-            host_counts.copy_(self.counts[:size].reshape(size, -1), non_blocking=self.on_gpu)
+            host_counts.copy_(counts.reshape(size, -1), non_blocking=self.on_gpu)
         event = torch.cuda.Event() if self.on_gpu else None
         if event is not None:
             event.record()
@@ -130,18 +131,3 @@ class BatchLanding:
             positive[batch] = host_counts.numpy()
         if block is not None:
             self.writer.submit(block, rows, norms, positive)
-
-
-def padded_batches(block_ids: list[list[int]], batch_tokens: int | None, padding_side: str, pad: int,
-                   block_pooled: list[list[bool]] | None = None):
-    """Yield (row indices within the block, input_ids, mask, positions, pooling mask) for one block's batch plan."""
-    assert batch_tokens is not None, "resolve the settings first (lfe.engine.settings.resolved)"
-    for batch in plan_batches([len(ids) for ids in block_ids], batch_tokens):
-        pooled = None if block_pooled is None else [block_pooled[i] for i in batch]
-        yield (batch, *pad_batch([block_ids[i] for i in batch], pad, padding_side, pooled))
-
-
-def forward(model, adapter, input_ids, mask, positions, device) -> None:
-    """One forward pass of the decoder without its LM head: the logits are never needed."""
-    kwargs = {"position_ids": positions.to(device)} if adapter.takes_position_ids else {}
-    model.base_model(input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=False, **kwargs)

@@ -159,16 +159,22 @@ def _create(store: ActivationStore, name: str, source: ModelSource, settings: Ex
     if settings.block_rows is None:
         settings = settings.with_block_rows(default_block_rows(adapter.n_layers * adapter.n_neurons))
     assert settings.block_rows is not None
+    read_point, read, firing_point = adapter.neuron_module, str(adapter.read), adapter.firing_point
+    versions = {"torch": torch.__version__, "transformers": _transformers_version()}
+    if settings.backend == "vllm":
+        from lfe.models.vllm_engine import vllm_read_points, vllm_version
+
+        read_point, read, firing_point = vllm_read_points(adapter)
+        versions["vllm"] = vllm_version()
     meta = CheckpointMeta(
         n_layers=adapter.n_layers, n_neurons=adapter.n_neurons, block_rows=min(settings.block_rows, len(tokens.ids)),
         store_dtype=settings.store_dtype, compression=settings.compression, source=source, settings=settings,
-        family=adapter.name, model_type=model.config.model_type, read_point=adapter.neuron_module,
-        read=adapter.read, deactivation_point=adapter.deactivation_module, weights_hash=loaded.weights_hash,
-        firing_point=adapter.firing_point if "positive" in settings.stats else None,
+        family=adapter.name, model_type=model.config.model_type, read_point=read_point,
+        read=read, deactivation_point=adapter.deactivation_module, weights_hash=loaded.weights_hash,
+        firing_point=firing_point if "positive" in settings.stats else None,
         tokenizer_hash=loaded.tokenizer_hash, files_signature=files_signature(source),
         n_params=sum(p.numel() for p in model.parameters()),
-        series=source.series, step=training_step(source),
-        versions={"torch": torch.__version__, "transformers": _transformers_version()},
+        series=source.series, step=training_step(source), versions=versions,
     )
     return store.create_checkpoint(name, meta, np.array([sum(row) for row in tokens.pooled], dtype=np.int32))
 

@@ -17,8 +17,14 @@ DEFAULT_BATCH_TOKENS = {"cpu": 512, "cuda": 16384}
 
 
 def resolved(settings: ExtractSettings) -> ExtractSettings:
-    """``settings`` with the device's default batch size filled in; the device must exist here."""
+    """``settings`` with the device's default batch size filled in; the device (and vLLM, for its backend) must
+    exist here."""
     device = torch.device(settings.device)
+    if settings.backend == "vllm":
+        from lfe.models.vllm_engine import vllm_device
+
+        if (runs_on := vllm_device()) != device.type:
+            raise LfeError(f"--device {settings.device}, but this vLLM build runs on {runs_on}; pass --device {runs_on}")
     if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
         raise LfeError(f"--device {settings.device}: this machine has {torch.cuda.device_count()} CUDA device(s); "
                        "use --device cpu or another index")

@@ -34,6 +34,12 @@ def windows(ids: list[int], window: int, stride: int | None = None) -> list[tupl
     return result
 
 
+def window_pieces(ids: list[int], window: int, stride: int | None = None,
+                  prefix: Sequence[int] = ()) -> list[tuple[list[int], int]]:
+    """(``prefix`` + window ids, first scored position) of each window of ``windows``: what every engine scores."""
+    return [([*prefix, *piece], first + len(prefix)) for piece, first in windows(ids, window, stride)]
+
+
 @torch.inference_mode()
 def negative_log_likelihood(model, ids: list[int], window: int, stride: int | None = None,
                             prefix: Sequence[int] = ()) -> tuple[float, int]:
@@ -45,7 +51,7 @@ def negative_log_likelihood(model, ids: list[int], window: int, stride: int | No
     device = next(model.parameters()).device
     vocab = model.get_output_embeddings().weight.shape[0]
     total, count = 0.0, 0
-    pieces = [([*prefix, *piece], first + len(prefix)) for piece, first in windows(ids, window, stride)]
+    pieces = window_pieces(ids, window, stride, prefix)
     per_batch = max(1, LOGIT_BYTES // (4 * (window + len(prefix)) * vocab))
     for start in range(0, len(pieces), per_batch):
         group = pieces[start:start + per_batch]

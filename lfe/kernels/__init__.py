@@ -13,6 +13,7 @@ from lfe.kernels.reference import (
     masked_mean_pool_torch,
     masked_positive_count_torch,
     packed_mean_pool_torch,
+    packed_positive_count_torch,
 )
 
 
@@ -43,6 +44,13 @@ def packed_mean_pool(x, offsets):
     return packed_mean_pool_torch(x, offsets)
 
 
+def packed_positive_count(x, offsets):
+    """Per-sample count of packed rows ``x`` [tokens, K] > 0, sample s = rows offsets[s]:offsets[s+1] -> [S, K] int32."""
+    if use_triton(x):
+        return _triton().packed_positive_count_triton(x, offsets)
+    return packed_positive_count_torch(x, offsets)
+
+
 def grouped_column_stats(a, groups, n_groups):
     """(Σa, Σa², Σ_{i<j} a_i a_j) per group and column of ``a`` [n, K], groups [n] -> three [G, K]."""
     if use_triton(a):
@@ -59,6 +67,6 @@ def masked_activation(kind, x, up, table, ids):
 
 __all__ = [
     "ACTIVATIONS", "HAS_TRITON", "grouped_column_stats", "masked_activation", "masked_mean_pool", "masked_positive_count",
-    "packed_mean_pool",
+    "packed_mean_pool", "packed_positive_count",
     "use_triton",
 ]

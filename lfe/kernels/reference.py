@@ -48,6 +48,13 @@ def packed_mean_pool_torch(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tens
     return sums / lengths[:, None]
 
 
+def packed_positive_count_torch(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """count[s, k] = Σ [x[t, k] > 0] over the packed rows t of sample s (offsets[s]:offsets[s+1]) -> [S, K] int32."""
+    sample = torch.repeat_interleave(torch.arange(len(offsets) - 1, device=x.device), offsets[1:] - offsets[:-1])  # [tokens]
+    counts = torch.zeros((len(offsets) - 1, x.shape[1]), dtype=torch.int32, device=x.device)
+    return counts.index_add_(0, sample, (x > 0).to(torch.int32))
+
+
 def grouped_column_stats_torch(a: torch.Tensor, groups: torch.Tensor, n_groups: int) -> tuple[torch.Tensor, ...]:
     """Per group g and column k: (Σa, Σa², S = Σ_{i<j} a_i a_j = ((Σa)² − Σa²)/2), float32 [G, K] each.
 

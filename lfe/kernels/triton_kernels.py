@@ -153,6 +153,12 @@ def packed_mean_pool_triton(x: torch.Tensor, offsets: torch.Tensor) -> torch.Ten
     return sums / lengths[:, None]
 
 
+def packed_positive_count_triton(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """Same contract as ``packed_positive_count_torch``: [tokens, K] and [S + 1] offsets -> [S, K] int32."""
+    # sums of 0/1 in float32 are exact integers up to 2**24 tokens per sample
+    return _segment_sums((x > 0).to(torch.float32), offsets).to(torch.int32)
+
+
 @triton.jit
 def _onehot_dot(acc, onehot, v, PARTS: tl.constexpr):
     """acc + onehot @ v, exactly: float32 ``v`` is split into PARTS bfloat16 pieces (8 bits each)."""

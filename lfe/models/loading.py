@@ -51,7 +51,7 @@ def resolve_source(spec: str, revision: str | None = None, random_init: int | No
     return ModelSource("hub", spec, revision)
 
 
-def _pretrained_args(source: ModelSource) -> tuple[str, dict]:
+def pretrained_args(source: ModelSource) -> tuple[str, dict]:
     """The (path or id, keyword arguments) that transformers' from_pretrained calls take."""
     if source.kind == "gguf":
         return str(converted_gguf(source.spec)), {}
@@ -113,7 +113,7 @@ def load_config(source: ModelSource):
     """The model's config; ``ModelError`` if it cannot be read or its family is unsupported."""
     from transformers import AutoConfig
 
-    where, kwargs = _pretrained_args(source)
+    where, kwargs = pretrained_args(source)
     try:
         config = AutoConfig.from_pretrained(where, **kwargs)
     except (OSError, ValueError) as error:
@@ -136,7 +136,7 @@ def load_model(source: ModelSource, dtype: str = "float32", device: str = "cpu")
         raise ModelError("--device cuda, but torch sees no CUDA device here; pass --device cpu")
     config = load_config(source)
     hf_logging.disable_progress_bar()
-    where, kwargs = _pretrained_args(source)
+    where, kwargs = pretrained_args(source)
     attn = adapter_class(config.model_type).attn_implementation
     if attn:
         kwargs["attn_implementation"] = attn

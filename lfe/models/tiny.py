@@ -37,6 +37,9 @@ _GATED = {
 
 SIZES = {
     "tiny": {"layers": 2, "hidden": 32, "intermediate": 80, "heads": 4, "kv_heads": 2, "head_dim": 8},
+    # The smallest vLLM's CPU attention runs (head sizes 32 to 512), embeddings tied as vLLM's BLOOM and
+    # Gemma classes require (the real models tie them).
+    "vllm": {"layers": 2, "hidden": 64, "intermediate": 96, "heads": 2, "kv_heads": 1, "head_dim": 32, "tied": True},
     "small": {"layers": 6, "hidden": 256, "intermediate": 1024, "heads": 8, "kv_heads": 4, "head_dim": 32},
     # The size lfe.models.training trains from scratch on a CPU (BLOOM: 4 x 512 neurons).
     "train": {"layers": 4, "hidden": 128, "intermediate": 512, "heads": 4, "kv_heads": 2, "head_dim": 32},
@@ -83,7 +86,7 @@ def tiny_config(model_type: str, size: str = "tiny"):
     kwargs = {key: dims.get(value, value) if isinstance(value, str) else value for key, value in layout.items()}
     return AutoConfig.for_model(
         model_type, vocab_size=vocab_size, bos_token_id=256, eos_token_id=257, pad_token_id=258,
-        tie_word_embeddings=False, **kwargs,
+        tie_word_embeddings=dims.get("tied", False), **kwargs,
     )
 
 

@@ -20,6 +20,7 @@ from lfe.records.analysis import (
 from lfe.records.base import Record
 from lfe.records.evolution import AXES, EvolutionRow, EvolutionSettings
 from lfe.records.extraction import (
+    BACKENDS,
     COMPRESSIONS,
     MODEL_DTYPES,
     PADDING_SIDES,
@@ -51,7 +52,7 @@ from lfe.records.steering import (
 __all__ = [
     "AP", "LAPE", "METHODS", "PEER_METHODS", "ZSCORE", "Agreement", "MethodRegions", "PeerSettings", "CONDITIONS",
     "FULL", "OTHER", "RANDOM", "SHARES", "SOURCE", "STEER_RANDOM", "STEERED", "TARGET", "SteerCell", "SteeredText",
-    "SteerSettings", "SteerTable", "AXES", "COMPRESSIONS", "FULL_MODEL", "MODEL_DTYPES", "PADDING_SIDES",
+    "SteerSettings", "SteerTable", "AXES", "BACKENDS", "COMPRESSIONS", "FULL_MODEL", "MODEL_DTYPES", "PADDING_SIDES",
     "SPECIAL_TOKENS", "STATS", "STORE_DTYPES", "AblationSettings", "AblationTable", "Alignment", "AnalysisArrays",
     "AnalysisRecord", "AnalysisSettings", "CheckpointMeta", "EvolutionRow", "EvolutionSettings", "ExtractSettings",
     "Generation", "ModelSource", "NullSummary", "RandomWeights", "Record", "RegionNull", "parse_device",

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from lfe.records.analysis import AnalysisSettings
 from lfe.records.base import Record, not_one_of, not_positive, refuse
-from lfe.records.extraction import MODEL_DTYPES, parse_device
+from lfe.records.extraction import MODEL_DTYPES, backend_problems, parse_device
 from lfe.records.methods import METHODS, ZSCORE
 
 FULL_MODEL = "full model"  # the column of the intact model, in every table
@@ -32,13 +32,18 @@ class AblationSettings(Record):
     lm_eval: tuple[str, ...] = ()  # lm-evaluation-harness tasks run with every mask live
     lm_eval_limit: int | None = None  # at most this many documents of each task (None: all)
     lm_eval_include: str | None = None  # a folder of the user's own harness task YAMLs
+    backend: str = "hf"  # BACKENDS: the engine the model runs on; a record without one ran on transformers
+    tensor_parallel: int = 1  # GPUs one vLLM model is split over
 
     def __post_init__(self):
         parse_device(self.device)
         refuse(not_positive(window=self.window, stride=self.stride, max_new_tokens=self.max_new_tokens,
-                            lm_eval_limit=self.lm_eval_limit)
+                            lm_eval_limit=self.lm_eval_limit, tensor_parallel=self.tensor_parallel)
                + not_one_of("--dtype", self.dtype, MODEL_DTYPES) + not_one_of("--method", self.method, METHODS)
-               + ([f"--seed must be 0 or more, got {self.seed}"] if self.seed < 0 else []))
+               + ([f"--seed must be 0 or more, got {self.seed}"] if self.seed < 0 else [])
+               + backend_problems(self.backend, self.tensor_parallel)
+               + (["--lm-eval runs the harness's own transformers model: use --backend hf"]
+                  if self.lm_eval and self.backend != "hf" else []))
 
 
 @dataclass(frozen=True)

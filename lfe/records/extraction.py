@@ -16,8 +16,17 @@ PADDING_SIDES = ("right", "left")
 SPECIAL_TOKENS = ("exclude", "include", "none")  # fed and left out of the mean, fed and pooled, not fed
 # per sample and neuron: the mean over the pooled tokens; how many of them fired (LAPE's statistic)
 STATS = ("mean", "positive")
+BACKENDS = ("hf", "vllm")  # the engine that runs the model: transformers, or vLLM (lfe.models.vllm_engine)
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 POOLING = "mean over the sample's tokens but padding (special tokens as the special_tokens setting says), float32 accumulation"
+
+
+def backend_problems(backend: str, tensor_parallel: int) -> list[str]:
+    """What is wrong with running on ``backend`` split over ``tensor_parallel`` devices (shared by every settings record)."""
+    problems = not_one_of("--backend", backend, BACKENDS)
+    if tensor_parallel > 1 and backend != "vllm":
+        problems.append(f"--tensor-parallel {tensor_parallel} splits a model over GPUs with vLLM: add --backend vllm")
+    return problems
 
 
 def parse_device(device: str) -> str:
@@ -65,9 +74,13 @@ class ExtractSettings(Record):
     max_tokens: int | None = None
     block_rows: int | None = None  # None: chosen from the model's width (or the stored value)
     stats: tuple[str, ...] = ("mean",)  # STATS kept per sample; the mean always
+    backend: str = "hf"  # BACKENDS; a stored checkpoint without one was made by transformers
+    tensor_parallel: int = 1  # GPUs one vLLM model is split over (vLLM only)
 
     def __post_init__(self):
-        problems = not_positive(batch_tokens=self.batch_tokens, max_tokens=self.max_tokens, block_rows=self.block_rows)
+        problems = not_positive(batch_tokens=self.batch_tokens, max_tokens=self.max_tokens, block_rows=self.block_rows,
+                                tensor_parallel=self.tensor_parallel)
+        problems += backend_problems(self.backend, self.tensor_parallel)
         problems += (not_one_of("--dtype", self.dtype, MODEL_DTYPES)
                      + not_one_of("--store-dtype", self.store_dtype, STORE_DTYPES)
                      + not_one_of("--compression", self.compression, COMPRESSIONS)

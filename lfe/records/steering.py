@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from lfe.records.analysis import AnalysisSettings
 from lfe.records.base import Record, not_one_of, not_positive, refuse
-from lfe.records.extraction import MODEL_DTYPES, parse_device
+from lfe.records.extraction import MODEL_DTYPES, backend_problems, parse_device
 from lfe.records.methods import METHODS, ZSCORE
 
 FULL, STEERED, RANDOM = "full", "steered", "random"  # the conditions: a SteerCell's fields, SteeredText's keys
@@ -32,14 +32,17 @@ class SteerSettings(Record):
     device: str = "cpu"
     forced_to: str = "the target language's mean pooled activation over its probe rows (from the store)"
     analysis: AnalysisSettings | None = None  # the analysis whose regions were forced
+    backend: str = "hf"  # BACKENDS: the engine the model runs on; a record without one ran on transformers
+    tensor_parallel: int = 1  # GPUs one vLLM model is split over
 
     def __post_init__(self):
         parse_device(self.device)
-        refuse(not_positive(max_new_tokens=self.max_new_tokens)
+        refuse(not_positive(max_new_tokens=self.max_new_tokens, tensor_parallel=self.tensor_parallel)
                + not_one_of("--dtype", self.dtype, MODEL_DTYPES) + not_one_of("--method", self.method, METHODS)
                + not_one_of("--random", self.random, STEER_RANDOM)
                + ([f"--seed must be 0 or more, got {self.seed}"] if self.seed < 0 else [])
-               + ([] if self.targets else ["--to names no language"]))
+               + ([] if self.targets else ["--to names no language"])
+               + backend_problems(self.backend, self.tensor_parallel))
 
 
 @dataclass(frozen=True)

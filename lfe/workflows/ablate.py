@@ -23,7 +23,8 @@ from lfe.corpus.read import read_records
 from lfe.corpus.sample import read_choice_items
 from lfe.errors import LfeError, StoreError
 from lfe.intervene.deactivate import deactivated
-from lfe.intervene.evaluate import ending_scores, greedy, negative_log_likelihood, perplexity
+from lfe.intervene.evaluate import perplexity
+from lfe.intervene.evaluators import Evaluator, evaluator_for
 from lfe.intervene.harness import HarnessRunner
 from lfe.intervene.language_id import identify, same_language_share
 from lfe.log import logger
@@ -47,15 +48,13 @@ def ablate(model: str, store: str | Path, settings: AblationSettings, *, checkpo
     analysis = opened.analysis(checkpoint)
     langs = list(analysis.languages)
     columns, twins = _columns(opened, checkpoint, langs, settings)
-    loaded = checked_model(opened, checkpoint, model, settings.dtype, settings.device)
+    loaded = checked_model(opened, checkpoint, model, settings.dtype, model_device(settings.backend, settings.device))
     texts, eval_sids = read_eval_texts(settings.evaluation, langs)
     items = read_choice_items(settings.choice) if settings.choice else None  # checked before any evaluation
+    prompts = read_records(settings.generate) if settings.generate else None  # prompts need not be parallel
     runner = (HarnessRunner(loaded.model, loaded.tokenizer, settings.lm_eval, limit=settings.lm_eval_limit,
                             include=settings.lm_eval_include, seed=settings.seed) if settings.lm_eval else None)
-    shared = eval_sids & set(opened.labels()[1].tolist())
-    if shared:
-        logger.warning(f"{len(shared)} evaluation sids were also probed (e.g. {sorted(shared)[0]}): the evaluation "
-                       "is not held out; use `lfe corpus sample --holdout`")
+    _warn_if_probed(opened, eval_sids)
     # the store's special-tokens policy, in every evaluation: the prefix it feeds before each piece of text
     policy = opened.checkpoint(checkpoint).meta.settings.special_tokens
     prefix = special_prefix(loaded.tokenizer, policy)
@@ -63,32 +62,55 @@ def ablate(model: str, store: str | Path, settings: AblationSettings, *, checkpo
     if settings.stride is not None and settings.stride > window:
         raise LfeError(f"--stride {settings.stride} is longer than the window of {window} tokens; "
                        f"pass --stride {window} or less")
+    params = replace(settings, window=window, analysis=analysis.params)
     folder = Path(out or beside(store, "ablation")) / checkpoint
     identity = {"checkpoint": checkpoint, "weights": loaded.weights_hash, "prefix": prefix, "texts": texts,
-                "items": items, "settings": replace(settings, window=window, analysis=analysis.params).to_dict(),
-                "masks": {name: hashlib.sha256(np.packbits(mask).tobytes()).hexdigest() for name, mask in columns.items()}}
+                "items": items, "settings": params.to_dict(), "masks": _digests(columns)}
     journal = CellJournal(folder, "ablate", identity)  # a rerun of the same experiment goes on from its cells
-    tokens, table = _perplexities(loaded, columns, texts, window, settings.stride, prefix, journal)
-    generations = (_generations(loaded, columns, settings.generate, settings.max_new_tokens, prefix, journal)
-                   if settings.generate else None)
+    longest = _longest(loaded, window + len(prefix) + 1, prefix, items, prompts, settings.max_new_tokens)
+    with evaluator_for(loaded, resolve_source(model), backend=settings.backend, dtype=settings.dtype,
+                       tensor_parallel=settings.tensor_parallel, longest=longest) as evaluator:
+        tokens, table = _perplexities(evaluator, columns, texts, window, settings.stride, prefix, journal)
+        generations = _generations(evaluator, columns, prompts, settings.max_new_tokens, prefix, journal) if prompts else None
+        accuracy = choice_accuracy(evaluator, columns, items, prefix, journal) if items else None
+        harness = _harness(runner, loaded, columns, journal) if runner else None
     result = AblationTable(
-        checkpoint=checkpoint, model=model, params=replace(settings, window=window, analysis=analysis.params),
-        tokens=tokens, perplexity=table,
+        checkpoint=checkpoint, model=model, params=params, tokens=tokens, perplexity=table,
         increase_percent={lang: {name: 100 * (value / row[FULL_MODEL] - 1) for name, value in row.items()
                                  if name != FULL_MODEL} for lang, row in table.items()},
         region_size={name: int(mask.sum()) for name, mask in columns.items() if name != FULL_MODEL},
         region_percent={name: 100 * float(mask.mean()) for name, mask in columns.items() if name != FULL_MODEL},
-        twins=twins,
-        choice_accuracy=choice_accuracy(loaded, columns, items, prefix, journal) if items else None,
-        special_tokens=policy, generation_language=generation_language(generations) if generations else None,
-        harness=_harness(runner, loaded, columns, journal) if runner else None,
-        harness_version=runner.version if runner else None,
-    )
+        twins=twins, choice_accuracy=accuracy, special_tokens=policy, harness=harness,
+        generation_language=generation_language(generations) if generations else None,
+        harness_version=runner.version if runner else None)
     write_ablation(result, generations, folder)
     ActivationStore.open(store, mode="r+").write_ablation(checkpoint, result)  # for `lfe evolve`
     journal.close(finished=True)
     logger.info(f"table: {folder / 'table.md'}")
     return result
+
+
+def _warn_if_probed(opened: ActivationStore, eval_sids: set[str]) -> None:
+    shared = eval_sids & set(opened.labels()[1].tolist())
+    if shared:
+        logger.warning(f"{len(shared)} evaluation sids were also probed (e.g. {sorted(shared)[0]}): the evaluation "
+                       "is not held out; use `lfe corpus sample --holdout`")
+
+
+def _digests(columns: Columns) -> dict[str, str]:
+    return {name: hashlib.sha256(np.packbits(mask).tobytes()).hexdigest() for name, mask in columns.items()}
+
+
+def _longest(loaded: LoadedModel, window: int, prefix: list[int], items: list[dict] | None, prompts: list | None,
+             max_new_tokens: int) -> int:
+    """The longest sequence any evaluation feeds (an engine sized in advance, vLLM, needs it)."""
+    def length(text: str) -> int:
+        return len(prefix) + len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    choices = [length(item["context"]) + length(" " + ending) - len(prefix) + 1 for item in items or []
+               for ending in item["endings"]]
+    continued = [length(record.text) + max_new_tokens for record in prompts or []]
+    return max([window, *choices, *continued])
 
 
 def _window(loaded: LoadedModel, window: int | None, prefix: list[int]) -> int:
@@ -102,6 +124,11 @@ def _window(loaded: LoadedModel, window: int | None, prefix: list[int]) -> int:
                        + (f" (with its {len(prefix)} special token(s) before each window)" if prefix else "")
                        + f"; pass --window {context - len(prefix)} or less")
     return window
+
+
+def model_device(backend: str, device: str) -> str:
+    """Where the transformers model loads: the device, or the CPU beside vLLM (which runs its own copy)."""
+    return "cpu" if backend == "vllm" else device
 
 
 def checked_model(opened: ActivationStore, checkpoint: str, model: str, dtype: str, device: str) -> LoadedModel:
@@ -145,20 +172,21 @@ def read_eval_texts(path: str | Path, langs: list[str]) -> tuple[dict[str, str],
     return texts, sids
 
 
-def _perplexities(loaded: LoadedModel, columns: Columns, texts: dict[str, str], window: int, stride: int | None,
+def _perplexities(evaluator: Evaluator, columns: Columns, texts: dict[str, str], window: int, stride: int | None,
                   prefix: list[int], journal: CellJournal) -> tuple[dict[str, int], dict[str, dict[str, float]]]:
     """(scored tokens per language, perplexity per language and deactivated region)."""
     from tqdm import tqdm
 
-    token_ids = {lang: loaded.tokenizer(text, add_special_tokens=False)["input_ids"] for lang, text in texts.items()}
+    tokenizer = evaluator.tokenizer
+    token_ids = {lang: tokenizer(text, add_special_tokens=False)["input_ids"] for lang, text in texts.items()}  # type: ignore[operator]
     with tqdm(total=len(columns) * len(texts), desc="ablate", unit="eval") as bar:
         for name, mask in columns.items():
             todo = [lang for lang in texts if ("perplexity", name, lang) not in journal]
             bar.update(len(texts) - len(todo))
-            with deactivated(loaded.adapter, mask):
+            with evaluator.deactivated(mask):
                 for lang in todo:
                     journal.put(("perplexity", name, lang),
-                                negative_log_likelihood(loaded.model, token_ids[lang], window, stride, prefix))
+                                evaluator.negative_log_likelihood(token_ids[lang], window, stride, prefix))
                     bar.update()
             journal.sync()
     cells = {(name, lang): journal["perplexity", name, lang] for name in columns for lang in texts}
@@ -166,7 +194,7 @@ def _perplexities(loaded: LoadedModel, columns: Columns, texts: dict[str, str], 
     return tokens, {lang: {name: perplexity(*cells[name, lang]) for name in columns} for lang in texts}
 
 
-def choice_accuracy(loaded: LoadedModel, columns: Columns, items: list[dict], prefix: Sequence[int] = (),
+def choice_accuracy(evaluator: Evaluator, columns: Columns, items: list[dict], prefix: Sequence[int] = (),
                     journal: CellJournal | None = None) -> dict[str, dict[str, float]]:
     """Accuracy of the choice ``items`` (``read_choice_items``: XStoryCloze layout) per language and region."""
     from tqdm import tqdm
@@ -176,10 +204,10 @@ def choice_accuracy(loaded: LoadedModel, columns: Columns, items: list[dict], pr
         for name, mask in columns.items():
             todo = [index for index in range(len(items)) if journal is None or ("choice", name, str(index)) not in journal]
             bar.update(len(items) - len(todo))
-            with deactivated(loaded.adapter, mask):  # live during the whole evaluation
+            with evaluator.deactivated(mask):  # live during the whole evaluation
                 for index in todo:
                     item = items[index]
-                    scores = ending_scores(loaded.model, loaded.tokenizer, item["context"], item["endings"], prefix)
+                    scores = evaluator.ending_scores(item["context"], item["endings"], prefix)
                     hits[name, index] = int(np.argmax(scores)) == item["label"]
                     if journal is not None:
                         journal.put(("choice", name, str(index)), hits[name, index])
@@ -203,17 +231,16 @@ def _harness(runner: HarnessRunner, loaded: LoadedModel, columns: Columns,
     return {key: {name: cells[name][key] for name in columns} for key in cells[FULL_MODEL]}
 
 
-def _generations(loaded: LoadedModel, columns: Columns, path: str | Path, max_new_tokens: int,
+def _generations(evaluator: Evaluator, columns: Columns, prompts: list, max_new_tokens: int,
                  prefix: list[int], journal: CellJournal) -> list[Generation]:
-    prompts = read_records(path)  # prompts need not be parallel
     study = {record.lang for record in prompts}
     rows = []
     for index, (lang, sid, prompt) in enumerate((record.lang, record.sid, record.text) for record in prompts):
         for name, mask in columns.items():
             if ("generation", name, str(index)) not in journal:
-                with deactivated(loaded.adapter, mask):
+                with evaluator.deactivated(mask):
                     journal.put(("generation", name, str(index)),
-                                greedy(loaded.model, loaded.tokenizer, prompt, max_new_tokens, prefix))
+                                evaluator.greedy_batch([prompt], max_new_tokens, prefix)[0])
         journal.sync()
         continuations = {name: journal["generation", name, str(index)] for name in columns}
         found = identify(continuations.values(), study=study)

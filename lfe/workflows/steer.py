@@ -22,16 +22,15 @@ from lfe.analysis.metrics import label_grid
 from lfe.analysis.streaming import language_means
 from lfe.corpus.read import read_records
 from lfe.errors import LfeError
-from lfe.intervene.evaluate import greedy_batch
+from lfe.intervene.evaluators import Evaluator, evaluator_for
 from lfe.intervene.language_id import identify, known_languages, switch_shares
-from lfe.intervene.steer import forced
 from lfe.log import logger
-from lfe.models.loading import LoadedModel
+from lfe.models.loading import resolve_source
 from lfe.models.tokens import special_prefix
 from lfe.records import FULL, RANDOM, STEERED, SteerCell, SteeredText, SteerSettings, SteerTable
 from lfe.report.steering import write_steering
 from lfe.store import ActivationStore
-from lfe.workflows.ablate import checked_model
+from lfe.workflows.ablate import checked_model, model_device
 from lfe.workflows.analyze import one_checkpoint
 from lfe.workflows.journal import CellJournal
 from lfe.workflows.paths import beside
@@ -61,7 +60,7 @@ def steer(model: str, store: str | Path, settings: SteerSettings, *, checkpoint:
     names, _, grid = label_grid(*opened.labels())
     means = language_means(data.as_dask(), grid, data.n_layers, data.n_neurons)[[names.index(lang) for lang in langs]]
     interventions = _interventions(regions, means, langs, targets, prompts, settings, data.n_layers)
-    loaded = checked_model(opened, checkpoint, model, settings.dtype, settings.device)
+    loaded = checked_model(opened, checkpoint, model, settings.dtype, model_device(settings.backend, settings.device))
     policy = data.meta.settings.special_tokens
     prefix = special_prefix(loaded.tokenizer, policy)
     folder = Path(out or beside(store, "steer")) / checkpoint
@@ -69,7 +68,11 @@ def steer(model: str, store: str | Path, settings: SteerSettings, *, checkpoint:
                 "settings": settings.to_dict(), "interventions": {"/".join(key): _digest(*value)
                                                                   for key, value in interventions.items()}}
     journal = CellJournal(folder, "steer", identity)  # a rerun of the same run goes on from its cells
-    texts = _continuations(loaded, prompts, interventions, settings.max_new_tokens, prefix, journal)
+    longest = len(prefix) + settings.max_new_tokens + max(len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
+                                                          for rows in prompts.values() for _, text in rows)
+    with evaluator_for(loaded, resolve_source(model), backend=settings.backend, dtype=settings.dtype,
+                       tensor_parallel=settings.tensor_parallel, longest=longest) as evaluator:
+        texts = _continuations(evaluator, prompts, interventions, settings.max_new_tokens, prefix, journal)
     cells, examples = _cells(texts, prompts, targets, regions, langs)
     table = SteerTable(checkpoint=checkpoint, model=model, cells=cells, language_id=f"py3langid {langid_version}",
                        params=replace(settings, targets=tuple(targets), analysis=analysis.params), special_tokens=policy)
@@ -115,7 +118,7 @@ def _interventions(regions: np.ndarray, means: np.ndarray, langs: list[str], tar
     return found
 
 
-def _continuations(loaded: LoadedModel, prompts: Prompts, interventions: Interventions, max_new_tokens: int,
+def _continuations(evaluator: Evaluator, prompts: Prompts, interventions: Interventions, max_new_tokens: int,
                    prefix: list[int], journal: CellJournal) -> dict[tuple[str, str, str], list[str]]:
     """(condition, source, target) -> continuations of the source's prompts; the full model's target is ""."""
     from tqdm import tqdm
@@ -123,9 +126,8 @@ def _continuations(loaded: LoadedModel, prompts: Prompts, interventions: Interve
     with tqdm(total=len(interventions), desc="steer", unit="condition") as bar:
         for key, (mask, values) in interventions.items():
             if key not in journal:
-                with forced(loaded.adapter, mask, values):
-                    journal.put(key, greedy_batch(loaded.model, loaded.tokenizer, [text for _, text in prompts[key[1]]],
-                                                  max_new_tokens, prefix))
+                with evaluator.forced(mask, values):
+                    journal.put(key, evaluator.greedy_batch([text for _, text in prompts[key[1]]], max_new_tokens, prefix))
                 journal.sync()
             bar.update()
     return {key: journal[key] for key in interventions}

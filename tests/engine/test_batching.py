@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from lfe.engine.batching import pad_batch, plan_batches
+from lfe.engine.batching import pad_batch, plan_batches, plan_packed_batches
 
 
 def test_plan_covers_every_row_once_within_budget_longest_first():
@@ -23,6 +23,20 @@ def test_a_row_longer_than_the_budget_gets_its_own_batch():
     assert plan_batches([50, 3, 3], token_budget=10) == [[0], [1, 2]]
     with pytest.raises(ValueError):
         plan_batches([1], 0)
+
+
+def test_packed_plan_counts_real_tokens_and_rows():
+    rng = random.Random(1)
+    lengths = [rng.randint(1, 40) for _ in range(300)]
+    plan = plan_packed_batches(lengths, token_budget=256, max_rows=16)
+    assert sorted(i for batch in plan for i in batch) == list(range(300))
+    for batch in plan:
+        assert len(batch) <= 16
+        assert len(batch) == 1 or sum(lengths[i] for i in batch) <= 256
+    firsts = [lengths[batch[0]] for batch in plan]
+    assert firsts == sorted(firsts, reverse=True)
+    assert plan_packed_batches([50, 3, 3, 3], token_budget=7, max_rows=8) == [[0], [1, 2], [3]]
+    assert plan_packed_batches([2] * 5, token_budget=100, max_rows=2) == [[0, 1], [2, 3], [4]]
 
 
 @pytest.mark.parametrize("side", ["right", "left"])

@@ -9,6 +9,7 @@ import torch
 from lfe.analysis.controls import random_region
 from lfe.intervene.deactivate import deactivated, row_masks
 from lfe.intervene.evaluate import ending_scores, negative_log_likelihood, perplexity, windows
+from lfe.intervene.evaluators import HfEvaluator
 from lfe.models.families import FAMILIES, adapter_for
 from lfe.models.loading import load, load_model, resolve_source
 from lfe.models.tokens import special_prefix
@@ -121,7 +122,7 @@ def test_masks_are_live_during_the_choice_evaluation(tiny_models, tmp_path):
     path = tmp_path / "choice.jsonl"
     path.write_text("".join(json.dumps(item) + "\n" for item in items))
     total = adapter.n_layers * adapter.n_neurons
-    accuracy = choice_accuracy(loaded, {FULL_MODEL: np.zeros(total, bool), "all": np.ones(total, bool)}, items)
+    accuracy = choice_accuracy(HfEvaluator(loaded), {FULL_MODEL: np.zeros(total, bool), "all": np.ones(total, bool)}, items)
     assert accuracy["en"][FULL_MODEL] == 1.0
     assert accuracy["en"]["all"] < 1.0  # the deactivation changed answers: it was live
 

@@ -2,8 +2,7 @@ import os
 
 import pytest
 
-# Triton's interpreter runs the kernels on CPU tensors; it must be on before the kernels are defined.
-os.environ.setdefault("TRITON_INTERPRET", "1")
+# Triton's interpreter, on CPU, is switched on in tests/conftest.py: before anything imports triton.
 
 
 @pytest.fixture(autouse=True)

@@ -7,13 +7,21 @@ import pytest
 import torch
 from transformers.activations import ACT2FN
 
-from lfe.kernels import grouped_column_stats, masked_activation, masked_mean_pool, masked_positive_count, packed_mean_pool
+from lfe.kernels import (
+    grouped_column_stats,
+    masked_activation,
+    masked_mean_pool,
+    masked_positive_count,
+    packed_mean_pool,
+    packed_positive_count,
+)
 from lfe.kernels.reference import (
     grouped_column_stats_torch,
     masked_activation_torch,
     masked_mean_pool_torch,
     masked_positive_count_torch,
     packed_mean_pool_torch,
+    packed_positive_count_torch,
 )
 
 try:
@@ -107,6 +115,23 @@ def test_packed_mean_pool_equals_the_padded_layout(dtype, triton_path):
         padded[s, :n] = x[start:start + n]
         mask[s, :n] = True
     torch.testing.assert_close(expected, masked_mean_pool_torch(padded, mask), rtol=1e-5, atol=1e-5)
+
+
+@needs_triton
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_packed_positive_count_equals_a_token_by_token_count(dtype, triton_path):
+    lengths = [5, 1, 9, 0, 2]  # an empty sample counts nothing
+    x = torch.randn(sum(lengths), 37).to(DEVICE, dtype)
+    x[3, :5] = 0.0  # zero does not fire
+    offsets = torch.tensor(np.concatenate([[0], np.cumsum(lengths)]), device=DEVICE)
+    loop = torch.zeros(len(lengths), 37, dtype=torch.int32)
+    for s, (start, n) in enumerate(zip(offsets[:-1].tolist(), lengths)):
+        for t in range(start, start + n):
+            loop[s] += (x[t].float().cpu() > 0).to(torch.int32)
+    counted = packed_positive_count(x, offsets)
+    assert counted.dtype == torch.int32
+    assert torch.equal(counted.cpu(), loop)
+    assert torch.equal(packed_positive_count_torch(x, offsets).cpu(), loop)
 
 
 @needs_triton

@@ -1,6 +1,6 @@
 """GPT-2: neurons are the output of ``mlp.act`` (gelu_new on ``c_fc``)."""
 
-from lfe.models.families.base import FamilyAdapter
+from lfe.models.families.base import FamilyAdapter, VllmPoints
 
 
 class GPT2Adapter(FamilyAdapter):
@@ -15,3 +15,5 @@ class GPT2Adapter(FamilyAdapter):
     activation_kinds = {"gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_tanh"}
     # Absolute positions: with left padding, explicit position ids keep pooling padding-free.
     takes_position_ids = True
+    # vLLM transposes Conv1D weights at load: there c_proj is a linear layer whose input is the neurons.
+    vllm = VllmPoints(neurons=deactivation_module)

@@ -1,7 +1,7 @@
 """LLaMA-like gated MLPs (LLaMA, Mistral, Qwen2, Qwen3, Gemma 1-3): neurons are act(gate) * up."""
 
 from lfe.errors import ModelError
-from lfe.models.families.base import FamilyAdapter
+from lfe.models.families.base import FamilyAdapter, VllmPoints
 
 
 class LlamaAdapter(FamilyAdapter):
@@ -17,6 +17,8 @@ class LlamaAdapter(FamilyAdapter):
     firing_module = r"layers\.(\d+)\.mlp\.act_fn"  # act(gate), not its product with up (LAPE's reading)
     activation_kinds = {"silu": "silu_gate", "gelu": "gelu_gate", "gelu_pytorch_tanh": "gelu_tanh_gate",
                         "gelu_new": "gelu_tanh_gate"}
+    # vLLM fuses gate and up into gate_up_proj ([gate | up] along the output) and act_fn into one op.
+    vllm = VllmPoints(neurons=neuron_module, gate=r"layers\.(\d+)\.mlp\.gate_up_proj")
 
     def fused_forward(self, module, activate):
         return lambda x: module.down_proj(activate(module.gate_proj(x), module.up_proj(x)))

@@ -1,5 +1,8 @@
-"""Steering: neurons forced to given values at every position (Kojima et al.'s intervention), in the
-hook form that works for every family (the fused masked-activation kernel only scales neurons)."""
+"""Neurons forced to given values at every position: steering (Kojima et al.'s intervention), and
+deactivation where there is no weight to zero (vLLM's CPU build prepacks its projections).
+
+The hook form, on any adapter with ``on_neurons`` (transformers' or vLLM's model classes); the fused
+masked-activation kernel only scales neurons."""
 
 from __future__ import annotations
 

@@ -1,0 +1,108 @@
+"""One interface to a model under intervention, whichever engine runs it: transformers or vLLM.
+
+``deactivated(mask)`` and ``forced(mask, values)`` hold neurons off (or at values) inside a ``with``
+block, and the evaluations run inside it: perplexity over windows, the log-likelihood of choice
+endings, greedy continuations. ``HfEvaluator`` zeroes down-projection weights and runs transformers;
+``VllmEvaluator`` forces the neurons at vLLM's read point (the same thing for a linear projection) and
+runs vLLM's prompt log-probabilities and greedy sampling. The same special-tokens prefix goes before
+every piece of text either way.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import ContextManager, Iterator, Protocol, Sequence
+
+from lfe.intervene.deactivate import deactivated
+from lfe.intervene.evaluate import LOGIT_BYTES, ending_scores, greedy_batch, negative_log_likelihood, window_pieces
+from lfe.models.forcing import forced
+from lfe.models.loading import LoadedModel
+from lfe.records import ModelSource
+
+
+class Evaluator(Protocol):
+    """What the causal experiments need of a model; ``tokenizer`` is its transformers tokenizer."""
+
+    tokenizer: object
+
+    def deactivated(self, mask) -> ContextManager: ...
+
+    def forced(self, mask, values) -> ContextManager: ...
+
+    def negative_log_likelihood(self, ids: list[int], window: int, stride: int | None,
+                                prefix: Sequence[int]) -> tuple[float, int]: ...
+
+    def ending_scores(self, context: str, endings: list[str], prefix: Sequence[int]) -> list[float]: ...
+
+    def greedy_batch(self, prompts: Sequence[str], max_new_tokens: int, prefix: Sequence[int]) -> list[str]: ...
+
+
+class HfEvaluator:
+    """transformers: the loaded model itself."""
+
+    def __init__(self, loaded: LoadedModel):
+        self.loaded, self.tokenizer = loaded, loaded.tokenizer
+
+    def deactivated(self, mask):
+        return deactivated(self.loaded.adapter, mask)
+
+    def forced(self, mask, values):
+        return forced(self.loaded.adapter, mask, values)
+
+    def negative_log_likelihood(self, ids, window, stride, prefix):
+        return negative_log_likelihood(self.loaded.model, ids, window, stride, prefix)
+
+    def ending_scores(self, context, endings, prefix):
+        return ending_scores(self.loaded.model, self.tokenizer, context, endings, prefix)
+
+    def greedy_batch(self, prompts, max_new_tokens, prefix):
+        return greedy_batch(self.loaded.model, self.tokenizer, prompts, max_new_tokens, prefix)
+
+
+class VllmEvaluator:
+    """vLLM: a ``lfe.models.vllm_engine.VllmModel`` and the transformers tokenizer lfe feeds it ids from."""
+
+    def __init__(self, engine, tokenizer):
+        self.engine, self.tokenizer = engine, tokenizer
+
+    def deactivated(self, mask):
+        return self.engine.deactivated(mask)
+
+    def forced(self, mask, values):
+        return self.engine.forced(mask, values)
+
+    def negative_log_likelihood(self, ids, window, stride, prefix):
+        scored = self.engine.negative_log_likelihoods(window_pieces(ids, window, stride, prefix))
+        return sum(nll for nll, _ in scored), sum(count for _, count in scored)
+
+    def ending_scores(self, context, endings, prefix):
+        context_ids = [*prefix, *self._ids(context)]
+        pieces = [([*context_ids, *self._ids(" " + ending)], len(context_ids)) for ending in endings]
+        return [-nll for nll, _ in self.engine.negative_log_likelihoods(pieces)]
+
+    def greedy_batch(self, prompts, max_new_tokens, prefix):
+        outputs = self.engine.greedy([[*prefix, *self._ids(prompt)] for prompt in prompts], max_new_tokens)
+        return self.tokenizer.batch_decode(outputs, skip_special_tokens=True)
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+@contextmanager
+def evaluator_for(loaded: LoadedModel, source: ModelSource, *, backend: str, dtype: str, tensor_parallel: int,
+                  longest: int) -> Iterator[Evaluator]:
+    """The evaluator of ``loaded`` on ``backend``; vLLM's is sized for sequences of ``longest`` tokens and
+    stopped on exit. Its steps hold about as many logits as a transformers batch does (``LOGIT_BYTES``)."""
+    if backend == "hf":
+        yield HfEvaluator(loaded)
+        return
+    from lfe.models.vllm_engine import MAX_ROWS, VllmLimits, VllmModel
+
+    step = max(longest, LOGIT_BYTES // (4 * loaded.model.config.vocab_size))
+    engine = VllmModel(source, loaded, dtype=dtype, tensor_parallel=tensor_parallel,
+                       limits=VllmLimits(longest=longest, step_tokens=step, max_rows=MAX_ROWS))
+    loaded.model = None  # vLLM holds its own copy from here on
+    try:
+        yield VllmEvaluator(engine, loaded.tokenizer)
+    finally:
+        engine.close()
