@@ -323,7 +323,6 @@ def main() -> None:
                                 - checkpoint.pooled[:].astype(np.float32)).max()) if with_nnsight else float("nan")
     naive_seconds = float("nan") if args.no_naive else naive_extract(model, tokenizer, adapter, corpus.texts, args.device)
     hf_rows = checkpoint.pooled[:].astype(np.float32)
-    vllm = vllm_extract(model_dir, corpus, settings, work, args.repeats) if args.backend == "vllm" else None
 
     embedding = sum(p.numel() for n, p in model.named_parameters() if "embed" in n or "lm_head" in n or "wte" in n
                     or "wpe" in n)
@@ -331,6 +330,7 @@ def main() -> None:
     model_flops = 2 * non_embedding * tokens / engine_seconds
     machine_flops = matmul_flops(args.device, TORCH_DTYPES[args.dtype])
     writes, write_lines = writer_table(args, adapter.n_layers, adapter.n_neurons)
+    vllm = vllm_extract(model_dir, corpus, settings, work, args.repeats) if args.backend == "vllm" else None
 
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_name()
     results = {

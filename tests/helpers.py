@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lfe.corpus.corpus import rows_fingerprint
+from lfe.corpus.corpus import Corpus, rows_fingerprint
 from lfe.records import CheckpointMeta
 from lfe.store import ActivationStore
 
@@ -64,6 +64,14 @@ TREND = {0: ((3.0, 0.5), (2.0, 0.5)), 100: ((2.0, 1.0), (1.5, 1.0)), 1000: ((1.0
          10000: ((0.5, 3.0), (0.5, 2.0))}
 
 
+def store_of_rows(path, langs, sids, texts=None) -> ActivationStore:
+    """An empty store for rows (langs[i], sids[i], texts[i]) in corpus order, described as extraction describes a corpus."""
+    texts = ["t"] * len(langs) if texts is None else list(texts)
+    corpus = Corpus(tuple(dict.fromkeys(langs)), tuple(dict.fromkeys(sids)), tuple(texts))
+    assert corpus.fingerprint == rows_fingerprint(langs, sids, texts), "rows not in corpus order (language, then sid)"
+    return ActivationStore.create(path, corpus.describe(), langs, sids, texts)
+
+
 def planted_series(path, steps=TREND, names="global_step{}", params=1000, hashes=None):
     """A store with one checkpoint per step, rows h(l, s) = α u_l + β v_s per layer (see `planted`)."""
     n_langs = 6
@@ -71,8 +79,7 @@ def planted_series(path, steps=TREND, names="global_step{}", params=1000, hashes
     for index, (step, layers) in enumerate(steps.items()):
         pooled, langs, sids = planted(n_langs=n_langs, n_sids=8, layers=layers, seed=index)
         if store is None:
-            store = ActivationStore.create(path, {"fingerprint": rows_fingerprint(langs, sids, ["t"] * len(langs))}, langs,
-                                           sids, ["t"] * len(langs))
+            store = store_of_rows(path, langs, sids)
         meta = CheckpointMeta(n_layers=2, n_neurons=40, block_rows=16, weights_hash=hashes[index] if hashes else f"w{step}",
                               n_params=params, series="planted")
         checkpoint = store.create_checkpoint(names.format(step), meta, np.ones(len(langs), np.int32))

@@ -134,8 +134,8 @@ def _answer(pristine: Pristine, where: Path, file: str, damage: str, command: st
     store = pristine.damaged_copy(where, file, damage)
     result = run(COMMANDS[command](pristine, store, where / "out"))
     said = f"{command} after {damage} {file}: {result.output}"
-    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit), \
-        (said, result.exception)
+    assert "Traceback" not in result.output, said
+    assert result.exception is None or isinstance(result.exception, SystemExit), (said, result.exception)
     if result.exit_code == 0:
         if command in MADE:  # what it made or kept equals the original
             try:

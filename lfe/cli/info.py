@@ -44,11 +44,16 @@ def info(store, as_json):
         click.echo(f"  settings: {_flat(checkpoint['settings'])}")
         if checkpoint.get("versions"):
             click.echo(f"  made with: {_flat(checkpoint['versions'])}")
-        click.echo(f"  weights sha256 {checkpoint['weights_hash'][:16]}, tokenizer sha256 {checkpoint['tokenizer_hash'][:16]}")
+        click.echo(f"  weights sha256 {_short(checkpoint['weights_hash'])}, tokenizer sha256 {_short(checkpoint['tokenizer_hash'])}")
         for kind in ("analysis", "ablation"):
             record = checkpoint[kind]  # its parameters, or the sentence saying it is damaged
             click.echo(f"  {kind}: " + ("none" if not record else record if isinstance(record, str) else _flat(record)))
 
 
-def _flat(values: dict) -> str:
-    return ", ".join(f"{key}={value}" for key, value in values.items())
+def _short(digest: str | None) -> str:
+    return digest[:16] if digest else "not recorded"
+
+
+def _flat(values: dict | None) -> str:
+    """key=value, ... (a record an older lfe did not write: "not recorded")."""
+    return "not recorded" if values is None else ", ".join(f"{key}={value}" for key, value in values.items())

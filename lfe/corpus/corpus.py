@@ -7,6 +7,7 @@ import json
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Iterable, Sequence
 
 from lfe.errors import CorpusError, listing
@@ -58,9 +59,10 @@ class Corpus:
         """Each row's ``lang/sid`` label, as error messages name rows."""
         return [row_label(lang, sid) for lang, sid in zip(self.row_langs(), self.row_sids())]
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
-        """sha256 of the exact rows used, in corpus order: (lang, sid, text) as JSON lines."""
+        """sha256 of the exact rows used, in corpus order: (lang, sid, text) as JSON lines (hashed once per corpus:
+        a cluster worker asks for it at every block)."""
         return rows_fingerprint(self.row_langs(), self.row_sids(), self.texts)
 
     def describe(self) -> dict:

@@ -79,19 +79,25 @@ def _analysis(opened: ActivationStore, data, settings: AnalysisSettings, progres
 def analyze_on_cluster(client, store: str | Path, checkpoint: str | list[str] = "all", **options) -> dict[str, AnalysisRecord]:
     """``analyze_store`` with one task per checkpoint on a Dask cluster; each checkpoint's record.
 
-    Only the records come back to this process, so its memory does not grow with the checkpoints.
+    Random-weights controls run first, as in one process, so that each trained checkpoint finds its
+    control's analysis. Only the records come back to this process, so its memory does not grow with
+    the checkpoints. A read-only store is analysed into the output folder only, as ``analyze_store`` does.
     """
     from distributed import as_completed
 
-    opened = ActivationStore.open(store, mode="r+")
+    writable = os.access(store, os.W_OK)
+    opened = ActivationStore.open(store, mode="r+" if writable else "r")
     names = checkpoint_names(opened, checkpoint)
-    opened.prepare_records()  # the analysis group is created once here, not raced by the tasks
+    if writable:
+        opened.prepare_records()  # the analysis group is created once here, not raced by the tasks
     options = {**options, "progress": False}
-    futures = [client.submit(_analyze_one, str(store), name, options, pure=False) for name in names]
+    controls = [name for name in names if _is_control(opened, name)]
     records = {}
-    for future in as_completed(futures):
-        name, record = future.result()
-        records[name] = record
+    for wave in (controls, [name for name in names if name not in controls]):
+        futures = [client.submit(_analyze_one, str(store), name, options, pure=False) for name in wave]
+        for future in as_completed(futures):
+            name, record = future.result()
+            records[name] = record
     return {name: records[name] for name in names}
 
 

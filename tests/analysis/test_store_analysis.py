@@ -8,12 +8,11 @@ from click.testing import CliRunner
 
 from lfe.analysis import AnalysisError, analyze
 from lfe.cli import main
-from lfe.corpus.corpus import rows_fingerprint
 from lfe.errors import StoreError
 from lfe.records import AnalysisSettings, CheckpointMeta
 from lfe.store import ActivationStore
 from lfe.workflows.analyze import analyze_store
-from tests.helpers import planted
+from tests.helpers import planted, store_of_rows
 
 AT_1_5 = AnalysisSettings(threshold=1.5, n_boot=0)
 
@@ -21,8 +20,7 @@ AT_1_5 = AnalysisSettings(threshold=1.5, n_boot=0)
 def planted_store(path, n_langs=6, n_sids=10, block_rows=7, complete=True):
     pooled, langs, sids = planted(n_langs=n_langs, n_sids=n_sids, layers=((1.0, 2.0), (3.0, 0.5), (0.5, 0.5)))
     pooled = (pooled + np.random.default_rng(0).normal(scale=0.2, size=pooled.shape)).astype(np.float16)
-    store = ActivationStore.create(path, {"fingerprint": rows_fingerprint(langs, sids, ["t"] * len(langs))}, langs, sids,
-                                   ["t"] * len(langs))
+    store = store_of_rows(path, langs, sids)
     meta = CheckpointMeta(n_layers=3, n_neurons=40, block_rows=block_rows, store_dtype="float16", weights_hash="w")
     checkpoint = store.create_checkpoint("step1", meta, np.ones(len(langs), np.int32))
     for block in range(checkpoint.n_blocks - (0 if complete else 1)):
@@ -144,3 +142,24 @@ def test_a_read_only_store_is_analysed_into_the_folder_only(tmp_path, monkeypatc
     assert json.loads((tmp_path / "out" / "step1" / "metrics.json").read_text())["sklr"] == record.sklr
     monkeypatch.undo()
     assert not ActivationStore.open(tmp_path / "run.zarr").has_analysis("step1")
+
+
+def test_analysis_on_two_workers_equals_one_process_controls_included(tiny_models, tmp_path):
+    from lfe.corpus import read_corpus
+    from lfe.engine import extract
+    from lfe.workflows.analyze import analyze_on_cluster, analyze_store
+    from lfe.workflows.cluster import cluster
+    from tests.helpers import parallel_rows, write_tsv
+
+    corpus = read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows(langs=("en", "fr", "zh", "hi", "ar", "es"), n_sids=6)))
+    model = tiny_models("llama")
+    for seed in (None, 3):  # the trained checkpoint, then its random-weights control
+        extract(str(model), corpus, tmp_path / "run.zarr", random_init=seed, progress=False)
+    settings = AnalysisSettings(top_percent=5, n_boot=0, null=4)
+    alone = analyze_store(tmp_path / "run.zarr", settings=settings, out=tmp_path / "one", figures=False, progress=False)
+    with cluster(None, 2) as client:
+        spread = analyze_on_cluster(client, tmp_path / "run.zarr", settings=settings, out=tmp_path / "two",
+                                    figures=False)
+    assert spread == alone
+    trained = next(name for name in alone if "random-init" not in name)
+    assert spread[trained].random_weights is not None  # found its control's analysis, finished first

@@ -115,3 +115,12 @@ def test_every_command_and_option_in_the_readme_exists():
         assert not missing, f"README: `lfe {' '.join(words)}` has no {', '.join(missing)}"
         checked += 1
     assert checked >= 10  # the README's command lines were found
+
+
+def test_info_on_a_store_whose_checkpoints_recorded_no_tokenizer(tmp_path):
+    from tests.helpers import planted_series
+
+    store = planted_series(tmp_path / "planted.zarr")  # CheckpointMeta without tokenizer_hash, as older lfe wrote
+    result = CliRunner().invoke(main, ["info", str(store)])
+    assert result.exit_code == 0, result.output
+    assert "tokenizer sha256 not recorded" in result.output

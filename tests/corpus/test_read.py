@@ -160,3 +160,14 @@ def test_sample_drops_incomplete_sids_when_asked(tmp_path):
                                      "--out-dir", str(tmp_path / "s")])
     assert done.exit_code == 0, done.output
     assert "3" not in read_corpus(tmp_path / "s" / "probe.tsv").sids
+
+
+def test_the_fingerprint_is_hashed_once_per_corpus(monkeypatch):
+    import lfe.corpus.corpus as corpus_module
+
+    calls = []
+    real = corpus_module.rows_fingerprint
+    monkeypatch.setattr(corpus_module, "rows_fingerprint", lambda *rows: calls.append(1) or real(*rows))
+    corpus = corpus_module.Corpus(("en", "fr"), ("1", "2"), ("a", "b", "c", "d"))
+    assert corpus.fingerprint == corpus.fingerprint == real(corpus.row_langs(), corpus.row_sids(), corpus.texts)
+    assert len(calls) == 1  # a cluster worker asks at every block: hashing every text each time was the cost

@@ -4,17 +4,17 @@ import numpy as np
 import pytest
 import zarr
 
-from lfe.corpus.corpus import rows_fingerprint
 from lfe.errors import StoreError
 from lfe.records import CheckpointMeta, ModelSource
 from lfe.store import ActivationStore, BackgroundWriter
+from tests.helpers import store_of_rows
 
 
 def _store(path, rows=10):
     langs = ["en"] * (rows // 2) + ["fr"] * (rows - rows // 2)
     sids = [str(i % (rows // 2)) for i in range(rows)]
     texts = [f"t{i}" for i in range(rows)]
-    return ActivationStore.create(path, {"fingerprint": rows_fingerprint(langs, sids, texts)}, langs, sids, texts)
+    return store_of_rows(path, langs, sids, texts)
 
 
 def _checkpoint(store, name="c", block_rows=4):
