@@ -44,7 +44,8 @@ def info(store, as_json):
         click.echo(f"  settings: {_flat(checkpoint['settings'])}")
         if checkpoint.get("versions"):
             click.echo(f"  made with: {_flat(checkpoint['versions'])}")
-        click.echo(f"  weights sha256 {_short(checkpoint['weights_hash'])}, tokenizer sha256 {_short(checkpoint['tokenizer_hash'])}")
+        click.echo(f"  weights sha256 {_short(checkpoint['weights_hash'])}, "
+                   f"tokenizer sha256 {_short(checkpoint['tokenizer_hash'])}")
         for kind in ("analysis", "ablation"):
             record = checkpoint[kind]  # its parameters, or the sentence saying it is damaged
             click.echo(f"  {kind}: " + ("none" if not record else record if isinstance(record, str) else _flat(record)))
