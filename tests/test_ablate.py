@@ -79,7 +79,7 @@ def test_generations_and_a_warning_when_evaluation_text_was_probed(analysed, tmp
     model, store, held = analysed
     prompts = write_tsv(tmp_path / "prompts.tsv", [("en", "p1", "the cat"), ("fr", "p1", "le chat")])
     probed = write_tsv(tmp_path / "probed.tsv", parallel_rows(langs=LANGS, n_sids=3))
-    settings = AblationSettings(evaluation=str(probed), regions="fr", window=32, generate=str(prompts), max_new_tokens=4)
+    settings = AblationSettings(evaluation=str(probed), regions=("fr",), window=32, generate=str(prompts), max_new_tokens=4)
     with caplog.at_level(logging.WARNING, logger="lfe"):
         ablate(str(model), store, settings, out=tmp_path / "g")
     assert "3 evaluation sids were also probed" in caplog.text
@@ -96,7 +96,7 @@ def test_ablate_generate_reports_the_share_of_continuations_in_the_prompts_langu
     french = "Le soleil se lève à l'est et le chat dort sur le tapis."
     monkeypatch.setattr(HfEvaluator, "greedy_batch",
                         lambda self, prompts, *rest: [french if prompt != "le" else "" for prompt in prompts])
-    settings = AblationSettings(evaluation=str(held), regions="fr", window=32, generate=str(prompts), max_new_tokens=4)
+    settings = AblationSettings(evaluation=str(held), regions=("fr",), window=32, generate=str(prompts), max_new_tokens=4)
     table = ablate(str(model), store, settings, out=tmp_path / "g")
     assert table.generation_language == {name: {"en": 0.0, "fr": 0.5} for name in (FULL_MODEL, "fr", "random~fr")}
     report = (tmp_path / "g" / "ckpt" / "table.md").read_text()
@@ -149,7 +149,7 @@ def test_an_interrupted_ablation_goes_on_from_its_finished_cells_and_equals_an_u
     choice = tmp_path / "choice.jsonl"
     choice.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8")
     prompts = write_tsv(tmp_path / "prompts.tsv", [("en", "p1", "the cat"), ("fr", "p1", "le chat")])
-    settings = AblationSettings(evaluation=str(held), regions="en,fr", window=32, choice=str(choice),
+    settings = AblationSettings(evaluation=str(held), regions=("en", "fr"), window=32, choice=str(choice),
                                 generate=str(prompts), max_new_tokens=3)
     whole = ablate(str(model), store, settings, out=tmp_path / "whole")
     real = getattr(HfEvaluator, stage)

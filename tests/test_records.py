@@ -44,7 +44,7 @@ RECORDS = [
                    n_neurons=8, checkpoint="c"),
     RegionNull(sklr_percent=NullSummary(30.0, 36.0, 0.01, 100, "shuffled"),
                region_percent={"en": NullSummary(3.0, 4.0, 0.5, 100, "shuffled")}, neurons_sampled=8192),
-    AblationSettings(regions="en", random="layer-matched", seed=2, window=64, choice="c.jsonl", analysis=ANALYSIS),
+    AblationSettings(regions=("en",), random="layer-matched", seed=2, window=64, choice="c.jsonl", analysis=ANALYSIS),
     AblationTable(checkpoint="c", model="m", params=AblationSettings(analysis=ANALYSIS), tokens={"en": 5},
                   perplexity={"en": {FULL_MODEL: 2.0, "en": 4.0, "random~en": 2.5}},
                   increase_percent={"en": {"en": 100.0, "random~en": 25.0}}, region_size={"en": 3, "random~en": 3},

@@ -120,7 +120,7 @@ def test_steer_refuses_bad_input_in_one_line(analysed, tmp_path):
     for options, message in ((["--to", "de"], "--to de: no region for it"),
                              (["--to", "fr", "--from", "de"], "has no prompt in de"),
                              (["--to", "fr", "--method", "lape"], "run `lfe analyze --method lape`"),
-                             (["--to", ","], "--to names no language"),
+                             (["--to", ","], "--to ',' names nothing"),
                              (["--to", "fr", "--max-new-tokens", "0"], "--max-new-tokens must be positive"),
                              (["--to", "fr", "--zero-source", "--prompts", str(german)], "--zero-source needs a region")):
         result = CliRunner().invoke(main, base + options)

@@ -95,3 +95,16 @@ def test_without_xarray_a_one_line_error_names_the_extra(series, monkeypatch):
     for call in (lfe.open, lfe.tables):
         with pytest.raises(LfeError, match=r"needs (xarray|pandas), an optional dependency of lfe: pip install 'lfe\[xarray\]'"):
             call(series)
+
+
+def test_xarray_opens_a_store_with_the_lfe_engine(series, tmp_path):
+    import zarr
+
+    from lfe.workflows.xarray_backend import LfeBackendEntrypoint
+
+    xr.testing.assert_identical(xr.open_dataset(series, engine="lfe"), lfe.open(series))
+    assert "pooled" not in xr.open_dataset(series, engine="lfe", drop_variables=["pooled"])
+    zarr.open_group(tmp_path / "plain.zarr", mode="w").attrs["other"] = 1
+    assert LfeBackendEntrypoint().guess_can_open(series)
+    assert not LfeBackendEntrypoint().guess_can_open(tmp_path / "plain.zarr")  # left to xarray's zarr engine
+    assert not LfeBackendEntrypoint().guess_can_open(tmp_path / "missing.zarr")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli.options import PathValue, backend_options, device_option, dtype_option, friendly_errors
+from lfe.cli.options import CommaList, PathValue, backend_options, device_option, dtype_option, friendly_errors
 from lfe.records import METHODS, ZSCORE
 
 
@@ -15,7 +15,7 @@ from lfe.records import METHODS, ZSCORE
 @click.option("--eval", "evaluation", required=True, type=PathValue(exists=True),
               help="A folder of <lang>.txt files, or a corpus file of held-out sids.")
 @click.option("--checkpoint", default=None, help="The checkpoint whose analysis gives the regions.")
-@click.option("--regions", default="all", show_default=True, help="Languages whose key regions to deactivate.")
+@click.option("--regions", type=CommaList(), default="all", show_default=True, help="Languages whose key regions to deactivate.")
 @click.option("--method", type=click.Choice(METHODS), default=ZSCORE, show_default=True,
               help="Whose regions: the paper's z-scores, LAPE's or AP's (from `lfe analyze --method`).")
 @click.option("--random", "random_kind", default="matched", show_default=True,
@@ -26,7 +26,7 @@ from lfe.records import METHODS, ZSCORE
 @click.option("--choice", type=PathValue(exists=True), default=None, help="A choice task (JSONL, XStoryCloze layout).")
 @click.option("--generate", type=PathValue(exists=True), default=None, help="Prompts (a corpus file) to continue greedily.")
 @click.option("--max-new-tokens", type=int, default=32, show_default=True)
-@click.option("--lm-eval", "lm_eval", default=None,
+@click.option("--lm-eval", "lm_eval", type=CommaList(), default=(),
               help="lm-evaluation-harness tasks, comma-separated (e.g. xstorycloze_en,xnli_fr), run with each mask live "
                    "(lfe[eval]).")
 @click.option("--lm-eval-limit", type=int, default=None, help="At most N documents of each harness task.")
@@ -51,6 +51,6 @@ def ablate(model, store, evaluation, checkpoint, regions, method, random_kind, s
     settings = AblationSettings(regions=regions, method=method, random=random_kind, seed=seed, window=window, stride=stride,
                                 dtype=dtype, device=device, evaluation=str(evaluation), choice=choice,
                                 generate=generate, max_new_tokens=max_new_tokens, lm_eval_limit=lm_eval_limit,
-                                lm_eval=tuple(task.strip() for task in (lm_eval or "").split(",") if task.strip()),
+                                lm_eval=lm_eval,
                                 lm_eval_include=lm_eval_include, backend=backend, tensor_parallel=tensor_parallel)
     run(model, store, settings, checkpoint=checkpoint, out=out)

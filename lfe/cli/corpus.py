@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli.options import CorpusSource, PathValue, cache_options, friendly_errors
+from lfe.cli.options import CommaList, CorpusSource, PathValue, cache_options, friendly_errors
 
 
 @click.group()
@@ -15,8 +15,8 @@ def corpus():
 @corpus.command("fetch")
 @friendly_errors
 @click.argument("name", type=click.Choice(["bible"]))
-@click.option("--langs", default=None, help="Languages, comma-separated [default: the paper's nine].")
-@click.option("--versions", default=None, help="Bible versions as LANG=CODE,... (e.g. en=4 for the WEB).")
+@click.option("--langs", type=CommaList(), default=None, help="Languages, comma-separated [default: the paper's nine].")
+@click.option("--versions", type=CommaList(), default=None, help="Bible versions as LANG=CODE,... (e.g. en=4 for the WEB).")
 @click.option("--out", type=PathValue(), default="bible.tsv", show_default=True)
 @cache_options
 def fetch(name, langs, versions, out, cache, wheels):
@@ -28,7 +28,7 @@ def fetch(name, langs, versions, out, cache, wheels):
     """
     from lfe.corpus.sources.bible import NOTICE, PAPER_LANGS, fetch_bible
 
-    chosen = tuple(lang.strip() for lang in langs.split(",")) if langs else PAPER_LANGS
+    chosen = langs or PAPER_LANGS
     pairs = _versions(versions) if versions else None
     click.echo(NOTICE, err=True)
     path = fetch_bible(out, langs=chosen, versions=pairs, cache=cache, find_links=wheels)
@@ -40,7 +40,7 @@ def fetch(name, langs, versions, out, cache, wheels):
 @click.argument("name", type=click.Choice(["flores"]))
 @click.argument("path", type=PathValue(exists=True))
 @click.option("--split", type=click.Choice(["dev", "devtest"]), default="dev", show_default=True)
-@click.option("--langs", default=None, help="FLORES codes (eng_Latn) or lfe's short ones (en), comma-separated "
+@click.option("--langs", type=CommaList(), default=None, help="FLORES codes (eng_Latn) or lfe's short ones (en), comma-separated "
                                             "[default: every language in the release].")
 @click.option("--out", type=PathValue(), required=True, help="The corpus file to write (TSV).")
 def import_(name, path, split, langs, out):
@@ -53,17 +53,17 @@ def import_(name, path, split, langs, out):
     from lfe.corpus import write_tsv
     from lfe.corpus.sources.flores import read_flores
 
-    rows = read_flores(path, split, [lang.strip() for lang in langs.split(",") if lang.strip()] if langs else None)
+    rows = read_flores(path, split, list(langs) if langs else None)
     click.echo(write_tsv(out, rows))
     click.echo(f"{len({row[0] for row in rows})} languages x {len(rows) // len({row[0] for row in rows})} sentences",
                err=True)
 
 
-def _versions(value: str) -> dict[str, str]:
+def _versions(items: tuple[str, ...]) -> dict[str, str]:
     """--versions en=4,fr=l -> {"en": "4", "fr": "l"}."""
-    pairs = [item.split("=", 1) for item in value.split(",")]
+    pairs = [item.split("=", 1) for item in items]
     if any(len(pair) != 2 or not pair[0].strip() or not pair[1].strip() for pair in pairs):
-        raise click.BadParameter(f"{value!r} is not LANG=CODE,... (e.g. en=4,fr=l)", param_hint="--versions")
+        raise click.BadParameter(f"{','.join(items)!r} is not LANG=CODE,... (e.g. en=4,fr=l)", param_hint="--versions")
     return {lang.strip(): code.strip() for lang, code in pairs}
 
 
@@ -73,7 +73,7 @@ def _versions(value: str) -> dict[str, str]:
 @click.option("--samples", type=int, required=True, help="Sids to probe.")
 @click.option("--seed", type=int, required=True, help="Seed of the draw.")
 @click.option("--holdout", type=int, default=0, show_default=True, help="Further sids held out for evaluation.")
-@click.option("--langs", default=None, help="Languages to keep, comma-separated.")
+@click.option("--langs", type=CommaList(), default=None, help="Languages to keep, comma-separated.")
 @click.option("--out-dir", type=PathValue(), default=None, help="[default: PATH without its suffix]")
 @click.option("--drop-incomplete", is_flag=True, help="Keep only sids present in every language.")
 def sample(path, samples, seed, holdout, langs, out_dir, drop_incomplete):
@@ -81,6 +81,6 @@ def sample(path, samples, seed, holdout, langs, out_dir, drop_incomplete):
     from lfe.corpus.sample import sample_corpus
 
     written = sample_corpus(path, samples=samples, seed=seed, holdout=holdout, out_dir=out_dir,
-                            langs=langs.split(",") if langs else None, drop_incomplete=drop_incomplete)
+                            langs=list(langs) if langs else None, drop_incomplete=drop_incomplete)
     for kind, where in written.items():
         click.echo(f"{kind}: {where}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli.options import PathValue, friendly_errors
+from lfe.cli.options import CommaList, PathValue, friendly_errors
 from lfe.records import METHODS, ZSCORE
 
 
@@ -35,7 +35,7 @@ def export(store, fmt, method, checkpoint, out):
 @click.argument("mask", type=PathValue(exists=True, dir_okay=False))
 @click.option("--regions", "fmt", type=click.Choice(["lape"]), default="lape", show_default=True,
               help="The file's layout: LAPE's activation_mask (torch.save of per-language lists of per-layer indices).")
-@click.option("--languages", default=None,
+@click.option("--languages", type=CommaList(), default=None,
               help="The mask's languages in its order, comma-separated [default: from MASK.languages.json].")
 @click.option("--checkpoint", default=None, help="The checkpoint whose analysis takes the regions.")
 def import_regions(store, mask, fmt, languages, checkpoint):
@@ -50,8 +50,7 @@ def import_regions(store, mask, fmt, languages, checkpoint):
     """
     from lfe.workflows.export import import_lape_mask
 
-    order = [lang.strip() for lang in languages.split(",") if lang.strip()] if languages else None
-    record = import_lape_mask(store, mask, languages=order, checkpoint=checkpoint)
+    record = import_lape_mask(store, mask, languages=list(languages) if languages else None, checkpoint=checkpoint)
     sizes = record.methods["lape"].region_sizes
     click.echo(f"LAPE regions of {record.checkpoint or 'the checkpoint'} from {mask}: "
                + ", ".join(f"{lang} {size}" for lang, size in sizes.items()) + " neurons")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from lfe.cli.options import (
+    CommaList,
     CorpusSource,
     PathValue,
     backend_options,
@@ -12,13 +13,9 @@ from lfe.cli.options import (
     device_option,
     dtype_option,
     friendly_errors,
+    joined,
 )
 from lfe.records import COMPRESSIONS, PADDING_SIDES, SPECIAL_TOKENS, STORE_DTYPES, ExtractSettings
-
-
-def _split(values) -> tuple[str, ...]:
-    """Options given several times or comma-separated: ("a,b", "c") -> ("a", "b", "c")."""
-    return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
 
 
 @click.command()
@@ -30,10 +27,10 @@ def _split(values) -> tuple[str, ...]:
               help="TSV/CSV/JSONL with lang, sid, text; a directory with one file per language; or a Hugging Face "
                    "dataset, hf:NAME[:CONFIG][:SPLIT] or a save_to_disk folder (lfe[hf]).")
 @click.option("--out", required=True, type=PathValue(), help="The Zarr store to create or resume.")
-@click.option("--revision", "--revisions", "revisions", multiple=True,
+@click.option("--revision", "--revisions", "revisions", multiple=True, type=CommaList(),
               help="Hub revision(s) to extract, one checkpoint each; repeat or separate with commas.")
 @click.option("--name", default=None, help="Checkpoint name (default: the revision, else the model's name).")
-@click.option("--langs", default=None, help="Languages to use, comma-separated, in this order.")
+@click.option("--langs", type=CommaList(), default=None, help="Languages to use, comma-separated, in this order.")
 @click.option("--samples", type=int, default=None, help="Use a random subset of N sids (needs --seed).")
 @click.option("--seed", type=int, default=None, help="Seed of the --samples draw.")
 @click.option("--drop-incomplete", is_flag=True, help="Keep only sids present in every language.")
@@ -48,7 +45,7 @@ def _split(values) -> tuple[str, ...]:
               help="exclude: feed the text as the tokenizer prepares it (<bos> for Gemma, LLaMA), pool only the text's "
                    "tokens; include: pool the special tokens too; none: feed the bare text (the paper's released code).")
 @click.option("--padding-side", type=click.Choice(PADDING_SIDES), default="right", show_default=True)
-@click.option("--stats", default="mean", show_default=True,
+@click.option("--stats", type=CommaList(), default="mean", show_default=True,
               help="Per sample and neuron, comma-separated: mean (always); positive (how many pooled tokens fired, "
                    "LAPE's statistic: act(gate) > 0 in gated MLPs).")
 @click.option("--max-tokens", type=int, default=None, help="Truncate texts to N tokens (recorded).")
@@ -75,26 +72,16 @@ def extract(model, pattern, corpus_path, out, revisions, name, langs, samples, s
         lfe extract --checkpoints 'runs/checkpoint-*' --corpus bible.tsv --out run.zarr --workers 2
         lfe extract bigscience/bloom-7b1 --corpus flores.tsv --out run.zarr --backend vllm --device cuda
     """
-    from lfe.corpus import read_corpus
-    from lfe.engine import extract as run
-    from lfe.models.loading import checkpoint_dirs
-    from lfe.workflows.cluster import cluster
+    from lfe.workflows.extract import extract_corpus
 
-    if (model is None) == (pattern is None):
-        raise click.UsageError("pass MODEL or --checkpoints PATTERN (one of them)")
-    models = model if pattern is None else checkpoint_dirs(pattern)
-
-    corpus = read_corpus(corpus_path, langs=_split([langs]) if langs else None, samples=samples, seed=seed,
-                         drop_incomplete=drop_incomplete)
-    click.echo(f"corpus: {len(corpus.langs)} languages x {corpus.n_sids} sids = {len(corpus)} rows "
-               f"(fingerprint {corpus.fingerprint[:12]})", err=True)
     settings = ExtractSettings(batch_tokens=batch_tokens, dtype=dtype, store_dtype=store_dtype, compression=compression,
                                device=device, special_tokens=special_tokens, padding_side=padding_side, max_tokens=max_tokens,
-                               block_rows=block_rows, stats=_split([stats]), backend=backend, tensor_parallel=tensor_parallel)
+                               block_rows=block_rows, stats=stats, backend=backend, tensor_parallel=tensor_parallel)
     try:
-        with cluster(scheduler, workers) as client:
-            reports = run(models, corpus, out, revisions=_split(revisions) or (None,), settings=settings, name=name,
-                          overwrite=overwrite, progress=not quiet, client=client, random_init=random_init)
+        reports = extract_corpus(model, corpus_path, out, settings, pattern=pattern, langs=langs, samples=samples,
+                                 seed=seed, drop_incomplete=drop_incomplete, revisions=joined(revisions), name=name,
+                                 overwrite=overwrite, progress=not quiet, random_init=random_init, scheduler=scheduler,
+                                 workers=workers)
     except KeyboardInterrupt:
         # the writer has written every finished block on the way out; nothing half-written is marked done
         click.echo(f"\ninterrupted: finished blocks are kept in {out}; rerun the same command to resume", err=True)
@@ -103,6 +90,5 @@ def extract(model, pattern, corpus_path, out, revisions, name, langs, samples, s
         if report.status == report.COMPLETE:
             click.echo(f"{report.name}: already complete, nothing to do")
         else:
-            rate = report.tokens / report.seconds if report.seconds else 0.0
             click.echo(f"{report.name}: {report.rows} rows, {report.tokens} tokens in {report.seconds:.1f} s "
-                       f"({rate:,.0f} tok/s) -> {out}")
+                       f"({report.tokens_per_second:,.0f} tok/s) -> {out}")

@@ -35,6 +35,27 @@ class PathValue(click.Path):
         return super().convert(value, param, ctx)
 
 
+class CommaList(click.ParamType):
+    """A comma-separated list, spaces around items dropped: "en, fr,zh" -> ("en", "fr", "zh"). With
+    ``multiple=True`` each use is one list (``joined`` flattens them); a list of nothing is refused."""
+
+    name = "list"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):  # a default already converted, or a value from Python
+            return value
+        items = tuple(item.strip() for item in str(value).split(",") if item.strip())
+        if not items:  # one line, as every bad value lfe refuses (click's own failure adds its usage lines)
+            option = param.opts[0] if param is not None and param.opts else "a list"
+            raise BadInput(f"{option} {value!r} names nothing; give one or more values separated by commas")
+        return items
+
+
+def joined(lists) -> tuple[str, ...]:
+    """The items of a ``CommaList`` option given several times, in order: (("a", "b"), ("c",)) -> ("a", "b", "c")."""
+    return tuple(item for items in lists for item in items)
+
+
 class CorpusSource(PathValue):
     """A corpus: an existing file or folder, or a Hugging Face dataset ``hf:NAME[:CONFIG][:SPLIT]`` (read later)."""
 
@@ -128,7 +149,7 @@ def method_options(command):
         return command(*args, settings=replace(settings, peers=peers), **kwargs)
 
     return _apply(wrapper, [
-        click.option("--method", default=ZSCORE, show_default=True,
+        click.option("--method", type=CommaList(), default=ZSCORE, show_default=True,
                      help="Key-neuron methods: zscore (the paper's, always computed), lape (Tang et al.; needs "
                           "`lfe extract --stats mean,positive`), ap (Kojima et al.), a comma list, or all "
                           "(adds their agreement)."),

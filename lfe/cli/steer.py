@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli.options import PathValue, backend_options, device_option, dtype_option, friendly_errors
+from lfe.cli.options import CommaList, PathValue, backend_options, device_option, dtype_option, friendly_errors
 from lfe.records import METHODS, STEER_RANDOM, ZSCORE
 
 
@@ -12,7 +12,7 @@ from lfe.records import METHODS, STEER_RANDOM, ZSCORE
 @friendly_errors
 @click.argument("model")
 @click.argument("store", type=PathValue(exists=True))
-@click.option("--to", "targets", required=True, help="Target languages, comma-separated, or all.")
+@click.option("--to", "targets", type=CommaList(), required=True, help="Target languages, comma-separated, or all.")
 @click.option("--from", "source", default=None, help="Only the prompts in this language [default: every prompt].")
 @click.option("--prompts", required=True, type=PathValue(exists=True), help="Prompts: a corpus file (lang, sid, text).")
 @click.option("--checkpoint", default=None, help="The checkpoint whose analysis gives the regions.")
@@ -39,7 +39,7 @@ def steer(model, store, targets, source, prompts, checkpoint, method, zero_sourc
     from lfe.records import SteerSettings
     from lfe.workflows.steer import steer as run
 
-    settings = SteerSettings(targets=tuple(lang.strip() for lang in targets.split(",") if lang.strip()), prompts=str(prompts),
+    settings = SteerSettings(targets=targets, prompts=str(prompts),
                              source=source, method=method, zero_source=zero_source, random=random_kind, seed=seed,
                              max_new_tokens=max_new_tokens, dtype=dtype, device=device, backend=backend,
                              tensor_parallel=tensor_parallel)

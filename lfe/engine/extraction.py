@@ -12,16 +12,15 @@ import time
 from pathlib import Path
 
 from lfe.corpus import Corpus
-from lfe.corpus.corpus import rows_fingerprint
 from lfe.engine.distributed import extract_on_cluster
 from lfe.engine.loop import run_blocks
 from lfe.engine.prepare import CheckpointReport, checkpoint_sources, diff_nested, prepare_checkpoint
 from lfe.engine.settings import resolved
 from lfe.errors import LfeError, ModelError, StoreError
-from lfe.log import logger
 from lfe.models.loading import LoadedModel, load
 from lfe.records import ExtractSettings, ModelSource
 from lfe.store import ActivationStore
+from lfe.store.integrity import restored
 from lfe.store.lock import writer_lock
 from lfe.store.store import is_empty_folder
 
@@ -97,7 +96,7 @@ def _open_store(path: Path, corpus: Corpus, overwrite: bool) -> ActivationStore:
     if path.exists() and not is_empty_folder(path):
         if not os.access(path, os.W_OK):
             raise StoreError(f"{path} is read-only for this user; fix its permissions or pass another --out")
-        store = _restored(path, corpus)
+        store = restored(path, corpus)
         stored = store.corpus
         if stored["fingerprint"] == corpus.fingerprint:
             return store
@@ -108,32 +107,6 @@ def _open_store(path: Path, corpus: Corpus, overwrite: bool) -> ActivationStore:
             )
         ActivationStore.remove(path)
     return ActivationStore.create(path, corpus.describe(), corpus.row_langs(), corpus.row_sids(), corpus.texts)
-
-
-def _restored(path: Path, corpus: Corpus) -> ActivationStore:
-    """The store at ``path``, its own metadata and corpus arrays rewritten from ``corpus`` where damaged.
-
-    Only when the store proves to be of this corpus: its corpus arrays hash to it (metadata damaged), or
-    its metadata records it (corpus arrays damaged). Checkpoints are never touched here.
-    """
-    try:
-        store = ActivationStore.open(path, mode="r+")
-    except StoreError:
-        if not (path / "corpus").is_dir() or _stored_rows_fingerprint(path) != corpus.fingerprint:
-            raise
-        ActivationStore.write_metadata(path, corpus.describe())
-        logger.warning(f"{path}: the store's damaged metadata was rewritten from the corpus (its rows match)")
-        store = ActivationStore.open(path, mode="r+")
-    if store.corpus.get("fingerprint") == corpus.fingerprint and _stored_rows_fingerprint(path) != corpus.fingerprint:
-        store.write_corpus(corpus.row_langs(), corpus.row_sids(), corpus.texts)
-        logger.warning(f"{path}: the store's damaged corpus arrays were rewritten from the corpus")
-    return store
-
-
-def _stored_rows_fingerprint(path: Path) -> str | None:
-    """The fingerprint of the rows the store's corpus arrays hold, or None if they cannot be read."""
-    rows = ActivationStore.corpus_rows(path)
-    return None if rows is None else rows_fingerprint(*rows)
 
 
 def _corpus_differences(stored: dict, given: dict) -> str:

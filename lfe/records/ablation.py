@@ -16,7 +16,7 @@ FULL_MODEL = "full model"  # the column of the intact model, in every table
 class AblationSettings(Record):
     """Every parameter of a deactivation experiment besides the model and the store."""
 
-    regions: str = "all"  # "all" or languages, comma-separated
+    regions: tuple[str, ...] = ("all",)  # ("all",) or the languages whose regions are deactivated
     method: str = ZSCORE  # whose regions: the paper's z-scores, LAPE's or AP's (``lfe analyze --method``)
     random: str = "matched"  # matched, layer-matched, largest or "P%"
     seed: int = 0
@@ -43,7 +43,14 @@ class AblationSettings(Record):
                + ([f"--seed must be 0 or more, got {self.seed}"] if self.seed < 0 else [])
                + backend_problems(self.backend, self.tensor_parallel)
                + (["--lm-eval runs the harness's own transformers model: use --backend hf"]
-                  if self.lm_eval and self.backend != "hf" else []))
+                  if self.lm_eval and self.backend != "hf" else [])
+               + ([] if self.regions else ["--regions names no language"]))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AblationSettings":
+        if isinstance(data.get("regions"), str):  # before it was a tuple it was "all" or "en,fr"
+            data = {**data, "regions": tuple(lang.strip() for lang in data["regions"].split(",") if lang.strip())}
+        return super().from_dict(data)
 
 
 @dataclass(frozen=True)

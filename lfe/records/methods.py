@@ -35,11 +35,12 @@ class PeerSettings(Record):
                + ([f"the peers' shuffles must be 0 or more, got {self.shuffles}"] if self.shuffles < 0 else []))
 
     @classmethod
-    def parse(cls, text: str, **parameters) -> "PeerSettings":
-        """From ``--method`` ("zscore", "lape", "ap", a comma list of them, or "all")."""
-        names = METHODS if text.strip() == "all" else tuple(name.strip() for name in text.split(",") if name.strip())
+    def parse(cls, chosen: tuple[str, ...], **parameters) -> "PeerSettings":
+        """From ``--method``'s names ("zscore", "lape", "ap", several of them, or "all")."""
+        names = METHODS if chosen == ("all",) else chosen
         unknown = [name for name in names if name not in METHODS]
         if unknown or not names:
-            raise AnalysisError(f"--method {text!r} is not one of {', '.join(METHODS)}, all (or a comma list of them)")
+            raise AnalysisError(f"--method {','.join(chosen)!r} is not one of {', '.join(METHODS)}, all "
+                                "(or a comma list of them)")
         return cls(methods=tuple(name for name in PEER_METHODS if name in names), **parameters)
 

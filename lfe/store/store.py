@@ -110,24 +110,6 @@ class ActivationStore(CheckpointRecords):
             raise
         return cls.open(path, mode="r+")
 
-    @staticmethod
-    def write_metadata(path: str | Path, corpus: dict) -> None:
-        """Rewrite the store's own metadata (the lfe attributes of its root group), leaving every array alone."""
-        (Path(path) / "zarr.json").unlink(missing_ok=True)
-        group = zarr.open_group(str(path), mode="a")
-        group.attrs["lfe"] = {"schema_version": SCHEMA_VERSION, "lfe_version": __version__, "corpus": corpus}
-
-    @staticmethod
-    def corpus_rows(path: str | Path) -> tuple[list[str], list[str], list[str]] | None:
-        """(langs, sids, texts) of the corpus arrays at ``path``, read even when the store's own metadata is
-        damaged; None if they cannot be read."""
-        try:
-            group = zarr.open_group(str(Path(path) / "corpus"), mode="r")
-            langs, sids, texts = ([str(value) for value in np.asarray(group[key][:])] for key in ("lang", "sid", "text"))
-        except Exception:  # damaged metadata or chunks: every codec raises its own type
-            return None
-        return langs, sids, texts
-
     def write_corpus(self, langs, sids, texts) -> None:
         """(Re)write the corpus arrays: the rows' languages, sids and texts, in row order."""
         shutil.rmtree(self.path / "corpus", ignore_errors=True)
@@ -209,6 +191,19 @@ class ActivationStore(CheckpointRecords):
     def checkpoint_names(self) -> list[str]:
         """Names of fully created checkpoints (groups that carry their lfe attributes)."""
         return sorted(name for name, sub in self._checkpoint_groups() if "lfe" in sub.attrs)
+
+    def selected(self, checkpoint: str | list[str] = "all") -> list[str]:
+        """The checkpoints ``checkpoint`` names ("all", one name, or a list); a store with none is an error."""
+        names = self.checkpoint_names() if checkpoint == "all" else [checkpoint] if isinstance(checkpoint, str) else checkpoint
+        if not names:
+            raise StoreError(f"{self.path} holds no checkpoint yet; run `lfe extract` first")
+        return list(names)
+
+    def one_checkpoint(self, checkpoint: str | None = None) -> str:
+        """``checkpoint``, or the store's only one; a store with none or several (and no choice) is an error."""
+        if checkpoint is None and len(names := self.selected()) > 1:
+            raise StoreError(f"{self.path} has several checkpoints ({', '.join(names)}); pass --checkpoint")
+        return checkpoint or self.selected()[0]
 
     def half_created_checkpoints(self) -> list[str]:
         """Checkpoint groups whose attributes were never written (a run stopped while creating them)."""

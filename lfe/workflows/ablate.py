@@ -21,19 +21,18 @@ from lfe.analysis.controls import control_regions
 from lfe.corpus import read_corpus
 from lfe.corpus.read import read_records
 from lfe.corpus.sample import read_choice_items
-from lfe.errors import LfeError, StoreError
+from lfe.errors import LfeError
 from lfe.intervene.deactivate import deactivated
 from lfe.intervene.evaluate import perplexity
 from lfe.intervene.evaluators import Evaluator, evaluator_for
 from lfe.intervene.harness import HarnessRunner
 from lfe.intervene.language_id import identify, same_language_share
 from lfe.log import logger
-from lfe.models.loading import LoadedModel, context_length, load, resolve_source
+from lfe.models.loading import LoadedModel, checked_model, context_length, model_device, resolve_source
 from lfe.models.tokens import special_prefix
 from lfe.records import FULL_MODEL, AblationSettings, AblationTable, Generation
 from lfe.report import write_ablation
 from lfe.store import ActivationStore
-from lfe.workflows.analyze import one_checkpoint
 from lfe.workflows.journal import CellJournal
 from lfe.workflows.paths import beside
 
@@ -44,11 +43,12 @@ def ablate(model: str, store: str | Path, settings: AblationSettings, *, checkpo
            out: str | Path | None = None) -> AblationTable:
     """Run the deactivation experiment; keep the table in the store and write its files to ``out``."""
     opened = ActivationStore.open(store)
-    checkpoint = one_checkpoint(opened, checkpoint)
+    checkpoint = opened.one_checkpoint(checkpoint)
     analysis = opened.analysis(checkpoint)
     langs = list(analysis.languages)
     columns, twins = _columns(opened, checkpoint, langs, settings)
-    loaded = checked_model(opened, checkpoint, model, settings.dtype, model_device(settings.backend, settings.device))
+    loaded = checked_model(model, opened.checkpoint(checkpoint).meta.weights_hash, checkpoint, settings.dtype,
+                           model_device(settings.backend, settings.device))
     texts, eval_sids = read_eval_texts(settings.evaluation, langs)
     items = read_choice_items(settings.choice) if settings.choice else None  # checked before any evaluation
     prompts = read_records(settings.generate) if settings.generate else None  # prompts need not be parallel
@@ -126,25 +126,11 @@ def _window(loaded: LoadedModel, window: int | None, prefix: list[int]) -> int:
     return window
 
 
-def model_device(backend: str, device: str) -> str:
-    """Where the transformers model loads: the device, or the CPU beside vLLM (which runs its own copy)."""
-    return "cpu" if backend == "vllm" else device
-
-
-def checked_model(opened: ActivationStore, checkpoint: str, model: str, dtype: str, device: str) -> LoadedModel:
-    """``model`` loaded, refused unless it is the model whose activations ``checkpoint`` holds."""
-    loaded = load(resolve_source(model), dtype, device)
-    if loaded.weights_hash != opened.checkpoint(checkpoint).meta.weights_hash:
-        raise StoreError(f"{model} is not the model whose activations checkpoint {checkpoint!r} holds "
-                         "(weights hash differs); pass the same model")
-    return loaded
-
-
 def _columns(opened: ActivationStore, checkpoint: str, langs: list[str],
              settings: AblationSettings) -> tuple[Columns, dict[str, str | None]]:
     """The full model, each chosen language's key region and the random controls; and the controls' twins."""
     key = np.asarray(opened.analysis_arrays(checkpoint).regions_of(settings.method), dtype=bool)
-    chosen = langs if settings.regions == "all" else [lang.strip() for lang in settings.regions.split(",")]
+    chosen = langs if settings.regions == ("all",) else list(settings.regions)
     unknown = [lang for lang in chosen if lang not in langs]
     if unknown:
         raise LfeError(f"no key region for {', '.join(unknown)}; the analysis has {', '.join(langs)}")

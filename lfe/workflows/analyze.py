@@ -37,7 +37,7 @@ def analyze_store(
         panels_math = TorchPanels(device)
     records = {}
     # random-weights controls first, so each trained checkpoint's report can show its control
-    for name in sorted(checkpoint_names(opened, checkpoint), key=lambda name: not _is_control(opened, name)):
+    for name in sorted(opened.selected(checkpoint), key=lambda name: not _is_control(opened, name)):
         data = opened.checkpoint(name)
         result = _analysis(opened, data, settings, progress, panels_math)
         meta = data.meta
@@ -87,7 +87,7 @@ def analyze_on_cluster(client, store: str | Path, checkpoint: str | list[str] = 
 
     writable = os.access(store, os.W_OK)
     opened = ActivationStore.open(store, mode="r+" if writable else "r")
-    names = checkpoint_names(opened, checkpoint)
+    names = opened.selected(checkpoint)
     if writable:
         opened.prepare_records()  # the analysis group is created once here, not raced by the tasks
     options = {**options, "progress": False}
@@ -99,22 +99,6 @@ def analyze_on_cluster(client, store: str | Path, checkpoint: str | list[str] = 
             name, record = future.result()
             records[name] = record
     return {name: records[name] for name in names}
-
-
-def checkpoint_names(opened: ActivationStore, checkpoint: str | list[str]) -> list[str]:
-    """The checkpoints ``checkpoint`` names ("all", one name, or a list); a store with none is an error."""
-    names = opened.checkpoint_names() if checkpoint == "all" else [checkpoint] if isinstance(checkpoint, str) else checkpoint
-    if not names:
-        raise StoreError(f"{opened.path} holds no checkpoint yet; run `lfe extract` first")
-    return list(names)
-
-
-def one_checkpoint(opened: ActivationStore, checkpoint: str | None) -> str:
-    """``checkpoint``, or the store's only one; a store with none or several (and no choice) is an error."""
-    names = checkpoint_names(opened, "all")
-    if checkpoint is None and len(names) > 1:
-        raise StoreError(f"{opened.path} has several checkpoints ({', '.join(names)}); pass --checkpoint")
-    return checkpoint or names[0]
 
 
 def _is_control(opened: ActivationStore, name: str) -> bool:

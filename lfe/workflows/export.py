@@ -25,7 +25,6 @@ from lfe.log import logger
 from lfe.records import LAPE, METHODS, ZSCORE, AnalysisArrays, AnalysisRecord
 from lfe.report.tables import write_csv
 from lfe.store import ActivationStore
-from lfe.workflows.analyze import one_checkpoint
 from lfe.workflows.paths import beside
 
 REGION_COLUMNS = ("language", "layer", "neuron", "score", "method")
@@ -52,7 +51,7 @@ def export_regions(store: str | Path, fmt: str, *, checkpoint: str | None = None
                    out: str | Path | None = None) -> Path:
     """Write ``method``'s regions of ``checkpoint`` as ``fmt``; the path written."""
     opened = ActivationStore.open(store)
-    checkpoint = one_checkpoint(opened, checkpoint)
+    checkpoint = opened.one_checkpoint(checkpoint)
     record, arrays = opened.analysis(checkpoint), opened.analysis_arrays(checkpoint)
     regions = np.asarray(arrays.regions_of(method), dtype=bool)
     n_layers = record.n_layers or opened.checkpoint(checkpoint).n_layers
@@ -81,7 +80,7 @@ def import_lape_mask(store: str | Path, mask: str | Path, *, languages: list[str
     import torch
 
     opened = ActivationStore.open(store, mode="r+")
-    checkpoint = one_checkpoint(opened, checkpoint)
+    checkpoint = opened.one_checkpoint(checkpoint)
     record, arrays = opened.analysis(checkpoint), opened.analysis_arrays(checkpoint)
     n_layers = record.n_layers or opened.checkpoint(checkpoint).n_layers
     width = np.asarray(arrays.regions).shape[1] // n_layers

@@ -25,13 +25,11 @@ from lfe.errors import LfeError
 from lfe.intervene.evaluators import Evaluator, evaluator_for
 from lfe.intervene.language_id import identify, known_languages, switch_shares
 from lfe.log import logger
-from lfe.models.loading import resolve_source
+from lfe.models.loading import checked_model, model_device, resolve_source
 from lfe.models.tokens import special_prefix
 from lfe.records import FULL, RANDOM, STEERED, SteerCell, SteeredText, SteerSettings, SteerTable
 from lfe.report.steering import write_steering
 from lfe.store import ActivationStore
-from lfe.workflows.ablate import checked_model, model_device
-from lfe.workflows.analyze import one_checkpoint
 from lfe.workflows.journal import CellJournal
 from lfe.workflows.paths import beside
 
@@ -43,7 +41,7 @@ def steer(model: str, store: str | Path, settings: SteerSettings, *, checkpoint:
           out: str | Path | None = None) -> SteerTable:
     """Run the steering experiment; write its files to ``out`` (default: STORE-steer/<checkpoint>)."""
     opened = ActivationStore.open(store)
-    checkpoint = one_checkpoint(opened, checkpoint)
+    checkpoint = opened.one_checkpoint(checkpoint)
     analysis = opened.analysis(checkpoint)
     regions = np.asarray(opened.analysis_arrays(checkpoint).regions_of(settings.method), dtype=bool)
     langs = list(analysis.languages)
@@ -60,7 +58,8 @@ def steer(model: str, store: str | Path, settings: SteerSettings, *, checkpoint:
     names, _, grid = label_grid(*opened.labels())
     means = language_means(data.as_dask(), grid, data.n_layers, data.n_neurons)[[names.index(lang) for lang in langs]]
     interventions = _interventions(regions, means, langs, targets, prompts, settings, data.n_layers)
-    loaded = checked_model(opened, checkpoint, model, settings.dtype, model_device(settings.backend, settings.device))
+    loaded = checked_model(model, data.meta.weights_hash, checkpoint, settings.dtype,
+                           model_device(settings.backend, settings.device))
     policy = data.meta.settings.special_tokens
     prefix = special_prefix(loaded.tokenizer, policy)
     folder = Path(out or beside(store, "steer")) / checkpoint

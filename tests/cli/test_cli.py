@@ -124,3 +124,22 @@ def test_info_on_a_store_whose_checkpoints_recorded_no_tokenizer(tmp_path):
     result = CliRunner().invoke(main, ["info", str(store)])
     assert result.exit_code == 0, result.output
     assert "tokenizer sha256 not recorded" in result.output
+
+
+def test_every_comma_option_reads_one_way():
+    import click
+
+    from lfe.cli.options import CommaList, joined
+
+    @click.command()
+    @click.option("--langs", type=CommaList(), default="en")
+    @click.option("--revision", type=CommaList(), multiple=True)
+    def show(langs, revision):
+        click.echo(f"{langs} {joined(revision)}")
+
+    runner = CliRunner()
+    assert runner.invoke(show, ["--langs", " en , fr,,zh "]).output.strip() == "('en', 'fr', 'zh') ()"
+    assert runner.invoke(show, ["--revision", "a,b", "--revision", "c"]).output.strip() == "('en',) ('a', 'b', 'c')"
+    refused = runner.invoke(show, ["--langs", " , "])
+    assert refused.exit_code == 2
+    assert "names nothing; give one or more values separated by commas" in refused.output

@@ -19,7 +19,7 @@ def _done_blocks(out, name):
     return len([f for f in os.listdir(folder) if not f.endswith(".partial")]) if folder.exists() else 0
 
 
-KILLS = int(os.environ.get("LFE_KILLS", 20))  # RELIABILITY.md's longer campaign sets more
+KILLS = int(os.environ.get("LFE_KILLS", 12))  # RELIABILITY.md's longer campaign sets more
 
 
 def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tiny_models, tmp_path):

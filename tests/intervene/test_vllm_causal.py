@@ -39,7 +39,7 @@ def test_vllm_perplexities_and_choices_equal_the_transformers_ones(analysed):
     model, store, held, choice, prompts, tmp_path = analysed
     tables = {}
     for backend in ("hf", "vllm"):
-        settings = AblationSettings(evaluation=str(held), regions="en,fr", window=24, stride=16, choice=str(choice),
+        settings = AblationSettings(evaluation=str(held), regions=("en", "fr"), window=24, stride=16, choice=str(choice),
                                     generate=str(prompts), max_new_tokens=6, backend=backend)
         tables[backend] = ablate(str(model), store, settings, out=tmp_path / backend)
     hf, vl = tables["hf"], tables["vllm"]
