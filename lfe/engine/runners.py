@@ -112,6 +112,10 @@ class VllmRunner:
         def run(batch: Batch) -> Pooled:
             nonlocal warned
             sums, counts, steps = engine.pool(*batch.inputs)
+            # the landing copies to the host while the next batch runs, which vLLM may run on another stream
+            # into the same buffer: land a copy (generate() has returned, so this batch's writes are done)
+            if sums.is_cuda:
+                sums, counts = sums.clone(), None if counts is None else counts.clone()
             if steps > 1 and not warned:  # the same plan may then split another way: resume not bit-identical
                 logger.warning(f"vLLM ran a batch in {steps} steps (its KV cache holds fewer tokens than "
                                "--batch-tokens): the rows are right, but a resumed run may differ in the last "
