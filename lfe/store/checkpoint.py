@@ -84,7 +84,7 @@ class Checkpoint:
                     return "its n_tokens array has rows with no tokens (a lost chunk reads as zeros)"
                 if part not in ("pooled", "positive"):  # the per-neuron arrays are read by check --deep
                     array[:]
-        except Exception as error:  # JSON, metadata validation, each codec: every type a damaged file raises
+        except Exception as error:  # noqa: BLE001 - JSON, metadata validation, each codec: every type a damaged file raises
             return f"its {part}{' array' if part != 'metadata' else ''} cannot be read ({type(error).__name__})"
         return None
 

@@ -50,6 +50,6 @@ def stored_rows_fingerprint(path: str | Path) -> str | None:
     try:
         group = zarr.open_group(str(Path(path) / "corpus"), mode="r")
         rows = [[str(value) for value in np.asarray(group[key][:])] for key in ("lang", "sid", "text")]  # read here, in the try
-    except Exception:  # damaged metadata or chunks: every codec raises its own type
+    except Exception:  # noqa: BLE001 - damaged metadata or chunks: every codec raises its own type
         return None
     return rows_fingerprint(*rows)

@@ -88,7 +88,7 @@ class CheckpointRecords:
         """Reading ``kind/name``: damaged metadata or chunks become one ``StoreError`` that names the repair."""
         try:
             yield
-        except Exception as error:  # JSON, metadata validation, each codec: every type a damaged file raises
+        except Exception as error:  # noqa: BLE001 - JSON, metadata validation, each codec: every type a damaged file raises
             why = str(error) if isinstance(error, StoreError) else type(error).__name__
             raise StoreError(f"the {kind} of checkpoint {name!r} in {self.path} is damaged ({why}); "
                              f"run `{MADE_BY[kind]}` on the store again: it replaces it") from None
@@ -117,7 +117,7 @@ class CheckpointRecords:
         """The group ``key``, created if missing; damaged metadata of it (it holds no attributes) is rewritten."""
         try:
             return self._group.require_group(key)
-        except Exception:  # an unreadable zarr.json: its children are separate files and stay
+        except Exception:  # noqa: BLE001 - an unreadable zarr.json: its children are separate files and stay
             (self.path / key / "zarr.json").unlink(missing_ok=True)
             return self._group.require_group(key)
 

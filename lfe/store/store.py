@@ -69,7 +69,7 @@ class ActivationStore(CheckpointRecords):
             raise StoreError(f"store {path} does not exist; run `lfe extract` to create it")
         try:
             group = zarr.open_group(str(path), mode=mode)
-        except Exception as error:  # zarr raises several types for a non-group path
+        except Exception as error:  # noqa: BLE001 - zarr raises several types for a non-group path
             if (path / "corpus").is_dir() and (path / "checkpoints").is_dir():  # lfe's layout, its own metadata gone
                 raise StoreError(f"the store's own metadata ({path / 'zarr.json'}) is damaged; rerun the same "
                                  "`lfe extract` with the same corpus: it rewrites it from the corpus") from None
@@ -151,7 +151,7 @@ class ActivationStore(CheckpointRecords):
         """The corpus arrays, checked against the fingerprint the store recorded (a lost chunk reads as '')."""
         try:
             rows = tuple(np.asarray(self._group[f"corpus/{key}"][:]) for key in ("lang", "sid", "text"))
-        except Exception as error:  # JSON, metadata validation, each codec: every type a damaged file raises
+        except Exception as error:  # noqa: BLE001 - JSON, metadata validation, each codec: every type a damaged file raises
             raise self._damaged_corpus(type(error).__name__) from None
         if rows_fingerprint(*(array.tolist() for array in rows)) != self.corpus.get("fingerprint"):
             raise self._damaged_corpus("they no longer hash to the recorded fingerprint")
@@ -170,7 +170,7 @@ class ActivationStore(CheckpointRecords):
         if self._group.read_only:
             try:
                 return self._group["checkpoints"]
-            except Exception:
+            except Exception:  # noqa: BLE001 - JSON, metadata validation: every type a damaged zarr.json raises
                 raise StoreError(f"the checkpoints group of {self.path} is damaged (its zarr.json); rerun the same "
                                  "`lfe extract`: it rewrites it") from None
         return self._required_group("checkpoints")

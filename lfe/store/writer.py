@@ -27,7 +27,7 @@ class BackgroundWriter:
             if self._error is None:  # after a failure, drain without writing
                 try:
                     self._write(*item)
-                except BaseException as error:  # re-raised in the caller's thread
+                except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
                     self._error = error
 
     def submit(self, *args) -> None:
@@ -55,5 +55,5 @@ class BackgroundWriter:
         else:
             try:
                 self.close()
-            except BaseException:
-                pass  # the original error is the one to report
+            except BaseException:  # noqa: BLE001 - the original error is the one to report
+                pass

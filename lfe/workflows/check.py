@@ -148,7 +148,7 @@ def _deep_read(checkpoint, done: np.ndarray, known: dict, report: CheckReport, p
         for layer in range(checkpoint.n_layers):
             try:
                 values = checkpoint.pooled[span, layer * width:(layer + 1) * width].astype(np.float64)
-            except Exception as error:  # checksum mismatch or undecodable bytes: each codec raises its own type
+            except Exception as error:  # noqa: BLE001 - checksum mismatch or undecodable bytes: each codec raises its own type
                 problem = f"layer {layer}'s chunk is corrupted ({type(error).__name__}: {error})"
                 break
             report.chunks_read += 1
@@ -160,7 +160,7 @@ def _deep_read(checkpoint, done: np.ndarray, known: dict, report: CheckReport, p
             try:
                 stored = checkpoint.norms[span]
                 report.chunks_read += 1
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - each codec raises its own type for undecodable bytes
                 problem = f"the norms chunk is corrupted ({type(error).__name__}: {error})"
         if problem is None and not finite.all():
             problem = f"non-finite values in rows {listing(np.flatnonzero(~finite) + span.start)}"
@@ -177,7 +177,7 @@ def _positive_problem(checkpoint, span: slice, layer: int, tokens: np.ndarray) -
     width = checkpoint.n_neurons
     try:
         counts = checkpoint.positive[span, layer * width:(layer + 1) * width]
-    except Exception as error:  # checksum mismatch or undecodable bytes: each codec raises its own type
+    except Exception as error:  # noqa: BLE001 - checksum mismatch or undecodable bytes: each codec raises its own type
         return f"layer {layer}'s positive-count chunk is corrupted ({type(error).__name__}: {error})"
     if (counts > tokens[:, None]).any():
         return f"layer {layer}'s positive counts exceed the tokens pooled (a chunk was overwritten)"

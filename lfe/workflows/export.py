@@ -86,7 +86,7 @@ def import_lape_mask(store: str | Path, mask: str | Path, *, languages: list[str
     width = np.asarray(arrays.regions).shape[1] // n_layers
     try:
         per_language = torch.load(mask, weights_only=True)
-    except Exception as error:  # pickle, zip and torch each raise their own type
+    except Exception as error:  # noqa: BLE001 - pickle, zip and torch each raise their own type
         raise LfeError(f"{mask} is not a torch.save file ({type(error).__name__}); pass LAPE's activation_mask") from None
     rows = _store_rows(list(record.languages), _mask_languages(mask, languages), len(per_language))
     regions = np.zeros_like(np.asarray(arrays.regions), dtype=bool)

@@ -75,7 +75,7 @@ def test_a_worker_killed_mid_run_still_ends_identical(series, tmp_path):
 def _capture(errors, function, *args, **kwargs):
     try:
         function(*args, **kwargs)
-    except Exception as error:  # re-raised by the test's assertion
+    except Exception as error:  # noqa: BLE001 - re-raised by the test's assertion
         errors.append(repr(error))
 
 

@@ -76,7 +76,7 @@ def _sentences(path: Path) -> list[str]:
         raise CorpusError(f"{path.name} is parquet, which needs pyarrow: pip install 'lfe[flores]'") from None
     try:
         table = parquet.read_table(path)
-    except Exception as error:  # pyarrow's own error types for a damaged or foreign file
+    except Exception as error:  # noqa: BLE001 - pyarrow's own error types for a damaged or foreign file
         raise CorpusError(f"{path} is not a readable parquet file ({type(error).__name__}); fetch it again") from None
     column = "text" if "text" in table.column_names else "sentence"
     if column not in table.column_names:

@@ -41,7 +41,7 @@ def read_hub(spec: str) -> list[Record]:
         loaded = _datasets().load_dataset(name, config or None, split=split or None)
     except CorpusError:
         raise
-    except Exception as error:  # no network, an unknown name, config or split: datasets raises many types
+    except Exception as error:  # noqa: BLE001 - no network, an unknown name, config or split: datasets raises many types
         why = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CorpusError(f"cannot load {where} ({type(error).__name__}: {why[:200]}); check the name, config and "
                           "split and the network, or save the dataset with save_to_disk and pass its folder") from None
@@ -54,7 +54,7 @@ def read_saved(path: Path) -> list[Record]:
         loaded = _datasets().load_from_disk(str(path))
     except CorpusError:
         raise
-    except Exception as error:  # a damaged or partial folder
+    except Exception as error:  # noqa: BLE001 - a damaged or partial folder
         raise CorpusError(f"{path} looks like a save_to_disk folder but cannot be read ({type(error).__name__})") from None
     return _records(_one_split(loaded, str(path)), str(path))
 
