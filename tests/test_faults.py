@@ -181,15 +181,18 @@ def test_missing_foreign_and_newer_stores_are_clear_errors(run, tmp_path):
     go, _ = run
     runner = CliRunner()
     missing = runner.invoke(main, ["check", str(tmp_path / "nothing.zarr")])
-    assert missing.exit_code == 2 and "does not exist; run `lfe extract`" in missing.output
+    assert missing.exit_code == 2
+    assert "does not exist; run `lfe extract`" in missing.output
     zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")
     foreign = runner.invoke(main, ["check", str(tmp_path / "plain.zarr")])
-    assert foreign.exit_code == 2 and "not an lfe store" in foreign.output
+    assert foreign.exit_code == 2
+    assert "not an lfe store" in foreign.output
     go(tmp_path / "run.zarr")
     group = zarr.open_group(str(tmp_path / "run.zarr"), mode="r+")
     group.attrs["lfe"] = {**group.attrs["lfe"], "schema_version": 99}
     newer = runner.invoke(main, ["check", str(tmp_path / "run.zarr")])
-    assert newer.exit_code == 2 and "written by a newer lfe" in newer.output
+    assert newer.exit_code == 2
+    assert "written by a newer lfe" in newer.output
 
 
 def test_check_cli_reports_and_exits_nonzero_on_damage(run, tmp_path):
@@ -197,16 +200,19 @@ def test_check_cli_reports_and_exits_nonzero_on_damage(run, tmp_path):
     out = tmp_path / "run.zarr"
     go(out)
     healthy = CliRunner().invoke(main, ["check", str(out), "--deep", "--quiet"])
-    assert healthy.exit_code == 0 and "OK: 6 blocks checked, 18 chunks and 36 rows read" in healthy.output
+    assert healthy.exit_code == 0
+    assert "OK: 6 blocks checked, 18 chunks and 36 rows read" in healthy.output
     _chunk(out, 0, array="norms").unlink()
     damaged = CliRunner().invoke(main, ["check", str(out), "--json"])
     assert damaged.exit_code == 1
     report = json.loads(damaged.output)
-    assert not report["ok"] and any("block 0" in f["where"] for f in report["findings"])
+    assert not report["ok"]
+    assert any("block 0" in f["where"] for f in report["findings"])
     group = zarr.open_group(str(out), mode="r+")
     group["corpus/text"][0] = "changed"
     changed = CliRunner().invoke(main, ["check", str(out)])
-    assert changed.exit_code == 1 and "no longer hash to the recorded fingerprint" in changed.output
+    assert changed.exit_code == 1
+    assert "no longer hash to the recorded fingerprint" in changed.output
 
 
 def test_a_second_writer_is_refused_and_a_crashed_one_leaves_no_lock(run, tmp_path):
@@ -259,9 +265,11 @@ def test_ctrl_c_flushes_finished_blocks_and_exits_cleanly(tiny_models, tmp_path)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=120)
         assert process.returncode == 130, stderr
-        assert "interrupted" in stderr and "Traceback" not in stderr
+        assert "interrupted" in stderr
+        assert "Traceback" not in stderr
         report = check_store(tmp_path / "run.zarr", deep=True)  # the flushed blocks are whole
-        assert report.ok and report.blocks_checked >= before + 3
+        assert report.ok
+        assert report.blocks_checked >= before + 3
     subprocess.run(command, env=env, check=True, capture_output=True)
     subprocess.run(command[:-1] + [str(tmp_path / "whole.zarr")], env=env, check=True, capture_output=True)
     assert _rows(tmp_path / "run.zarr").tobytes() == _rows(tmp_path / "whole.zarr").tobytes()
@@ -276,8 +284,10 @@ def test_analyzing_a_damaged_chunk_says_how_to_repair_it(run, tmp_path):
     data[len(data) // 2] ^= 0x40
     chunk.write_bytes(bytes(data))
     result = CliRunner().invoke(main, ["analyze", str(out), "--top-percent", "5", "--quiet", "--no-figures"])
-    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
-    assert "is damaged: cannot read layer 1's activations" in result.output and "lfe check --repair" in result.output
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output, result.output
+    assert "is damaged: cannot read layer 1's activations" in result.output
+    assert "lfe check --repair" in result.output
     repaired = CliRunner().invoke(main, ["check", str(out), "--repair", "--quiet"])  # as the message says
     assert "repaired ckpt: blocks 3" in repaired.output
     go(out)
@@ -295,7 +305,8 @@ def test_a_broken_metadata_file_and_a_flipped_corpus_chunk_get_one_line_and_the_
     (out / "checkpoints" / "ckpt" / "zarr.json").write_text("{broken")
     for command in (["check", str(out)], ["info", str(out)], ["analyze", str(out), "--top-percent", "5", "--quiet"]):
         result = CliRunner().invoke(main, command)
-        assert result.exit_code == 2 and "Traceback" not in result.output, (command, result.output)
+        assert result.exit_code == 2, (command, result.output)
+        assert "Traceback" not in result.output, (command, result.output)
         assert f"the metadata of ckpt is damaged; remove {out / 'checkpoints' / 'ckpt'}" in result.output
     shutil.rmtree(out / "checkpoints" / "ckpt")  # as the message says
     go(out)
@@ -305,5 +316,7 @@ def test_a_broken_metadata_file_and_a_flipped_corpus_chunk_get_one_line_and_the_
     data[len(data) // 2] ^= 0x80
     text.write_bytes(bytes(data))
     result = CliRunner().invoke(main, ["check", str(out), "--quiet"])
-    assert result.exit_code == 1 and "corpus: the corpus arrays of" in result.output and "are damaged" in result.output
+    assert result.exit_code == 1
+    assert "corpus: the corpus arrays of" in result.output
+    assert "are damaged" in result.output
     assert "Traceback" not in result.output

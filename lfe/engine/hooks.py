@@ -33,7 +33,8 @@ class PoolingHooks:
         masked_mean_pool(neurons, self.mask, out=self.out[: self.mask.shape[0], layer])  # [B, K]
 
     def _count(self, layer: int, values: torch.Tensor) -> None:
-        assert self.mask is not None and self.counts is not None
+        assert self.mask is not None
+        assert self.counts is not None
         self.counts[: self.mask.shape[0], layer] = masked_positive_count(values, self.mask)
 
     def __enter__(self) -> "PoolingHooks":

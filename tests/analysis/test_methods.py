@@ -77,8 +77,10 @@ def test_lape_finds_planted_language_neurons_as_its_definition_does():
     regions = lape_regions(p, top_rate=0.05)
     np.testing.assert_array_equal(regions, _lape_reference(p, 0.05, 0.95, 0.95))
     for lang in range(5):
-        assert regions[lang, lang * 4:(lang + 1) * 4].all() and regions[lang].sum() == 4
-    assert activation_entropy(p)[399] == 0 and not regions[:, 399].any()
+        assert regions[lang, lang * 4:(lang + 1) * 4].all()
+        assert regions[lang].sum() == 4
+    assert activation_entropy(p)[399] == 0
+    assert not regions[:, 399].any()
     assert activation_entropy(np.full((4, 1), 0.3))[0] == pytest.approx(math.log(4))
     assert kth_smallest(np.arange(1, 101), 0.95) == 95  # torch.kthvalue(95): the 95th smallest
     with pytest.raises(AnalysisError, match="top_rate must be in"):

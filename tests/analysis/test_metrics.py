@@ -46,7 +46,8 @@ def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate():
     a = run(pooled, langs, sids, 2, 40, n_boot=300, seed=5, threshold=1.5).whole
     b = run(pooled, langs, sids, 2, 40, n_boot=300, seed=5, threshold=1.5).whole
     c = run(pooled, langs, sids, 2, 40, n_boot=300, seed=6, threshold=1.5).whole
-    assert a == b and a != c
+    assert a == b
+    assert a != c
     for name in ("lrds", "sads"):
         assert getattr(a, f"{name}_low") < getattr(a, name) < getattr(a, f"{name}_high")
 
@@ -131,7 +132,8 @@ def test_z_never_exceeds_sqrt_l_minus_1_and_regions_are_disjoint_at_2_with_9(n_l
     assert (z[:, 0] == 0).all()
     if n_langs == 9:
         regions = key_regions(z, 2.0)
-        assert regions.sum() > 0 and regions.sum(axis=0).max() == 1
+        assert regions.sum() > 0
+        assert regions.sum(axis=0).max() == 1
         assert not regions[:, 0].any()
 
 
@@ -150,7 +152,8 @@ def test_unreachable_threshold_and_one_language_are_errors():
 def test_top_percent_takes_each_languages_best_neurons():
     z = zscores(np.random.default_rng(0).normal(size=(4, 1000)))
     regions = key_regions(z, top_percent=5)
-    assert (regions.sum(axis=1) <= 50).all() and (regions.sum(axis=1) >= 40).all()
+    assert (regions.sum(axis=1) <= 50).all()
+    assert (regions.sum(axis=1) >= 40).all()
     for l in range(4):
         assert z[l, regions[l]].min() >= z[l, ~regions[l]].max() or (z[l, ~regions[l]] <= 0).all()
     with pytest.raises(AnalysisError, match="top-percent"):
@@ -180,7 +183,8 @@ def test_per_layer_grams_sum_to_the_whole_and_planted_language_neurons_are_found
     result = run(pooled, langs, sids, 2, width, n_boot=0)
     for l in range(n_langs):
         assert result.regions[l, width + 3 * l]
-    assert result.counts[:, 1].min() >= 1 and result.sklr == result.regions.sum()
+    assert result.counts[:, 1].min() >= 1
+    assert result.sklr == result.regions.sum()
     assert (np.diag(result.overlap) == result.regions.sum(axis=1)).all()
     assert alignment_scores(result.similarity.astype(np.float64), result.grid).lrds == pytest.approx(result.whole.lrds,
                                                                                                      abs=1e-6)
@@ -242,5 +246,7 @@ def test_bootstrap_weights_equal_explicit_resamples_of_the_sids():
         for kind, values in kinds.items():
             assert weighted[kind][b] == pytest.approx(np.mean(values), rel=1e-12)
     counts = bootstrap_weights(len(sid_names), 50, seed=1)
-    assert counts.shape == (50, 5) and (counts.sum(axis=1) == 5).all()
-    assert np.array_equal(counts, bootstrap_weights(5, 50, seed=1)) and not np.array_equal(counts, bootstrap_weights(5, 50, 2))
+    assert counts.shape == (50, 5)
+    assert (counts.sum(axis=1) == 5).all()
+    assert np.array_equal(counts, bootstrap_weights(5, 50, seed=1))
+    assert not np.array_equal(counts, bootstrap_weights(5, 50, 2))

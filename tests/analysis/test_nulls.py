@@ -34,7 +34,8 @@ def test_permutations_relabel_within_the_right_groups():
         assert all(sorted(permuted[:, a]) == sorted(grid[:, a]) for a in range(grid.shape[1]))
     for permuted in sids:  # each language keeps its rows, sids move
         assert all(sorted(permuted[l]) == sorted(grid[l]) for l in range(grid.shape[0]))
-    assert not all(np.array_equal(p, grid) for p in languages) and not all(np.array_equal(p, grid) for p in sids)
+    assert not all(np.array_equal(p, grid) for p in languages)
+    assert not all(np.array_equal(p, grid) for p in sids)
 
 
 def test_the_fast_nulls_equal_pair_means_on_each_relabelled_grid():
@@ -57,15 +58,19 @@ def test_a_planted_effect_is_above_chance_and_noise_is_not():
     sim, grid = _map(layers=((1.0, 1.0),), scale=0.2)
     lrds_null, sads_null = alignment_nulls(sim, grid, 200, seed=0)
     observed = alignment_scores(sim, grid)
-    assert observed.lrds > lrds_null.p95 and lrds_null.p_value == pytest.approx(1 / 201)
-    assert observed.sads > sads_null.p95 and sads_null.p_value == pytest.approx(1 / 201)
+    assert observed.lrds > lrds_null.p95
+    assert lrds_null.p_value == pytest.approx(1 / 201)
+    assert observed.sads > sads_null.p95
+    assert sads_null.p_value == pytest.approx(1 / 201)
     rng = np.random.default_rng(1)
     noise = rng.normal(size=(28, 30))
     _, _, grid = label_grid([f"l{l}" for l in range(4) for _ in range(7)], [str(s) for _ in range(4) for s in range(7)])
     noise_sim = similarity(noise @ noise.T)
     lrds_null, sads_null = alignment_nulls(noise_sim, grid, 200, seed=0)
-    assert lrds_null.p_value > 0.05 and sads_null.p_value > 0.05
-    assert abs(lrds_null.mean) < 0.02 and abs(sads_null.mean) < 0.02
+    assert lrds_null.p_value > 0.05
+    assert sads_null.p_value > 0.05
+    assert abs(lrds_null.mean) < 0.02
+    assert abs(sads_null.mean) < 0.02
 
 
 def test_analyze_records_the_nulls_of_the_whole_model_and_every_layer_seeded():
@@ -73,11 +78,14 @@ def test_analyze_records_the_nulls_of_the_whole_model_and_every_layer_seeded():
     settings = AnalysisSettings(threshold=1.5, n_boot=0, null=10, seed=3)
     a = analyze(pooled, langs, sids, 2, 40, settings=settings)
     b = analyze(pooled, langs, sids, 2, 40, settings=settings)
-    assert a.whole.lrds_null is not None and a.whole.lrds_null.permutations == 100  # ten times the layers'
+    assert a.whole.lrds_null is not None
+    assert a.whole.lrds_null.permutations == 100
     assert all(layer.sads_null is not None and layer.sads_null.permutations == 10 for layer in a.layers)
-    assert a.whole == b.whole and a.layers == b.layers
+    assert a.whole == b.whole
+    assert a.layers == b.layers
     none = analyze(pooled, langs, sids, 2, 40, settings=AnalysisSettings(threshold=1.5, n_boot=0, null=0))
-    assert none.whole.lrds_null is None and none.whole.lrds == a.whole.lrds
+    assert none.whole.lrds_null is None
+    assert none.whole.lrds == a.whole.lrds
 
 
 def test_region_shuffles_count_the_key_neurons_of_each_relabelled_grid():
@@ -106,7 +114,8 @@ def test_planted_language_neurons_are_far_above_the_regions_chance_and_noise_is_
     planted_rows = noise + np.repeat(per_language, n_sids, axis=0)
     settings = AnalysisSettings(n_boot=0, null=40, null_neurons=10**6)
     found = analyze(planted_rows, langs, sids, 2, width, settings=settings).region_null
-    assert found is not None and found.neurons_sampled == 2 * width
+    assert found is not None
+    assert found.neurons_sampled == 2 * width
     assert found.sklr_percent.p_value == pytest.approx(1 / 41)
     # SKLR is the sum of the region sizes, shuffle by shuffle
     assert sum(null.mean for null in found.region_percent.values()) == pytest.approx(found.sklr_percent.mean)
@@ -114,5 +123,6 @@ def test_planted_language_neurons_are_far_above_the_regions_chance_and_noise_is_
     assert len(found.layer_percent) == 2
     assert np.mean([null.mean for null in found.layer_percent]) == pytest.approx(found.sklr_percent.mean)
     chance = analyze(noise, langs, sids, 2, width, settings=settings).region_null
-    assert chance is not None and chance.sklr_percent.p_value > 0.05
+    assert chance is not None
+    assert chance.sklr_percent.p_value > 0.05
     assert chance.sklr_percent.mean > 5  # z > 2 over nine languages passes many neurons by chance alone

@@ -53,7 +53,8 @@ def test_planted_neurons_are_found_by_both_methods_above_their_chance_level():
         for lang in record.selectivity:
             assert record.selectivity[lang] > record.selectivity_null[lang].p95
             assert record.selectivity_null[lang].p_value < 0.1
-    assert result.records["ap"].selectivity["l0"] > 0.95 and result.records["ap"].selectivity_null["l0"].mean < 0.8
+    assert result.records["ap"].selectivity["l0"] > 0.95
+    assert result.records["ap"].selectivity_null["l0"].mean < 0.8
     np.testing.assert_array_equal(result.records["lape"].key_neurons_per_layer["l1"], [1, 0, 1])
 
 
@@ -86,7 +87,8 @@ def test_each_number_equals_a_plain_reference_and_row_order_does_not_matter():
 def test_no_shuffles_means_no_chance_level_and_a_store_without_counts_can_still_run_ap():
     pooled, positive, tokens, langs, sids = _planted_store()
     result = _run(pooled, positive, tokens, langs, sids, shuffles=0)
-    assert result.records["ap"].selectivity_null == {} and result.records["lape"].selectivity_null == {}
+    assert result.records["ap"].selectivity_null == {}
+    assert result.records["lape"].selectivity_null == {}
     _, _, grid = label_grid(langs, sids)
     only_ap = peer_methods(pooled, None, None, grid, sorted(set(langs)), N_LAYERS, WIDTH, np.zeros((4, 192), bool),
                            peers=PeerSettings(methods=("ap",), ap_top_k=2, shuffles=0), seed=0, null_neurons=10)
@@ -106,23 +108,29 @@ def test_analyze_method_all_through_the_cli_stores_every_methods_regions_and_rep
     analyze = ["analyze", "--threshold", "1", "--bootstrap", "0", "--null", "10", "--quiet", "--ap-top-k", "20"]
     done = CliRunner().invoke(main, analyze + [str(tmp_path / "run.zarr"), "--method", "all", "--out", str(tmp_path / "a")])
     assert done.exit_code == 0, done.output
-    assert "lape" in done.output and "ap 60 neurons" in done.output
+    assert "lape" in done.output
+    assert "ap 60 neurons" in done.output
     store = ActivationStore.open(tmp_path / "run.zarr")
     record, arrays = store.analysis("ckpt"), store.analysis_arrays("ckpt")
-    assert set(record.methods) == {"lape", "ap"} and record.params.peers.ap_top_k == 20
+    assert set(record.methods) == {"lape", "ap"}
+    assert record.params.peers.ap_top_k == 20
     assert arrays.regions_of("ap").sum(axis=1).tolist() == [20, 20, 20]
     assert arrays.regions_of("lape").shape == arrays.regions.shape == arrays.lape_probability.shape
     report = (tmp_path / "a" / "ckpt" / "report.md").read_text()
-    assert "## Methods compared" in report and "zscore vs lape" in report
+    assert "## Methods compared" in report
+    assert "zscore vs lape" in report
     for name in ("methods.png", "methods.csv", "agreement.csv"):
         assert (tmp_path / "a" / "ckpt" / name).stat().st_size > 0
     # a store without the positive counts: AP runs, LAPE is refused in one line naming the fix
     assert CliRunner().invoke(main, base + ["--out", str(tmp_path / "mean.zarr")]).exit_code == 0
     refused = CliRunner().invoke(main, analyze + [str(tmp_path / "mean.zarr"), "--method", "zscore,lape"])
-    assert refused.exit_code == 2 and "--stats mean,positive" in refused.output and "Traceback" not in refused.output
+    assert refused.exit_code == 2
+    assert "--stats mean,positive" in refused.output
+    assert "Traceback" not in refused.output
     assert CliRunner().invoke(main, analyze + [str(tmp_path / "mean.zarr"), "--method", "ap"]).exit_code == 0
     for bad in (["--method", "lapе"], ["--method", ","], ["--lape-top-rate", "0"], ["--ap-top-k", "0"]):
         result = CliRunner().invoke(main, analyze + [str(tmp_path / "mean.zarr"), *bad])
-        assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, (bad, result.output)
+        assert result.exit_code == 2, (bad, result.output)
+        assert len(result.output.strip().splitlines()) == 1, (bad, result.output)
     with pytest.raises(Exception, match="no lape regions"):
         ActivationStore.open(tmp_path / "mean.zarr").analysis_arrays("ckpt").regions_of("lape")

@@ -37,7 +37,8 @@ def test_dask_path_equals_the_in_memory_path(tmp_path):
     in_memory = analyze(pooled, langs, sids, 3, 40, settings=settings)
     np.testing.assert_array_equal(from_store.similarity, in_memory.similarity)
     np.testing.assert_array_equal(from_store.zscores, in_memory.zscores)
-    assert from_store.whole == in_memory.whole and from_store.layers == in_memory.layers
+    assert from_store.whole == in_memory.whole
+    assert from_store.layers == in_memory.layers
 
 
 def test_results_go_into_the_store_and_the_folder_with_their_parameters(tmp_path):
@@ -46,23 +47,31 @@ def test_results_go_into_the_store_and_the_folder_with_their_parameters(tmp_path
     [record] = analyze_store(tmp_path / "run.zarr", settings=settings, progress=False).values()
     opened = ActivationStore.open(tmp_path / "run.zarr")
     stored = opened.analysis("step1")
-    assert stored == record and stored.params == settings
-    assert stored.corpus_fingerprint == opened.corpus["fingerprint"] and stored.weights_hash == "w"
+    assert stored == record
+    assert stored.params == settings
+    assert stored.corpus_fingerprint == opened.corpus["fingerprint"]
+    assert stored.weights_hash == "w"
     regions = opened.analysis_arrays("step1").regions
     assert regions.sum() == record.sklr > 0
     folder = tmp_path / "run-analysis" / "step1"
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert metrics["sklr"] == record.sklr and len(metrics["layers"]) == 3
-    assert metrics["params"]["threshold"] == 1.5 and metrics["params"]["seed"] == 3
+    assert metrics["sklr"] == record.sklr
+    assert len(metrics["layers"]) == 3
+    assert metrics["params"]["threshold"] == 1.5
+    assert metrics["params"]["seed"] == 3
     for name in ("similarity_map", "layer_lrds_sads", "key_neurons_per_layer", "region_sizes", "region_overlap"):
         assert (folder / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (folder / "layers.csv").read_text().splitlines()[0] == (
         "layer,lrds,sads,lrds_low,lrds_high,sads_low,sads_high,lrds_null_mean,lrds_null_p95,lrds_null_p_value,"
         "sads_null_mean,sads_null_p95,sads_null_p_value")
     report = (folder / "report.md").read_text()
-    assert "| LRDS | " in report and "1000: language labels permuted within each sid" in report
-    assert stored.whole.lrds_null is not None and stored.whole.lrds_null.permutations == 1000
-    assert stored.region_null is not None and "| all (SKLR) |" in report and "above chance" in report
+    assert "| LRDS | " in report
+    assert "1000: language labels permuted within each sid" in report
+    assert stored.whole.lrds_null is not None
+    assert stored.whole.lrds_null.permutations == 1000
+    assert stored.region_null is not None
+    assert "| all (SKLR) |" in report
+    assert "above chance" in report
 
 
 def test_an_incomplete_store_is_refused(tmp_path):
@@ -76,13 +85,16 @@ def test_cli_analyze_reports_and_explains_errors(tmp_path):
     result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run.zarr"), "--threshold", "1.5", "--quiet",
                                        "--no-figures", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    assert "step1: LRDS" in result.output and "SKLR" in result.output
+    assert "step1: LRDS" in result.output
+    assert "SKLR" in result.output
     assert not list((tmp_path / "out" / "step1").glob("*.png"))
     result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run.zarr"), "--threshold", "3", "--quiet"])
     assert result.exit_code == 2
-    assert "largest possible z is sqrt(6-1) = 2.236" in result.output and "Traceback" not in result.output
+    assert "largest possible z is sqrt(6-1) = 2.236" in result.output
+    assert "Traceback" not in result.output
     result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run.zarr"), "--checkpoint", "nope"])
-    assert result.exit_code == 2 and "has no checkpoint 'nope'; it has step1" in result.output
+    assert result.exit_code == 2
+    assert "has no checkpoint 'nope'; it has step1" in result.output
 
 
 def test_one_pass_with_stored_norms_equals_two_passes_and_damaged_norms_are_caught(tmp_path):
@@ -107,9 +119,11 @@ def test_analyze_on_a_missing_gpu_is_a_clear_error(tmp_path):
     if torch_has_cuda():
         assert result.exit_code == 0, result.output
     else:
-        assert result.exit_code == 2 and "no CUDA device; use --device cpu" in result.output
+        assert result.exit_code == 2
+        assert "no CUDA device; use --device cpu" in result.output
     bad = CliRunner().invoke(main, ["analyze", str(tmp_path / "run.zarr"), "--device", "gpu", "--quiet"])
-    assert bad.exit_code == 2 and "is not a device" in bad.output
+    assert bad.exit_code == 2
+    assert "is not a device" in bad.output
 
 
 def torch_has_cuda() -> bool:
@@ -127,7 +141,9 @@ def test_contradictory_and_out_of_range_analysis_options_are_one_line_errors(tmp
                              (["--seed", "-1"], "--seed must be 0 or more, got -1"),
                              (["--null", "-3"], "--null must be 0 or more, got -3")):
         result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run.zarr"), "--quiet", *options])
-        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, options
+        assert result.exit_code == 2, options
+        assert message in result.output, options
+        assert "Traceback" not in result.output, options
     assert not ActivationStore.open(tmp_path / "run.zarr").has_analysis("step1")  # nothing was written
 
 

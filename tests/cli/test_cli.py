@@ -27,8 +27,10 @@ def test_extract_then_info(tiny_models, corpus_file, tmp_path):
     assert info.exit_code == 0
     assert "2 languages (en, zh) x 5 sids = 10 rows" in info.output
     assert "checkpoint bloom-tiny-0: 1/1 blocks (complete)" in info.output
-    assert "2 layers x 128 neurons" in info.output and "seed=7" in info.output
-    assert "analysis: none" in info.output and "ablation: none" in info.output
+    assert "2 layers x 128 neurons" in info.output
+    assert "seed=7" in info.output
+    assert "analysis: none" in info.output
+    assert "ablation: none" in info.output
     described = json.loads(_run("info", out, "--json").output)
     assert described["checkpoints"]["bloom-tiny-0"]["settings"]["batch_tokens"] == 512  # the CPU default
 
@@ -38,45 +40,58 @@ def test_errors_are_one_clear_line_without_traceback(tiny_models, tmp_path):
     corpus = write_tsv(tmp_path / "c.tsv", rows)
     result = _run("extract", tiny_models("gpt2"), "--corpus", corpus, "--out", tmp_path / "run.zarr")
     assert result.exit_code == 2
-    assert f"Error: {corpus} is incomplete" in result.output and "zh lacks 1 sid(s): 4" in result.output
+    assert f"Error: {corpus} is incomplete" in result.output
+    assert "zh lacks 1 sid(s): 4" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "run.zarr").exists()  # checked before anything was written
 
     good = write_tsv(tmp_path / "good.tsv", parallel_rows())
     result = _run("extract", tmp_path, "--corpus", good, "--out", tmp_path / "run.zarr")
-    assert result.exit_code == 2 and "is a directory without config.json" in result.output
+    assert result.exit_code == 2
+    assert "is a directory without config.json" in result.output
     result = _run("info", tmp_path / "none.zarr")
-    assert result.exit_code == 2 and "does not exist; run `lfe extract`" in result.output
+    assert result.exit_code == 2
+    assert "does not exist; run `lfe extract`" in result.output
     result = _run("extract", tiny_models("gpt2"), "--corpus", corpus, "--out", tmp_path / "r.zarr", "--dtype", "int4")
-    assert result.exit_code == 2 and "'int4' is not one of" in result.output
+    assert result.exit_code == 2
+    assert "'int4' is not one of" in result.output
 
 
 def test_help_does_not_import_torch():
     code = "import sys; from lfe.cli import main; main(['--help'], standalone_mode=False); print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "extract" in result.stdout and result.stdout.strip().endswith("False")
+    assert "extract" in result.stdout
+    assert result.stdout.strip().endswith("False")
 
 
 def test_models_list_and_corpus_sample(tmp_path):
     listed = _run("models", "list")
-    assert listed.exit_code == 0 and "gemma3-270m" in listed.output and "smollm2-135m" in listed.output
+    assert listed.exit_code == 0
+    assert "gemma3-270m" in listed.output
+    assert "smollm2-135m" in listed.output
     corpus = write_tsv(tmp_path / "c.tsv", parallel_rows(n_sids=12))
     result = _run("corpus", "sample", corpus, "--samples", "5", "--seed", "0", "--holdout", "4", "--out-dir", tmp_path / "s")
     assert result.exit_code == 0, result.output
-    assert "probe: " in result.output and (tmp_path / "s" / "holdout" / "zh.txt").exists()
+    assert "probe: " in result.output
+    assert (tmp_path / "s" / "holdout" / "zh.txt").exists()
     too_many = _run("corpus", "sample", corpus, "--samples", "10", "--seed", "0", "--holdout", "4")
-    assert too_many.exit_code == 2 and "is more than the corpus's 12 sids" in too_many.output
+    assert too_many.exit_code == 2
+    assert "is more than the corpus's 12 sids" in too_many.output
     unknown = _run("models", "fetch", "gpt-5")
-    assert unknown.exit_code == 2 and "unknown model 'gpt-5'; lfe can fetch gemma3-270m, smollm2-135m" in unknown.output
+    assert unknown.exit_code == 2
+    assert "unknown model 'gpt-5'; lfe can fetch gemma3-270m, smollm2-135m" in unknown.output
 
 
 def test_offline_demo_runs_end_to_end(tmp_path):
     result = _run("demo", "--model", "tiny", "--out", tmp_path / "demo")
     assert result.exit_code == 0, result.output
-    assert "tiny: written, 72 rows" in result.output and "LRDS" in result.output
+    assert "tiny: written, 72 rows" in result.output
+    assert "LRDS" in result.output
     report = (tmp_path / "demo" / "analysis" / "tiny" / "report.md").read_text()
-    assert "| language | key neurons |" in report and "![similarity map](similarity_map.png)" in report
-    assert "## Causal tests" in report and "| en | fr |" in report  # the reduced deactivation and the steering run
+    assert "| language | key neurons |" in report
+    assert "![similarity map](similarity_map.png)" in report
+    assert "## Causal tests" in report
+    assert "| en | fr |" in report
     assert (tmp_path / "demo" / "steer" / "tiny" / "steer.png").exists()
     # the second run reuses the finished store; the evolution section's training is not what it checks
     again = _run("demo", "--model", "tiny", "--out", tmp_path / "demo", "--train-steps", "0")

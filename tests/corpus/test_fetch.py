@@ -18,7 +18,8 @@ def test_fetch_verifies_and_caches(tmp_path):
     wheel = build_wheel(tmp_path / "index", "lfe-test-data", "1.0", {"lfe_test_data/x.bin": b"abc"})
     digest = file_sha256(wheel)
     cached = fetch_wheel("lfe-test-data", "1.0", digest, tmp_path / "cache", find_links=str(tmp_path / "index"))
-    assert cached.parent == tmp_path / "cache" / "wheels" and file_sha256(cached) == digest
+    assert cached.parent == tmp_path / "cache" / "wheels"
+    assert file_sha256(cached) == digest
     wheel.unlink()  # the second fetch is served from the cache
     assert fetch_wheel("lfe-test-data", "1.0", digest, tmp_path / "cache", find_links=str(tmp_path / "index")) == cached
 
@@ -57,8 +58,11 @@ def test_bible_fetch_cleans_notes_and_keeps_complete_verses(tmp_path, monkeypatc
     index = _fake_bible(tmp_path, monkeypatch)
     path = bible.fetch_bible(tmp_path / "bible.tsv", langs=("en", "fr", "zh"), cache=tmp_path / "cache", find_links=str(index))
     corpus = read_corpus(path)
-    assert corpus.langs == ("en", "fr", "zh") and "1.1.5" not in corpus.sids and corpus.n_sids == 19
-    assert corpus.texts[0] == "In the beginning 1." and corpus.texts[2 * 19] == "起初 1。"
+    assert corpus.langs == ("en", "fr", "zh")
+    assert "1.1.5" not in corpus.sids
+    assert corpus.n_sids == 19
+    assert corpus.texts[0] == "In the beginning 1."
+    assert corpus.texts[2 * 19] == "起初 1。"
     with pytest.raises(Exception, match="no Bible version known for xx"):
         bible.fetch_bible(tmp_path / "b.tsv", langs=("en", "xx"), cache=tmp_path / "cache", find_links=str(index))
 
@@ -68,7 +72,8 @@ def test_sample_splits_disjointly_and_writes_a_choice_task(tmp_path, monkeypatch
     path = bible.fetch_bible(tmp_path / "bible.tsv", langs=("en", "fr", "zh"), cache=tmp_path / "cache", find_links=str(index))
     written = sample_corpus(path, samples=3, seed=1, holdout=3, out_dir=tmp_path / "s")
     split = json.loads((tmp_path / "s" / "split.json").read_text())
-    assert len(split["probe_sids"]) == 3 and len(split["holdout_sids"]) == 3
+    assert len(split["probe_sids"]) == 3
+    assert len(split["holdout_sids"]) == 3
     assert not set(split["probe_sids"]) & set(split["holdout_sids"])
     assert read_corpus(written["probe"]).sids == tuple(split["probe_sids"])
     assert len((tmp_path / "s" / "holdout" / "fr.txt").read_text().splitlines()) == 3
@@ -112,12 +117,16 @@ def test_a_bad_versions_option_and_a_truncated_gguf_file_are_one_line_errors(tmp
     from lfe.cli import main
 
     bad = CliRunner().invoke(main, ["corpus", "fetch", "bible", "--versions", "bogus", "--out", str(tmp_path / "b.tsv")])
-    assert bad.exit_code == 2 and "'bogus' is not LANG=CODE" in bad.output
+    assert bad.exit_code == 2
+    assert "'bogus' is not LANG=CODE" in bad.output
     truncated = tmp_path / "model.gguf"  # a GGUF header that promises five entries and ends
     truncated.write_bytes(b"GGUF" + struct.pack("<I", 3) + struct.pack("<Q", 0) + struct.pack("<Q", 5) + b"\x01\x02")
     corpus = tmp_path / "c.tsv"
     corpus.write_text("lang\tsid\ttext\nen\t1\tthe cat\nfr\t1\tle chat\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["extract", str(truncated), "--corpus", str(corpus), "--out", str(tmp_path / "r.zarr"),
                                        "--quiet"], env={"LFE_CACHE": str(tmp_path / "cache")})
-    assert result.exit_code == 2 and "cannot read the GGUF file" in result.output and "is it whole?" in result.output
-    assert "Traceback" not in result.output and not (tmp_path / "r.zarr").exists()
+    assert result.exit_code == 2
+    assert "cannot read the GGUF file" in result.output
+    assert "is it whole?" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "r.zarr").exists()

@@ -28,11 +28,13 @@ def test_both_text_layouts_become_a_parallel_corpus_with_flores_codes(layout, tm
                                        "--out", str(tmp_path / "flores.tsv")])
     assert result.exit_code == 0, result.output
     corpus = read_corpus(tmp_path / "flores.tsv")
-    assert list(corpus.langs) == ["eng_Latn", "zho_Hans"] and list(corpus.sids) == ["1", "2", "3"]
+    assert list(corpus.langs) == ["eng_Latn", "zho_Hans"]
+    assert list(corpus.sids) == ["1", "2", "3"]
     assert list(corpus.texts)[:2] == [f"{PHRASES['en']} 1", f"{PHRASES['en']} 2"]
     every = CliRunner().invoke(main, ["corpus", "import", "flores", str(root / "devtest"), "--split", "devtest",
                                       "--out", str(tmp_path / "all.tsv")])  # the split folder itself, every language
-    assert every.exit_code == 0 and sorted(read_corpus(tmp_path / "all.tsv").langs) == sorted(CODES.values())
+    assert every.exit_code == 0
+    assert sorted(read_corpus(tmp_path / "all.tsv").langs) == sorted(CODES.values())
 
 
 def test_bad_releases_are_refused_in_one_line(tmp_path):
@@ -45,10 +47,13 @@ def test_bad_releases_are_refused_in_one_line(tmp_path):
                           (["--langs", "xx"], "short codes lfe maps"),
                           (["--split", "devtest"], "no FLORES devtest files")):
         result = CliRunner().invoke(main, ["corpus", "import", "flores", str(root), *args, "--out", str(tmp_path / "x.tsv")])
-        assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1, args
+        assert result.exit_code == 2, args
+        assert message in result.output, args
+        assert len(result.output.strip().splitlines()) == 1, args
     parquet = CliRunner().invoke(main, ["corpus", "import", "flores", str(tmp_path / "parquet"),
                                         "--out", str(tmp_path / "p.tsv")])
-    assert parquet.exit_code == 2 and "is not a readable parquet file" in parquet.output  # a damaged parquet file
+    assert parquet.exit_code == 2
+    assert "is not a readable parquet file" in parquet.output
     assert not (tmp_path / "x.tsv").exists()
 
 
@@ -71,7 +76,8 @@ def test_the_parquet_layout_reads_as_the_text_layout_and_needs_its_extra(tmp_pat
     monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name))
                         if name.startswith("pyarrow") else real_import(name, *a, **k))
     missing = runner.invoke(main, ["corpus", "import", "flores", str(tmp_path / "parquet"), "--out", str(tmp_path / "m.tsv")])
-    assert missing.exit_code == 2 and "needs pyarrow: pip install 'lfe[flores]'" in missing.output
+    assert missing.exit_code == 2
+    assert "needs pyarrow: pip install 'lfe[flores]'" in missing.output
 
 
 def test_two_commands_from_a_flores_copy_to_a_report(tmp_path):
@@ -88,8 +94,10 @@ def test_two_commands_from_a_flores_copy_to_a_report(tmp_path):
     assert result.exit_code == 0, result.output
     assert "tiny: written, 24 rows" in result.output  # 3 languages x 8 sampled rows
     report = (out / "analysis" / "tiny" / "report.md").read_text(encoding="utf-8")
-    assert "## Causal tests" in report and "| eng_Latn | fra_Latn |" in report  # steered from English, FLORES codes
+    assert "## Causal tests" in report
+    assert "| eng_Latn | fra_Latn |" in report
     assert sorted(path.name for path in (out / "sample" / "holdout").iterdir()) == [f"{code}.txt" for code in
                                                                                    sorted(CODES.values())]
     missing = runner.invoke(main, ["demo", "--corpus", str(tmp_path / "nothing.tsv"), "--model", "tiny"])
-    assert missing.exit_code == 2 and "does not exist" in missing.output
+    assert missing.exit_code == 2
+    assert "does not exist" in missing.output

@@ -31,7 +31,8 @@ def test_a_language_id_text_table_saved_to_disk(tmp_path):
                                         "text": [r[2] for r in rows], "domain": ["news"] * len(rows)})
     table.save_to_disk(tmp_path / "table")
     corpus = read_corpus(tmp_path / "table")
-    assert corpus.langs == LANGS and list(corpus.sids) == [str(i) for i in range(6)]
+    assert corpus.langs == LANGS
+    assert list(corpus.sids) == [str(i) for i in range(6)]
     assert list(corpus.texts) == [r[2] for r in rows]
 
 
@@ -44,12 +45,14 @@ def test_a_column_per_language_as_flores_on_the_hub_and_its_splits(tmp_path):
     with pytest.raises(CorpusError, match="has the splits dev, devtest; name one"):
         read_corpus(tmp_path / "flores")
     corpus = read_corpus(tmp_path / "flores" / "dev")  # the split's own folder
-    assert corpus.langs == LANGS and list(corpus.sids) == ["1", "2", "3", "4", "5"]
+    assert corpus.langs == LANGS
+    assert list(corpus.sids) == ["1", "2", "3", "4", "5"]
     assert list(corpus.texts)[:2] == rows["en"][:2]
     # the same as data files read by load_dataset: hf:FOLDER[:CONFIG][:SPLIT]
     datasets.Dataset.from_dict(columns).to_parquet(str(tmp_path / "hub" / "data" / "dev-00000.parquet"))
     from_files = read_corpus(f"hf:{tmp_path / 'hub'}::validation")  # datasets reads dev-* files as that split
-    assert from_files.langs == LANGS and list(from_files.texts) == list(corpus.texts)
+    assert from_files.langs == LANGS
+    assert list(from_files.texts) == list(corpus.texts)
     with pytest.raises(CorpusError, match='cannot load hf:.*Unknown split "train"'):
         read_corpus(f"hf:{tmp_path / 'hub'}::train")
 
@@ -58,7 +61,8 @@ def test_a_translation_column_of_pairs(tmp_path):
     pairs = [{"en": f"{PHRASES['en']} {i}", "fr": f"{PHRASES['fr']} {i}"} for i in range(4)]
     datasets.Dataset.from_dict({"translation": pairs}).save_to_disk(tmp_path / "pairs")
     corpus = read_corpus(tmp_path / "pairs")
-    assert corpus.langs == ("en", "fr") and len(corpus) == 8
+    assert corpus.langs == ("en", "fr")
+    assert len(corpus) == 8
 
 
 def test_errors_are_one_line_and_name_the_fix(tmp_path, monkeypatch):
@@ -68,7 +72,8 @@ def test_errors_are_one_line_and_name_the_fix(tmp_path, monkeypatch):
     with pytest.raises(CorpusError, match="cannot load hf:no-such-org/no-such-dataset .*save_to_disk"):
         read_corpus("hf:no-such-org/no-such-dataset")
     sample = CliRunner().invoke(main, ["corpus", "sample", "hf:no-such-org/x", "--samples", "2", "--seed", "0"])
-    assert sample.exit_code == 2 and "pass --out-dir" in sample.output
+    assert sample.exit_code == 2
+    assert "pass --out-dir" in sample.output
     real_import = builtins.__import__
     monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name))
                         if name == "datasets" else real_import(name, *a, **k))

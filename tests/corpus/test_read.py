@@ -27,7 +27,9 @@ def test_every_layout_reads_the_same_corpus(tmp_path):
         (directory / f"{lang}.txt").write_text(
             "".join(t + "\n" for l, s, t in rows if l == lang), encoding="utf-8"
         )
-    assert tsv.langs == ("en", "fr", "zh") and tsv.n_sids == 5 and len(tsv) == 15
+    assert tsv.langs == ("en", "fr", "zh")
+    assert tsv.n_sids == 5
+    assert len(tsv) == 15
     assert _same(tsv, read_corpus(tmp_path / "c.csv"))
     assert _same(tsv, read_corpus(tmp_path / "c.jsonl"))
     aligned = read_corpus(directory)
@@ -83,7 +85,8 @@ def test_incomplete_corpus_names_languages_and_sids(tmp_path):
         read_corpus(path)
     assert "en lacks" not in str(error.value)
     kept = read_corpus(path, drop_incomplete=True)
-    assert kept.sids == ("0", "2") and kept.selection["dropped_sids"] == 2
+    assert kept.sids == ("0", "2")
+    assert kept.selection["dropped_sids"] == 2
     assert read_corpus(path, langs=["en", "zh"]).n_sids == 4  # complete in the chosen languages
 
 
@@ -115,7 +118,9 @@ def test_seeded_samples_are_reproducible_and_keep_order(tmp_path):
     a = read_corpus(path, samples=5, seed=3)
     b = read_corpus(path, samples=5, seed=3)
     c = read_corpus(path, samples=5, seed=4)
-    assert a.sids == b.sids and a.sids != c.sids and len(a.sids) == 5
+    assert a.sids == b.sids
+    assert a.sids != c.sids
+    assert len(a.sids) == 5
     assert list(a.sids) == sorted(a.sids, key=int)  # corpus order kept
     assert a.fingerprint == b.fingerprint != c.fingerprint
     with pytest.raises(CorpusError, match="needs --seed"):
@@ -129,7 +134,8 @@ def test_fingerprint_changes_with_any_text(tmp_path):
     a = read_corpus(write_tsv(tmp_path / "a.tsv", rows))
     rows[4] = (rows[4][0], rows[4][1], rows[4][2] + "!")
     b = read_corpus(write_tsv(tmp_path / "b.tsv", rows))
-    assert a.fingerprint != b.fingerprint and len(a.fingerprint) == 64
+    assert a.fingerprint != b.fingerprint
+    assert len(a.fingerprint) == 64
 
 
 def test_select_rejects_no_records():
@@ -155,7 +161,8 @@ def test_sample_drops_incomplete_sids_when_asked(tmp_path):
     rows = [row for row in parallel_rows(n_sids=12) if not (row[0] == "zh" and row[1] == "3")]
     path = write_tsv(tmp_path / "c.tsv", rows)
     refused = CliRunner().invoke(main, ["corpus", "sample", str(path), "--samples", "4", "--seed", "0"])
-    assert refused.exit_code == 2 and "--drop-incomplete" in refused.output
+    assert refused.exit_code == 2
+    assert "--drop-incomplete" in refused.output
     done = CliRunner().invoke(main, ["corpus", "sample", str(path), "--samples", "4", "--seed", "0", "--drop-incomplete",
                                      "--out-dir", str(tmp_path / "s")])
     assert done.exit_code == 0, done.output

@@ -106,5 +106,7 @@ def test_a_cluster_that_cannot_be_had_is_refused_in_one_line(series, tmp_path):
     for option, message in ((["--scheduler", "bogus"], "cannot reach the Dask scheduler at 'bogus'"),
                             (["--workers", str(10**9)], f"--workers must be 1 to {os.cpu_count()}")):
         result = CliRunner().invoke(main, base + option)
-        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
+        assert result.exit_code == 2, result.output
+        assert message in result.output, result.output
+        assert "Traceback" not in result.output, result.output
     assert not (tmp_path / "s.zarr").exists()

@@ -42,7 +42,8 @@ def test_resume_recomputes_only_missing_blocks_bit_identically(tiny_models, corp
     monkeypatch.setattr(type(checkpoint), "write_block",
                         lambda self, block, *args: (computed.append(block), real_write_block(self, block, *args)))
     [report] = extract(model, corpus, tmp_path / "cut.zarr", settings=SETTINGS, progress=False)
-    assert computed == [1, 3] and report.rows == 8 + 6
+    assert computed == [1, 3]
+    assert report.rows == 8 + 6
     assert _pooled(tmp_path / "cut.zarr", "llama-tiny-0").tobytes() == full.tobytes()
 
 
@@ -83,7 +84,8 @@ def test_foreign_corpus_settings_and_weights_are_refused(tiny_models, corpus, tm
     assert _pooled(store, "model").tobytes() == before.tobytes()  # nothing was lost
 
     [report] = extract(str(model_dir), corpus, store, settings=SETTINGS, overwrite=True, progress=False)
-    assert report.status == "written" and report.rows == len(corpus)
+    assert report.status == "written"
+    assert report.rows == len(corpus)
     assert not np.array_equal(_pooled(store, "model"), before)
     [report] = extract(str(model_dir), other, store, settings=SETTINGS, overwrite=True, progress=False)
     assert ActivationStore.open(store).corpus["fingerprint"] == other.fingerprint
@@ -94,9 +96,13 @@ def test_checkpoint_records_every_parameter(tiny_models, corpus, tmp_path):
     store = ActivationStore.open(tmp_path / "run.zarr")
     meta = store.checkpoint("step0").meta
     assert meta.settings.to_dict() == {**SETTINGS.to_dict(), "block_rows": 8}
-    assert meta.family == "bloom" and meta.read == "output" and meta.n_layers == 2
-    assert len(meta.weights_hash) == 64 and len(meta.tokenizer_hash) == 64
-    assert store.corpus["fingerprint"] == corpus.fingerprint and store.corpus["languages"] == ["en", "fr", "zh"]
+    assert meta.family == "bloom"
+    assert meta.read == "output"
+    assert meta.n_layers == 2
+    assert len(meta.weights_hash) == 64
+    assert len(meta.tokenizer_hash) == 64
+    assert store.corpus["fingerprint"] == corpus.fingerprint
+    assert store.corpus["languages"] == ["en", "fr", "zh"]
     checkpoint = store.checkpoint("step0")
     np.testing.assert_allclose(checkpoint.norms[:], np.linalg.norm(checkpoint.pooled[:].astype(np.float64), axis=1),
                                rtol=1e-6)  # computed on the device, in float32
@@ -220,16 +226,21 @@ def test_a_random_weights_control_is_named_seeded_and_reported_beside_the_traine
     assert control.name == "llama-tiny-0-random-init-seed3"
     store = ActivationStore.open(tmp_path / "run.zarr")
     trained, random = store.checkpoint("llama-tiny-0").meta, store.checkpoint(control.name).meta
-    assert random.source.random_init == 3 and trained.source.random_init is None
-    assert random.weights_hash != trained.weights_hash and random.tokenizer_hash == trained.tokenizer_hash
+    assert random.source.random_init == 3
+    assert trained.source.random_init is None
+    assert random.weights_hash != trained.weights_hash
+    assert random.tokenizer_hash == trained.tokenizer_hash
     [again] = extract(model, corpus, tmp_path / "again.zarr", random_init=3, progress=False)  # seeded: the same weights
     assert ActivationStore.open(tmp_path / "again.zarr").checkpoint(again.name).meta.weights_hash == random.weights_hash
 
     records = analyze_store(tmp_path / "run.zarr", settings=AnalysisSettings(threshold=1.5, n_boot=0, null=10),
                             out=tmp_path / "analysis", figures=False, progress=False)
     beside = records["llama-tiny-0"].random_weights
-    assert beside is not None and beside.checkpoint == control.name and beside.seed == 3
-    assert beside.whole == records[control.name].whole and records[control.name].random_weights is None
+    assert beside is not None
+    assert beside.checkpoint == control.name
+    assert beside.seed == 3
+    assert beside.whole == records[control.name].whole
+    assert records[control.name].random_weights is None
     report = (tmp_path / "analysis" / "llama-tiny-0" / "report.md").read_text()
     assert "| measure | trained | random weights | shuffled labels |" in report
 
@@ -255,4 +266,5 @@ def test_touched_model_files_with_the_same_weights_stay_complete(tiny_models, co
     before = _pooled(tmp_path / "run.zarr", "model")
     os.utime(model_dir / "model.safetensors", ns=(10**18, 10**18))  # the files look new: the weights are compared
     [report] = extract(str(model_dir), corpus, tmp_path / "run.zarr", settings=SETTINGS, progress=False)
-    assert report.status == report.COMPLETE and _pooled(tmp_path / "run.zarr", "model").tobytes() == before.tobytes()
+    assert report.status == report.COMPLETE
+    assert _pooled(tmp_path / "run.zarr", "model").tobytes() == before.tobytes()

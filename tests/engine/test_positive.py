@@ -47,7 +47,8 @@ def test_positive_counts_equal_a_plain_reference_and_padding_changes_nothing(fam
     checkpoint = ActivationStore.open(tmp_path / "run.zarr").checkpoint("ckpt")
     positive = checkpoint.positive[:]
     np.testing.assert_array_equal(positive, _reference(model, corpus.texts))
-    assert (positive <= checkpoint.n_tokens[:, None]).all() and positive.any()
+    assert (positive <= checkpoint.n_tokens[:, None]).all()
+    assert positive.any()
     assert checkpoint.meta.firing_point.startswith("output of" if family == "llama" else "the neurons")
     one = ExtractSettings(batch_tokens=10_000, block_rows=5, stats=("mean", "positive"))  # all rows in one padded batch
     extract(str(model), corpus, tmp_path / "one.zarr", settings=one, name="ckpt", progress=False)
@@ -70,15 +71,20 @@ def test_a_lost_positive_chunk_is_recomputed_and_other_stats_are_refused_on_resu
     data[len(data) // 2] ^= 0x10
     chunk.write_bytes(bytes(data))
     found = CliRunner().invoke(main, ["check", str(tmp_path / "run.zarr"), "--deep", "--quiet"])
-    assert found.exit_code == 1 and "block 2" in found.output and "positive-count chunk is corrupted" in found.output
+    assert found.exit_code == 1
+    assert "block 2" in found.output
+    assert "positive-count chunk is corrupted" in found.output
     assert CliRunner().invoke(main, ["check", str(tmp_path / "run.zarr"), "--repair", "--quiet"]).exit_code == 1
     assert CliRunner().invoke(main, base + ["--stats", "mean,positive"]).exit_code == 0
     np.testing.assert_array_equal(ActivationStore.open(tmp_path / "run.zarr").checkpoint("ckpt").positive[:], whole)
     other = CliRunner().invoke(main, base)
-    assert other.exit_code == 2 and "stats" in other.output and "Traceback" not in other.output
+    assert other.exit_code == 2
+    assert "stats" in other.output
+    assert "Traceback" not in other.output
     for bad, message in (("positive", "--stats must include mean"), ("mean,median", "--stats")):
         result = CliRunner().invoke(main, base[:-1] + [str(tmp_path / "x.zarr"), "--stats", bad])
-        assert result.exit_code == 2 and message in result.output
+        assert result.exit_code == 2
+        assert message in result.output
     with pytest.raises(LfeError, match="must include mean"):
         ExtractSettings(stats=("positive",))
     assert ActivationStore.open(tmp_path / "run.zarr").checkpoint("ckpt").meta.settings.stats == ("mean", "positive")

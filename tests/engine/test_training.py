@@ -19,7 +19,10 @@ TEXTS = [text for _, _, text in parallel_rows(langs=("en", "fr", "zh", "hi", "ar
 
 def test_default_save_steps_start_at_zero_and_end_at_the_last_step():
     steps = default_save_steps(300)
-    assert steps[0] == 0 and steps[-1] == 300 and steps == sorted(set(steps)) and len(steps) == 8
+    assert steps[0] == 0
+    assert steps[-1] == 300
+    assert steps == sorted(set(steps))
+    assert len(steps) == 8
 
 
 def test_training_is_seeded_and_saves_a_series_that_extracts_with_its_steps(tmp_path):
@@ -31,7 +34,9 @@ def test_training_is_seeded_and_saves_a_series_that_extracts_with_its_steps(tmp_
         assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
     assert (first[0] / "model.safetensors").read_bytes() != (first[-1] / "model.safetensors").read_bytes()
     state = json.loads((first[-1] / "trainer_state.json").read_text())
-    assert state["global_step"] == 6 and state["loss"] > 0 and state["seq_len"] == 32
+    assert state["global_step"] == 6
+    assert state["loss"] > 0
+    assert state["seq_len"] == 32
 
     corpus = write_tsv(tmp_path / "c.tsv", parallel_rows())
     result = CliRunner().invoke(main, ["extract", "--checkpoints", str(tmp_path / "a" / "checkpoint-*"), "--corpus",
@@ -40,7 +45,9 @@ def test_training_is_seeded_and_saves_a_series_that_extracts_with_its_steps(tmp_
     store = ActivationStore.open(tmp_path / "run.zarr")
     assert store.checkpoint_names() == ["checkpoint-0", "checkpoint-3", "checkpoint-6"]
     meta = store.checkpoint("checkpoint-3").meta
-    assert meta.step == 3 and meta.series == "a" and meta.n_params > 0
+    assert meta.step == 3
+    assert meta.series == "a"
+    assert meta.n_params > 0
     assert meta.weights_hash != store.checkpoint("checkpoint-6").meta.weights_hash
 
 
@@ -55,13 +62,17 @@ def test_bad_training_and_series_inputs(tmp_path):
                              (["--steps", "5", "--save-steps", "99"], "Error: save steps must lie between 0 and --steps 5")):
         done = subprocess.run([sys.executable, str(script), str(corpus_file), "--out", str(tmp_path / "t"), *options],
                               capture_output=True, text=True)
-        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
     with pytest.raises(LfeError, match="training needs more than --seq-len"):
         train_series(["short"], tmp_path / "y", TrainingSettings(steps=2, size="tiny", seq_len=64), progress=False)
     corpus = write_tsv(tmp_path / "c.tsv", parallel_rows())
     nothing = CliRunner().invoke(main, ["extract", "--checkpoints", str(tmp_path / "none-*"), "--corpus", str(corpus),
                                         "--out", str(tmp_path / "r.zarr")])
-    assert nothing.exit_code != 0 and "matches no directory with a config.json" in nothing.output
+    assert nothing.exit_code != 0
+    assert "matches no directory with a config.json" in nothing.output
     both = CliRunner().invoke(main, ["extract", "model", "--checkpoints", "x*", "--corpus", str(corpus), "--out",
                                      str(tmp_path / "r.zarr")])
-    assert both.exit_code != 0 and "pass MODEL or --checkpoints PATTERN" in both.output
+    assert both.exit_code != 0
+    assert "pass MODEL or --checkpoints PATTERN" in both.output

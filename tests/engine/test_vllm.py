@@ -68,8 +68,10 @@ def test_vllm_rows_equal_the_transformers_rows_for_every_family(tiny_models, tmp
     dup = [i for i, sid in enumerate(corpus.row_sids()) if sid.startswith("dup") and langs[i] == "en"]
     assert np.array_equal(rows_vllm[dup[0]], rows_vllm[dup[1]])  # the same text, found twice in its batch
     meta = vl.meta
-    assert meta.settings.backend == "vllm" and meta.versions["vllm"] == vllm.__version__
-    assert "(vLLM" in meta.read_point and meta.weights_hash == hf.meta.weights_hash
+    assert meta.settings.backend == "vllm"
+    assert meta.versions["vllm"] == vllm.__version__
+    assert "(vLLM" in meta.read_point
+    assert meta.weights_hash == hf.meta.weights_hash
 
 
 def test_a_resume_with_the_other_backend_is_refused_with_what_differs(tiny_models, tmp_path):
@@ -82,7 +84,8 @@ def test_a_resume_with_the_other_backend_is_refused_with_what_differs(tiny_model
     assert first.exit_code == 0, first.output
     again = runner.invoke(main, base)
     assert again.exit_code == 2
-    assert "settings.backend: stored 'vllm', now 'hf'" in again.output and "Traceback" not in again.output
+    assert "settings.backend: stored 'vllm', now 'hf'" in again.output
+    assert "Traceback" not in again.output
 
 
 @pytest.mark.parametrize("options, message", [

@@ -51,7 +51,8 @@ def test_vllm_perplexities_and_choices_equal_the_transformers_ones(analysed):
     assert min(abs(value) for value in hf.increase_percent["fr"].values()) > 1e-3  # every deactivation changed it
     assert vl.choice_accuracy == hf.choice_accuracy
     assert vl.generation_language == hf.generation_language
-    assert vl.params.backend == "vllm" and hf.params.backend == "hf"
+    assert vl.params.backend == "vllm"
+    assert hf.params.backend == "hf"
 
 
 def test_vllm_steering_continues_as_transformers_does(analysed):

@@ -97,7 +97,8 @@ def test_masked_positive_count_equals_a_token_by_token_count(dtype, shape, trito
     for b, t in mask.nonzero().tolist():
         loop[b] += (x[b, t].float().cpu() > 0).to(torch.int32)
     counted = masked_positive_count(x, mask)
-    assert counted.dtype == torch.int32 and torch.equal(counted.cpu(), loop)
+    assert counted.dtype == torch.int32
+    assert torch.equal(counted.cpu(), loop)
     assert torch.equal(counted, masked_positive_count_torch(x, mask))
 
 
@@ -207,9 +208,11 @@ def test_grouped_column_stats_with_empty_and_one_row_groups(dtype, triton_path):
     expected = grouped_column_stats_torch(a, groups, 4)
     for g, e in zip(got, expected):
         torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4)
-    assert (got[0][1] == 0).all() and (got[2][2] == 0).all()  # empty group: zeros; one row: no pairs
+    assert (got[0][1] == 0).all()
+    assert (got[2][2] == 0).all()
     # one row's value and float32 square come back exactly: the bfloat16 pieces lose no bit
-    assert torch.equal(got[0][2], a[12].float()) and torch.equal(got[1][2], a[12].float() ** 2)
+    assert torch.equal(got[0][2], a[12].float())
+    assert torch.equal(got[1][2], a[12].float() ** 2)
     # the brute-force pair sum, in float64
     rows = a[:12].double()
     brute = sum(rows[i] * rows[j] for i in range(12) for j in range(i + 1, 12))
@@ -236,7 +239,8 @@ def test_masked_activation_with_a_mask_per_row(kind, dtype, triton_path):
     got = masked_activation(kind, x, up, table, ids)
     expected = masked_activation_torch(kind, x, up, table, ids)
     torch.testing.assert_close(got.float(), expected.float(), rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
-    assert (got[0, :, ::3] == 0).all() and not (got[1, :, ::3] == 0).all()
+    assert (got[0, :, ::3] == 0).all()
+    assert not (got[1, :, ::3] == 0).all()
 
 
 @pytest.mark.parametrize("kind, act, gated", [
@@ -280,4 +284,5 @@ def test_analysis_on_torch_panels_equals_numpy(triton_path):
     np.testing.assert_allclose(torch_result.zscores, numpy_result.zscores, rtol=1e-4, atol=1e-4)
     assert torch_result.whole.lrds == pytest.approx(numpy_result.whole.lrds, abs=1e-5)
     assert (torch_result.regions == numpy_result.regions).mean() > 0.999
-    assert torch_result.params.arithmetic == f"torch-{DEVICE}" and numpy_result.params.arithmetic == "numpy"
+    assert torch_result.params.arithmetic == f"torch-{DEVICE}"
+    assert numpy_result.params.arithmetic == "numpy"

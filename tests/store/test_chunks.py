@@ -27,7 +27,8 @@ def test_block_writer_files_equal_zarrs_own(tmp_path, compression, dtype):
         arrays["zarr"][span] = rows[span]
         write_row_block(arrays["lfe"], block, rows[span])
     written = _chunk_files(tmp_path / "lfe.zarr")
-    assert len(written) == 9 and written == _chunk_files(tmp_path / "zarr.zarr")
+    assert len(written) == 9
+    assert written == _chunk_files(tmp_path / "zarr.zarr")
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "lfe.zarr"), mode="r")[:], rows)
     assert not list(tmp_path.rglob("*.partial"))
 

@@ -25,7 +25,8 @@ def _checkpoint(store, name="c", block_rows=4):
 def test_create_open_and_labels(tmp_path):
     store = _store(tmp_path / "run.zarr")
     langs, sids = ActivationStore.open(tmp_path / "run.zarr").labels()
-    assert langs.tolist()[:6] == ["en"] * 5 + ["fr"] and sids.tolist()[5] == "0"
+    assert langs.tolist()[:6] == ["en"] * 5 + ["fr"]
+    assert sids.tolist()[5] == "0"
     assert not list(tmp_path.glob(".*partial"))  # the staging directory was renamed away
     with pytest.raises(StoreError, match="already exists"):
         _store(tmp_path / "run.zarr")
@@ -38,17 +39,20 @@ def test_create_open_and_labels(tmp_path):
 def test_blocks_are_chunk_aligned_and_marked_done_after_writing(tmp_path):
     store = _store(tmp_path / "run.zarr")
     checkpoint = _checkpoint(store)
-    assert checkpoint.pooled.chunks == (4, 3) and checkpoint.n_blocks == 3
+    assert checkpoint.pooled.chunks == (4, 3)
+    assert checkpoint.n_blocks == 3
     assert checkpoint.pending_blocks() == [0, 1, 2]
     last = np.ones((2, 6), dtype=np.float32)
     checkpoint.write_block(2, last)
-    assert checkpoint.pending_blocks() == [0, 1] and not checkpoint.complete
+    assert checkpoint.pending_blocks() == [0, 1]
+    assert not checkpoint.complete
     np.testing.assert_array_equal(checkpoint.pooled[8:], last)
     with pytest.raises(ValueError, match="needs shape"):
         checkpoint.write_block(0, last)
     assert checkpoint.pending_blocks() == [0, 1]
     described = store.describe()["checkpoints"]["c"]
-    assert described["blocks_done"] == 1 and described["blocks"] == 3
+    assert described["blocks_done"] == 1
+    assert described["blocks"] == 3
     assert described["source"] == {"kind": "local", "spec": "x", "revision": None, "random_init": None}
 
 
@@ -110,6 +114,7 @@ def test_a_leftover_partial_file_does_not_hide_a_lost_chunk(tmp_path):
     checkpoint = _checkpoint(_store(tmp_path / "run.zarr"))
     checkpoint.write_block(0, np.ones((4, 6), dtype=np.float32))
     folder = checkpoint.chunk_folder("pooled") / "0"
-    assert sorted(entry.name for entry in folder.iterdir()) == ["0", "1"] and checkpoint.blocks_missing_chunks() == []
+    assert sorted(entry.name for entry in folder.iterdir()) == ["0", "1"]
+    assert checkpoint.blocks_missing_chunks() == []
     (folder / "1").rename(folder / "1.3f2a.partial")  # a killed write's temporary file, its chunk never renamed in
     assert checkpoint.blocks_missing_chunks() == [0]

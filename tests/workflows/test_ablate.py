@@ -36,11 +36,14 @@ def test_table_compares_every_region_with_the_full_model_on_the_same_windows(ana
             assert value == pytest.approx(100 * (table.perplexity[lang][name] / table.perplexity[lang][FULL_MODEL] - 1))
     assert table.region_size["fr"] == table.region_size["random~fr"] > 0
     assert table.twins == {f"random~{lang}": lang for lang in LANGS}
-    assert table.params.seed == 0 and table.params.random == "matched" and table.params.analysis.top_percent == 2
+    assert table.params.seed == 0
+    assert table.params.random == "matched"
+    assert table.params.analysis.top_percent == 2
     assert ActivationStore.open(store).ablation("ckpt") == table
     folder = tmp_path / "out" / "ckpt"
     assert json.loads((folder / "table.json").read_text())["tokens"]["en"] > 0
-    assert (folder / "table.png").read_bytes()[:4] == b"\x89PNG" and "| fr |" in (folder / "table.md").read_text()
+    assert (folder / "table.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| fr |" in (folder / "table.md").read_text()
     assert any(abs(v) > 0 for v in table.increase_percent["fr"].values())
 
 
@@ -58,20 +61,23 @@ def test_cli_ablate_with_layer_matched_controls(analysed, tmp_path):
     table = json.loads((tmp_path / "o" / "ckpt" / "table.json").read_text())
     assert set(table["region_size"]) == {"en", "zh", "layer-random~en", "layer-random~zh"}
     bad = CliRunner().invoke(main, ["ablate", str(model), str(store), "--eval", str(held), "--regions", "de"])
-    assert bad.exit_code == 2 and "no key region for de" in bad.output
+    assert bad.exit_code == 2
+    assert "no key region for de" in bad.output
 
 
 def test_ablate_deactivates_the_regions_of_the_method_it_is_given(analysed, tmp_path):
     model, store, held = analysed
     base = ["ablate", str(model), str(store), "--eval", str(held), "--regions", "fr", "--window", "32", "--method", "ap"]
     missing = CliRunner().invoke(main, base)
-    assert missing.exit_code == 2 and "run `lfe analyze --method ap`" in missing.output
+    assert missing.exit_code == 2
+    assert "run `lfe analyze --method ap`" in missing.output
     analyze_store(store, settings=AnalysisSettings(top_percent=2, n_boot=0, peers=PeerSettings(methods=("ap",), ap_top_k=7)),
                   figures=False, progress=False)
     result = CliRunner().invoke(main, base + ["--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     table = ActivationStore.open(store).ablation("ckpt")
-    assert table.params.method == "ap" and table.region_size == {"fr": 7, "random~fr": 7}
+    assert table.params.method == "ap"
+    assert table.region_size == {"fr": 7, "random~fr": 7}
     assert "chosen by ap" in (tmp_path / "o" / "ckpt" / "table.md").read_text()
 
 
@@ -100,7 +106,9 @@ def test_ablate_generate_reports_the_share_of_continuations_in_the_prompts_langu
     table = ablate(str(model), store, settings, out=tmp_path / "g")
     assert table.generation_language == {name: {"en": 0.0, "fr": 0.5} for name in (FULL_MODEL, "fr", "random~fr")}
     report = (tmp_path / "g" / "ckpt" / "table.md").read_text()
-    assert "## Continuations in the prompt's language" in report and "*fr* (fr):" in report and "(none)" in report
+    assert "## Continuations in the prompt's language" in report
+    assert "*fr* (fr):" in report
+    assert "(none)" in report
 
 
 def test_evolve_joins_a_real_ablation_with_a_choice_task_through_the_cli(analysed, tmp_path):
@@ -119,7 +127,8 @@ def test_evolve_joins_a_real_ablation_with_a_choice_task_through_the_cli(analyse
     [row] = json.loads((tmp_path / "e" / "evolution.json").read_text())["rows"]
     accuracy = ActivationStore.open(store).ablation("ckpt").choice_accuracy
     assert row["choice_accuracy_full"] == pytest.approx(sum(cells[FULL_MODEL] for cells in accuracy.values()) / len(LANGS))
-    assert row["own_region_increase"] is not None and row["random_twin_increase"] is not None
+    assert row["own_region_increase"] is not None
+    assert row["random_twin_increase"] is not None
 
 
 def test_bad_choice_files_and_option_values_are_refused_before_any_evaluation(analysed, tmp_path):
@@ -135,7 +144,9 @@ def test_bad_choice_files_and_option_values_are_refused_before_any_evaluation(an
                              (["--seed", "-1"], "--seed must be 0 or more"),
                              (["--window", "600"], "--window 600 does not fit the model's context of 512 positions")):
         result = CliRunner().invoke(main, ["ablate", str(model), str(store), "--eval", str(held), *options])
-        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, options
+        assert result.exit_code == 2, options
+        assert message in result.output, options
+        assert "Traceback" not in result.output, options
         assert "ablate:" not in result.output  # refused before the first evaluation
     assert ActivationStore.open(store).ablation("ckpt") is None
 
@@ -172,7 +183,8 @@ def test_an_interrupted_ablation_goes_on_from_its_finished_cells_and_equals_an_u
     resumed = ablate(str(model), store, settings, out=tmp_path / "resumed")
     total = {"negative_log_likelihood": 5 * len(LANGS), "ending_scores": 5 * len(items), "greedy_batch": 5 * 2}[stage]
     assert len(calls) == total - 5
-    assert resumed == whole and not journal.exists()
+    assert resumed == whole
+    assert not journal.exists()
     assert (json.loads((tmp_path / "resumed" / "ckpt" / "table.json").read_text())
             == json.loads((tmp_path / "whole" / "ckpt" / "table.json").read_text()))
     calls.clear()
@@ -223,7 +235,8 @@ def test_lm_eval_tasks_score_every_region_with_its_mask_live_and_join_evolve(ana
     assert result.exit_code == 0, result.output
     table = ActivationStore.open(store).ablation("ckpt")
     scores = table.harness["lfe_local_continuation perplexity"]
-    assert set(scores) == {FULL_MODEL, "fr", "random~fr"} and table.harness_version.startswith("lm-eval ")
+    assert set(scores) == {FULL_MODEL, "fr", "random~fr"}
+    assert table.harness_version.startswith("lm-eval ")
     assert scores["fr"] != scores[FULL_MODEL]  # the mask was live while the harness ran
     # the harness's own number for the intact model: lfe wraps its model class, it does not re-implement it
     loaded = load(resolve_source(str(model)), "float32", "cpu")
@@ -237,7 +250,8 @@ def test_lm_eval_tasks_score_every_region_with_its_mask_live_and_join_evolve(ana
     assert row["harness_full"] == {"lfe_local_continuation perplexity": pytest.approx(scores[FULL_MODEL])}
     assert "harness_full lfe_local_continuation perplexity" in (tmp_path / "e" / "evolution.csv").read_text()
     unknown = CliRunner().invoke(main, [*args[:-4], "--lm-eval", "no_such_task", "--lm-eval-include", str(harness_task)])
-    assert unknown.exit_code == 2 and "lm-evaluation-harness has no task no_such_task" in unknown.output
+    assert unknown.exit_code == 2
+    assert "lm-evaluation-harness has no task no_such_task" in unknown.output
 
 
 def test_lm_eval_without_the_harness_names_the_extra(analysed, monkeypatch):
@@ -248,5 +262,6 @@ def test_lm_eval_without_the_harness_names_the_extra(analysed, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name))
                         if name.startswith("lm_eval") else real_import(name, *a, **k))
     result = CliRunner().invoke(main, ["ablate", str(model), str(store), "--eval", str(held), "--lm-eval", "xnli_fr"])
-    assert result.exit_code == 2 and "--lm-eval needs lm-evaluation-harness, an optional extra: pip install 'lfe[eval]'" \
+    assert result.exit_code == 2
+    assert "--lm-eval needs lm-evaluation-harness, an optional extra: pip install 'lfe[eval]'" \
         in result.output

@@ -29,10 +29,12 @@ def test_open_labels_every_axis_and_round_trips_the_store(series):
     ds = lfe.open(series)
     store = ActivationStore.open(series)
     langs, sids = store.labels()
-    assert ds.pooled.dims == ("checkpoint", "sample", "neuron") and ds.pooled.shape == (2, 48, 80)
+    assert ds.pooled.dims == ("checkpoint", "sample", "neuron")
+    assert ds.pooled.shape == (2, 48, 80)
     assert ds.pooled.chunks is not None  # lazy: Dask, read on demand
     assert list(ds.checkpoint.values) == ["global_step0", "global_step100"]
-    assert list(ds.lang.values) == list(langs) and list(ds.sid.values) == list(sids)
+    assert list(ds.lang.values) == list(langs)
+    assert list(ds.sid.values) == list(sids)
     assert list(ds.analysed.values) == [False, True]
     for name in ds.checkpoint.values:
         np.testing.assert_array_equal(ds.pooled.sel(checkpoint=name).values, store.checkpoint(name).pooled[:])
@@ -58,7 +60,8 @@ def test_open_labels_every_axis_and_round_trips_the_store(series):
 
 def test_one_checkpoint_and_unknown_ones(series):
     ds = lfe.open(series, checkpoints="global_step0")
-    assert list(ds.checkpoint.values) == ["global_step0"] and "zscores" not in ds
+    assert list(ds.checkpoint.values) == ["global_step0"]
+    assert "zscores" not in ds
     with pytest.raises(LfeError, match="has no checkpoint nope; it has global_step0, global_step100"):
         lfe.open(series, checkpoints=["nope"])
 
@@ -67,8 +70,10 @@ def test_tables_are_dataframes_of_every_analysis(series):
     tables = lfe.tables(series)
     store = ActivationStore.open(series)
     record, arrays = store.analysis("global_step100"), store.analysis_arrays("global_step100")
-    assert list(tables["whole"].checkpoint) == ["global_step100"] and tables["whole"].lrds[0] == pytest.approx(record.whole.lrds)
-    assert len(tables["layers"]) == 2 and set(tables["layers"].top_percent) == {10}
+    assert list(tables["whole"].checkpoint) == ["global_step100"]
+    assert tables["whole"].lrds[0] == pytest.approx(record.whole.lrds)
+    assert len(tables["layers"]) == 2
+    assert set(tables["layers"].top_percent) == {10}
     regions = tables["regions"]
     assert (regions.method == "zscore").sum() == arrays.regions.sum()
     assert (regions.method == "ap").sum() == arrays.ap_regions.sum()
@@ -78,7 +83,8 @@ def test_tables_are_dataframes_of_every_analysis(series):
 
 def test_plain_xarray_sees_the_stores_named_dimensions(series):
     group = xr.open_zarr(series / "checkpoints" / "global_step0", consolidated=False)
-    assert group.pooled.dims == ("sample", "neuron") and group.done.dims == ("block",)
+    assert group.pooled.dims == ("sample", "neuron")
+    assert group.done.dims == ("block",)
     np.testing.assert_array_equal(group.pooled.values, ActivationStore.open(series).checkpoint("global_step0").pooled[:])
 
 

@@ -24,16 +24,20 @@ def test_regions_export_as_a_tidy_table_and_as_lapes_activation_mask(tmp_path):
     table = CliRunner().invoke(main, ["export", str(store), "--regions", "csv", "--out", str(tmp_path / "r.csv")])
     assert table.exit_code == 0, table.output
     rows = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8")))
-    assert len(rows) == int(arrays.regions.sum()) and {row["method"] for row in rows} == {"zscore"}
+    assert len(rows) == int(arrays.regions.sum())
+    assert {row["method"] for row in rows} == {"zscore"}
     first = rows[0]
     lang, k = record.languages.index(first["language"]), 40 * int(first["layer"]) + int(first["neuron"])
-    assert arrays.regions[lang, k] and float(first["score"]) == float(arrays.zscores[lang, k])
+    assert arrays.regions[lang, k]
+    assert float(first["score"]) == float(arrays.zscores[lang, k])
     mask = CliRunner().invoke(main, ["export", str(store), "--regions", "lape", "--method", "ap",
                                      "--out", str(tmp_path / "mask" / "planted")])
     assert mask.exit_code == 0, mask.output
     loaded = torch.load(tmp_path / "mask" / "planted")
     order = json.loads((tmp_path / "mask" / "planted.languages.json").read_text())["languages"]
-    assert order == list(record.languages) and len(loaded) == 6 and len(loaded[0]) == 2
+    assert order == list(record.languages)
+    assert len(loaded) == 6
+    assert len(loaded[0]) == 2
     for index, per_layer in enumerate(loaded):
         rebuilt = np.zeros(80, bool)
         for layer, neurons in enumerate(per_layer):
@@ -47,7 +51,8 @@ def test_regions_export_as_a_tidy_table_and_as_lapes_activation_mask(tmp_path):
     table = pq.read_table(tmp_path / "r.parquet").to_pylist()
     assert [{key: str(value) for key, value in row.items()} for row in table] == rows  # the CSV's rows, typed
     missing = CliRunner().invoke(main, ["export", str(store), "--regions", "csv", "--method", "lape"])
-    assert missing.exit_code == 2 and "run `lfe analyze --method lape`" in missing.output
+    assert missing.exit_code == 2
+    assert "run `lfe analyze --method lape`" in missing.output
 
 
 def test_new_stores_name_every_arrays_dimensions_for_xarray(tmp_path):
@@ -89,15 +94,20 @@ def test_a_lape_mask_is_imported_as_the_lape_regions_and_round_trips(tmp_path):
     ok = runner.invoke(main, ["import", str(store), str(tmp_path / "theirs"), "--languages", f"{langs[1]},{langs[0]}"])
     assert ok.exit_code == 0, ok.output
     regions = ActivationStore.open(store).analysis_arrays("global_step0").regions_of("lape")
-    assert regions.sum() == 4 and regions[1, [0, 41]].all() and not regions[2:].any()
+    assert regions.sum() == 4
+    assert regions[1, [0, 41]].all()
+    assert not regions[2:].any()
     for args, message in (([], "holds no language names and theirs.languages.json is not beside it"),
                           (["--languages", "xx,yy"], "has no language xx, yy"),
                           (["--languages", langs[0]], "has 2 languages' regions but 1 names were given")):
         bad = runner.invoke(main, ["import", str(store), str(tmp_path / "theirs"), *args])
-        assert bad.exit_code == 2 and message in bad.output, bad.output
+        assert bad.exit_code == 2, bad.output
+        assert message in bad.output, bad.output
     torch.save([[torch.tensor([40]), torch.tensor([0])]], tmp_path / "wide")
     outside = runner.invoke(main, ["import", str(store), str(tmp_path / "wide"), "--languages", langs[0]])
-    assert outside.exit_code == 2 and "layer 0 has neuron indices outside 0..39" in outside.output
+    assert outside.exit_code == 2
+    assert "layer 0 has neuron indices outside 0..39" in outside.output
     (tmp_path / "junk").write_text("not a tensor")
     junk = runner.invoke(main, ["import", str(store), str(tmp_path / "junk"), "--languages", langs[0]])
-    assert junk.exit_code == 2 and "is not a torch.save file" in junk.output
+    assert junk.exit_code == 2
+    assert "is not a torch.save file" in junk.output

@@ -34,7 +34,8 @@ def test_evolve_recovers_a_planted_trend(tmp_path):
     saved = json.loads((tmp_path / "evo" / "evolution.json").read_text())
     assert saved["trends"]["planted"]["lrds"] == pytest.approx(-1.0)
     assert saved["trends"]["planted"]["sads"] == pytest.approx(1.0)
-    assert saved["params"]["analysis"]["threshold"] == 1.5 and saved["params"]["analysis"]["n_boot"] == 20
+    assert saved["params"]["analysis"]["threshold"] == 1.5
+    assert saved["params"]["analysis"]["n_boot"] == 20
     for name in ("evolution.csv", "evolution.md", "evolution_alignment.png", "evolution_regions.png",
                  "evolution_layers.png"):
         assert (tmp_path / "evo" / name).stat().st_size > 0
@@ -99,9 +100,11 @@ def test_several_stores_by_parameter_count_through_the_cli(tmp_path):
     table = json.loads((tmp_path / "sizes" / "evolution.json").read_text())["rows"]
     assert {row["series"] for row in table} == {"small:planted", "large:planted"}
     by_size = sorted(table, key=lambda row: row["params"])
-    assert by_size[0]["lrds"] > by_size[1]["lrds"] and by_size[0]["sads"] < by_size[1]["sads"]
+    assert by_size[0]["lrds"] > by_size[1]["lrds"]
+    assert by_size[0]["sads"] < by_size[1]["sads"]
     bad = CliRunner().invoke(main, ["evolve", str(small), "--step", "global_step100=abc"])
-    assert bad.exit_code != 0 and "is not NAME=STEP" in bad.output
+    assert bad.exit_code != 0
+    assert "is not NAME=STEP" in bad.output
 
 
 def _ablation(own: float, analysis: AnalysisSettings) -> AblationTable:

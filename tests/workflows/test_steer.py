@@ -56,7 +56,8 @@ def test_the_language_identifier_knows_the_demo_languages():
         found = identify(texts, study=sentences)
         assert same_language_share(found, [lang] * len(texts)) >= 0.75, (lang, found)
     malay = "Air mendidih pada seratus derajat."  # Indonesian that the identifier calls Malay
-    assert identify([malay]) == ["ms"] and identify([malay], study=["id", "en"]) == ["id"]
+    assert identify([malay]) == ["ms"]
+    assert identify([malay], study=["id", "en"]) == ["id"]
     assert identify([malay], study=["id", "ms"]) == ["ms"]  # a study of both keeps them apart
     assert identify(["", "12 ...", "猫坐在垫子上，看着窗外的鸟。"]) == ["none", "none", "zh"]
     # a study in FLORES codes (lfe corpus import flores) gets its own codes back, varieties included
@@ -84,11 +85,13 @@ def test_steer_writes_a_table_with_its_random_control_and_resumes_to_the_same_re
     whole = steer(str(model), store, settings, out=tmp_path / "whole")
     assert [(cell.source, cell.target) for cell in whole.cells] == [("en", "fr"), ("en", "zh"), ("fr", "zh")]
     for cell in whole.cells:
-        assert cell.prompts == (2 if cell.source == "en" else 1) and cell.region_size > 0
+        assert cell.prompts == (2 if cell.source == "en" else 1)
+        assert cell.region_size > 0
         for shares in (cell.full, cell.steered, cell.random):
             assert sum(shares.values()) == pytest.approx(1.0)
     saved = json.loads((tmp_path / "whole" / "ckpt" / "steer.json").read_text())
-    assert len(saved["texts"]) == 5 and saved["params"]["analysis"]["top_percent"] == 2
+    assert len(saved["texts"]) == 5
+    assert saved["params"]["analysis"]["top_percent"] == 2
     assert saved["language_id"].startswith("py3langid")
     assert {text["target"] for text in saved["texts"]} == {"fr", "zh"}
     # forcing the region changes what the model says (a tiny model: not which language)
@@ -124,10 +127,13 @@ def test_steer_refuses_bad_input_in_one_line(analysed, tmp_path):
                              (["--to", "fr", "--max-new-tokens", "0"], "--max-new-tokens must be positive"),
                              (["--to", "fr", "--zero-source", "--prompts", str(german)], "--zero-source needs a region")):
         result = CliRunner().invoke(main, base + options)
-        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, (options, result.output)
+        assert result.exit_code == 2, (options, result.output)
+        assert message in result.output, (options, result.output)
+        assert "Traceback" not in result.output, (options, result.output)
     done = CliRunner().invoke(main, base + ["--to", "all", "--from", "fr", "--out", str(tmp_path / "o")])
     assert done.exit_code == 0, done.output
-    assert "fr -> zh:" in done.output and "fr -> fr" not in done.output
+    assert "fr -> zh:" in done.output
+    assert "fr -> fr" not in done.output
 
 
 def test_the_demo_reports_own_region_twin_and_the_median_of_the_other_regions():

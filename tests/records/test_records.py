@@ -81,8 +81,10 @@ def test_every_record_round_trips_through_json(record):
 
 def test_an_ablation_tables_own_region_twin_and_full_model_accuracy():
     table = next(record for record in RECORDS if isinstance(record, AblationTable))
-    assert table.own_region_increase() == 100.0 and table.random_twin_increase() == 25.0
-    assert table.full_model_choice_accuracy() == 0.5 and table.columns == ["en", "random~en"]
+    assert table.own_region_increase() == 100.0
+    assert table.random_twin_increase() == 25.0
+    assert table.full_model_choice_accuracy() == 0.5
+    assert table.columns == ["en", "random~en"]
 
 
 def test_settings_refuse_bad_values_with_the_option_to_fix():
@@ -132,10 +134,15 @@ OLD_ABLATION = {
 
 def test_records_written_before_the_restructuring_still_read():
     analysis = AnalysisRecord.from_dict(OLD_ANALYSIS)
-    assert analysis.params.top_percent == 2 and analysis.whole.interval("lrds") == (0.0587, 0.0611)
-    assert [layer.lrds for layer in analysis.layers] == [0.0884, 0.0801] and analysis.n_layers is None
-    assert analysis.params.null == 0 and analysis.checkpoint_settings is None  # made before nulls: it had none
+    assert analysis.params.top_percent == 2
+    assert analysis.whole.interval("lrds") == (0.0587, 0.0611)
+    assert [layer.lrds for layer in analysis.layers] == [0.0884, 0.0801]
+    assert analysis.n_layers is None
+    assert analysis.params.null == 0
+    assert analysis.checkpoint_settings is None
     table = AblationTable.from_dict(OLD_ABLATION)
     assert table.twins == {"random~en": "en", "random~fr": "fr"}  # derived from the old control names
-    assert table.own_region_increase() == pytest.approx(9.5) and table.random_twin_increase() == pytest.approx(1.4)
-    assert table.full_model_choice_accuracy() == 0.75 and table.params.analysis == analysis.params
+    assert table.own_region_increase() == pytest.approx(9.5)
+    assert table.random_twin_increase() == pytest.approx(1.4)
+    assert table.full_model_choice_accuracy() == 0.75
+    assert table.params.analysis == analysis.params
