@@ -17,7 +17,7 @@ from lfe.engine.loop import run_blocks
 from lfe.engine.prepare import CheckpointReport, checkpoint_sources, diff_nested, prepare_checkpoint
 from lfe.engine.settings import resolved
 from lfe.errors import LfeError, ModelError, StoreError
-from lfe.models.loading import LoadedModel, load
+from lfe.models.loading import LoadedModel, load, model_device
 from lfe.records import ExtractSettings, ModelSource
 from lfe.store import ActivationStore
 from lfe.store.integrity import restored
@@ -82,11 +82,12 @@ def load_for(source: ModelSource, settings: ExtractSettings) -> LoadedModel:
     """The transformers model of ``source``: on the settings' device, or on the CPU beside vLLM, which runs
     its own copy (this one gives the identity, the tokens and the geometry, and is refused if vLLM cannot
     run it, before anything is written)."""
+    loaded = load(source, settings.dtype, model_device(settings.backend, settings.device))
     if settings.backend != "vllm":
-        return load(source, settings.dtype, settings.device)
+        return loaded
     from lfe.models.vllm_engine import vllm_problem
 
-    loaded = load(source, settings.dtype, "cpu")
+
     if problem := vllm_problem(source, loaded):
         raise ModelError(f"{source.spec}: {problem}")
     return loaded

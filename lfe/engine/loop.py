@@ -37,6 +37,7 @@ def run_blocks(prepared: Prepared, *, progress: bool, blocks: list[int] | None =
                   for batch in plan for row in batch.rows)
     device = torch.device(settings.device)
     rows_done = tokens_done = 0
+    pooled_tokens = [sum(row) for row in prepared.tokens.pooled]  # per row, counted once for the progress rate
     width = checkpoint.n_layers * checkpoint.n_neurons
     with torch.inference_mode(), runner.started(max_batch, longest) as run, \
             BackgroundWriter(checkpoint.write_block) as writer:
@@ -50,12 +51,11 @@ def run_blocks(prepared: Prepared, *, progress: bool, blocks: list[int] | None =
             rows = np.empty((span.stop - span.start, width), dtype=settings.store_dtype)
             norms = np.empty(span.stop - span.start)
             positive = np.empty(rows.shape, dtype=np.uint32) if landing.positive else None
-            pooled = prepared.tokens.pooled[span]
             for index, batch in enumerate(plan):
                 view, counts = run(batch)  # [B, L, K]: the mean over the pooled positions; counts or None
                 landing.send(view, counts, (rows, norms, positive), batch.rows, span,
                              block if index == len(plan) - 1 else None)
-                tokens_done += sum(sum(pooled[row]) for row in batch.rows)
+                tokens_done += sum(pooled_tokens[span.start + row] for row in batch.rows)
                 rows_done += len(batch.rows)
                 bar.update(len(batch.rows))
                 bar.set_postfix_str(f"{tokens_done / (time.perf_counter() - started):,.0f} tok/s", refresh=False)

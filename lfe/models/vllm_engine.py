@@ -156,8 +156,10 @@ class VllmModel:
         set_threads, threads = torch.set_num_threads, torch.get_num_threads()
         try:
             return vllm.LLM(**engine)
-        except (ValueError, RuntimeError, OSError, NotImplementedError) as error:
-            raise ModelError(f"vLLM cannot run {source.spec}: {str(error).strip().splitlines()[-1]}") from None
+        except Exception as error:  # noqa: BLE001 - vLLM's own checks raise anything, AssertionError included
+            why = (str(error).strip().splitlines() or [""])[-1] or type(error).__name__
+            raise ModelError(f"vLLM cannot run {source.spec} (--tensor-parallel {self.shards}, --dtype {dtype}): "
+                             f"{why}") from None
         finally:
             torch.set_num_threads = set_threads
             torch.set_num_threads(threads)
@@ -178,10 +180,8 @@ class VllmModel:
         if missing:
             raise LfeError(f"vLLM did not run {len(missing)} prompt(s) of a batch whole in one step (batch rows "
                            f"{listing(missing)}): lfe cannot pool them; report it with your vLLM version")
-        sums = torch.cat([part[0] for part in parts], dim=2) if len(parts) > 1 else parts[0][0]
-        counts = None
-        if parts[0][1] is not None:
-            counts = torch.cat([part[1] for part in parts], dim=2) if len(parts) > 1 else parts[0][1]
+        sums = _gathered([part[0] for part in parts])
+        counts = None if parts[0][1] is None else _gathered([part[1] for part in parts])
         return sums, counts, parts[0][3]
 
     @contextmanager
@@ -217,6 +217,11 @@ class VllmModel:
         del self.llm
         gc.collect()
         cleanup_dist_env_and_memory()
+
+
+def _gathered(shards: list[torch.Tensor]) -> torch.Tensor:
+    """Each tensor-parallel worker's [B, L, K / N] shard, in rank order, as [B, L, K] (one worker: its tensor)."""
+    return shards[0] if len(shards) == 1 else torch.cat(shards, dim=2)
 
 
 def _eos_ids(loaded: LoadedModel) -> list[int]:

@@ -105,6 +105,19 @@ def test_bad_vllm_options_are_refused_in_one_line(tiny_models, tmp_path, options
     assert not (tmp_path / "r.zarr").exists()
 
 
+def test_a_vllm_engine_that_will_not_start_is_one_line(tiny_models, tmp_path):
+    model = _vllm_model(tiny_models, "llama")
+    corpus = write_tsv(tmp_path / "c.tsv", parallel_rows(langs=("en",), n_sids=2))
+    # vLLM's CPU build splits a model over NUMA nodes: this machine has one, so vLLM's own check refuses
+    # (an AssertionError inside vLLM, a traceback before)
+    failed = CliRunner().invoke(main, ["extract", str(model), "--corpus", str(corpus), "--out", str(tmp_path / "r.zarr"),
+                                       "--backend", "vllm", "--tensor-parallel", "2", "--quiet"])
+    assert failed.exit_code == 2, failed.output
+    assert "vLLM cannot run" in failed.output
+    assert "--tensor-parallel 2" in failed.output
+    assert "Traceback" not in failed.output
+
+
 def test_a_quantized_model_is_refused_before_anything_is_written(tiny_models, tmp_path):
     import json
     import shutil

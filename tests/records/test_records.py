@@ -146,3 +146,11 @@ def test_records_written_before_the_restructuring_still_read():
     assert table.random_twin_increase() == pytest.approx(1.4)
     assert table.full_model_choice_accuracy() == 0.75
     assert table.params.analysis == analysis.params
+
+
+def test_settings_written_before_the_backends_and_the_regions_tuple_still_read():
+    assert AblationSettings.from_dict({"regions": "en, fr"}).regions == ("en", "fr")  # a comma string before
+    assert AblationSettings.from_dict({"regions": "all"}).regions == ("all",)
+    assert AblationSettings.from_dict({}).backend == "hf"
+    assert ExtractSettings.from_dict({"dtype": "float16"}).backend == "hf"  # a checkpoint made before --backend
+    assert ExtractSettings.from_dict({"dtype": "float16"}).tensor_parallel == 1
