@@ -124,3 +124,13 @@ def analysed_store(model: Path, folder: Path, langs, n_sids: int, top_percent: f
     for lang in langs:
         (held / f"{lang}.txt").write_text("\n".join(t for _, _, t in parallel_rows(langs=(lang,), n_sids=held_sids, seed=9)))
     return folder / "run.zarr", held
+
+
+def assert_same_files(originals: Path, copies: Path) -> None:
+    """``copies`` holds the files of ``originals`` (the commands' hidden journals aside), byte for byte."""
+    names = sorted(path.relative_to(originals) for path in originals.rglob("*")
+                   if path.is_file() and not path.name.startswith("."))
+    assert names, f"{originals} is empty"
+    assert sorted(path.relative_to(copies) for path in copies.rglob("*") if path.is_file()) == names
+    different = [str(name) for name in names if (originals / name).read_bytes() != (copies / name).read_bytes()]
+    assert not different, f"{copies}: {different}"

@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "import": "lfe.cli.export:import_regions",
     "extract": "lfe.cli.extract:extract",
     "info": "lfe.cli.info:info",
+    "report": "lfe.cli.report:report",
     "steer": "lfe.cli.steer:steer",
 }
 

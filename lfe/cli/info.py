@@ -46,7 +46,7 @@ def info(store, as_json):
             click.echo(f"  made with: {_flat(checkpoint['versions'])}")
         click.echo(f"  weights sha256 {_short(checkpoint['weights_hash'])}, "
                    f"tokenizer sha256 {_short(checkpoint['tokenizer_hash'])}")
-        for kind in ("analysis", "ablation"):
+        for kind in ("analysis", "ablation", "steering"):
             record = checkpoint[kind]  # its parameters, or the sentence saying it is damaged
             click.echo(f"  {kind}: " + ("none" if not record else record if isinstance(record, str) else _flat(record)))
 

@@ -7,30 +7,50 @@ here computes a finding. Never imports torch or lfe.engine.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-from lfe.records import AblationTable, AnalysisRecord, EvolutionRow, EvolutionSettings, Generation
+import numpy as np
+
+from lfe.records import AblationTable, AnalysisArrays, AnalysisRecord, EvolutionRow, EvolutionSettings, Generation, SteerTable
 from lfe.report import figures as draw
+from lfe.report.causal import causal_section
 from lfe.report.markdown import ablation_report, analysis_report, evolution_report
 from lfe.report.methods import FIGURE as METHODS_FIGURE
 from lfe.report.methods import methods_figure, methods_tables
+from lfe.report.steering import write_steering
 from lfe.report.tables import ablation_table, analysis_tables, evolution_table
 
+__all__ = ["append_causal_section", "write_ablation", "write_analysis", "write_evolution", "write_steering"]
 
-def write_analysis(result, record: AnalysisRecord, folder: Path, figures: bool = True) -> Path:
-    """metrics.json, the CSV tables, report.md and (unless ``figures`` is False) the PNG figures."""
+
+def write_analysis(record: AnalysisRecord, arrays: AnalysisArrays, folder: Path, *, grid: np.ndarray,
+                   figures: bool = True) -> Path:
+    """metrics.json, the CSV tables, report.md and (unless ``figures`` is False) the PNG figures of one
+    checkpoint's analysis, from what the store keeps of it (``grid``: the store row of each language and sid)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.json").write_text(json.dumps(record.to_dict(), indent=2))
-    analysis_tables(result, folder)
+    analysis_tables(record, folder)
     if figures:
-        for filename, figure in draw.ANALYSIS.items():
-            figure(result, folder / filename, prefix=record.checkpoint)
+        draw.similarity_map(record, draw.in_language_blocks(arrays.similarity, grid), folder / draw.SIMILARITY_MAP,
+                            prefix=record.checkpoint)
+        for filename, figure in draw.RECORD_FIGURES.items():
+            figure(record, folder / filename, record.checkpoint)
     if record.methods:
         methods_tables(record, folder)
         if figures and record.agreement is not None:
             methods_figure(record, folder / METHODS_FIGURE)
     (folder / "report.md").write_text(analysis_report(record, figures), encoding="utf-8")
     return folder
+
+
+def append_causal_section(report: Path, ablation: AblationTable, steering: SteerTable, ablation_folder: Path,
+                          steering_folder: Path) -> None:
+    """End ``report`` (an analysis's report.md) with the causal tests of its regions, linking their folders."""
+    here = report.parent
+    links = (os.path.relpath(ablation_folder / "table.md", here), os.path.relpath(steering_folder / "steer.md", here))
+    with report.open("a", encoding="utf-8") as handle:
+        handle.write(causal_section(ablation, steering, *links))
 
 
 def write_ablation(table: AblationTable, generations: list[Generation] | None, folder: Path) -> Path:

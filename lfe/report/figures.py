@@ -1,143 +1,121 @@
 """Figures a person reads: PNG files written next to the numbers they show.
 
-One checkpoint's figures take an ``AnalysisResult``, a path and an optional title prefix (the
-checkpoint's name); the evolution figures take ``EvolutionRow``s and the x axis. Each writes one PNG.
-matplotlib is imported lazily with the Agg backend, so no display is needed.
+One checkpoint's figures are drawn from what the store keeps: its ``AnalysisRecord`` (and, for the
+similarity map, the stored map with its rows in language blocks), a path and an optional title prefix
+(the checkpoint's name); the evolution figures take ``EvolutionRow``s and the x axis. Each writes one PNG.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from lfe.analysis.evolution import by_series
-from lfe.records import EvolutionRow
+from lfe.records import AnalysisRecord, EvolutionRow
+from lfe.report.plotting import layer_axis, pyplot, save, title
+
+SIMILARITY_MAP = "similarity_map.png"
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+def in_language_blocks(similarity: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """S[o][:, o] with o = grid.ravel(): the map's rows and columns ordered by language, then sid."""
+    order = grid.ravel()
+    return similarity[np.ix_(order, order)]
 
 
-def _save(figure, path: Path) -> Path:
-    figure.tight_layout()
-    figure.savefig(path, dpi=130)
-    _pyplot().close(figure)
-    return path
-
-
-def similarity_map(result, path: Path, prefix: str = "") -> Path:
-    """The whole-model similarity map, rows ordered by language then sid, language blocks labelled."""
-    plt = _pyplot()
-    order = result.grid.ravel()
-    sim = result.similarity[np.ix_(order, order)]
-    n_langs, n_sids = result.grid.shape
+def similarity_map(record: AnalysisRecord, blocks: np.ndarray, path: Path, prefix: str = "") -> Path:
+    """The whole-model similarity map (``blocks``: rows by language then sid), language blocks labelled."""
+    plt = pyplot()
+    n_langs, n_sids = len(record.languages), record.n_sids
     figure, axes = plt.subplots(figsize=(7.5, 6.5))
-    image = axes.imshow(sim, cmap="viridis", interpolation="nearest")
+    image = axes.imshow(blocks, cmap="viridis", interpolation="nearest")
     for edge in range(1, n_langs):
         axes.axhline(edge * n_sids - 0.5, color="white", linewidth=0.6)
         axes.axvline(edge * n_sids - 0.5, color="white", linewidth=0.6)
-    centres = [(l + 0.5) * n_sids - 0.5 for l in range(n_langs)]
-    axes.set_xticks(centres, result.langs)
-    axes.set_yticks(centres, result.langs)
-    axes.set_title(_title(prefix, "Similarity of mean-pooled neuron activations"))
+    centres = [(index + 0.5) * n_sids - 0.5 for index in range(n_langs)]
+    axes.set_xticks(centres, record.languages)
+    axes.set_yticks(centres, record.languages)
+    axes.set_title(title(prefix, "Similarity of mean-pooled neuron activations"))
     figure.colorbar(image, ax=axes, label="cosine similarity", shrink=0.8)
-    return _save(figure, path)
+    return save(figure, path)
 
 
-def layer_curves(result, path: Path, prefix: str = "") -> Path:
+def layer_curves(record: AnalysisRecord, path: Path, prefix: str = "") -> Path:
     """LRDS and SADS of each layer's own similarity map, with bootstrap intervals where computed."""
-    plt = _pyplot()
-    layers = np.arange(result.n_layers)
+    plt = pyplot()
+    layers = np.arange(len(record.layers))
     figure, axes = plt.subplots(figsize=(7.5, 4.2))
     for name, colour in (("lrds", "tab:red"), ("sads", "tab:blue")):
-        values = np.array([getattr(layer, name) for layer in result.layers])
+        values = np.array([getattr(layer, name) for layer in record.layers])
         axes.plot(layers, values, marker="o", markersize=3, color=colour, label=name.upper())
-        if result.whole.has_intervals:
-            low, high = zip(*(layer.interval(name) for layer in result.layers))
+        if record.whole.has_intervals:
+            low, high = zip(*(layer.interval(name) for layer in record.layers))
             axes.fill_between(layers, low, high, color=colour, alpha=0.2, linewidth=0)
-        if getattr(result.layers[0], f"{name}_null") is not None:  # the chance level: shuffled labels' 95th percentile
-            axes.plot(layers, [getattr(layer, f"{name}_null").p95 for layer in result.layers], ":", color=colour,
+        if getattr(record.layers[0], f"{name}_null") is not None:  # the chance level: shuffled labels' 95th percentile
+            axes.plot(layers, [getattr(layer, f"{name}_null").p95 for layer in record.layers], ":", color=colour,
                       label=f"{name.upper()} chance (null 95th pct)")
     axes.axhline(0, color="grey", linewidth=0.5)
-    _layer_axis(axes)
+    layer_axis(axes)
     axes.set_ylabel("score")
-    axes.set_title(_title(prefix, "LRDS and SADS per layer, 95% bootstrap intervals, chance level"))
+    axes.set_title(title(prefix, "LRDS and SADS per layer, 95% bootstrap intervals, chance level"))
     axes.legend()
-    return _save(figure, path)
+    return save(figure, path)
 
 
-def key_neurons_per_layer(result, path: Path, prefix: str = "") -> Path:
+def key_neurons_per_layer(record: AnalysisRecord, path: Path, prefix: str = "") -> Path:
     """Each language's key neurons in each layer (paper Fig. 5)."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(7.5, 4.2))
-    for index, lang in enumerate(result.langs):
-        axes.plot(np.arange(result.n_layers), result.counts[index], marker="o", markersize=3, label=lang)
-    _layer_axis(axes)
+    for lang, counts in record.key_neurons_per_layer.items():
+        axes.plot(np.arange(len(counts)), counts, marker="o", markersize=3, label=lang)
+    layer_axis(axes)
     axes.set_ylabel("key neurons")
-    axes.set_title(_title(prefix, f"Key neurons per layer ({_rule(result)})"))
-    axes.legend(ncol=min(5, len(result.langs)), fontsize="small")
-    return _save(figure, path)
+    axes.set_title(title(prefix, f"Key neurons per layer ({record.params.rule})"))
+    axes.legend(ncol=min(5, len(record.languages)), fontsize="small")
+    return save(figure, path)
 
 
-def region_sizes(result, path: Path, prefix: str = "") -> Path:
+def region_sizes(record: AnalysisRecord, path: Path, prefix: str = "") -> Path:
     """Size of each language's key region as a percent of all neurons (paper Fig. 6)."""
-    plt = _pyplot()
-    total = result.n_layers * result.n_neurons
-    sizes = 100 * result.regions.sum(axis=1) / total
+    plt = pyplot()
+    langs = list(record.languages)
+    sizes = [record.region_percent[lang] for lang in langs]
     figure, axes = plt.subplots(figsize=(7.5, 4.0))
-    bars = axes.bar(result.langs, sizes, color="tab:purple")
+    bars = axes.bar(langs, sizes, color="tab:purple")
     axes.bar_label(bars, labels=[f"{size:.2f}%" for size in sizes], fontsize="small")
-    if result.region_null is not None:  # the chance level of each region: shuffled labels' mean and 95th percentile
-        chance = [result.region_null.region_percent[lang] for lang in result.langs]
-        axes.errorbar(result.langs, [null.mean for null in chance],
+    if record.region_null is not None:  # the chance level of each region: shuffled labels' mean and 95th percentile
+        chance = [record.region_null.region_percent[lang] for lang in langs]
+        axes.errorbar(langs, [null.mean for null in chance],
                       yerr=[[0] * len(chance), [null.p95 - null.mean for null in chance]], fmt="_", color="black",
                       capsize=4, label="chance (null mean to 95th pct)")
         axes.legend(fontsize="small")
     axes.set_ylabel("percent of all neurons")
-    axes.set_title(_title(prefix, f"Key region size per language, SKLR {result.sklr} neurons ({_rule(result)})"))
-    return _save(figure, path)
+    axes.set_title(title(prefix, f"Key region size per language, SKLR {record.sklr} neurons ({record.params.rule})"))
+    return save(figure, path)
 
 
-def region_overlap(result, path: Path, prefix: str = "") -> Path:
+def region_overlap(record: AnalysisRecord, path: Path, prefix: str = "") -> Path:
     """Neurons shared by two languages' key regions (diagonal: region size)."""
-    plt = _pyplot()
+    plt = pyplot()
+    langs, overlap = list(record.languages), np.asarray(record.overlap)
     figure, axes = plt.subplots(figsize=(6.5, 5.5))
-    image = axes.imshow(result.overlap, cmap="magma")
-    axes.set_xticks(range(len(result.langs)), result.langs)
-    axes.set_yticks(range(len(result.langs)), result.langs)
-    if len(result.langs) <= 12:
-        limit = result.overlap.max() / 2 if result.overlap.size else 0
-        for (i, j), value in np.ndenumerate(result.overlap):
+    image = axes.imshow(overlap, cmap="magma")
+    axes.set_xticks(range(len(langs)), langs)
+    axes.set_yticks(range(len(langs)), langs)
+    if len(langs) <= 12:
+        limit = overlap.max() / 2 if overlap.size else 0
+        for (i, j), value in np.ndenumerate(overlap):
             axes.text(j, i, str(value), ha="center", va="center", fontsize="x-small",
                       color="black" if value > limit else "white")
-    axes.set_title(_title(prefix, "Overlap of key regions (neurons)"))
+    axes.set_title(title(prefix, "Overlap of key regions (neurons)"))
     figure.colorbar(image, ax=axes, shrink=0.8)
-    return _save(figure, path)
+    return save(figure, path)
 
 
-def _layer_axis(axes) -> None:
-    from matplotlib.ticker import MaxNLocator
-
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_xlabel("layer")
-
-
-def _title(prefix: str, title: str) -> str:
-    return f"{prefix}: {title}" if prefix else title
-
-
-def _rule(result) -> str:
-    return result.params.rule
-
-
-ANALYSIS = {  # one checkpoint's figures, by file name
-    "similarity_map.png": similarity_map,
+RecordFigure = Callable[[AnalysisRecord, Path, str], Path]
+RECORD_FIGURES: dict[str, RecordFigure] = {  # one checkpoint's figures after the similarity map, by file name
     "layer_lrds_sads.png": layer_curves,
     "key_neurons_per_layer.png": key_neurons_per_layer,
     "region_sizes.png": region_sizes,
@@ -147,7 +125,7 @@ ANALYSIS = {  # one checkpoint's figures, by file name
 
 def ablation_heatmap(increase: dict[str, dict[str, float]], path: Path, prefix: str = "") -> Path:
     """Percent increase in perplexity: rows evaluated language, columns deactivated region."""
-    plt = _pyplot()
+    plt = pyplot()
     langs = list(increase)
     names = list(next(iter(increase.values())))
     values = np.array([[increase[lang][name] for name in names] for lang in langs])
@@ -159,9 +137,9 @@ def ablation_heatmap(increase: dict[str, dict[str, float]], path: Path, prefix: 
         axes.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize="x-small")
     axes.set_xlabel("deactivated region")
     axes.set_ylabel("evaluated language")
-    axes.set_title(_title(prefix, "perplexity increase, percent"))
+    axes.set_title(title(prefix, "perplexity increase, percent"))
     figure.colorbar(image, ax=axes, shrink=0.8, label="log10(1 + increase %)")
-    return _save(figure, path)
+    return save(figure, path)
 
 
 # -- evolution over checkpoints and model sizes: each takes the rows of `lfe evolve`'s table ---------
@@ -179,10 +157,10 @@ def _x_axis(axes, x: str, rows: list[EvolutionRow]) -> None:
 
 def evolution_alignment(rows: list[EvolutionRow], x: str, path: Path) -> Path:
     """LRDS and SADS of the whole model against the step or the size, with 95% intervals (paper Fig. 4)."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, panels = plt.subplots(1, 2, figsize=(11, 4.2))
-    for axes, key, title in ((panels[0], "lrds", "LRDS (language separation)"),
-                             (panels[1], "sads", "SADS (semantic alignment)")):
+    for axes, key, heading in ((panels[0], "lrds", "LRDS (language separation)"),
+                               (panels[1], "sads", "SADS (semantic alignment)")):
         for name, series in by_series(rows).items():
             xs = [row.x(x) for row in series]
             line, = axes.plot(xs, [getattr(row, key) for row in series], marker="o", markersize=3, label=name)
@@ -192,14 +170,14 @@ def evolution_alignment(rows: list[EvolutionRow], x: str, path: Path) -> Path:
                                   color=line.get_color(), alpha=0.2, linewidth=0)
         axes.axhline(0, color="grey", linewidth=0.5)
         _x_axis(axes, x, rows)
-        axes.set_title(title)
+        axes.set_title(heading)
     panels[0].legend(fontsize="small")
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def evolution_regions(rows: list[EvolutionRow], x: str, path: Path) -> Path:
     """SKLR and each language's key-region size against the step or the size (paper Fig. 5)."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, panels = plt.subplots(1, 2, figsize=(11, 4.2))
     styles = ["-", "--", ":", "-."]
     for index, (name, series) in enumerate(by_series(rows).items()):
@@ -216,12 +194,12 @@ def evolution_regions(rows: list[EvolutionRow], x: str, path: Path) -> Path:
     panels[1].legend(fontsize="x-small", ncol=2)
     for axes in panels:
         _x_axis(axes, x, rows)
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def evolution_layers(rows: list[EvolutionRow], x: str, path: Path) -> Path:
     """Share of each layer in all key neurons, per checkpoint, and its centre of depth (paper Fig. 7)."""
-    plt = _pyplot()
+    plt = pyplot()
     groups = by_series(rows)
     figure, panels = plt.subplots(1, len(groups) + 1, figsize=(4.5 * (len(groups) + 1), 4.2), squeeze=False)
     for axes, (name, series) in zip(panels[0], groups.items()):
@@ -242,12 +220,12 @@ def evolution_layers(rows: list[EvolutionRow], x: str, path: Path) -> Path:
     centre.set_ylabel("centre of key neurons in depth (0 first, 1 last layer)")
     _x_axis(centre, x, rows)
     centre.legend(fontsize="small")
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def evolution_ablation(rows: list[EvolutionRow], x: str, path: Path) -> Path:
     """Perplexity increase from switching off each language's own region vs its random twin, per checkpoint."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(7.5, 4.2))
     for name, series in by_series([row for row in rows if row.own_region_increase is not None]).items():
         xs = [row.x(x) for row in series]
@@ -261,7 +239,7 @@ def evolution_ablation(rows: list[EvolutionRow], x: str, path: Path) -> Path:
     _x_axis(axes, x, rows)
     axes.set_title("Deactivating key regions")
     axes.legend(fontsize="small")
-    return _save(figure, path)
+    return save(figure, path)
 
 
 ABLATION_EVOLUTION = "evolution_ablation.png"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from lfe.records import ZSCORE, AnalysisRecord
+from lfe.report.plotting import layer_axis, pyplot, save, title
 from lfe.report.tables import write_csv
 
 FIGURE = "methods.png"
@@ -44,9 +45,7 @@ def methods_tables(record: AnalysisRecord, folder: Path) -> None:
 def methods_figure(record: AnalysisRecord, path: Path) -> Path:
     """Left: Jaccard of every two methods' regions per language (chance in brackets); right: where each
     method's neurons sit, as a share of its neurons per layer."""
-    from lfe.report.figures import _layer_axis, _pyplot, _save, _title
-
-    plt = _pyplot()
+    plt = pyplot()
     assert record.agreement is not None
     pairs = list(record.agreement.jaccard)
     langs = list(record.languages)
@@ -63,12 +62,12 @@ def methods_figure(record: AnalysisRecord, path: Path) -> Path:
     figure.colorbar(image, ax=left, shrink=0.8)
     for method, counts in _per_layer(record).items():
         right.plot(np.arange(len(counts)), 100 * counts / max(1, counts.sum()), marker="o", markersize=3, label=method)
-    _layer_axis(right)
+    layer_axis(right)
     right.set_ylabel("% of the method's neurons")
     right.set_title("Where each method's neurons are")
     right.legend(fontsize="small")
-    figure.suptitle(_title(record.checkpoint, "Key neurons by method"))
-    return _save(figure, path)
+    figure.suptitle(title(record.checkpoint, "Key neurons by method"))
+    return save(figure, path)
 
 
 def methods_section(record: AnalysisRecord, figures: bool) -> list[str]:

@@ -10,6 +10,7 @@ import numpy as np
 
 from lfe.corpus import row_label
 from lfe.records import CONDITIONS, RANDOM, SHARES, STEERED, TARGET, SteeredText, SteerTable
+from lfe.report.plotting import pyplot, save, title
 from lfe.report.tables import write_csv
 
 EXAMPLES = 2  # prompts shown per (source, target) pair in steer.md
@@ -62,9 +63,7 @@ def steering_report(table: SteerTable, texts: list[SteeredText]) -> str:
 
 def steering_heatmap(table: SteerTable, path: Path) -> Path:
     """Rows: source language; columns: target; left the steered model's share in the target language, right the control's."""
-    from lfe.report.figures import _pyplot, _save, _title
-
-    plt = _pyplot()
+    plt = pyplot()
     sources = list(dict.fromkeys(cell.source for cell in table.cells))
     targets = list(dict.fromkeys(cell.target for cell in table.cells))
     figure, panels = plt.subplots(1, 2, figsize=(2.5 + 1.1 * len(targets), 1.5 + 0.5 * len(sources)), squeeze=False)
@@ -83,8 +82,8 @@ def steering_heatmap(table: SteerTable, path: Path) -> Path:
         axes.set_ylabel("prompt language")
         axes.set_title(f"{condition}: % in the target language")
         figure.colorbar(image, ax=axes, shrink=0.8)
-    figure.suptitle(_title(table.checkpoint, f"Steering with {table.params.method} regions"))
-    return _save(figure, path)
+    figure.suptitle(title(table.checkpoint, f"Steering with {table.params.method} regions"))
+    return save(figure, path)
 
 
 def _percent(share: float) -> str:

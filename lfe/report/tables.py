@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from lfe.records import FULL_MODEL, AblationTable, Alignment, EvolutionRow
+from lfe.records import FULL_MODEL, AblationTable, Alignment, AnalysisRecord, EvolutionRow
 
 
 def write_csv(path: Path, header: Sequence, rows: Iterable[Sequence]) -> Path:
@@ -17,22 +17,22 @@ def write_csv(path: Path, header: Sequence, rows: Iterable[Sequence]) -> Path:
     return path
 
 
-def analysis_tables(result, folder: Path) -> None:
-    """layers.csv, regions.csv, key_neurons_per_layer.csv and overlap.csv of one ``AnalysisResult``."""
-    columns = [column for column in Alignment.COLUMNS if result.whole.has_intervals or not column.endswith(("_low", "_high"))]
+def analysis_tables(record: AnalysisRecord, folder: Path) -> None:
+    """layers.csv, regions.csv, key_neurons_per_layer.csv and overlap.csv of one checkpoint's analysis."""
+    columns = [column for column in Alignment.COLUMNS
+               if record.whole.has_intervals or not column.endswith(("_low", "_high"))]
     nulls = [(measure, part) for measure in ("lrds", "sads") for part in ("mean", "p95", "p_value")
-             if result.layers and getattr(result.layers[0], f"{measure}_null") is not None]
+             if record.layers and getattr(record.layers[0], f"{measure}_null") is not None]
     write_csv(folder / "layers.csv", ["layer", *columns, *(f"{measure}_null_{part}" for measure, part in nulls)],
               [[index, *(getattr(layer, column) for column in columns),
                 *(getattr(getattr(layer, f"{measure}_null"), part) for measure, part in nulls)]
-               for index, layer in enumerate(result.layers)])
-    total = result.n_layers * result.n_neurons
+               for index, layer in enumerate(record.layers)])
     write_csv(folder / "regions.csv", ["lang", "key_neurons", "percent"],
-              [[lang, size, 100 * size / total] for lang, size in result.region_sizes.items()])
-    write_csv(folder / "key_neurons_per_layer.csv", ["lang", *[f"layer_{m}" for m in range(result.n_layers)]],
-              [[lang, *result.counts[i].tolist()] for i, lang in enumerate(result.langs)])
-    write_csv(folder / "overlap.csv", ["lang", *result.langs],
-              [[lang, *result.overlap[i].tolist()] for i, lang in enumerate(result.langs)])
+              [[lang, size, record.region_percent[lang]] for lang, size in record.region_sizes.items()])
+    write_csv(folder / "key_neurons_per_layer.csv", ["lang", *[f"layer_{m}" for m in range(len(record.layers))]],
+              [[lang, *counts] for lang, counts in record.key_neurons_per_layer.items()])
+    write_csv(folder / "overlap.csv", ["lang", *record.languages],
+              [[lang, *row] for lang, row in zip(record.languages, record.overlap)])
 
 
 def ablation_table(table: AblationTable, path: Path) -> Path:

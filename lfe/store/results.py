@@ -1,22 +1,26 @@
-"""What workflows keep about a checkpoint in its store: the analysis (a record and its arrays) and the
-last ablation table, each under ``<kind>/<checkpoint>``; damaged ones are reported with the command
-that replaces them."""
+"""What workflows keep about a checkpoint in its store: the analysis (a record and its arrays), the
+last ablation table (with its generations) and the last steering table (with its continuations), each
+under ``<kind>/<checkpoint>``; damaged ones are reported with the command that replaces them. What is
+kept is enough to write every report again (``lfe report``)."""
 
 from __future__ import annotations
 
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Sequence, TypeVar
 
 import numpy as np
 import zarr
 
 from lfe.errors import StoreError
-from lfe.records import AblationTable, AnalysisArrays, AnalysisRecord, Record
+from lfe.records import AblationTable, AnalysisArrays, AnalysisRecord, Generation, Record, SteeredText, SteerTable
 from lfe.store.schema import CODECS, DIMENSIONS
 
-ANALYSIS, ABLATION = "analysis", "ablation"  # the groups of records kept per checkpoint
-MADE_BY = {ANALYSIS: "lfe analyze", ABLATION: "lfe ablate"}
+ANALYSIS, ABLATION, STEERING = "analysis", "ablation", "steering"  # the groups of records kept per checkpoint
+MADE_BY = {ANALYSIS: "lfe analyze", ABLATION: "lfe ablate", STEERING: "lfe steer"}
+DETAILS = "details"  # beside a record: the rows its tables summarise (generations, continuations)
+Detail = TypeVar("Detail", bound=Record)
 REQUIRED_ARRAYS = ("similarity", "zscores", "regions", "key_neurons_per_layer")  # the peers' arrays are optional
 
 
@@ -64,17 +68,41 @@ class CheckpointRecords:
     def has_analysis(self, name: str) -> bool:
         return self._record_attrs(ANALYSIS, name) is not None
 
-    def write_ablation(self, name: str, table: AblationTable) -> None:
-        """Keep ``table`` as checkpoint ``name``'s ablation record, replacing the last one."""
-        self._write_record(ABLATION, name, table)
+    def write_ablation(self, name: str, table: AblationTable, generations: Sequence[Generation] = ()) -> None:
+        """Keep ``table`` and its ``generations`` as checkpoint ``name``'s ablation record, replacing the last one."""
+        self._write_record(ABLATION, name, table, generations)
 
     def ablation(self, name: str) -> AblationTable | None:
         """The last ablation table of checkpoint ``name``, or None."""
         attrs = self._record_attrs(ABLATION, name)
         return None if attrs is None else AblationTable.from_dict(attrs)
 
-    def _write_record(self, kind: str, name: str, record: Record) -> None:
-        self._fresh_group(kind, name).attrs["lfe"] = record.to_dict()
+    def ablation_generations(self, name: str) -> list[Generation]:
+        """The continuations of the last ablation of checkpoint ``name`` (none without ``--generate``)."""
+        return self._details(ABLATION, name, Generation)
+
+    def write_steering(self, name: str, table: SteerTable, texts: Sequence[SteeredText]) -> None:
+        """Keep ``table`` and every continuation as checkpoint ``name``'s steering record, replacing the last one."""
+        self._write_record(STEERING, name, table, texts)
+
+    def steering(self, name: str) -> SteerTable | None:
+        """The last steering table of checkpoint ``name``, or None."""
+        attrs = self._record_attrs(STEERING, name)
+        return None if attrs is None else SteerTable.from_dict(attrs)
+
+    def steering_texts(self, name: str) -> list[SteeredText]:
+        """Every continuation of the last steering run of checkpoint ``name``."""
+        return self._details(STEERING, name, SteeredText)
+
+    def _write_record(self, kind: str, name: str, record: Record, details: Sequence[Record] = ()) -> None:
+        # one write of the attributes: a record is never seen without its details
+        self._fresh_group(kind, name).attrs.update({DETAILS: [detail.to_dict() for detail in details],
+                                                    "lfe": record.to_dict()})
+
+    def _details(self, kind: str, name: str, kind_of_detail: type[Detail]) -> list[Detail]:
+        self._required_attrs(kind, name)
+        with self._damaged_record(kind, name):
+            return [kind_of_detail.from_dict(detail) for detail in self._group[kind][name].attrs.get(DETAILS, [])]
 
     def _record_attrs(self, kind: str, name: str) -> dict | None:
         with self._damaged_record(kind, name):

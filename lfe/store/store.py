@@ -35,7 +35,7 @@ from lfe.corpus.corpus import rows_fingerprint
 from lfe.errors import DamagedStoreError, StoreError
 from lfe.records import CheckpointMeta
 from lfe.store.checkpoint import Checkpoint
-from lfe.store.results import ABLATION, ANALYSIS, CheckpointRecords
+from lfe.store.results import ABLATION, ANALYSIS, STEERING, CheckpointRecords
 from lfe.store.schema import CODECS, DIMENSIONS, SCHEMA_VERSION, checkpoint_name_error, write_failure
 from lfe.version import __version__
 
@@ -280,6 +280,7 @@ class ActivationStore(CheckpointRecords):
                 "complete": done == checkpoint.n_blocks and not missing,
                 "analysis": self._record_params(ANALYSIS, name),
                 "ablation": self._record_params(ABLATION, name),
+                "steering": self._record_params(STEERING, name),
                 **checkpoint.meta.to_dict(),
             }
         return {"path": str(self.path), **self.info, "checkpoints": checkpoints}

@@ -84,7 +84,7 @@ def ablate(model: str, store: str | Path, settings: AblationSettings, *, checkpo
         generation_language=generation_language(generations) if generations else None,
         harness_version=runner.version if runner else None)
     write_ablation(result, generations, folder)
-    ActivationStore.open(store, mode="r+").write_ablation(checkpoint, result)  # for `lfe evolve`
+    ActivationStore.open(store, mode="r+").write_ablation(checkpoint, result, generations or ())  # evolve, report
     journal.close(finished=True)
     logger.info(f"table: {folder / 'table.md'}")
     return result

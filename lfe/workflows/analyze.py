@@ -9,11 +9,10 @@ from pathlib import Path
 from lfe.analysis import analyze
 from lfe.analysis.peers import peer_methods
 from lfe.errors import PanelReadError, StoreError
-from lfe.log import logger
 from lfe.records import LAPE, AnalysisRecord, AnalysisSettings, RandomWeights
 from lfe.report import write_analysis
 from lfe.store import ActivationStore
-from lfe.workflows.paths import beside
+from lfe.workflows.paths import beside, writable_store
 
 
 def analyze_store(
@@ -25,11 +24,9 @@ def analyze_store(
     ``device`` other than cpu computes each panel's Gram and language sums with torch there (the
     only place analysis touches torch, imported here on demand).
     """
-    writable = os.access(store, os.W_OK)
-    opened = ActivationStore.open(store, mode="r+" if writable else "r")
     folder = Path(out) if out is not None else beside(store, "analysis")
-    if not writable:
-        logger.warning(f"{store} is read-only: the analysis is written to {folder} only, not kept in the store")
+    kept = writable_store(store, "analysis", folder)
+    opened = kept or ActivationStore.open(store)
     panels_math = None  # numpy on the CPU
     if device != "cpu":
         from lfe.kernels.panels import TorchPanels
@@ -45,9 +42,10 @@ def analyze_store(
                          weights_hash=meta.weights_hash, source=meta.source.to_dict() if meta.source else {},
                          family=meta.family, store_dtype=meta.store_dtype, pooling=meta.pooling,
                          checkpoint_settings=meta.settings, random_weights=_control_of(opened, name, settings))
-        if writable:
-            opened.write_analysis(name, record, result.arrays())
-        write_analysis(result, record, folder / name, figures)
+        arrays = result.arrays()
+        if kept is not None:
+            kept.write_analysis(name, record, arrays)
+        write_analysis(record, arrays, folder / name, grid=result.grid, figures=figures)
         records[name] = record
     return records
 

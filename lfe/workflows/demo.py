@@ -83,7 +83,7 @@ def _causal_tests(out: Path, model: Path, store: Path, settings: DemoSettings, e
     """A reduced `lfe ablate` (every region and its matched twin) and `lfe steer` from English to every language;
     both summarised at the end of the model's report."""
     from lfe.records import AblationSettings, SteerSettings
-    from lfe.report.causal import causal_section
+    from lfe.report import append_causal_section
     from lfe.workflows.ablate import ablate
     from lfe.workflows.steer import steer
 
@@ -96,9 +96,7 @@ def _causal_tests(out: Path, model: Path, store: Path, settings: DemoSettings, e
     steering = steer(str(model), store, SteerSettings(targets=("all",), prompts=str(english), source=source,
                                                       max_new_tokens=24, seed=settings.seed),
                      checkpoint=settings.model, out=out / "steer")
-    links = (f"../../ablation/{settings.model}/table.md", f"../../steer/{settings.model}/steer.md")
-    with report.open("a", encoding="utf-8") as handle:
-        handle.write(causal_section(table, steering, *links))
+    append_causal_section(report, table, steering, out / "ablation" / settings.model, out / "steer" / settings.model)
 
 
 def _first_lines(folder: Path, into: Path, count: int) -> Path:

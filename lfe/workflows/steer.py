@@ -28,10 +28,10 @@ from lfe.log import logger
 from lfe.models.loading import checked_model, model_device, resolve_source
 from lfe.models.tokens import special_prefix
 from lfe.records import FULL, RANDOM, STEERED, SteerCell, SteeredText, SteerSettings, SteerTable
-from lfe.report.steering import write_steering
+from lfe.report import write_steering
 from lfe.store import ActivationStore
 from lfe.workflows.journal import CellJournal
-from lfe.workflows.paths import beside
+from lfe.workflows.paths import beside, writable_store
 
 Prompts = dict[str, list[tuple[str, str]]]  # source language -> [(sid, prompt)]
 Interventions = dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]]  # (condition, source, target) -> (mask, values)
@@ -76,6 +76,9 @@ def steer(model: str, store: str | Path, settings: SteerSettings, *, checkpoint:
     table = SteerTable(checkpoint=checkpoint, model=model, cells=cells, language_id=f"py3langid {langid_version}",
                        params=replace(settings, targets=tuple(targets), analysis=analysis.params), special_tokens=policy)
     write_steering(table, examples, folder)
+    kept = writable_store(store, "steering table", folder)
+    if kept is not None:
+        kept.write_steering(checkpoint, table, examples)  # for `lfe report`
     journal.close(finished=True)
     logger.info(f"steering table: {folder / 'steer.md'}")
     return table

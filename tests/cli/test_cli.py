@@ -7,7 +7,7 @@ import sys
 from click.testing import CliRunner
 
 from lfe.cli import main
-from tests.helpers import parallel_rows, write_tsv
+from tests.helpers import assert_same_files, parallel_rows, write_tsv
 
 
 def _run(*args):
@@ -93,10 +93,22 @@ def test_offline_demo_runs_end_to_end(tmp_path):
     assert "## Causal tests" in report
     assert "| en | fr |" in report
     assert (tmp_path / "demo" / "steer" / "tiny" / "steer.png").exists()
+    _reports_rebuild_equal(tmp_path / "demo" / "run.zarr", tmp_path / "demo", tmp_path / "rebuilt")
+    evolution = {kind: tmp_path / "demo" / f"evolution-{kind}" for kind in ("analysis",)}
+    _reports_rebuild_equal(tmp_path / "demo" / "evolution.zarr", evolution, tmp_path / "rebuilt-evolution")
     # the second run reuses the finished store; the evolution section's training is not what it checks
     again = _run("demo", "--model", "tiny", "--out", tmp_path / "demo", "--train-steps", "0")
     assert again.exit_code == 0, again.output
     assert "tiny: already complete" in again.output
+
+
+def _reports_rebuild_equal(store, written, into):
+    """`lfe report STORE --out INTO` writes every file the commands wrote, byte for byte, from the store alone."""
+    rebuilt = _run("report", store, "--out", into)
+    assert rebuilt.exit_code == 0, rebuilt.output
+    folders = written if isinstance(written, dict) else {kind: written / kind for kind in ("analysis", "ablation", "steer")}
+    for kind, folder in folders.items():
+        assert_same_files(folder, into / kind)
 
 
 def _readme_invocations():

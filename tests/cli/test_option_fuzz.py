@@ -93,6 +93,7 @@ def _base(world: World, command: str, out: Path) -> list[str]:
         "ablate": ["ablate", str(world.model), store, "--eval", str(world.held), "--regions", "en", "--window", "16",
                    "--max-new-tokens", "2", "--out", str(out)],
         "sample": ["corpus", "sample", str(world.corpus), "--samples", "3", "--seed", "0", "--out-dir", str(out)],
+        "report": ["report", store, "--no-figures", "--out", str(out)],
         "check": ["check", store],
         "info": ["info", store],
     }[command]
@@ -100,7 +101,7 @@ def _base(world: World, command: str, out: Path) -> list[str]:
 
 # what an accepted run leaves behind, under its output folder
 PRODUCTS = {"extract": "zarr.json", "analyze": "ckpt/metrics.json", "evolve": "evolution.json",
-            "ablate": "ckpt/table.json", "sample": "probe.tsv"}
+            "ablate": "ckpt/table.json", "sample": "probe.tsv", "report": "analysis/ckpt/metrics.json"}
 OPTIONS = [  # (command, option, values); a positional path is fuzzed by replacing it
     ("extract", "--samples", ints), ("extract", "--seed", ints), ("extract", "--batch-tokens", ints),
     ("extract", "--max-tokens", ints), ("extract", "--block-rows", ints), ("extract", "--random-init", ints),
@@ -117,7 +118,7 @@ OPTIONS = [  # (command, option, values); a positional path is fuzzed by replaci
     ("ablate", "--eval", inputs), ("ablate", "--out", paths), ("ablate", "STORE", inputs),
     ("sample", "--samples", ints), ("sample", "--seed", ints), ("sample", "--holdout", ints),
     ("sample", "--out-dir", paths), ("sample", "PATH", inputs),
-    ("check", "STORE", inputs), ("info", "STORE", inputs),
+    ("check", "STORE", inputs), ("info", "STORE", inputs), ("report", "STORE", inputs), ("report", "--out", paths),
 ]
 
 
