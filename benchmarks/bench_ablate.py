@@ -5,7 +5,8 @@ per-row forms multiply every layer's neurons by a mask row, after the activation
 it (the fused masked-activation kernel: Triton on CUDA, torch elsewhere). Goal: a mask at most 10
 percent slower.
 
-    python benchmarks/bench_ablate.py [--model DIR] [--size small] [--tokens 4096] [--window 512] [--device cuda]
+    python benchmarks/bench_ablate.py [--model DIR] [--size small] [--tokens 4096] [--window 512]
+    [--device cuda]
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     args = parser.parse_args()
-    model_dir = args.model or str(build_tiny_model("llama", Path(tempfile.mkdtemp()) / "m", size=args.size))
+    model_dir = args.model or str(
+        build_tiny_model("llama", Path(tempfile.mkdtemp()) / "m", size=args.size)
+    )
     model, tokenizer = load_model(resolve_source(model_dir), args.dtype, args.device)
     adapter = adapter_for(model)
     rng = np.random.default_rng(0)
@@ -76,12 +79,19 @@ def main() -> None:
     base, weights = best(plain, args.repeats), best(weight_form, args.repeats)
     hooks, fused = best(row_form(False), args.repeats), best(row_form(True), args.repeats)
     machine = torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_name()
-    print(f"machine: {machine}, torch {torch.__version__}, {args.dtype}\nmodel: {model.config.model_type} {args.size}, "
-          f"{adapter.n_layers} x {adapter.n_neurons} neurons; {len(ids)} tokens, windows of {args.window}, "
-          f"mask of 10% of the neurons; best of {args.repeats}\n")
+    print(
+        f"machine: {machine}, torch {torch.__version__}, {args.dtype}\nmodel:"
+        f" {model.config.model_type} {args.size}, {adapter.n_layers} x {adapter.n_neurons} neurons;"
+        f" {len(ids)} tokens, windows of {args.window}, mask of 10% of the neurons; best of"
+        f" {args.repeats}\n"
+    )
     print("| form | tokens/s | time / unmasked |\n|---|---|---|")
-    for name, seconds in (("no mask", base), ("weight form", weights), ("per-row hooks", hooks),
-                          ("per-row fused masked activation", fused)):
+    for name, seconds in (
+        ("no mask", base),
+        ("weight form", weights),
+        ("per-row hooks", hooks),
+        ("per-row fused masked activation", fused),
+    ):
         print(f"| {name} | {len(ids) / seconds:,.0f} | {seconds / base:.3f} |")
 
 

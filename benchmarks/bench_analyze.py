@@ -36,18 +36,34 @@ from lfe.store import ActivationStore  # noqa: E402
 from lfe.workflows.analyze import analyze_store  # noqa: E402
 
 
-def synthetic_store(path: Path, n_langs: int, n_sids: int, n_layers: int, n_neurons: int, seed: int = 0,
-                    names: tuple[str, ...] = ("synthetic",)):
-    """A float16 store whose rows are language + meaning + noise, one checkpoint per name, block by block."""
+def synthetic_store(
+    path: Path,
+    n_langs: int,
+    n_sids: int,
+    n_layers: int,
+    n_neurons: int,
+    seed: int = 0,
+    names: tuple[str, ...] = ("synthetic",),
+):
+    """A float16 store whose rows are language + meaning + noise, one checkpoint per name, block by
+    block."""
     rng = np.random.default_rng(seed)
     n = n_langs * n_sids
     langs = [f"l{l}" for l in range(n_langs) for _ in range(n_sids)]
     sids = [str(s) for _ in range(n_langs) for s in range(n_sids)]
-    store = ActivationStore.create(path, {"fingerprint": rows_fingerprint(langs, sids, ["-"] * n)}, langs, sids, ["-"] * n)
+    store = ActivationStore.create(
+        path, {"fingerprint": rows_fingerprint(langs, sids, ["-"] * n)}, langs, sids, ["-"] * n
+    )
     width = n_layers * n_neurons
     for index, name in enumerate(names):
-        meta = CheckpointMeta(n_layers=n_layers, n_neurons=n_neurons, block_rows=128, store_dtype="float16",
-                              weights_hash=f"synthetic-{index}", step=index)
+        meta = CheckpointMeta(
+            n_layers=n_layers,
+            n_neurons=n_neurons,
+            block_rows=128,
+            store_dtype="float16",
+            weights_hash=f"synthetic-{index}",
+            step=index,
+        )
         checkpoint = store.create_checkpoint(name, meta, np.ones(n, np.int32))
         lang_part = rng.normal(size=(n_langs, width)).astype(np.float32)
         sid_part = rng.normal(size=(n_sids, width)).astype(np.float32)
@@ -68,7 +84,9 @@ def main() -> None:
     parser.add_argument("--neurons", type=int, default=25000)
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--out", default="benchmarks/out")
-    parser.add_argument("--device", default="cpu", help="cuda: the Gram and the language sums on the GPU")
+    parser.add_argument(
+        "--device", default="cpu", help="cuda: the Gram and the language sums on the GPU"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp())
@@ -77,8 +95,11 @@ def main() -> None:
     checkpoint = store.checkpoint("synthetic")
     n, width = checkpoint.pooled.shape
     store_bytes = n * width * 2
-    print(f"built a {n} x {width} float16 store ({store_bytes / 1e9:.2f} GB uncompressed) in "
-          f"{time.perf_counter() - started:.0f} s", flush=True)
+    print(
+        f"built a {n} x {width} float16 store ({store_bytes / 1e9:.2f} GB uncompressed) in "
+        f"{time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
 
     settings = AnalysisSettings(threshold=2.0, n_boot=args.bootstrap, seed=0, null=0)
     options = dict(figures=False, progress=False, device=args.device)
@@ -87,7 +108,9 @@ def main() -> None:
     for _ in range(2):  # alternating, best of two each: the machine is shared and noisy
         for chosen in (settings, with_null):
             started = time.perf_counter()
-            [record] = analyze_store(work / "run.zarr", out=work / "analysis", settings=chosen, **options).values()
+            [record] = analyze_store(
+                work / "run.zarr", out=work / "analysis", settings=chosen, **options
+            ).values()
             runs[chosen.null].append(time.perf_counter() - started)
     analysis_seconds = min(runs[0])
     null_seconds = min(runs[with_null.null]) - analysis_seconds
@@ -110,24 +133,45 @@ def main() -> None:
     budget = store_bytes / 4 + maps
     results = {
         "machine": cpu_name() + ("" if args.device == "cpu" else f", analysis on {args.device}"),
-        "store": f"{n} x {width} float16 ({args.layers} layers x {args.neurons} neurons), chunks {checkpoint.pooled.chunks}",
-        "analysis_s": analysis_seconds, "gram_s": gram_seconds, "ratio": analysis_seconds / gram_seconds,
-        "null_s": null_seconds, "null_over_analysis": null_seconds / analysis_seconds, "null_shuffles": with_null.null,
-        "peak_traced_MB": peak / 1e6, "budget_MB": budget / 1e6, "store_MB": store_bytes / 1e6,
-        "lrds": record.whole.lrds, "sads": record.whole.sads, "sklr": record.sklr,
+        "store": (
+            f"{n} x {width} float16 ({args.layers} layers x {args.neurons} neurons), chunks"
+            f" {checkpoint.pooled.chunks}"
+        ),
+        "analysis_s": analysis_seconds,
+        "gram_s": gram_seconds,
+        "ratio": analysis_seconds / gram_seconds,
+        "null_s": null_seconds,
+        "null_over_analysis": null_seconds / analysis_seconds,
+        "null_shuffles": with_null.null,
+        "peak_traced_MB": peak / 1e6,
+        "budget_MB": budget / 1e6,
+        "store_MB": store_bytes / 1e6,
+        "lrds": record.whole.lrds,
+        "sads": record.whole.sads,
+        "sklr": record.sklr,
     }
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "analyze.json").write_text(json.dumps(results, indent=2))
     print(f"machine: {results['machine']}\nstore: {results['store']}\n")
     print("| measure | value | goal |\n|---|---|---|")
-    print(f"| lfe analyze / numpy float32 Gram | {results['ratio']:.2f} ({analysis_seconds:.1f} s / "
-          f"{gram_seconds:.1f} s) | <= 1.5 |")
-    print(f"| the default null's cost / analysis without it | {results['null_over_analysis']:.2f} ({null_seconds:.1f} s "
-          f"for {with_null.whole_null} shuffles of the whole model's LRDS/SADS, {with_null.null} of each layer's and "
-          f"of the regions on {with_null.null_neurons} neurons) | <= 0.30 |")
-    print(f"| peak memory (traced, with the null) | {peak / 1e6:.0f} MB (budget {budget / 1e6:.0f} MB = store/4 "
-          f"{store_bytes / 4e6:.0f} + maps {maps / 1e6:.0f}) | <= budget |")
-    print(f"| planted result | LRDS {record.whole.lrds:.3f}, SADS {record.whole.sads:.3f}, SKLR {record.sklr} | |")
+    print(
+        f"| lfe analyze / numpy float32 Gram | {results['ratio']:.2f} ({analysis_seconds:.1f} s / "
+        f"{gram_seconds:.1f} s) | <= 1.5 |"
+    )
+    print(
+        f"| the default null's cost / analysis without it | {results['null_over_analysis']:.2f}"
+        f" ({null_seconds:.1f} s for {with_null.whole_null} shuffles of the whole model's"
+        f" LRDS/SADS, {with_null.null} of each layer's and of the regions on"
+        f" {with_null.null_neurons} neurons) | <= 0.30 |"
+    )
+    print(
+        f"| peak memory (traced, with the null) | {peak / 1e6:.0f} MB (budget {budget / 1e6:.0f} MB"
+        f" = store/4 {store_bytes / 4e6:.0f} + maps {maps / 1e6:.0f}) | <= budget |"
+    )
+    print(
+        f"| planted result | LRDS {record.whole.lrds:.3f}, SADS {record.whole.sads:.3f}, SKLR"
+        f" {record.sklr} | |"
+    )
     shutil.rmtree(work)
 
 

@@ -1,4 +1,5 @@
-"""Many checkpoints: analysis time and memory per checkpoint at 10 and 100, and 2 Dask workers against 1.
+"""Many checkpoints: analysis time and memory per checkpoint at 10 and 100, and 2 Dask workers
+against 1.
 
 On synthetic float16 stores of a realistic width (default 9 languages x 50 sids, 18 layers x 2,048
 neurons: Gemma-3-270M's shape), in one run:
@@ -9,7 +10,8 @@ neurons: Gemma-3-270M's shape), in one run:
 2. `lfe analyze --workers N` of the 10 checkpoints on a local Dask cluster of 1 worker process
    (2 threads) and of 2 (1 thread each), cluster start excluded. Goal: 2 workers >= 1.6 x faster.
 
-    python benchmarks/bench_evolve.py [--checkpoints 10,100] [--sids 50] [--layers 18] [--neurons 2048]
+    python benchmarks/bench_evolve.py [--checkpoints 10,100] [--sids 50] [--layers 18] [--neurons
+    2048]
 """
 
 from __future__ import annotations
@@ -34,7 +36,12 @@ ANALYSIS = AnalysisSettings(threshold=2.0, n_boot=20, seed=0)
 
 
 def _evolve(store, out: Path, analysis: AnalysisSettings = ANALYSIS) -> None:
-    evolve(EvolutionSettings(stores=(str(store),), analysis=analysis), out=out, figures=False, progress=False)
+    evolve(
+        EvolutionSettings(stores=(str(store),), analysis=analysis),
+        out=out,
+        figures=False,
+        progress=False,
+    )
 
 
 def main() -> None:
@@ -47,16 +54,27 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(c) for c in args.checkpoints.split(",")]
     work = Path(tempfile.mkdtemp(prefix="lfe-bench-evolve-"))
-    print(f"machine: {cpu_name()}; rows {args.langs * args.sids}, width {args.layers} x {args.neurons}, float16, "
-          f"{ANALYSIS.n_boot} bootstrap resamples, no figures\n")
+    print(
+        f"machine: {cpu_name()}; rows {args.langs * args.sids}, width {args.layers} x"
+        f" {args.neurons}, float16, {ANALYSIS.n_boot} bootstrap resamples, no figures\n"
+    )
     try:
         stores = {}
         for count in counts:
             started = time.perf_counter()
-            stores[count] = synthetic_store(work / f"run{count}.zarr", args.langs, args.sids, args.layers, args.neurons,
-                                            names=tuple(f"step{i}" for i in range(count))).path
+            stores[count] = synthetic_store(
+                work / f"run{count}.zarr",
+                args.langs,
+                args.sids,
+                args.layers,
+                args.neurons,
+                names=tuple(f"step{i}" for i in range(count)),
+            ).path
             print(f"built {count} checkpoints in {time.perf_counter() - started:.0f} s", flush=True)
-        print("\n| checkpoints | seconds | seconds per checkpoint | peak traced memory |\n|---|---|---|---|")
+        print(
+            "\n| checkpoints | seconds | seconds per checkpoint | peak traced memory"
+            " |\n|---|---|---|---|"
+        )
         per_checkpoint = {}
         # warm-up (imports, first allocations); other parameters, so the timed runs analyse afresh
         _evolve(stores[counts[0]], work / "warm", AnalysisSettings(n_boot=0))
@@ -68,10 +86,16 @@ def main() -> None:
             peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
             per_checkpoint[count] = seconds / count
-            print(f"| {count} | {seconds:.1f} | {seconds / count:.3f} | {peak / 1e6:.0f} MB |", flush=True)
+            print(
+                f"| {count} | {seconds:.1f} | {seconds / count:.3f} | {peak / 1e6:.0f} MB |",
+                flush=True,
+            )
         if len(counts) > 1:
             ratio = per_checkpoint[counts[-1]] / per_checkpoint[counts[0]]
-            print(f"\nper-checkpoint time, {counts[-1]} / {counts[0]} checkpoints: {ratio:.2f} (goal <= 1.2)")
+            print(
+                f"\nper-checkpoint time, {counts[-1]} / {counts[0]} checkpoints: {ratio:.2f} (goal"
+                " <= 1.2)"
+            )
 
         few = stores[counts[0]]
         times = {}
@@ -79,9 +103,15 @@ def main() -> None:
             with cluster(workers=workers) as client:
                 client.submit(sum, [1]).result()  # workers up before the clock starts
                 started = time.perf_counter()
-                analyze_on_cluster(client, few, settings=ANALYSIS, figures=False, out=work / f"cluster{workers}")
+                analyze_on_cluster(
+                    client, few, settings=ANALYSIS, figures=False, out=work / f"cluster{workers}"
+                )
                 times[workers] = time.perf_counter() - started
-            print(f"analyze {counts[0]} checkpoints on {workers} worker process(es): {times[workers]:.1f} s", flush=True)
+            print(
+                f"analyze {counts[0]} checkpoints on {workers} worker process(es):"
+                f" {times[workers]:.1f} s",
+                flush=True,
+            )
         print(f"2 workers / 1 worker speed-up: {times[1] / times[2]:.2f} (goal >= 1.6)")
     finally:
         shutil.rmtree(work, ignore_errors=True)

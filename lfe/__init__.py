@@ -23,14 +23,16 @@ __all__ = ["__version__", "open", "tables"]
 
 
 def open(path: str | Path, checkpoints: str | list[str] | None = None) -> xarray.Dataset:  # noqa: A001 (as zarr.open, the main door)
-    """A store as a labelled, lazy ``xarray.Dataset`` (``lfe.workflows.views.open_store``; needs lfe[xarray])."""
+    """A store as a labelled, lazy ``xarray.Dataset`` (``lfe.workflows.views.open_store``; needs
+    lfe[xarray])."""
     from lfe.workflows.views import open_store
 
     return open_store(path, checkpoints)
 
 
 def tables(path: str | Path) -> dict[str, pandas.DataFrame]:
-    """A store's analyses as pandas DataFrames (``lfe.workflows.views.result_tables``; needs lfe[xarray])."""
+    """A store's analyses as pandas DataFrames (``lfe.workflows.views.result_tables``; needs
+    lfe[xarray])."""
     from lfe.workflows.views import result_tables
 
     return result_tables(path)

@@ -1,4 +1,5 @@
-"""Every exception lfe raises for bad input, in one place: each says what is wrong and how to fix it."""
+"""Every exception lfe raises for bad input, in one place: each says what is wrong and how to fix
+it."""
 
 
 class LfeError(Exception):
@@ -18,7 +19,8 @@ class StoreError(LfeError):
 
 
 class DamagedStoreError(StoreError):
-    """A part of the store cannot be read or trusted: ``what`` is wrong, ``fix`` is the command that repairs it."""
+    """A part of the store cannot be read or trusted: ``what`` is wrong, ``fix`` is the command that
+    repairs it."""
 
     def __init__(self, what: str, fix: str):
         super().__init__(f"{what}; {fix}")
@@ -26,7 +28,8 @@ class DamagedStoreError(StoreError):
 
 
 class AnalysisError(LfeError):
-    """The activations cannot be analysed as asked (too few languages, unreachable threshold, ...)."""
+    """The activations cannot be analysed as asked (too few languages, unreachable threshold,
+    ...)."""
 
 
 class PanelReadError(AnalysisError):

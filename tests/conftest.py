@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny models of every family (saved like real ones) and small parallel corpora."""
+"""Shared fixtures: tiny models of every family (saved like real ones) and small parallel
+corpora."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 import torch
 
 # Triton's interpreter runs the kernel tests on CPU tensors; it must be on before anything imports
-# triton (transformers 5.19, which vLLM's CPU build pins, imports triton.language with its model classes),
-# so here, the first file pytest reads. Where a GPU compiles the kernels for real, it stays off.
+# triton (transformers 5.19, which vLLM's CPU build pins, imports triton.language with its model
+# classes), so here, the first file pytest reads. Where a GPU compiles the kernels for real, it
+# stays off.
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 

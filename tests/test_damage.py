@@ -2,9 +2,9 @@
 
 The store holds a checkpoint, its analysis and an ablation. Each file is truncated, flipped, deleted
 or (metadata) made invalid JSON. Every command then either works, giving what it gives on the whole
-store, or ends without a traceback (exit status 1 for `lfe check`'s findings, 2 otherwise) naming the
-command that repairs it. Following that advice (the repair commands it names, in the order given)
-must give back the original: the same rows, analysis and ablation table.
+store, or ends without a traceback (exit status 1 for `lfe check`'s findings, 2 otherwise) naming
+the command that repairs it. Following that advice (the repair commands it names, in the order
+given) must give back the original: the same rows, analysis and ablation table.
 
 The default suite damages one file of each kind (group or array metadata, chunk, in each part);
 LFE_DAMAGE_ALL=1 damages every file.
@@ -29,7 +29,12 @@ from tests.helpers import parallel_rows, write_tsv
 LANGS = ("en", "fr", "zh")
 DAMAGES = ("truncate", "flip", "delete", "invalid json")
 # the advice a message may give, and how the test follows it (in the order the message names them)
-ADVICE = {"lfe check --repair": "repair", "lfe extract": "extract", "lfe analyze": "analyze", "lfe ablate": "ablate"}
+ADVICE = {
+    "lfe check --repair": "repair",
+    "lfe extract": "extract",
+    "lfe analyze": "analyze",
+    "lfe ablate": "ablate",
+}
 
 
 class Pristine:
@@ -41,20 +46,60 @@ class Pristine:
         held = root / "held"
         held.mkdir()
         for lang in LANGS:
-            (held / f"{lang}.txt").write_text(" ".join(t for _, _, t in parallel_rows(langs=(lang,), n_sids=2)))
+            (held / f"{lang}.txt").write_text(
+                " ".join(t for _, _, t in parallel_rows(langs=(lang,), n_sids=2))
+            )
         self.made_by = {
-            "extract": ["extract", str(model), "--corpus", str(corpus), "--name", "ckpt", "--block-rows", "6",
-                        "--stats", "mean,positive", "--quiet", "--out", "{store}"],
-            "analyze": ["analyze", "{store}", "--top-percent", "5", "--bootstrap", "0", "--null", "2", "--no-figures",
-                        "--quiet", "--out", "{out}"],
-            "ablate": ["ablate", str(model), "{store}", "--eval", str(held), "--regions", "en", "--window", "16",
-                       "--out", "{out}"],
+            "extract": [
+                "extract",
+                str(model),
+                "--corpus",
+                str(corpus),
+                "--name",
+                "ckpt",
+                "--block-rows",
+                "6",
+                "--stats",
+                "mean,positive",
+                "--quiet",
+                "--out",
+                "{store}",
+            ],
+            "analyze": [
+                "analyze",
+                "{store}",
+                "--top-percent",
+                "5",
+                "--bootstrap",
+                "0",
+                "--null",
+                "2",
+                "--no-figures",
+                "--quiet",
+                "--out",
+                "{out}",
+            ],
+            "ablate": [
+                "ablate",
+                str(model),
+                "{store}",
+                "--eval",
+                str(held),
+                "--regions",
+                "en",
+                "--window",
+                "16",
+                "--out",
+                "{out}",
+            ],
         }
         self.store = root / "pristine.zarr"
         for command in ("extract", "analyze", "ablate"):
             assert run(self.command(command, self.store, root / command)).exit_code == 0
         self.content = content(self.store)
-        self.files = sorted(str(path.relative_to(self.store)) for path in self.store.rglob("*") if path.is_file())
+        self.files = sorted(
+            str(path.relative_to(self.store)) for path in self.store.rglob("*") if path.is_file()
+        )
 
     def command(self, name: str, store: Path, out: Path) -> list[str]:
         return [arg.format(store=store, out=out) for arg in self.made_by[name]]
@@ -77,7 +122,11 @@ def harm(path: Path, damage: str) -> None:
     elif damage == "truncate":
         path.write_bytes(data[: len(data) // 2])
     elif damage == "flip":
-        path.write_bytes(data[: len(data) // 2] + bytes([data[len(data) // 2] ^ 0x24]) + data[len(data) // 2 + 1:])
+        path.write_bytes(
+            data[: len(data) // 2]
+            + bytes([data[len(data) // 2] ^ 0x24])
+            + data[len(data) // 2 + 1 :]
+        )
     else:
         path.write_text("{broken")
 
@@ -88,7 +137,9 @@ PARTS = {  # what the store holds, as a user reads it
     "norms": lambda store: np.asarray(store.checkpoint("ckpt").norms[:]).tobytes(),
     "complete": lambda store: store.checkpoint("ckpt").complete,
     "labels": lambda store: [part.tolist() for part in (*store.labels(), store.texts())],
-    "analysis": lambda store: [np.asarray(array).tobytes() for array in vars(store.analysis_arrays("ckpt")).values()],
+    "analysis": lambda store: [
+        np.asarray(array).tobytes() for array in vars(store.analysis_arrays("ckpt")).values()
+    ],
     "record": lambda store: (store.analysis("ckpt").whole.to_dict(), store.analysis("ckpt").sklr),
     "ablation": lambda store: store.ablation("ckpt").perplexity,
 }
@@ -100,13 +151,20 @@ def content(store: Path, parts=tuple(PARTS)) -> dict:
 
 
 def cases(pristine_files: list[str]) -> list[tuple[str, str]]:
-    every = [(file, damage) for file in pristine_files for damage in DAMAGES
-             if damage != "invalid json" or file.endswith("zarr.json")]
+    every = [
+        (file, damage)
+        for file in pristine_files
+        for damage in DAMAGES
+        if damage != "invalid json" or file.endswith("zarr.json")
+    ]
     if os.environ.get("LFE_DAMAGE_ALL"):
         return every
-    kinds: dict[tuple, tuple[str, str]] = {}  # one file of each kind: where it lies, how deep, metadata or chunk
+    # one file of each kind: where it lies, how deep, metadata or chunk
+    kinds: dict[tuple, tuple[str, str]] = {}
     for file, damage in every:
-        kinds.setdefault((file.split("/")[0], file.count("/"), "/c/" in file, damage), (file, damage))
+        kinds.setdefault(
+            (file.split("/")[0], file.count("/"), "/c/" in file, damage), (file, damage)
+        )
     return list(kinds.values())
 
 
@@ -115,16 +173,35 @@ def pristine(tmp_path_factory, tiny_models):
     return Pristine(tmp_path_factory.mktemp("damage"), tiny_models("llama"))
 
 
-# what each relies on or writes; extract does not read finished chunks back (`lfe check --deep` does)
-MADE = {"analyze": ("pooled", "analysis", "record"), "ablate": ("ablation",), "extract": ("complete", "labels")}
+# what each relies on or writes; extract does not read finished chunks back (`lfe check --deep`
+# does)
+MADE = {
+    "analyze": ("pooled", "analysis", "record"),
+    "ablate": ("ablation",),
+    "extract": ("complete", "labels"),
+}
 COMMANDS = {  # name -> the command on a store, writing any files into out
     "info": lambda p, store, out: ["info", str(store)],
     "check": lambda p, store, out: ["check", str(store), "--quiet"],
     "check --deep": lambda p, store, out: ["check", str(store), "--deep", "--quiet"],
     "analyze": lambda p, store, out: p.command("analyze", store, out),
     "ablate": lambda p, store, out: p.command("ablate", store, out),
-    "evolve": lambda p, store, out: ["evolve", str(store), "--step", "ckpt=1", "--top-percent", "5", "--bootstrap",
-                                     "0", "--null", "2", "--no-figures", "--quiet", "--out", str(out)],
+    "evolve": lambda p, store, out: [
+        "evolve",
+        str(store),
+        "--step",
+        "ckpt=1",
+        "--top-percent",
+        "5",
+        "--bootstrap",
+        "0",
+        "--null",
+        "2",
+        "--no-figures",
+        "--quiet",
+        "--out",
+        str(out),
+    ],
     "extract": lambda p, store, out: p.command("extract", store, out),
 }
 
@@ -135,13 +212,18 @@ def _answer(pristine: Pristine, where: Path, file: str, damage: str, command: st
     result = run(COMMANDS[command](pristine, store, where / "out"))
     said = f"{command} after {damage} {file}: {result.output}"
     assert "Traceback" not in result.output, said
-    assert result.exception is None or isinstance(result.exception, SystemExit), (said, result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        said,
+        result.exception,
+    )
     if result.exit_code == 0:
         if command in MADE:  # what it made or kept equals the original
             try:
                 now = content(store, MADE[command])
             except Exception as error:  # noqa: BLE001 - whatever reading the store raises is the failure
-                raise AssertionError(f"{said} (exit 0, then the store reads as {error!r})") from None
+                raise AssertionError(
+                    f"{said} (exit 0, then the store reads as {error!r})"
+                ) from None
             assert now == {part: pristine.content[part] for part in MADE[command]}, said
         return ""
     assert result.exit_code in ((1, 2) if command.startswith("check") else (2,)), said
@@ -150,7 +232,8 @@ def _answer(pristine: Pristine, where: Path, file: str, damage: str, command: st
 
 
 def _follow(pristine: Pristine, where: Path, file: str, damage: str, advice: str) -> None:
-    """Do what ``advice`` says on a fresh damaged copy; then redo what the store held; it must equal the original."""
+    """Do what ``advice`` says on a fresh damaged copy; then redo what the store held; it must equal
+    the original."""
     store = pristine.damaged_copy(where, file, damage)
     advice = advice.replace("{store}", str(store))
     removal = re.search(r"remove (\S+?)[;,)]?(\s|$)", advice)
@@ -158,27 +241,40 @@ def _follow(pristine: Pristine, where: Path, file: str, damage: str, advice: str
         shutil.rmtree(removal.group(1), ignore_errors=True)
     steps = sorted((advice.index(text), step) for text, step in ADVICE.items() if text in advice)
     for _, step in steps:
-        args = ["check", str(store), "--repair", "--quiet"] if step == "repair" else \
-            pristine.command(step, store, where / f"redo-{step}")
+        args = (
+            ["check", str(store), "--repair", "--quiet"]
+            if step == "repair"
+            else pristine.command(step, store, where / f"redo-{step}")
+        )
         result = run(args)
         assert "Traceback" not in result.output, (advice, step, result.output)
-    for step in ("extract", "analyze", "ablate"):  # what the user reruns to have their results again
+    # what the user reruns to have their results again
+    for step in ("extract", "analyze", "ablate"):
         result = run(pristine.command(step, store, where / f"again-{step}"))
         assert result.exit_code == 0, f"{step} after following {advice!r}: {result.output}"
     try:
         assert content(store) == pristine.content, (file, damage, advice)
     except (LfeError, RuntimeError, ValueError, KeyError, OSError) as error:
-        raise AssertionError(f"{file} {damage}: after {advice!r} the store is still damaged: {error}") from None
+        raise AssertionError(
+            f"{file} {damage}: after {advice!r} the store is still damaged: {error}"
+        ) from None
 
 
-@pytest.mark.filterwarnings("error::RuntimeWarning")  # numpy noise before the message is a defect too
+# numpy noise before the message is a defect too
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_every_damaged_file_under_every_command(pristine, tmp_path):
     tried, failures = 0, []
     for number, (file, damage) in enumerate(cases(pristine.files)):
         said = {}
         for command in COMMANDS:
             try:
-                said[command] = _answer(pristine, tmp_path / f"{number}-{command.replace(' ', '')}", file, damage, command)
+                said[command] = _answer(
+                    pristine,
+                    tmp_path / f"{number}-{command.replace(' ', '')}",
+                    file,
+                    damage,
+                    command,
+                )
             except Exception as error:  # noqa: BLE001 - every case is tried, all failures reported together
                 failures.append(f"{command} after {damage} {file}: {error!r}"[:700])
             tried += 1
@@ -189,5 +285,9 @@ def test_every_damaged_file_under_every_command(pristine, tmp_path):
             failures.append(f"repair after {damage} {file}: {error!r}"[:700])
     assert not failures, "\n\n".join(failures)
     assert tried >= len(COMMANDS) * 12
-    print(f"damage campaign: {len(pristine.files)} files, {tried // len(COMMANDS)} damages x {len(COMMANDS)} commands "
-          f"= {tried} runs, {tried // len(COMMANDS)} repairs followed")  # RELIABILITY.md's counts (pytest -s)
+    print(
+        f"damage campaign: {len(pristine.files)} files, {tried // len(COMMANDS)} damages x"
+        f" {len(COMMANDS)} commands "
+        # RELIABILITY.md's counts (pytest -s)
+        f"= {tried} runs, {tried // len(COMMANDS)} repairs followed"
+    )

@@ -1,4 +1,5 @@
-"""Faults that must lose nothing: damaged chunks, a full disk, a read-only store, a second writer, Ctrl-C.
+"""Faults that must lose nothing: damaged chunks, a full disk, a read-only store, a second writer,
+Ctrl-C.
 
 Each fault is followed by `lfe check` and a resume; the store must end equal, bit for bit, to an
 uninterrupted run, and no block may ever be marked done that is not fully written.
@@ -72,10 +73,14 @@ def test_a_missing_chunk_is_found_and_exactly_its_block_redone(run, tmp_path, mo
     _chunk(out, 2, layer=1).unlink()
     report = check_store(out)
     assert not report.ok
-    assert [f.where for f in report.findings if f.level == "error"] == ["checkpoint ckpt, block 2 (rows 12-17)"]
+    assert [f.where for f in report.findings if f.level == "error"] == [
+        "checkpoint ckpt, block 2 (rows 12-17)"
+    ]
     assert any("lfe check --repair" in f.fix for f in report.findings)
     info = CliRunner().invoke(main, ["info", str(out)])  # not "complete" while a file is gone
-    assert "6/6 blocks (DAMAGED: blocks 2 lost chunk files; rerun lfe extract" in info.output, info.output
+    assert "6/6 blocks (DAMAGED: blocks 2 lost chunk files; rerun lfe extract" in info.output, (
+        info.output
+    )
     written = _written_blocks(monkeypatch)
     go(out)  # extract finds missing chunks by itself, and says so
     assert "blocks 2 were marked done but chunk files are missing" in caplog.text
@@ -84,7 +89,9 @@ def test_a_missing_chunk_is_found_and_exactly_its_block_redone(run, tmp_path, mo
     assert check_store(out, deep=True).ok
 
 
-@pytest.mark.parametrize("damage", ["flip a byte", "truncate", "swap two blocks' chunks", "overwrite the norms"])
+@pytest.mark.parametrize(
+    "damage", ["flip a byte", "truncate", "swap two blocks' chunks", "overwrite the norms"]
+)
 def test_corruption_is_found_by_a_deep_check_and_repaired(run, tmp_path, monkeypatch, damage):
     go, whole = run
     out = tmp_path / "run.zarr"
@@ -104,7 +111,8 @@ def test_corruption_is_found_by_a_deep_check_and_repaired(run, tmp_path, monkeyp
         norms = zarr.open_array(str(out / "checkpoints" / "ckpt" / "norms"), mode="r+")
         norms[24:30] = 1.0
     assert check_store(out).ok  # the shallow check sees every file in place
-    report = check_store(out, repair=True)  # a repair reads every chunk: it does what the deep check's advice says
+    # a repair reads every chunk: it does what the deep check's advice says
+    report = check_store(out, repair=True)
     assert not report.ok
     damaged = [1, 4] if damage == "swap two blocks' chunks" else [4]
     assert report.repaired == {"ckpt": damaged}
@@ -116,8 +124,8 @@ def test_corruption_is_found_by_a_deep_check_and_repaired(run, tmp_path, monkeyp
 
 
 class _FailingWrites:
-    """Make the store's chunk writes (through Zarr, or lfe's threaded block writer) fail with ``code`` after
-    ``allowed`` successful ones."""
+    """Make the store's chunk writes (through Zarr, or lfe's threaded block writer) fail with
+    ``code`` after ``allowed`` successful ones."""
 
     def __init__(self, monkeypatch, code, allowed):
         self.count, self.allowed, self.code = 0, allowed, code
@@ -143,8 +151,8 @@ class _FailingWrites:
                 raise OSError(self.code, os.strerror(self.code))
 
 
-# chunk writes allowed before the disk is full: creation, mid-block, between blocks; RELIABILITY.md's longer
-# campaign (LFE_ENOSPC_ALL=1) tries every point of the run's 28 chunk writes
+# chunk writes allowed before the disk is full: creation, mid-block, between blocks;
+# RELIABILITY.md's longer campaign (LFE_ENOSPC_ALL=1) tries every point of the run's 28 chunk writes
 ENOSPC_POINTS = range(28) if os.environ.get("LFE_ENOSPC_ALL") else [0, 3, 7, 12, 17, 27]
 
 
@@ -154,7 +162,9 @@ def test_disk_full_gives_a_clear_error_and_resume_completes(run, tmp_path, monke
     out = tmp_path / "run.zarr"
     with monkeypatch.context() as patch:
         _FailingWrites(patch, errno.ENOSPC, allowed)
-        with pytest.raises(StoreError, match="no space left on the device; free space, then rerun the same command"):
+        with pytest.raises(
+            StoreError, match="no space left on the device; free space, then rerun the same command"
+        ):
             go(out)
     if out.exists():  # (a fault while creating the store leaves none: creation is atomic)
         store = ActivationStore.open(out)
@@ -169,7 +179,9 @@ def test_a_read_only_store_is_a_clear_error(run, tmp_path, monkeypatch):
     go, _ = run
     with monkeypatch.context() as patch:
         _FailingWrites(patch, errno.EROFS, 0)
-        with pytest.raises(StoreError, match="read-only file system; pass an --out on a writable one"):
+        with pytest.raises(
+            StoreError, match="read-only file system; pass an --out on a writable one"
+        ):
             go(tmp_path / "ro.zarr")
     with monkeypatch.context() as patch:
         patch.setattr(os, "access", lambda path, mode: False)
@@ -219,7 +231,9 @@ def test_a_second_writer_is_refused_and_a_crashed_one_leaves_no_lock(run, tmp_pa
     go, _ = run
     out = tmp_path / "run.zarr"
     with writer_lock(out):
-        with pytest.raises(StoreError, match=rf"being written by another lfe extract \(pid {os.getpid()}"):
+        with pytest.raises(
+            StoreError, match=rf"being written by another lfe extract \(pid {os.getpid()}"
+        ):
             go(out)
     go(out)
     with writer_lock(out):  # a repair never clears flags under a running extraction
@@ -230,9 +244,18 @@ def test_a_second_writer_is_refused_and_a_crashed_one_leaves_no_lock(run, tmp_pa
     with writer_lock(out):
         with pytest.raises(StoreError, match="being written by another lfe extract"):
             go(tmp_path / "link.zarr")
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from lfe.store.lock import writer_lock\n"
-                               f"with writer_lock({str(out)!r}):\n    print('locked', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from lfe.store.lock import writer_lock\n"
+                f"with writer_lock({str(out)!r}):\n    print('locked', flush=True); time.sleep(60)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "locked"
     with pytest.raises(StoreError, match=f"pid {holder.pid}"):
         go(out)
@@ -248,18 +271,44 @@ INTERRUPTS = int(os.environ.get("LFE_INTERRUPTS", 2))  # RELIABILITY.md's longer
 def test_ctrl_c_flushes_finished_blocks_and_exits_cleanly(tiny_models, tmp_path):
     model = tiny_models("gpt2", size="small")
     corpus = write_tsv(tmp_path / "c.tsv", parallel_rows(langs=("en", "fr", "zh", "hi"), n_sids=60))
-    command = [sys.executable, "-m", "lfe", "extract", str(model), "--corpus", str(corpus), "--block-rows", "2",
-               "--batch-tokens", "64", "--quiet", "--name", "ckpt", "--out", str(tmp_path / "run.zarr")]
+    command = [
+        sys.executable,
+        "-m",
+        "lfe",
+        "extract",
+        str(model),
+        "--corpus",
+        str(corpus),
+        "--block-rows",
+        "2",
+        "--batch-tokens",
+        "64",
+        "--quiet",
+        "--name",
+        "ckpt",
+        "--out",
+        str(tmp_path / "run.zarr"),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = tmp_path / "run.zarr" / "checkpoints" / "ckpt" / "done" / "c"
     for _ in range(INTERRUPTS):  # each run interrupted a few blocks further on, 120 blocks in all
         before = len(os.listdir(done)) if done.exists() else 0
-        # a background shell (nohup, CI runners) starts children with SIGINT ignored: give it back its default
-        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        # a background shell (nohup, CI runners) starts children with SIGINT ignored: give it back
+        # its default
+        process = subprocess.Popen(
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         deadline = time.monotonic() + 120
-        while process.poll() is None and (not done.exists() or len(os.listdir(done)) < before + 3) \
-                and time.monotonic() < deadline:
+        while (
+            process.poll() is None
+            and (not done.exists() or len(os.listdir(done)) < before + 3)
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.01)
         assert process.poll() is None, "the run ended before it could be interrupted"
         process.send_signal(signal.SIGINT)
@@ -271,7 +320,9 @@ def test_ctrl_c_flushes_finished_blocks_and_exits_cleanly(tiny_models, tmp_path)
         assert report.ok
         assert report.blocks_checked >= before + 3
     subprocess.run(command, env=env, check=True, capture_output=True)
-    subprocess.run(command[:-1] + [str(tmp_path / "whole.zarr")], env=env, check=True, capture_output=True)
+    subprocess.run(
+        command[:-1] + [str(tmp_path / "whole.zarr")], env=env, check=True, capture_output=True
+    )
     assert _rows(tmp_path / "run.zarr").tobytes() == _rows(tmp_path / "whole.zarr").tobytes()
 
 
@@ -283,31 +334,45 @@ def test_analyzing_a_damaged_chunk_says_how_to_repair_it(run, tmp_path):
     data = bytearray(chunk.read_bytes())
     data[len(data) // 2] ^= 0x40
     chunk.write_bytes(bytes(data))
-    result = CliRunner().invoke(main, ["analyze", str(out), "--top-percent", "5", "--quiet", "--no-figures"])
+    result = CliRunner().invoke(
+        main, ["analyze", str(out), "--top-percent", "5", "--quiet", "--no-figures"]
+    )
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output, result.output
     assert "is damaged: cannot read layer 1's activations" in result.output
     assert "lfe check --repair" in result.output
-    repaired = CliRunner().invoke(main, ["check", str(out), "--repair", "--quiet"])  # as the message says
+    # as the message says
+    repaired = CliRunner().invoke(main, ["check", str(out), "--repair", "--quiet"])
     assert "repaired ckpt: blocks 3" in repaired.output
     go(out)
     assert _rows(out).tobytes() == whole.tobytes()
-    again = CliRunner().invoke(main, ["analyze", str(out), "--top-percent", "5", "--quiet", "--no-figures"])
+    again = CliRunner().invoke(
+        main, ["analyze", str(out), "--top-percent", "5", "--quiet", "--no-figures"]
+    )
     assert again.exit_code == 0, again.output
 
 
-def test_a_broken_metadata_file_and_a_flipped_corpus_chunk_get_one_line_and_the_way_out(run, tmp_path):
+def test_a_broken_metadata_file_and_a_flipped_corpus_chunk_get_one_line_and_the_way_out(
+    run, tmp_path
+):
     import shutil
 
     go, whole = run
     out = tmp_path / "run.zarr"
     go(out)
     (out / "checkpoints" / "ckpt" / "zarr.json").write_text("{broken")
-    for command in (["check", str(out)], ["info", str(out)], ["analyze", str(out), "--top-percent", "5", "--quiet"]):
+    for command in (
+        ["check", str(out)],
+        ["info", str(out)],
+        ["analyze", str(out), "--top-percent", "5", "--quiet"],
+    ):
         result = CliRunner().invoke(main, command)
         assert result.exit_code == 2, (command, result.output)
         assert "Traceback" not in result.output, (command, result.output)
-        assert f"the metadata of ckpt is damaged; remove {out / 'checkpoints' / 'ckpt'}" in result.output
+        assert (
+            f"the metadata of ckpt is damaged; remove {out / 'checkpoints' / 'ckpt'}"
+            in result.output
+        )
     shutil.rmtree(out / "checkpoints" / "ckpt")  # as the message says
     go(out)
     assert _rows(out).tobytes() == whole.tobytes()

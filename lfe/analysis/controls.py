@@ -17,8 +17,8 @@ KINDS = ("matched", "layer-matched", "largest")
 
 
 def language_rng(seed: int, lang: str) -> np.random.Generator:
-    """The generator of ``lang``'s control: seeded by the language itself, so a language's twin is the
-    same whichever other languages are chosen with it."""
+    """The generator of ``lang``'s control: seeded by the language itself, so a language's twin is
+    the same whichever other languages are chosen with it."""
     return np.random.default_rng([seed, *lang.encode("utf-8")])
 
 
@@ -32,7 +32,9 @@ def random_region(total: int, size: int, rng: np.random.Generator) -> np.ndarray
 def layer_matched_region(region: np.ndarray, n_layers: int, rng: np.random.Generator) -> np.ndarray:
     """A random region with the same number of neurons as ``region`` in every layer."""
     per_layer = region.reshape(n_layers, -1)
-    return np.concatenate([random_region(per_layer.shape[1], int(row.sum()), rng) for row in per_layer])
+    return np.concatenate(
+        [random_region(per_layer.shape[1], int(row.sum()), rng) for row in per_layer]
+    )
 
 
 class Controls(NamedTuple):
@@ -42,7 +44,9 @@ class Controls(NamedTuple):
     twins: dict[str, str | None]  # None: a control of no one language (largest, P%)
 
 
-def control_regions(regions: np.ndarray, langs: list[str], n_layers: int, *, kind: str, seed: int) -> Controls:
+def control_regions(
+    regions: np.ndarray, langs: list[str], n_layers: int, *, kind: str, seed: int
+) -> Controls:
     """Named random controls for the key ``regions`` [L, layers x neurons].
 
     - ``matched``: for each language a random region of its size (``random~en``);
@@ -52,14 +56,34 @@ def control_regions(regions: np.ndarray, langs: list[str], n_layers: int, *, kin
     """
     total = regions.shape[1]
     if kind == "matched":
-        return _twins({f"random~{lang}": (random_region(total, int(regions[i].sum()), language_rng(seed, lang)), lang)
-                       for i, lang in enumerate(langs)})
+        return _twins(
+            {
+                f"random~{lang}": (
+                    random_region(total, int(regions[i].sum()), language_rng(seed, lang)),
+                    lang,
+                )
+                for i, lang in enumerate(langs)
+            }
+        )
     if kind == "layer-matched":
-        return _twins({f"layer-random~{lang}": (layer_matched_region(regions[i], n_layers, language_rng(seed, lang)),
-                                                lang) for i, lang in enumerate(langs)})
+        return _twins(
+            {
+                f"layer-random~{lang}": (
+                    layer_matched_region(regions[i], n_layers, language_rng(seed, lang)),
+                    lang,
+                )
+                for i, lang in enumerate(langs)
+            }
+        )
     if kind == "largest":
-        return Controls({"random-largest": random_region(total, int(regions.sum(axis=1).max()),
-                                                         np.random.default_rng(seed))}, {"random-largest": None})
+        return Controls(
+            {
+                "random-largest": random_region(
+                    total, int(regions.sum(axis=1).max()), np.random.default_rng(seed)
+                )
+            },
+            {"random-largest": None},
+        )
     if kind.endswith("%"):
         try:
             percent = float(kind[:-1])
@@ -68,9 +92,17 @@ def control_regions(regions: np.ndarray, langs: list[str], n_layers: int, *, kin
         if not 0 < percent <= 100:
             raise AnalysisError(f"--random {kind}: the percent must be in (0, 100]")
         size = int(round(total * percent / 100))
-        return Controls({f"random-{kind}": random_region(total, size, np.random.default_rng(seed))}, {f"random-{kind}": None})
-    raise AnalysisError(f"--random {kind!r} is not one of {', '.join(KINDS)} or a percent such as 10%")
+        return Controls(
+            {f"random-{kind}": random_region(total, size, np.random.default_rng(seed))},
+            {f"random-{kind}": None},
+        )
+    raise AnalysisError(
+        f"--random {kind!r} is not one of {', '.join(KINDS)} or a percent such as 10%"
+    )
 
 
 def _twins(named: dict[str, tuple[np.ndarray, str]]) -> Controls:
-    return Controls({name: region for name, (region, _) in named.items()}, {name: lang for name, (_, lang) in named.items()})
+    return Controls(
+        {name: region for name, (region, _) in named.items()},
+        {name: lang for name, (_, lang) in named.items()},
+    )

@@ -1,4 +1,5 @@
-"""Following the measures across checkpoints and model sizes: plain functions on per-checkpoint numbers."""
+"""Following the measures across checkpoints and model sizes: plain functions on per-checkpoint
+numbers."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from typing import Protocol, Sequence, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-# "global_step1000", "checkpoint-1000", "step_1000", "ckpt1000", "iter-1000"; else a name's last number
-_STEP_WORDS = re.compile(r"(?:global_step|checkpoint|step|ckpt|iter|iteration)[-_]?(\d+)", re.IGNORECASE)
+# "global_step1000", "checkpoint-1000", "step_1000", "ckpt1000", "iter-1000"; else a name's last
+# number
+_STEP_WORDS = re.compile(
+    r"(?:global_step|checkpoint|step|ckpt|iter|iteration)[-_]?(\d+)", re.IGNORECASE
+)
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
 
 
@@ -36,7 +40,8 @@ def by_series(rows: Sequence[R]) -> dict[str, list[R]]:
 
 
 def duplicates(hashes: list[str | None]) -> list[int | None]:
-    """For each entry, the index of the first earlier entry with the same weights hash, else None."""
+    """For each entry, the index of the first earlier entry with the same weights hash, else
+    None."""
     first: dict[str, int] = {}
     found = []
     for index, digest in enumerate(hashes):
@@ -48,10 +53,13 @@ def duplicates(hashes: list[str | None]) -> list[int | None]:
 
 def layer_center(counts: ArrayLike) -> float:
     """Where key neurons sit in depth: Σ_m m·c_m / ((M − 1)·Σ_m c_m), 0 = first layer, 1 = last."""
-    per_layer = np.asarray(counts, dtype=np.float64).reshape(-1, np.shape(counts)[-1]).sum(axis=0)  # [M]
+    # [M]
+    per_layer = np.asarray(counts, dtype=np.float64).reshape(-1, np.shape(counts)[-1]).sum(axis=0)
     if per_layer.sum() == 0 or per_layer.size < 2:
         return float("nan")
-    return float((np.arange(per_layer.size) * per_layer).sum() / ((per_layer.size - 1) * per_layer.sum()))
+    return float(
+        (np.arange(per_layer.size) * per_layer).sum() / ((per_layer.size - 1) * per_layer.sum())
+    )
 
 
 def spearman(x, y) -> float:
@@ -81,6 +89,12 @@ def spearman(x, y) -> float:
 
 def trends(rows: Sequence, x: str, measures: Sequence[str]) -> dict[str, dict[str, float]]:
     """Per series, Spearman's rank correlation of each measure with ``x`` (+1: grows throughout)."""
-    return {name: {key: spearman([getattr(row, x) for row in series], [getattr(row, key) for row in series])
-                   for key in measures}
-            for name, series in by_series(rows).items()}
+    return {
+        name: {
+            key: spearman(
+                [getattr(row, x) for row in series], [getattr(row, key) for row in series]
+            )
+            for key in measures
+        }
+        for name, series in by_series(rows).items()
+    }

@@ -1,8 +1,8 @@
 """The paper's measures as plain functions: take and return numpy arrays.
 
 Never imports torch, zarr or lfe.engine. Notation: n rows (samples), L languages, N sids, K neurons.
-A ``grid`` [L, N] holds the row index of (language l, sid s): every pair is chosen through it, by the
-labels, never by row position.
+A ``grid`` [L, N] holds the row index of (language l, sid s): every pair is chosen through it, by
+the labels, never by row position.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from lfe.records import Alignment
 
 
 def label_grid(langs, sids) -> tuple[list[str], list[str], np.ndarray]:
-    """(languages, sids, grid [L, N]) from per-row labels; error unless every (lang, sid) is there once.
+    """(languages, sids, grid [L, N]) from per-row labels; error unless every (lang, sid) is there
+    once.
 
     Languages keep their order of first appearance (the figures show them so); sids are sorted.
     """
@@ -25,19 +26,25 @@ def label_grid(langs, sids) -> tuple[list[str], list[str], np.ndarray]:
     lang_names = list(dict.fromkeys(langs))
     # sids in a canonical order (numeric where they are numbers), so that the seeded bootstrap draws
     # the same resamples however the rows are ordered
-    sid_names = sorted(set(sids), key=lambda sid: (0, int(sid), "") if sid.isdigit() else (1, 0, sid))
+    sid_names = sorted(
+        set(sids), key=lambda sid: (0, int(sid), "") if sid.isdigit() else (1, 0, sid)
+    )
     lang_index = {name: i for i, name in enumerate(lang_names)}
     sid_index = {name: i for i, name in enumerate(sid_names)}
     grid = np.full((len(lang_names), len(sid_names)), -1, dtype=np.int64)
     for row, (lang, sid) in enumerate(zip(langs, sids)):
         cell = (lang_index[lang], sid_index[sid])
         if grid[cell] >= 0:
-            raise AnalysisError(f"rows {grid[cell]} and {row} are both {row_label(lang, sid)}: each (lang, sid) must "
-                                "appear once")
+            raise AnalysisError(
+                f"rows {grid[cell]} and {row} are both {row_label(lang, sid)}: each (lang, sid)"
+                " must appear once"
+            )
         grid[cell] = row
     missing = [row_label(lang_names[l], sid_names[s]) for l, s in zip(*np.nonzero(grid < 0))]
     if missing:
-        raise AnalysisError(f"the rows are not a complete parallel corpus: missing {listing(missing)}")
+        raise AnalysisError(
+            f"the rows are not a complete parallel corpus: missing {listing(missing)}"
+        )
     return lang_names, sid_names, grid
 
 
@@ -49,29 +56,37 @@ def similarity(gram: np.ndarray) -> np.ndarray:
 
 
 def bootstrap_weights(n_sids: int, n_boot: int, seed: int) -> np.ndarray:
-    """[n_boot, N] counts of each sid in ``n_boot`` seeded resamples of the sids with replacement."""
+    """[n_boot, N] counts of each sid in ``n_boot`` seeded resamples of the sids with
+    replacement."""
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n_sids, size=(n_boot, n_sids))
     return np.stack([np.bincount(row, minlength=n_sids) for row in draws]).astype(np.float64)
 
 
-def pair_means(sim: np.ndarray, grid: np.ndarray, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def pair_means(
+    sim: np.ndarray, grid: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Weighted mean similarity of three kinds of pairs, chosen by the labels in ``grid``.
 
     - ``same_lang``: same language, different sid;
     - ``cross``: different language, different sid;
     - ``same_sid``: same sid, different language.
 
-    ``weights`` [B, N] weighs sid a's rows by w_a (a pair of different sids by w_a w_c, a same-sid pair
-    by w_a²); None is one set of unit weights. Returns arrays of shape [B].
+    ``weights`` [B, N] weighs sid a's rows by w_a (a pair of different sids by w_a w_c, a same-sid
+    pair by w_a²); None is one set of unit weights. Returns arrays of shape [B].
     """
     n_langs, n_sids = grid.shape
     if n_langs < 2 or n_sids < 2:
-        raise AnalysisError(f"pair metrics need at least 2 languages and 2 sids, got {n_langs} and {n_sids}")
+        raise AnalysisError(
+            f"pair metrics need at least 2 languages and 2 sids, got {n_langs} and {n_sids}"
+        )
     weights = np.ones((1, n_sids)) if weights is None else np.asarray(weights, dtype=np.float64)
-    ordered = sim[np.ix_(grid.ravel(), grid.ravel())].reshape(n_langs, n_sids, n_langs, n_sids)  # [L, N, L, N]
-    # block[b, l, m] = Σ_{a,c} w_a S[l a, m c] w_c over all sid pairs; same[b, l, m] = Σ_a w_a² S[l a, m a]
-    inner = (ordered.reshape(-1, n_sids) @ weights.T).reshape(n_langs, n_sids, n_langs, -1)  # [L, N, L, B]
+    # [L, N, L, N]
+    ordered = sim[np.ix_(grid.ravel(), grid.ravel())].reshape(n_langs, n_sids, n_langs, n_sids)
+    # block[b, l, m] = Σ_{a,c} w_a S[l a, m c] w_c over all sid pairs; same[b, l, m] = Σ_a w_a² S[l
+    # a, m a]
+    # [L, N, L, B]
+    inner = (ordered.reshape(-1, n_sids) @ weights.T).reshape(n_langs, n_sids, n_langs, -1)
     block = np.einsum("ba,lamb->blm", weights, inner)  # [B, L, L]
     diagonal = np.einsum("lama->lma", ordered)  # [L, L, N]
     same = np.einsum("ba,lma->blm", weights**2, diagonal)  # [B, L, L]
@@ -85,9 +100,13 @@ def pair_means(sim: np.ndarray, grid: np.ndarray, weights: np.ndarray | None = N
     }
 
 
-def alignment_scores(sim, grid, *, n_boot: int = 0, seed: int = 0, level: float = 0.95) -> Alignment:
-    """LRDS = mean S(same lang, diff sid) − mean S(diff lang, diff sid); SADS = mean S(same sid, diff
-    lang) − the same; with percentile intervals from ``n_boot`` seeded bootstrap resamples over sids."""
+def alignment_scores(
+    sim, grid, *, n_boot: int = 0, seed: int = 0, level: float = 0.95
+) -> Alignment:
+    """LRDS = mean S(same lang, diff sid) − mean S(diff lang, diff sid); SADS = mean S(same sid,
+    diff lang) − the same; with percentile intervals from ``n_boot`` seeded bootstrap resamples over
+    sids."""
+
     def scores(means: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         return means["same_lang"] - means["cross"], means["same_sid"] - means["cross"]
 
@@ -95,14 +114,24 @@ def alignment_scores(sim, grid, *, n_boot: int = 0, seed: int = 0, level: float 
     if not n_boot:
         return Alignment(float(lrds[0]), float(sads[0]))
     tail = (1 - level) / 2 * 100
-    boot_lrds, boot_sads = scores(pair_means(sim, grid, bootstrap_weights(grid.shape[1], n_boot, seed)))
+    boot_lrds, boot_sads = scores(
+        pair_means(sim, grid, bootstrap_weights(grid.shape[1], n_boot, seed))
+    )
     lrds_low, lrds_high = np.percentile(boot_lrds, [tail, 100 - tail])
     sads_low, sads_high = np.percentile(boot_sads, [tail, 100 - tail])
-    return Alignment(float(lrds[0]), float(sads[0]), float(lrds_low), float(lrds_high), float(sads_low),
-                     float(sads_high))
+    return Alignment(
+        float(lrds[0]),
+        float(sads[0]),
+        float(lrds_low),
+        float(lrds_high),
+        float(sads_low),
+        float(sads_high),
+    )
 
 
-def language_sums(h: np.ndarray, grid: np.ndarray, norms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def language_sums(
+    h: np.ndarray, grid: np.ndarray, norms: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(Σ_i a_ik, Σ_i a_ik²) over each language's rows, a = h / norms: [L, K] each, as float64.
 
     Mergeable by addition over row blocks. Two matrix products with the 1/norm scaling folded into
@@ -134,12 +163,16 @@ def zscores(scores: np.ndarray) -> np.ndarray:
 
 
 def max_zscore(n_langs: int) -> float:
-    """The largest z any neuron can reach with ``n_langs`` languages and the population std: √(L−1)."""
+    """The largest z any neuron can reach with ``n_langs`` languages and the population std:
+    √(L−1)."""
     return math.sqrt(n_langs - 1)
 
 
-def key_regions(z: np.ndarray, threshold: float | None = 2.0, top_percent: float | None = None) -> np.ndarray:
-    """Boolean [L, K]: neuron k is key for l when z_l(k) > threshold, or among l's top P% (with z > 0)."""
+def key_regions(
+    z: np.ndarray, threshold: float | None = 2.0, top_percent: float | None = None
+) -> np.ndarray:
+    """Boolean [L, K]: neuron k is key for l when z_l(k) > threshold, or among l's top P% (with z >
+    0)."""
     n_langs, n_neurons = z.shape
     if top_percent is not None:
         if not 0 < top_percent <= 100:
@@ -154,9 +187,9 @@ def key_regions(z: np.ndarray, threshold: float | None = 2.0, top_percent: float
         raise AnalysisError("pass a threshold or a top percent")
     if threshold >= limit:
         raise AnalysisError(
-            f"threshold {threshold} cannot be exceeded: with {n_langs} languages and the population std the "
-            f"largest possible z is sqrt({n_langs}-1) = {limit:.3f}; lower the threshold, add languages "
-            f"(threshold 2 needs at least 6), or use --top-percent"
+            f"threshold {threshold} cannot be exceeded: with {n_langs} languages and the population"
+            f" std the largest possible z is sqrt({n_langs}-1) = {limit:.3f}; lower the threshold,"
+            " add languages (threshold 2 needs at least 6), or use --top-percent"
         )
     return z > threshold
 

@@ -40,7 +40,8 @@ REPAIR = "run `lfe check --repair` on the store, then the same `lfe extract`"
 
 @dataclass
 class AnalysisResult:
-    """Everything one checkpoint's analysis computes; arrays are numpy, rows in the input's order."""
+    """Everything one checkpoint's analysis computes; arrays are numpy, rows in the input's
+    order."""
 
     langs: list[str]
     sids: list[str]
@@ -72,26 +73,44 @@ class AnalysisResult:
         return int(self.regions.sum())
 
     def record(self) -> AnalysisRecord:
-        """The numbers with the parameters that produced them (the store adds where they came from)."""
+        """The numbers with the parameters that produced them (the store adds where they came
+        from)."""
         total = self.n_layers * self.n_neurons
         return AnalysisRecord(
-            params=self.params, languages=tuple(self.langs), n_sids=len(self.sids), whole=self.whole,
-            layers=tuple(self.layers), sklr=self.sklr, sklr_percent=100 * self.sklr / total,
+            params=self.params,
+            languages=tuple(self.langs),
+            n_sids=len(self.sids),
+            whole=self.whole,
+            layers=tuple(self.layers),
+            sklr=self.sklr,
+            sklr_percent=100 * self.sklr / total,
             region_sizes=self.region_sizes,
             region_percent={lang: 100 * size / total for lang, size in self.region_sizes.items()},
-            key_neurons_per_layer={lang: self.counts[i].tolist() for i, lang in enumerate(self.langs)},
-            overlap=self.overlap.tolist(), n_layers=self.n_layers, n_neurons=self.n_neurons, region_null=self.region_null,
-            methods=self.peers.records if self.peers else {}, agreement=self.peers.agreement if self.peers else None,
+            key_neurons_per_layer={
+                lang: self.counts[i].tolist() for i, lang in enumerate(self.langs)
+            },
+            overlap=self.overlap.tolist(),
+            n_layers=self.n_layers,
+            n_neurons=self.n_neurons,
+            region_null=self.region_null,
+            methods=self.peers.records if self.peers else {},
+            agreement=self.peers.agreement if self.peers else None,
         )
 
     def arrays(self) -> AnalysisArrays:
-        return AnalysisArrays(self.similarity, self.zscores, self.regions, self.counts,
-                              **(self.peers.arrays() if self.peers else {}))
+        return AnalysisArrays(
+            self.similarity,
+            self.zscores,
+            self.regions,
+            self.counts,
+            **(self.peers.arrays() if self.peers else {}),
+        )
 
 
 def panel(pooled, layer: int, width: int) -> np.ndarray:
-    """Layer ``layer``'s full-height columns as numpy; dask arrays are computed here and only here."""
-    part = pooled[:, layer * width:(layer + 1) * width]
+    """Layer ``layer``'s full-height columns as numpy; dask arrays are computed here and only
+    here."""
+    part = pooled[:, layer * width : (layer + 1) * width]
     if not hasattr(part, "compute"):
         return np.asarray(part)
     try:
@@ -99,7 +118,9 @@ def panel(pooled, layer: int, width: int) -> np.ndarray:
     except MemoryError:
         raise
     except Exception as error:  # each codec raises its own type for a damaged chunk
-        raise PanelReadError(f"cannot read layer {layer}'s activations ({type(error).__name__}: {error})") from error
+        raise PanelReadError(
+            f"cannot read layer {layer}'s activations ({type(error).__name__}: {error})"
+        ) from error
 
 
 def panels(pooled, n_layers: int, width: int):
@@ -116,10 +137,13 @@ def panels(pooled, n_layers: int, width: int):
 
 
 def language_means(pooled, grid: np.ndarray, n_layers: int, n_neurons: int) -> np.ndarray:
-    """Each language's mean pooled activation per neuron [L, layers x neurons]: Σ_{i ∈ l} h_ik / N, panel by panel."""
+    """Each language's mean pooled activation per neuron [L, layers x neurons]: Σ_{i ∈ l} h_ik / N,
+    panel by panel."""
     means = np.empty((grid.shape[0], n_layers * n_neurons))
     for layer, values in enumerate(panels(pooled, n_layers, n_neurons)):
-        means[:, layer * n_neurons:(layer + 1) * n_neurons] = language_sums(values, grid)[0] / grid.shape[1]
+        means[:, layer * n_neurons : (layer + 1) * n_neurons] = (
+            language_sums(values, grid)[0] / grid.shape[1]
+        )
     return means
 
 
@@ -136,13 +160,23 @@ class NumpyPanels:
         """block · blockᵀ [n, n] (float32 BLAS for float32 blocks)."""
         return block @ block.T
 
-    def language_sums(self, block: np.ndarray, grid: np.ndarray, norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def language_sums(
+        self, block: np.ndarray, grid: np.ndarray, norms: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         return language_sums(block, grid, norms)
 
 
 def analyze(
-    pooled, langs, sids, n_layers: int, n_neurons: int, *, settings: AnalysisSettings = AnalysisSettings(),
-    progress: bool = False, norms: np.ndarray | None = None, panels_math=None,
+    pooled,
+    langs,
+    sids,
+    n_layers: int,
+    n_neurons: int,
+    *,
+    settings: AnalysisSettings = AnalysisSettings(),
+    progress: bool = False,
+    norms: np.ndarray | None = None,
+    panels_math=None,
 ) -> AnalysisResult:
     """Similarity maps, LRDS and SADS (whole and per layer), z-scores and key regions of ``pooled``.
 
@@ -152,7 +186,8 @@ def analyze(
         Mean-pooled activations, layer-major columns, any float dtype (computed in float32/float64).
     langs, sids : sequences of n labels
         Pairs are chosen by these, so the row order does not matter.
-    settings : the key-region rule (threshold or top percent), bootstrap resamples over sids (0: none)
+    settings : the key-region rule (threshold or top percent), bootstrap resamples over sids (0:
+    none)
         and their seed.
     norms : optional [n] L2 norms of the rows over all layers; with them, one pass instead of two.
     panels_math : the Gram and language sums of each block (default ``NumpyPanels``).
@@ -163,17 +198,43 @@ def analyze(
     if len(lang_names) < 2:
         raise AnalysisError("this store has one language: LRDS, SADS and z-scores need at least 2")
     if pooled.shape != (grid.size, n_layers * n_neurons):
-        raise AnalysisError(f"pooled has shape {pooled.shape}, expected {(grid.size, n_layers * n_neurons)}")
+        raise AnalysisError(
+            f"pooled has shape {pooled.shape}, expected {(grid.size, n_layers * n_neurons)}"
+        )
     if settings.threshold is not None:
-        key_regions(np.zeros((len(lang_names), 1)), settings.threshold)  # an unreachable threshold fails before any work
+        # an unreachable threshold fails before any work
+        key_regions(np.zeros((len(lang_names), 1)), settings.threshold)
     arithmetic = panels_math or NumpyPanels()
-    # a top-percent rule fixes each region's size, so only a threshold's regions have a chance level to report
-    shuffles = (RegionShuffles(grid, n_layers, n_neurons, settings.null, settings.null_neurons, settings.seed,
-                               settings.threshold) if settings.null and settings.threshold is not None else None)
-    pass_ = _Pass(pooled, grid, n_layers, n_neurons, arithmetic, [row_label(lang, sid) for lang, sid in zip(langs, sids)],
-                  shuffles)
-    with tqdm(total=n_layers * (1 if norms is not None else 2), unit="panel", desc="analyze",
-              disable=not progress) as bar:
+    # a top-percent rule fixes each region's size, so only a threshold's regions have a chance level
+    # to report
+    shuffles = (
+        RegionShuffles(
+            grid,
+            n_layers,
+            n_neurons,
+            settings.null,
+            settings.null_neurons,
+            settings.seed,
+            settings.threshold,
+        )
+        if settings.null and settings.threshold is not None
+        else None
+    )
+    pass_ = _Pass(
+        pooled,
+        grid,
+        n_layers,
+        n_neurons,
+        arithmetic,
+        [row_label(lang, sid) for lang, sid in zip(langs, sids)],
+        shuffles,
+    )
+    with tqdm(
+        total=n_layers * (1 if norms is not None else 2),
+        unit="panel",
+        desc="analyze",
+        disable=not progress,
+    ) as bar:
         gram, layers = pass_.grams(norms, settings, bar)
         sim = similarity(gram)
         whole = alignment_with_nulls(sim, grid, settings, settings.whole_null)
@@ -181,69 +242,112 @@ def analyze(
     z = zscores(pass_.scores)
     regions = key_regions(z, settings.threshold, settings.top_percent)
     region_null = None if shuffles is None else shuffles.summary(regions, lang_names)
-    return AnalysisResult(lang_names, sid_names, grid, n_layers, n_neurons, replace(settings, arithmetic=arithmetic.name),
-                          sim.astype(np.float32), whole, layers, z.astype(np.float32), regions, region_null)
+    return AnalysisResult(
+        lang_names,
+        sid_names,
+        grid,
+        n_layers,
+        n_neurons,
+        replace(settings, arithmetic=arithmetic.name),
+        sim.astype(np.float32),
+        whole,
+        layers,
+        z.astype(np.float32),
+        regions,
+        region_null,
+    )
 
 
 class _Pass:
     """The streaming passes over one checkpoint's panels, and the contribution scores they fill."""
 
-    def __init__(self, pooled, grid: np.ndarray, n_layers: int, n_neurons: int, arithmetic, labels: list[str],
-                 shuffles: RegionShuffles | None):
+    def __init__(
+        self,
+        pooled,
+        grid: np.ndarray,
+        n_layers: int,
+        n_neurons: int,
+        arithmetic,
+        labels: list[str],
+        shuffles: RegionShuffles | None,
+    ):
         self.pooled, self.grid, self.n_layers, self.n_neurons = pooled, grid, n_layers, n_neurons
         self.arithmetic, self.labels, self.shuffles = arithmetic, labels, shuffles
         self.scores = np.empty((grid.shape[0], n_layers * n_neurons))
 
-    def grams(self, norms: np.ndarray | None, settings: AnalysisSettings, bar) -> tuple[np.ndarray, list[Alignment]]:
+    def grams(
+        self, norms: np.ndarray | None, settings: AnalysisSettings, bar
+    ) -> tuple[np.ndarray, list[Alignment]]:
         """Pass 1: every layer's Gram (its own LRDS/SADS) summed into the whole model's; with known
         ``norms``, the contribution scores in the same pass."""
-        if norms is not None and not (np.isfinite(norms) & (norms > 0)).all():  # zero or NaN: lost or damaged
+        # zero or NaN: lost or damaged
+        if norms is not None and not (np.isfinite(norms) & (norms > 0)).all():
             bad = np.asarray(self.labels)[~(np.isfinite(norms) & (norms > 0))]
-            raise AnalysisError(f"the stored row norms of {', '.join(bad[:5])} are zero or not finite; the store is "
-                                f"damaged: {REPAIR}")
+            raise AnalysisError(
+                f"the stored row norms of {', '.join(bad[:5])} are zero or not finite; the store is"
+                f" damaged: {REPAIR}"
+            )
         gram = np.zeros((self.grid.size, self.grid.size))
         layers = []
         for layer, values in enumerate(panels(self.pooled, self.n_layers, self.n_neurons)):
             layer_gram = np.zeros_like(gram)
-            for start in range(0, self.n_neurons, SUB_PANEL):  # float32 copies of a few columns at a time
-                block = values[:, start:start + SUB_PANEL].astype(np.float32, copy=False)
-                layer_gram += self.arithmetic.gram(block)  # float32 products, float64 across blocks and layers
+            # float32 copies of a few columns at a time
+            for start in range(0, self.n_neurons, SUB_PANEL):
+                block = values[:, start : start + SUB_PANEL].astype(np.float32, copy=False)
+                # float32 products, float64 across blocks and layers
+                layer_gram += self.arithmetic.gram(block)
                 if norms is not None:  # known norms: contributions in the same pass
                     self._block_scores(block, norms, layer * self.n_neurons + start)
-            _check_finite(np.diag(layer_gram), self.labels, layer)  # a NaN or inf anywhere in a row shows here
+            # a NaN or inf anywhere in a row shows here
+            _check_finite(np.diag(layer_gram), self.labels, layer)
             gram += layer_gram
-            layers.append(alignment_with_nulls(similarity(layer_gram), self.grid, settings, settings.null))
+            layers.append(
+                alignment_with_nulls(similarity(layer_gram), self.grid, settings, settings.null)
+            )
             bar.update()
         return gram, layers
 
     def scores_from(self, gram: np.ndarray, norms: np.ndarray | None, bar) -> None:
-        """Check the row norms against the Gram; without stored norms, pass 2 for the contribution scores."""
+        """Check the row norms against the Gram; without stored norms, pass 2 for the contribution
+        scores."""
         from_gram = np.sqrt(np.diag(gram))
         labels = np.asarray(self.labels)
         if not (from_gram > 0).all():
-            raise AnalysisError(f"rows with all activations zero: {', '.join(labels[from_gram == 0][:10])}; "
-                                "they have no direction to compare")
+            raise AnalysisError(
+                f"rows with all activations zero: {', '.join(labels[from_gram == 0][:10])}; "
+                "they have no direction to compare"
+            )
         if norms is not None:
             if not np.allclose(norms, from_gram, rtol=1e-3):
                 worst = labels[np.argmax(np.abs(norms / from_gram - 1))]
-                raise AnalysisError(f"the stored row norms do not match the rows (worst: {worst}); the store is damaged: "
-                                    + REPAIR)
+                raise AnalysisError(
+                    f"the stored row norms do not match the rows (worst: {worst}); the store is"
+                    " damaged: " + REPAIR
+                )
             return
         for layer, values in enumerate(panels(self.pooled, self.n_layers, self.n_neurons)):
             for start in range(0, self.n_neurons, SUB_PANEL):
-                self._block_scores(values[:, start:start + SUB_PANEL], from_gram, layer * self.n_neurons + start)
+                self._block_scores(
+                    values[:, start : start + SUB_PANEL], from_gram, layer * self.n_neurons + start
+                )
             bar.update()
 
     def _block_scores(self, block: np.ndarray, norms: np.ndarray, first: int) -> None:
-        """Fill the columns ``first:first + width`` of the scores [L, layers x neurons] from one block."""
-        self.scores[:, first:first + block.shape[1]] = contribution_scores(
-            *self.arithmetic.language_sums(block, self.grid, norms))
-        if self.shuffles is not None:  # the regions' null, from the same panel while it is in memory
+        """Fill the columns ``first:first + width`` of the scores [L, layers x neurons] from one
+        block."""
+        self.scores[:, first : first + block.shape[1]] = contribution_scores(
+            *self.arithmetic.language_sums(block, self.grid, norms)
+        )
+        # the regions' null, from the same panel while it is in memory
+        if self.shuffles is not None:
             self.shuffles.add(block, first, norms)
 
 
-def alignment_with_nulls(sim: np.ndarray, grid: np.ndarray, settings: AnalysisSettings, permutations: int) -> Alignment:
-    """LRDS and SADS of ``sim`` with their bootstrap intervals and, with ``permutations``, their nulls."""
+def alignment_with_nulls(
+    sim: np.ndarray, grid: np.ndarray, settings: AnalysisSettings, permutations: int
+) -> Alignment:
+    """LRDS and SADS of ``sim`` with their bootstrap intervals and, with ``permutations``, their
+    nulls."""
     found = alignment_scores(sim, grid, n_boot=settings.n_boot, seed=settings.seed)
     if not permutations:
         return found
@@ -255,5 +359,7 @@ def _check_finite(squared_norms: np.ndarray, labels: list[str], layer: int) -> N
     bad = ~np.isfinite(squared_norms)
     if bad.any():
         names = [labels[i] for i in np.flatnonzero(bad)[:10]]
-        raise AnalysisError(f"NaN, inf or overflowing activations in layer {layer} for {', '.join(names)}"
-                            f"{' ...' if bad.sum() > 10 else ''}; re-extract these rows (lfe extract --overwrite)")
+        raise AnalysisError(
+            f"NaN, inf or overflowing activations in layer {layer} for {', '.join(names)}"
+            f"{' ...' if bad.sum() > 10 else ''}; re-extract these rows (lfe extract --overwrite)"
+        )

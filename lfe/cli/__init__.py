@@ -32,9 +32,12 @@ SUBCOMMANDS = {
 
 class LazyGroup(click.Group):
     def parse_args(self, ctx, args):
-        for arg in args:  # the OS cannot take a NUL byte in a path or a name; refuse it before any option sees it
+        # the OS cannot take a NUL byte in a path or a name; refuse it before any option sees it
+        for arg in args:
             if "\x00" in arg:
-                raise click.UsageError(f"{arg!r} contains a NUL byte; pass the value without it", ctx)
+                raise click.UsageError(
+                    f"{arg!r} contains a NUL byte; pass the value without it", ctx
+                )
         return super().parse_args(ctx, args)
 
     def list_commands(self, ctx):
@@ -47,7 +50,10 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module), attribute)
 
 
-@click.group(cls=LazyGroup, context_settings={"auto_envvar_prefix": "LFE", "help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    context_settings={"auto_envvar_prefix": "LFE", "help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_name="lfe")
 def main():
     """lfe, the Lingua Franca Engine: where does a multilingual model keep each language?"""

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from lfe.cli.options import CommaList, PathValue, backend_options, device_option, dtype_option, friendly_errors
+from lfe.cli.options import (
+    CommaList,
+    PathValue,
+    backend_options,
+    device_option,
+    dtype_option,
+    friendly_errors,
+)
 from lfe.records import METHODS, ZSCORE
 
 
@@ -12,32 +19,109 @@ from lfe.records import METHODS, ZSCORE
 @friendly_errors
 @click.argument("model")
 @click.argument("store", type=PathValue(exists=True))
-@click.option("--eval", "evaluation", required=True, type=PathValue(exists=True),
-              help="A folder of <lang>.txt files, or a corpus file of held-out sids.")
+@click.option(
+    "--eval",
+    "evaluation",
+    required=True,
+    type=PathValue(exists=True),
+    help="A folder of <lang>.txt files, or a corpus file of held-out sids.",
+)
 @click.option("--checkpoint", default=None, help="The checkpoint whose analysis gives the regions.")
-@click.option("--regions", type=CommaList(), default="all", show_default=True, help="Languages whose key regions to deactivate.")
-@click.option("--method", type=click.Choice(METHODS), default=ZSCORE, show_default=True,
-              help="Whose regions: the paper's z-scores, LAPE's or AP's (from `lfe analyze --method`).")
-@click.option("--random", "random_kind", default="matched", show_default=True,
-              help="Controls: matched, layer-matched, largest, or a percent such as 10%.")
+@click.option(
+    "--regions",
+    type=CommaList(),
+    default="all",
+    show_default=True,
+    help="Languages whose key regions to deactivate.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    default=ZSCORE,
+    show_default=True,
+    help="Whose regions: the paper's z-scores, LAPE's or AP's (from `lfe analyze --method`).",
+)
+@click.option(
+    "--random",
+    "random_kind",
+    default="matched",
+    show_default=True,
+    help="Controls: matched, layer-matched, largest, or a percent such as 10%.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random controls.")
-@click.option("--window", type=int, default=None, help="Tokens per perplexity window [default: context, at most 1024].")
-@click.option("--stride", type=int, default=None, help="Sliding windows every N tokens [default: non-overlapping].")
-@click.option("--choice", type=PathValue(exists=True), default=None, help="A choice task (JSONL, XStoryCloze layout).")
-@click.option("--generate", type=PathValue(exists=True), default=None, help="Prompts (a corpus file) to continue greedily.")
+@click.option(
+    "--window",
+    type=int,
+    default=None,
+    help="Tokens per perplexity window [default: context, at most 1024].",
+)
+@click.option(
+    "--stride",
+    type=int,
+    default=None,
+    help="Sliding windows every N tokens [default: non-overlapping].",
+)
+@click.option(
+    "--choice",
+    type=PathValue(exists=True),
+    default=None,
+    help="A choice task (JSONL, XStoryCloze layout).",
+)
+@click.option(
+    "--generate",
+    type=PathValue(exists=True),
+    default=None,
+    help="Prompts (a corpus file) to continue greedily.",
+)
 @click.option("--max-new-tokens", type=int, default=32, show_default=True)
-@click.option("--lm-eval", "lm_eval", type=CommaList(), default=(),
-              help="lm-evaluation-harness tasks, comma-separated (e.g. xstorycloze_en,xnli_fr), run with each mask live "
-                   "(lfe[eval]).")
-@click.option("--lm-eval-limit", type=int, default=None, help="At most N documents of each harness task.")
-@click.option("--lm-eval-include", type=PathValue(exists=True, file_okay=False), default=None,
-              help="A folder of your own harness task YAMLs.")
+@click.option(
+    "--lm-eval",
+    "lm_eval",
+    type=CommaList(),
+    default=(),
+    help=(
+        "lm-evaluation-harness tasks, comma-separated (e.g. xstorycloze_en,xnli_fr), run with each"
+        " mask live (lfe[eval])."
+    ),
+)
+@click.option(
+    "--lm-eval-limit", type=int, default=None, help="At most N documents of each harness task."
+)
+@click.option(
+    "--lm-eval-include",
+    type=PathValue(exists=True, file_okay=False),
+    default=None,
+    help="A folder of your own harness task YAMLs.",
+)
 @dtype_option
 @device_option
 @backend_options
-@click.option("--out", type=PathValue(), default=None, help="[default: STORE-ablation/<checkpoint>]")
-def ablate(model, store, evaluation, checkpoint, regions, method, random_kind, seed, window, stride, choice, generate,
-           max_new_tokens, lm_eval, lm_eval_limit, lm_eval_include, dtype, device, backend, tensor_parallel, out):
+@click.option(
+    "--out", type=PathValue(), default=None, help="[default: STORE-ablation/<checkpoint>]"
+)
+def ablate(
+    model,
+    store,
+    evaluation,
+    checkpoint,
+    regions,
+    method,
+    random_kind,
+    seed,
+    window,
+    stride,
+    choice,
+    generate,
+    max_new_tokens,
+    lm_eval,
+    lm_eval_limit,
+    lm_eval_include,
+    dtype,
+    device,
+    backend,
+    tensor_parallel,
+    out,
+):
     """Deactivate each language's key region of MODEL (from `lfe analyze` on STORE) and measure.
 
     \b
@@ -48,9 +132,23 @@ def ablate(model, store, evaluation, checkpoint, regions, method, random_kind, s
     from lfe.records import AblationSettings
     from lfe.workflows.ablate import ablate as run
 
-    settings = AblationSettings(regions=regions, method=method, random=random_kind, seed=seed, window=window, stride=stride,
-                                dtype=dtype, device=device, evaluation=str(evaluation), choice=choice,
-                                generate=generate, max_new_tokens=max_new_tokens, lm_eval_limit=lm_eval_limit,
-                                lm_eval=lm_eval,
-                                lm_eval_include=lm_eval_include, backend=backend, tensor_parallel=tensor_parallel)
+    settings = AblationSettings(
+        regions=regions,
+        method=method,
+        random=random_kind,
+        seed=seed,
+        window=window,
+        stride=stride,
+        dtype=dtype,
+        device=device,
+        evaluation=str(evaluation),
+        choice=choice,
+        generate=generate,
+        max_new_tokens=max_new_tokens,
+        lm_eval_limit=lm_eval_limit,
+        lm_eval=lm_eval,
+        lm_eval_include=lm_eval_include,
+        backend=backend,
+        tensor_parallel=tensor_parallel,
+    )
     run(model, store, settings, checkpoint=checkpoint, out=out)

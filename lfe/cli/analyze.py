@@ -20,13 +20,23 @@ from lfe.cli.options import (
 @click.option("--checkpoint", default="all", show_default=True, help="A checkpoint's name, or all.")
 @analysis_options
 @method_options
-@click.option("--out", type=PathValue(), default=None, help="Folder for metrics, CSV and PNG [default: STORE-analysis].")
+@click.option(
+    "--out",
+    type=PathValue(),
+    default=None,
+    help="Folder for metrics, CSV and PNG [default: STORE-analysis].",
+)
 @output_options
-@click.option("--device", default="cpu", show_default=True,
-              help="cuda: the Gram and the per-language sums on a GPU (Triton kernel); cpu: numpy.")
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    help="cuda: the Gram and the per-language sums on a GPU (Triton kernel); cpu: numpy.",
+)
 @cluster_options
 def analyze(store, checkpoint, settings, out, figures, progress, device, scheduler, workers):
-    """Compute the paper's measures for STORE's checkpoints; write them into the store and into --out.
+    """Compute the paper's measures for STORE's checkpoints; write them into the store and into
+    --out.
 
     \b
     Example:
@@ -45,6 +55,11 @@ def analyze(store, checkpoint, settings, out, figures, progress, device, schedul
             records = analyze_on_cluster(client, store, checkpoint, **options)
     folder = out or beside(store, "analysis")
     for name, record in records.items():
-        peers = "".join(f", {method} {sum(found.region_sizes.values())} neurons" for method, found in record.methods.items())
-        click.echo(f"{name}: {record.whole.summary(3)}, SKLR {record.sklr} neurons ({record.sklr_percent:.2f}%){peers} "
-                   f"-> {folder}/{name}")
+        peers = "".join(
+            f", {method} {sum(found.region_sizes.values())} neurons"
+            for method, found in record.methods.items()
+        )
+        click.echo(
+            f"{name}: {record.whole.summary(3)}, SKLR {record.sklr} neurons"
+            f" ({record.sklr_percent:.2f}%){peers} -> {folder}/{name}"
+        )

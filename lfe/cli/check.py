@@ -12,10 +12,19 @@ from lfe.cli.options import PathValue, friendly_errors
 @click.command()
 @friendly_errors
 @click.argument("store", type=PathValue())
-@click.option("--deep", is_flag=True, help="Read every chunk: checksums, NaN/inf rows, row norms against the rows.")
-@click.option("--repair", is_flag=True,
-              help="Read every chunk (as --deep) and clear the done flag of damaged blocks, so the same "
-                   "`lfe extract` recomputes exactly those.")
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Read every chunk: checksums, NaN/inf rows, row norms against the rows.",
+)
+@click.option(
+    "--repair",
+    is_flag=True,
+    help=(
+        "Read every chunk (as --deep) and clear the done flag of damaged blocks, so the same "
+        "`lfe extract` recomputes exactly those."
+    ),
+)
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def check(store, deep, repair, as_json, quiet):
@@ -37,9 +46,14 @@ def check(store, deep, repair, as_json, quiet):
         for finding in report.findings:
             click.echo(str(finding))
         read = f", {report.chunks_read} chunks and {report.rows_checked} rows read" if deep else ""
-        click.echo(f"{'OK' if report.ok else 'DAMAGED'}: {report.blocks_checked} blocks checked{read}")
+        click.echo(
+            f"{'OK' if report.ok else 'DAMAGED'}: {report.blocks_checked} blocks checked{read}"
+        )
         for name, blocks in report.repaired.items():
-            click.echo(f"repaired {name}: " + (f"blocks {', '.join(map(str, blocks))}" if blocks else "removed, all blocks")
-                       + " will be recomputed by the same `lfe extract`")
+            click.echo(
+                f"repaired {name}: "
+                + (f"blocks {', '.join(map(str, blocks))}" if blocks else "removed, all blocks")
+                + " will be recomputed by the same `lfe extract`"
+            )
     if not report.ok:
         raise SystemExit(1)

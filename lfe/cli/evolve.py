@@ -1,10 +1,17 @@
-"""``lfe evolve``: the paper's measures across checkpoints and model sizes, as a table and figures."""
+"""``lfe evolve``: the paper's measures across checkpoints and model sizes, as a table and
+figures."""
 
 from __future__ import annotations
 
 import click
 
-from lfe.cli.options import PathValue, analysis_options, cluster_options, friendly_errors, output_options
+from lfe.cli.options import (
+    PathValue,
+    analysis_options,
+    cluster_options,
+    friendly_errors,
+    output_options,
+)
 from lfe.records import AXES
 
 
@@ -13,8 +20,10 @@ def _steps(values) -> dict[str, int]:
     for value in values:
         name, _, step = value.partition("=")
         if not name or not step.strip().isdigit():
-            raise click.BadParameter(f"{value!r} is not NAME=STEP (a checkpoint name and a whole number)",
-                                     param_hint="--step")
+            raise click.BadParameter(
+                f"{value!r} is not NAME=STEP (a checkpoint name and a whole number)",
+                param_hint="--step",
+            )
         steps[name.strip()] = int(step)
     return steps
 
@@ -22,15 +31,32 @@ def _steps(values) -> dict[str, int]:
 @click.command()
 @friendly_errors
 @click.argument("stores", nargs=-1, required=True, type=PathValue())
-@click.option("--x", "x", type=click.Choice(AXES), default="step", show_default=True,
-              help="Plot against the training step or the parameter count.")
-@click.option("--step", "steps", multiple=True, help="A checkpoint's step when its name does not say: NAME=STEP.")
-@click.option("--out", type=PathValue(), default=None, help="Folder for the table and figures [default: STORE-evolution].")
+@click.option(
+    "--x",
+    "x",
+    type=click.Choice(AXES),
+    default="step",
+    show_default=True,
+    help="Plot against the training step or the parameter count.",
+)
+@click.option(
+    "--step",
+    "steps",
+    multiple=True,
+    help="A checkpoint's step when its name does not say: NAME=STEP.",
+)
+@click.option(
+    "--out",
+    type=PathValue(),
+    default=None,
+    help="Folder for the table and figures [default: STORE-evolution].",
+)
 @analysis_options
 @output_options
 @cluster_options
 def evolve(stores, x, steps, out, settings, figures, progress, scheduler, workers):
-    """LRDS, SADS, SKLR and key neurons per layer for every checkpoint of STORES, against step or size.
+    """LRDS, SADS, SKLR and key neurons per layer for every checkpoint of STORES, against step or
+    size.
 
     Analyses checkpoints that have no current analysis (same parameters, same weights); stored
     ablation tables made from the same regions are included. Several stores (say, models of
@@ -47,8 +73,18 @@ def evolve(stores, x, steps, out, settings, figures, progress, scheduler, worker
 
     evolution = EvolutionSettings(stores=tuple(stores), x=x, analysis=settings)
     with cluster(scheduler, workers) as client:
-        rows = run(evolution, out=out, steps=_steps(steps), client=client, figures=figures, progress=progress)
+        rows = run(
+            evolution,
+            out=out,
+            steps=_steps(steps),
+            client=client,
+            figures=figures,
+            progress=progress,
+        )
     for row in rows:
-        click.echo(f"{row.series} {row.checkpoint} ({x} {row.x(x)}): LRDS {row.lrds:.4f}, SADS {row.sads:.4f}, "
-                   f"SKLR {row.sklr_percent:.2f}%, key-neuron depth {row.key_layer_center:.2f}"
-                   + (f" [duplicate of {row.duplicate_of}]" if row.duplicate_of else ""))
+        click.echo(
+            f"{row.series} {row.checkpoint} ({x} {row.x(x)}): LRDS {row.lrds:.4f}, SADS"
+            f" {row.sads:.4f}, SKLR {row.sklr_percent:.2f}%, key-neuron depth"
+            f" {row.key_layer_center:.2f}"
+            + (f" [duplicate of {row.duplicate_of}]" if row.duplicate_of else "")
+        )

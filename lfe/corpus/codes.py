@@ -10,15 +10,31 @@ from __future__ import annotations
 from typing import Iterable
 
 SHORT_CODES = {  # lfe's (ISO 639-1) codes -> FLORES codes
-    "ar": "arb_Arab", "de": "deu_Latn", "en": "eng_Latn", "es": "spa_Latn", "fr": "fra_Latn", "hi": "hin_Deva",
-    "id": "ind_Latn", "it": "ita_Latn", "ja": "jpn_Jpan", "ko": "kor_Hang", "nl": "nld_Latn", "pt": "por_Latn",
-    "ru": "rus_Cyrl", "sv": "swe_Latn", "sw": "swh_Latn", "tr": "tur_Latn", "vi": "vie_Latn", "zh": "zho_Hans",
+    "ar": "arb_Arab",
+    "de": "deu_Latn",
+    "en": "eng_Latn",
+    "es": "spa_Latn",
+    "fr": "fra_Latn",
+    "hi": "hin_Deva",
+    "id": "ind_Latn",
+    "it": "ita_Latn",
+    "ja": "jpn_Jpan",
+    "ko": "kor_Hang",
+    "nl": "nld_Latn",
+    "pt": "por_Latn",
+    "ru": "rus_Cyrl",
+    "sv": "swe_Latn",
+    "sw": "swh_Latn",
+    "tr": "tur_Latn",
+    "vi": "vie_Latn",
+    "zh": "zho_Hans",
 }
 _FLORES_TO_SHORT = {flores: short for short, flores in SHORT_CODES.items()}
 
 
 def short_code(lang: str) -> str:
-    """``lang`` as lfe's short code: a FLORES code in the table becomes its short code, anything else is kept."""
+    """``lang`` as lfe's short code: a FLORES code in the table becomes its short code, anything
+    else is kept."""
     return _FLORES_TO_SHORT.get(lang, lang)
 
 

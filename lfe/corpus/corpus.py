@@ -1,4 +1,5 @@
-"""The checked, selected corpus: rows in corpus order (language, then sid), and how it is selected."""
+"""The checked, selected corpus: rows in corpus order (language, then sid), and how it is
+selected."""
 
 from __future__ import annotations
 
@@ -61,8 +62,8 @@ class Corpus:
 
     @cached_property
     def fingerprint(self) -> str:
-        """sha256 of the exact rows used, in corpus order: (lang, sid, text) as JSON lines (hashed once per corpus:
-        a cluster worker asks for it at every block)."""
+        """sha256 of the exact rows used, in corpus order: (lang, sid, text) as JSON lines (hashed
+        once per corpus: a cluster worker asks for it at every block)."""
         return rows_fingerprint(self.row_langs(), self.row_sids(), self.texts)
 
     def describe(self) -> dict:
@@ -82,7 +83,8 @@ def row_label(lang: str, sid: str) -> str:
 
 
 def rows_fingerprint(langs, sids, texts) -> str:
-    """sha256 of (lang, sid, text) rows as JSON lines: a corpus's identity, recomputable from a store."""
+    """sha256 of (lang, sid, text) rows as JSON lines: a corpus's identity, recomputable from a
+    store."""
     digest = hashlib.sha256()
     for lang, sid, text in zip(langs, sids, texts):
         digest.update(json.dumps([lang, sid, text], ensure_ascii=False).encode("utf-8"))
@@ -116,7 +118,10 @@ def select(
     if samples is not None:
         sids = _sample(sids, samples, seed)
     elif seed is not None:
-        raise CorpusError("--seed draws the --samples subset; without --samples it would change nothing: pass both")
+        raise CorpusError(
+            "--seed draws the --samples subset; without --samples it would change nothing: pass"
+            " both"
+        )
     texts = tuple(by_key[(lang, sid)].text for lang in langs for sid in sids)
     selection = {
         "source": source,
@@ -136,12 +141,15 @@ def _unique(records: list[Record]) -> dict[tuple[str, str], Record]:
     for record in records:
         key = (record.lang, record.sid)
         if key in by_key:
-            duplicates.append(f"{record.lang}/{record.sid} at {by_key[key].where} and {record.where}")
+            duplicates.append(
+                f"{record.lang}/{record.sid} at {by_key[key].where} and {record.where}"
+            )
         else:
             by_key[key] = record
     if duplicates:
         raise CorpusError(
-            f"duplicate (lang, sid) pairs: {listing(duplicates)}. Each sid may appear once per language."
+            f"duplicate (lang, sid) pairs: {listing(duplicates)}. Each sid may appear once per"
+            " language."
         )
     return by_key
 
@@ -153,22 +161,32 @@ def _chosen_langs(records: list[Record], langs: Sequence[str] | None, name: str)
     chosen = [lang.strip() for lang in langs if lang.strip()]
     unknown = [lang for lang in chosen if lang not in present]
     if unknown:
-        raise CorpusError(f"unknown language(s) {listing(unknown)}: {name} has {listing(sorted(present), 100)}")
+        raise CorpusError(
+            f"unknown language(s) {listing(unknown)}: {name} has {listing(sorted(present), 100)}"
+        )
     if len(set(chosen)) != len(chosen):
         raise CorpusError(f"--langs names a language twice: {', '.join(chosen)}")
     return chosen
 
 
-def _complete_sids(by_key: dict[tuple[str, str], Record], langs: list[str], all_sids: list[str],
-                   drop_incomplete: bool, name: str) -> list[str]:
-    """The sids present in every language; ``CorpusError`` naming the gaps unless ``drop_incomplete``."""
+def _complete_sids(
+    by_key: dict[tuple[str, str], Record],
+    langs: list[str],
+    all_sids: list[str],
+    drop_incomplete: bool,
+    name: str,
+) -> list[str]:
+    """The sids present in every language; ``CorpusError`` naming the gaps unless
+    ``drop_incomplete``."""
     sids_of: dict[str, set[str]] = defaultdict(set)
     for lang, sid in by_key:
         sids_of[lang].add(sid)
     missing = {lang: [sid for sid in all_sids if sid not in sids_of[lang]] for lang in langs}
     missing = {lang: sids for lang, sids in missing.items() if sids}
     if missing and not drop_incomplete:
-        lines = [f"  {lang} lacks {len(sids)} sid(s): {listing(sids)}" for lang, sids in missing.items()]
+        lines = [
+            f"  {lang} lacks {len(sids)} sid(s): {listing(sids)}" for lang, sids in missing.items()
+        ]
         raise CorpusError(
             f"{name} is incomplete: every sid must exist in every language.\n"
             + "\n".join(lines)
@@ -177,7 +195,9 @@ def _complete_sids(by_key: dict[tuple[str, str], Record], langs: list[str], all_
         )
     sids = [sid for sid in all_sids if all(sid in sids_of[lang] for lang in langs)]
     if not sids:
-        raise CorpusError(f"{name}: no sid is present in every one of the languages {', '.join(langs)}")
+        raise CorpusError(
+            f"{name}: no sid is present in every one of the languages {', '.join(langs)}"
+        )
     return sids
 
 
@@ -186,7 +206,9 @@ def _sample(sids: list[str], samples: int, seed: int | None) -> list[str]:
     if samples < 1:
         raise CorpusError(f"--samples must be at least 1, got {samples}")
     if samples > len(sids):
-        raise CorpusError(f"--samples {samples} asks for more sids than the corpus has ({len(sids)})")
+        raise CorpusError(
+            f"--samples {samples} asks for more sids than the corpus has ({len(sids)})"
+        )
     if seed is None:
         raise CorpusError("--samples needs --seed, so the same subset can be drawn again")
     chosen = set(random.Random(seed).sample(range(len(sids)), samples))

@@ -33,8 +33,12 @@ def read_corpus(
 ) -> Corpus:
     """Read, check and select a corpus in one call (see ``read_records`` and ``select``)."""
     return select(
-        read_records(path), langs=langs, samples=samples, seed=seed,
-        drop_incomplete=drop_incomplete, source=str(path),
+        read_records(path),
+        langs=langs,
+        samples=samples,
+        seed=seed,
+        drop_incomplete=drop_incomplete,
+        source=str(path),
     )
 
 
@@ -49,15 +53,18 @@ def read_records(path: str | Path) -> list[Record]:
     if not path.exists():
         raise CorpusError(f"corpus {path} does not exist")
     if path.is_dir():
-        return _check_text(hf.read_saved(path)) if hf.is_saved_dataset(path) else _read_directory(path)
+        return (
+            _check_text(hf.read_saved(path)) if hf.is_saved_dataset(path) else _read_directory(path)
+        )
     suffix = path.suffix.lower()
     if suffix in TABLE_FORMATS:
         return _read_table(path, TABLE_FORMATS[suffix])
     if suffix in (".jsonl", ".ndjson"):
         return _read_jsonl(path)
     raise CorpusError(
-        f"corpus {path}: unknown format {suffix or '(no extension)'}; use .tsv, .csv, .jsonl "
-        "a directory with one file per language, or a Hugging Face dataset (hf:NAME[:CONFIG][:SPLIT])"
+        f"corpus {path}: unknown format {suffix or '(no extension)'}; use .tsv, .csv, .jsonl a"
+        " directory with one file per language, or a Hugging Face dataset"
+        " (hf:NAME[:CONFIG][:SPLIT])"
     )
 
 
@@ -68,7 +75,8 @@ def _decode(path: Path) -> str:
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise CorpusError(
-            f"{path}:{line}: not valid UTF-8 (byte 0x{data[error.start]:02x}); save the file as UTF-8"
+            f"{path}:{line}: not valid UTF-8 (byte 0x{data[error.start]:02x}); save the file as"
+            " UTF-8"
         ) from None
     return text.removeprefix("\ufeff")
 
@@ -86,12 +94,17 @@ def _check_text(records: list[Record]) -> list[Record]:
 def _read_table(path: Path, delimiter: str) -> list[Record]:
     # TSV has no quoting convention: a quote is part of the text. CSV uses standard quoting.
     quoting: Literal[0, 1, 2, 3] = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    csv.field_size_limit(max(csv.field_size_limit(), MAX_TEXT_CHARS))  # the default, 131,072, is one long document
-    reader = csv.reader(io.StringIO(_decode(path), newline=""), delimiter=delimiter, quoting=quoting)
+    # the default, 131,072, is one long document
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_TEXT_CHARS))
+    reader = csv.reader(
+        io.StringIO(_decode(path), newline=""), delimiter=delimiter, quoting=quoting
+    )
     try:
         header = next(reader)
     except StopIteration:
-        raise CorpusError(f"{path} is empty; it needs a header line with {', '.join(REQUIRED_COLUMNS)}") from None
+        raise CorpusError(
+            f"{path} is empty; it needs a header line with {', '.join(REQUIRED_COLUMNS)}"
+        ) from None
     header = [name.strip() for name in header]
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
@@ -109,7 +122,14 @@ def _read_table(path: Path, delimiter: str) -> list[Record]:
             if len(fields) != len(header):
                 bad.append(f"{where} ({len(fields)} fields)")
                 continue
-            records.append(Record(fields[index["lang"]].strip(), fields[index["sid"]].strip(), fields[index["text"]], where))
+            records.append(
+                Record(
+                    fields[index["lang"]].strip(),
+                    fields[index["sid"]].strip(),
+                    fields[index["text"]],
+                    where,
+                )
+            )
     except csv.Error as error:
         raise CorpusError(f"{path}:{reader.line_num}: {error}") from None
     if bad:
@@ -131,16 +151,25 @@ def _read_jsonl(path: Path) -> list[Record]:
         except json.JSONDecodeError as error:
             raise CorpusError(f"{where}: not valid JSON ({error.msg})") from None
         if not isinstance(item, dict):
-            raise CorpusError(f"{where}: each line must be a JSON object with {', '.join(REQUIRED_COLUMNS)}")
+            raise CorpusError(
+                f"{where}: each line must be a JSON object with {', '.join(REQUIRED_COLUMNS)}"
+            )
         missing = [name for name in REQUIRED_COLUMNS if name not in item]
         if missing:
             raise CorpusError(f"{where}: missing key(s) {', '.join(missing)}")
         if not isinstance(item["text"], str):
             raise CorpusError(f"{where}: text must be a string, got {type(item['text']).__name__}")
-        if not all(isinstance(item[key], (str, int)) and not isinstance(item[key], bool) for key in ("lang", "sid")):
-            raise CorpusError(f"{where}: lang and sid must be strings or whole numbers, got "
-                              f"{type(item['lang']).__name__} and {type(item['sid']).__name__}")
-        records.append(Record(str(item["lang"]).strip(), str(item["sid"]).strip(), item["text"], where))
+        if not all(
+            isinstance(item[key], (str, int)) and not isinstance(item[key], bool)
+            for key in ("lang", "sid")
+        ):
+            raise CorpusError(
+                f"{where}: lang and sid must be strings or whole numbers, got "
+                f"{type(item['lang']).__name__} and {type(item['sid']).__name__}"
+            )
+        records.append(
+            Record(str(item["lang"]).strip(), str(item["sid"]).strip(), item["text"], where)
+        )
     if not records:
         raise CorpusError(f"{path} holds no texts")
     return _check_text(records)
@@ -149,7 +178,9 @@ def _read_jsonl(path: Path) -> list[Record]:
 def _read_directory(path: Path) -> list[Record]:
     files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
     if not files:
-        raise CorpusError(f"{path} holds no files; put one file per language in it (en.txt, fr.txt, ...)")
+        raise CorpusError(
+            f"{path} holds no files; put one file per language in it (en.txt, fr.txt, ...)"
+        )
     langs = [p.stem for p in files]
     doubled = sorted({lang for lang in langs if langs.count(lang) > 1})
     if doubled:

@@ -24,28 +24,49 @@ from lfe.errors import CorpusError
 def _rows(corpus: Corpus, sids: list[str]) -> list[tuple[str, str, str]]:
     """The (lang, sid, text) rows of ``sids``, language by language."""
     index = {sid: i for i, sid in enumerate(corpus.sids)}
-    return [(lang, sid, corpus.texts[l * corpus.n_sids + index[sid]]) for l, lang in enumerate(corpus.langs) for sid in sids]
+    return [
+        (lang, sid, corpus.texts[l * corpus.n_sids + index[sid]])
+        for l, lang in enumerate(corpus.langs)
+        for sid in sids
+    ]
 
 
 def split(corpus: Corpus, samples: int, holdout: int, seed: int) -> tuple[list[str], list[str]]:
     """(probing sids, held-out sids): disjoint, drawn with ``seed``, each in corpus order."""
     if samples < 1 or holdout < 0:
-        raise CorpusError(f"--samples must be at least 1 and --holdout at least 0, got {samples} and {holdout}")
+        raise CorpusError(
+            f"--samples must be at least 1 and --holdout at least 0, got {samples} and {holdout}"
+        )
     if samples + holdout > corpus.n_sids:
-        raise CorpusError(f"--samples {samples} + --holdout {holdout} is more than the corpus's {corpus.n_sids} sids")
+        raise CorpusError(
+            f"--samples {samples} + --holdout {holdout} is more than the corpus's {corpus.n_sids}"
+            " sids"
+        )
     drawn = random.Random(seed).sample(range(corpus.n_sids), samples + holdout)
     probe, held = set(drawn[:samples]), set(drawn[samples:])
-    return ([sid for i, sid in enumerate(corpus.sids) if i in probe],
-            [sid for i, sid in enumerate(corpus.sids) if i in held])
+    return (
+        [sid for i, sid in enumerate(corpus.sids) if i in probe],
+        [sid for i, sid in enumerate(corpus.sids) if i in held],
+    )
 
 
-def choice_task(corpus: Corpus, sids: list[str], *, seed: int, context: int = 3, ending_lang: str = "en",
-                avoid: frozenset[str] = frozenset()) -> list[dict]:
-    """Items: the ``context`` sids before each of ``sids`` (in corpus order) in every language as the
-    context; the true next text and a distractor from another sid, both in ``ending_lang``. No item
-    shows a sid of ``avoid`` (the probed ones): a held-out evaluation must not contain probed text."""
+def choice_task(
+    corpus: Corpus,
+    sids: list[str],
+    *,
+    seed: int,
+    context: int = 3,
+    ending_lang: str = "en",
+    avoid: frozenset[str] = frozenset(),
+) -> list[dict]:
+    """Items: the ``context`` sids before each of ``sids`` (in corpus order) in every language as
+    the context; the true next text and a distractor from another sid, both in ``ending_lang``. No
+    item shows a sid of ``avoid`` (the probed ones): a held-out evaluation must not contain probed
+    text."""
     if ending_lang not in corpus.langs:
-        raise CorpusError(f"the ending language {ending_lang} is not in the corpus ({', '.join(corpus.langs)})")
+        raise CorpusError(
+            f"the ending language {ending_lang} is not in the corpus ({', '.join(corpus.langs)})"
+        )
     rng = random.Random(seed)
     position = {sid: i for i, sid in enumerate(corpus.sids)}
     text = lambda lang, i: corpus.texts[corpus.langs.index(lang) * corpus.n_sids + i]  # noqa: E731
@@ -54,23 +75,45 @@ def choice_task(corpus: Corpus, sids: list[str], *, seed: int, context: int = 3,
         at = position[sid]
         if at < context or any(corpus.sids[i] in avoid for i in range(at - context, at)):
             continue
-        distractor = rng.choice([i for i in range(corpus.n_sids) if abs(i - at) > context and corpus.sids[i] not in avoid])
+        distractor = rng.choice(
+            [
+                i
+                for i in range(corpus.n_sids)
+                if abs(i - at) > context and corpus.sids[i] not in avoid
+            ]
+        )
         label = rng.randrange(2)
         endings = [text(ending_lang, distractor)] * 2
         endings[label] = text(ending_lang, at)
         for lang in corpus.langs:
-            items.append({
-                "lang": lang, "sid": sid, "context": " ".join(text(lang, i) for i in range(at - context, at)),
-                "endings": endings, "label": label, "ending_lang": ending_lang,
-            })
+            items.append(
+                {
+                    "lang": lang,
+                    "sid": sid,
+                    "context": " ".join(text(lang, i) for i in range(at - context, at)),
+                    "endings": endings,
+                    "label": label,
+                    "ending_lang": ending_lang,
+                }
+            )
     return items
 
 
-def sample_corpus(path: str | Path, *, samples: int, seed: int, holdout: int = 0, out_dir: str | Path | None = None,
-                  langs=None, drop_incomplete: bool = False) -> dict[str, Path]:
+def sample_corpus(
+    path: str | Path,
+    *,
+    samples: int,
+    seed: int,
+    holdout: int = 0,
+    out_dir: str | Path | None = None,
+    langs=None,
+    drop_incomplete: bool = False,
+) -> dict[str, Path]:
     """Write probe.tsv, and with ``holdout``: holdout.tsv, holdout/<lang>.txt and choice.jsonl."""
     if out_dir is None and str(path).startswith(hf.PREFIX):
-        raise CorpusError(f"{path} is a Hugging Face dataset: pass --out-dir for what is drawn from it")
+        raise CorpusError(
+            f"{path} is a Hugging Face dataset: pass --out-dir for what is drawn from it"
+        )
     corpus = read_corpus(path, langs=langs, drop_incomplete=drop_incomplete)
     probe, held = split(corpus, samples, holdout, seed)
     out = Path(out_dir) if out_dir else Path(path).with_suffix("")
@@ -80,41 +123,71 @@ def sample_corpus(path: str | Path, *, samples: int, seed: int, holdout: int = 0
         held_rows = _rows(corpus, held)
         written["holdout"] = write_tsv(out / "holdout.tsv", held_rows)
         written["holdout_texts"] = write_directory(
-            out / "holdout", {lang: [text for l, _, text in held_rows if l == lang] for lang in corpus.langs})
+            out / "holdout",
+            {lang: [text for l, _, text in held_rows if l == lang] for lang in corpus.langs},
+        )
         ending = english_in(corpus.langs) or corpus.langs[0]
         items = choice_task(corpus, held, seed=seed, ending_lang=ending, avoid=frozenset(probe))
         written["choice"] = out / "choice.jsonl"
-        written["choice"].write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items),
-                                     encoding="utf-8")
-    (out / "split.json").write_text(json.dumps({"source": str(path), "samples": samples, "holdout": holdout,
-                                                "seed": seed, "probe_sids": probe, "holdout_sids": held}, indent=1))
+        written["choice"].write_text(
+            "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8"
+        )
+    (out / "split.json").write_text(
+        json.dumps(
+            {
+                "source": str(path),
+                "samples": samples,
+                "holdout": holdout,
+                "seed": seed,
+                "probe_sids": probe,
+                "holdout_sids": held,
+            },
+            indent=1,
+        )
+    )
     return written
 
 
 def read_choice_items(path: str | Path) -> list[dict]:
-    """The items of a choice task (JSONL, the layout ``choice_task`` writes); ``CorpusError`` naming the line."""
+    """The items of a choice task (JSONL, the layout ``choice_task`` writes); ``CorpusError`` naming
+    the line."""
     items = []
     if not Path(path).is_file():
-        raise CorpusError(f"{path} is not a file; --choice takes the JSONL that `lfe corpus sample --holdout` "
-                          "writes (choice.jsonl)")
+        raise CorpusError(
+            f"{path} is not a file; --choice takes the JSONL that `lfe corpus sample --holdout` "
+            "writes (choice.jsonl)"
+        )
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
-        raise CorpusError(f"{path} is not UTF-8 text; --choice takes a JSONL file (choice.jsonl)") from None
+        raise CorpusError(
+            f"{path} is not UTF-8 text; --choice takes a JSONL file (choice.jsonl)"
+        ) from None
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             item = json.loads(line)
         except json.JSONDecodeError:
-            raise CorpusError(f"{path}:{number}: not a JSON line; --choice takes the JSONL that "
-                              "`lfe corpus sample --holdout` writes (choice.jsonl)") from None
+            raise CorpusError(
+                f"{path}:{number}: not a JSON line; --choice takes the JSONL that "
+                "`lfe corpus sample --holdout` writes (choice.jsonl)"
+            ) from None
         endings = item.get("endings") if isinstance(item, dict) else None
-        if (not isinstance(item, dict) or not isinstance(item.get("lang"), str) or not isinstance(item.get("context"), str)
-                or not isinstance(endings, list) or len(endings) < 2 or not all(isinstance(e, str) for e in endings)
-                or not isinstance(item.get("label"), int) or not 0 <= item["label"] < len(endings)):
-            raise CorpusError(f"{path}:{number}: a choice item needs lang, context, endings (two or more texts) and "
-                              "label (the index of the right ending)")
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("lang"), str)
+            or not isinstance(item.get("context"), str)
+            or not isinstance(endings, list)
+            or len(endings) < 2
+            or not all(isinstance(e, str) for e in endings)
+            or not isinstance(item.get("label"), int)
+            or not 0 <= item["label"] < len(endings)
+        ):
+            raise CorpusError(
+                f"{path}:{number}: a choice item needs lang, context, endings (two or more texts)"
+                " and label (the index of the right ending)"
+            )
         items.append(item)
     if not items:
         raise CorpusError(f"{path} holds no choice items")

@@ -31,14 +31,19 @@ def plan_batches(lengths: Sequence[int], token_budget: int) -> list[list[int]]:
     return batches
 
 
-def plan_packed_batches(lengths: Sequence[int], token_budget: int, max_rows: int) -> list[list[int]]:
-    """Split rows into batches, longest first, each with at most ``token_budget`` tokens in all and ``max_rows`` rows.
+def plan_packed_batches(
+    lengths: Sequence[int], token_budget: int, max_rows: int
+) -> list[list[int]]:
+    """Split rows into batches, longest first, each with at most ``token_budget`` tokens in all and
+    ``max_rows`` rows.
 
-    For engines that pack a step's prompts without padding (vLLM): the budget counts real tokens. A row
-    longer than the budget gets a batch of its own. Ties keep row order.
+    For engines that pack a step's prompts without padding (vLLM): the budget counts real tokens. A
+    row longer than the budget gets a batch of its own. Ties keep row order.
     """
     if token_budget < 1 or max_rows < 1:
-        raise ValueError(f"token budget and rows must be positive, got {token_budget} and {max_rows}")
+        raise ValueError(
+            f"token budget and rows must be positive, got {token_budget} and {max_rows}"
+        )
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     batches: list[list[int]] = []
     used = 0
@@ -53,10 +58,13 @@ def plan_packed_batches(lengths: Sequence[int], token_budget: int, max_rows: int
 
 
 def pad_batch(
-    token_ids: Sequence[Sequence[int]], pad_id: int, side: str = "right",
+    token_ids: Sequence[Sequence[int]],
+    pad_id: int,
+    side: str = "right",
     pooled: Sequence[Sequence[bool]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask, position_ids, pooling_mask), each [B, T] int64, padded on ``side``.
+    """(input_ids, attention_mask, position_ids, pooling_mask), each [B, T] int64, padded on
+    ``side``.
 
     Position ids count real tokens only, so a left-padded sample sees the same positions as an
     unpadded one (absolute-position models such as GPT-2 need this). The pooling mask is the

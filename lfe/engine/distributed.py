@@ -37,43 +37,84 @@ def worker_model(source: ModelSource, settings: ExtractSettings) -> LoadedModel:
     return _LAST_MODEL["loaded"]
 
 
-def prepare_task(path: str, source: ModelSource, name: str, corpus: Corpus, settings: ExtractSettings,
-                 overwrite: bool) -> list[int] | None:
+def prepare_task(
+    path: str,
+    source: ModelSource,
+    name: str,
+    corpus: Corpus,
+    settings: ExtractSettings,
+    overwrite: bool,
+) -> list[int] | None:
     """Check or create one checkpoint; its pending blocks, or None when it is complete."""
     store = ActivationStore.open(path, mode="r+")
-    prepared = prepare_checkpoint(store, source, name, corpus, settings, overwrite=overwrite, load=worker_model)
+    prepared = prepare_checkpoint(
+        store, source, name, corpus, settings, overwrite=overwrite, load=worker_model
+    )
     return None if prepared is None else prepared.checkpoint.pending_blocks()
 
 
-def block_task(path: str, source: ModelSource, name: str, corpus: Corpus, block: int) -> tuple[int, int]:
+def block_task(
+    path: str, source: ModelSource, name: str, corpus: Corpus, block: int
+) -> tuple[int, int]:
     """Compute and write one row block of a prepared checkpoint; (rows, tokens) done."""
     checkpoint = ActivationStore.open(path, mode="r+").checkpoint(name)
     settings = checkpoint.meta.settings
     loaded = worker_model(source, settings)
     if loaded.weights_hash != checkpoint.meta.weights_hash:
-        raise StoreError(f"the model at {source.spec} changed while checkpoint {name!r} was being extracted")
+        raise StoreError(
+            f"the model at {source.spec} changed while checkpoint {name!r} was being extracted"
+        )
     key = (corpus.fingerprint, settings.max_tokens, settings.special_tokens)
-    if _LAST_MODEL.get("tokens_key") != key:  # tokenized once per worker and checkpoint, not per block
-        _LAST_MODEL.update(tokens_key=key, tokens=tokenize(loaded.tokenizer, corpus, settings, loaded.model.config))
+    # tokenized once per worker and checkpoint, not per block
+    if _LAST_MODEL.get("tokens_key") != key:
+        _LAST_MODEL.update(
+            tokens_key=key, tokens=tokenize(loaded.tokenizer, corpus, settings, loaded.model.config)
+        )
     prepared = Prepared(checkpoint, loaded, _LAST_MODEL["tokens"], corpus.row_labels())
     return run_blocks(prepared, progress=False, blocks=[block])
 
 
-def extract_on_cluster(client, path: Path, sources: list[ModelSource], names: list[str], corpus: Corpus,
-                       settings: ExtractSettings, *, overwrite: bool, progress: bool) -> list[CheckpointReport]:
-    """``lfe.engine.extraction`` with a client: prepare every checkpoint, then run all pending blocks as tasks."""
+def extract_on_cluster(
+    client,
+    path: Path,
+    sources: list[ModelSource],
+    names: list[str],
+    corpus: Corpus,
+    settings: ExtractSettings,
+    *,
+    overwrite: bool,
+    progress: bool,
+) -> list[CheckpointReport]:
+    """``lfe.engine.extraction`` with a client: prepare every checkpoint, then run all pending
+    blocks as tasks."""
     from distributed import as_completed
     from tqdm import tqdm
 
     store = str(path)
     [shared_corpus] = client.scatter([corpus], broadcast=True)
     started = time.perf_counter()
-    preparing = {client.submit(prepare_task, store, source, name, shared_corpus, settings, overwrite,
-                               pure=False, retries=RETRIES): (source, name)
-                 for source, name in zip(sources, names)}
+    preparing = {
+        client.submit(
+            prepare_task,
+            store,
+            source,
+            name,
+            shared_corpus,
+            settings,
+            overwrite,
+            pure=False,
+            retries=RETRIES,
+        ): (source, name)
+        for source, name in zip(sources, names)
+    }
     reports = {name: CheckpointReport(name, CheckpointReport.COMPLETE) for name in names}
-    bar = tqdm(total=0, unit="block", desc=f"extract on {len(client.scheduler_info()['workers'])} workers",
-               disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=0,
+        unit="block",
+        desc=f"extract on {len(client.scheduler_info()['workers'])} workers",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     running = as_completed(preparing)
     blocks = {}
     for future in running:
@@ -86,7 +127,16 @@ def extract_on_cluster(client, path: Path, sources: list[ModelSource], names: li
             bar.total += len(pending)
             bar.refresh()
             for block in pending:
-                task = client.submit(block_task, store, source, name, shared_corpus, block, pure=False, retries=RETRIES)
+                task = client.submit(
+                    block_task,
+                    store,
+                    source,
+                    name,
+                    shared_corpus,
+                    block,
+                    pure=False,
+                    retries=RETRIES,
+                )
                 blocks[task] = name
                 running.add(task)
         else:

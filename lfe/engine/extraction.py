@@ -38,7 +38,8 @@ def extract(
     client=None,
     random_init: int | None = None,
 ) -> list[CheckpointReport]:
-    """Extract pooled activations of ``corpus`` for each revision of ``model`` into the store ``out``.
+    """Extract pooled activations of ``corpus`` for each revision of ``model`` into the store
+    ``out``.
 
     ``model`` may also be a list of local checkpoint directories (a training run's series), one
     checkpoint each, named after its directory. Rerunning after a crash completes the store
@@ -50,43 +51,66 @@ def extract(
     """
     settings = resolved(settings)
     if client is not None and settings.backend == "vllm":
-        raise LfeError("--backend vllm runs in one process (vLLM spreads one model over GPUs itself: "
-                       "--tensor-parallel N); drop --workers and --scheduler")
+        raise LfeError(
+            "--backend vllm runs in one process (vLLM spreads one model over GPUs itself: "
+            "--tensor-parallel N); drop --workers and --scheduler"
+        )
     sources, names = checkpoint_sources(model, revisions, name, random_init)
     with writer_lock(out):
         new = not Path(out).exists() or is_empty_folder(Path(out))
         store = _open_store(Path(out), corpus, overwrite)
         try:
             if client is not None:
-                return extract_on_cluster(client, store.path, sources, names, corpus, settings, overwrite=overwrite,
-                                          progress=progress)
-            return [_extract_one(store, source, checkpoint_name, corpus, settings, overwrite, progress)
-                    for source, checkpoint_name in zip(sources, names)]
+                return extract_on_cluster(
+                    client,
+                    store.path,
+                    sources,
+                    names,
+                    corpus,
+                    settings,
+                    overwrite=overwrite,
+                    progress=progress,
+                )
+            return [
+                _extract_one(store, source, checkpoint_name, corpus, settings, overwrite, progress)
+                for source, checkpoint_name in zip(sources, names)
+            ]
         except BaseException:
-            if new and store.is_empty():  # nothing of value in it: a later run with another corpus must not trip on it
+            # nothing of value in it: a later run with another corpus must not trip on it
+            if new and store.is_empty():
                 ActivationStore.remove(store.path)
             raise
 
 
-def _extract_one(store: ActivationStore, source: ModelSource, name: str, corpus: Corpus, settings: ExtractSettings,
-                 overwrite: bool, progress: bool) -> CheckpointReport:
-    prepared = prepare_checkpoint(store, source, name, corpus, settings, overwrite=overwrite, load=load_for)
+def _extract_one(
+    store: ActivationStore,
+    source: ModelSource,
+    name: str,
+    corpus: Corpus,
+    settings: ExtractSettings,
+    overwrite: bool,
+    progress: bool,
+) -> CheckpointReport:
+    prepared = prepare_checkpoint(
+        store, source, name, corpus, settings, overwrite=overwrite, load=load_for
+    )
     if prepared is None:
         return CheckpointReport(name, CheckpointReport.COMPLETE)
     started = time.perf_counter()
     rows, tokens = run_blocks(prepared, progress=progress)
-    return CheckpointReport(name, CheckpointReport.WRITTEN, rows, tokens, time.perf_counter() - started)
+    return CheckpointReport(
+        name, CheckpointReport.WRITTEN, rows, tokens, time.perf_counter() - started
+    )
 
 
 def load_for(source: ModelSource, settings: ExtractSettings) -> LoadedModel:
-    """The transformers model of ``source``: on the settings' device, or on the CPU beside vLLM, which runs
-    its own copy (this one gives the identity, the tokens and the geometry, and is refused if vLLM cannot
-    run it, before anything is written)."""
+    """The transformers model of ``source``: on the settings' device, or on the CPU beside vLLM,
+    which runs its own copy (this one gives the identity, the tokens and the geometry, and is
+    refused if vLLM cannot run it, before anything is written)."""
     loaded = load(source, settings.dtype, model_device(settings.backend, settings.device))
     if settings.backend != "vllm":
         return loaded
     from lfe.models.vllm_engine import vllm_problem
-
 
     if problem := vllm_problem(source, loaded):
         raise ModelError(f"{source.spec}: {problem}")
@@ -96,18 +120,23 @@ def load_for(source: ModelSource, settings: ExtractSettings) -> LoadedModel:
 def _open_store(path: Path, corpus: Corpus, overwrite: bool) -> ActivationStore:
     if path.exists() and not is_empty_folder(path):
         if not os.access(path, os.W_OK):
-            raise StoreError(f"{path} is read-only for this user; fix its permissions or pass another --out")
+            raise StoreError(
+                f"{path} is read-only for this user; fix its permissions or pass another --out"
+            )
         store = restored(path, corpus)
         stored = store.corpus
         if stored["fingerprint"] == corpus.fingerprint:
             return store
         if not overwrite:
             raise StoreError(
-                f"{path} holds activations of another corpus ({_corpus_differences(stored, corpus.describe())}); "
-                "pass the same corpus and selection, --overwrite to replace the store, or another --out"
+                f"{path} holds activations of another corpus"
+                f" ({_corpus_differences(stored, corpus.describe())}); pass the same corpus and"
+                " selection, --overwrite to replace the store, or another --out"
             )
         ActivationStore.remove(path)
-    return ActivationStore.create(path, corpus.describe(), corpus.row_langs(), corpus.row_sids(), corpus.texts)
+    return ActivationStore.create(
+        path, corpus.describe(), corpus.row_langs(), corpus.row_sids(), corpus.texts
+    )
 
 
 def _corpus_differences(stored: dict, given: dict) -> str:

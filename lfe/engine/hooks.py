@@ -20,7 +20,8 @@ class PoolingHooks:
     def __init__(self, adapter, out: torch.Tensor, counts: torch.Tensor | None = None):
         self.adapter = adapter
         self.out = out  # [max_batch, L, K]
-        self.counts = counts  # [max_batch, L, K] int32: pooled tokens where each neuron fired, or None
+        # [max_batch, L, K] int32: pooled tokens where each neuron fired, or None
+        self.counts = counts
         self.mask: torch.Tensor | None = None  # [B, T]
 
     def set_batch(self, mask: torch.Tensor) -> torch.Tensor:

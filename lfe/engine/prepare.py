@@ -1,4 +1,5 @@
-"""Before the first forward pass: which checkpoints to extract, whether each may be resumed, its tokens.
+"""Before the first forward pass: which checkpoints to extract, whether each may be resumed, its
+tokens.
 
 A checkpoint is resumed only when its recorded identity (model source, settings, weights and
 tokenizer hashes) matches what is asked now; otherwise it is refused with the differences, or
@@ -47,7 +48,8 @@ class CheckpointReport:
 
 @dataclass
 class Prepared:
-    """A checkpoint ready for its pending blocks: the store's arrays, the model, every row's tokens."""
+    """A checkpoint ready for its pending blocks: the store's arrays, the model, every row's
+    tokens."""
 
     checkpoint: Checkpoint
     loaded: LoadedModel
@@ -55,27 +57,38 @@ class Prepared:
     labels: list[str]  # each row's lang/sid, for messages
 
 
-def checkpoint_sources(model: str | list[str], revisions=(None,), name: str | None = None,
-                       random_init: int | None = None):
+def checkpoint_sources(
+    model: str | list[str],
+    revisions=(None,),
+    name: str | None = None,
+    random_init: int | None = None,
+):
     """The model sources to extract and their checkpoint names; clear errors for clashes."""
     revisions = tuple(revisions) or (None,)
     if not isinstance(model, str) and (revisions != (None,) or name is not None):
         raise LfeError("a checkpoint series (--checkpoints) takes neither --revision nor --name")
     if name is not None and len(revisions) > 1:
-        raise LfeError("--name names one checkpoint; with several revisions each is named after its revision")
+        raise LfeError(
+            "--name names one checkpoint; with several revisions each is named after its revision"
+        )
     if isinstance(model, str):
         sources = [resolve_source(model, revision, random_init) for revision in revisions]
     else:
         sources = [resolve_source(path, random_init=random_init) for path in model]
     if not sources:
-        raise LfeError("no checkpoints to extract: the --checkpoints pattern matched no model directory")
+        raise LfeError(
+            "no checkpoints to extract: the --checkpoints pattern matched no model directory"
+        )
     names = [name or source.default_name for source in sources]
     for checkpoint_name in names:
         if problem := checkpoint_name_error(checkpoint_name):
             raise LfeError(problem)
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:
-        raise LfeError(f"several checkpoints would be named {', '.join(clashes)}; extract them into separate stores")
+        raise LfeError(
+            f"several checkpoints would be named {', '.join(clashes)}; extract them into separate"
+            " stores"
+        )
     return sources, names
 
 
@@ -85,8 +98,14 @@ def identity(source: ModelSource, settings: ExtractSettings) -> dict:
 
 
 def prepare_checkpoint(
-    store: ActivationStore, source: ModelSource, name: str, corpus: Corpus, settings: ExtractSettings, *,
-    overwrite: bool, load: Loader,
+    store: ActivationStore,
+    source: ModelSource,
+    name: str,
+    corpus: Corpus,
+    settings: ExtractSettings,
+    *,
+    overwrite: bool,
+    load: Loader,
 ) -> Prepared | None:
     """Check or create checkpoint ``name`` for ``source``; None when it is already complete.
 
@@ -110,8 +129,13 @@ def prepare_checkpoint(
     return Prepared(checkpoint, loaded, tokens, corpus.row_labels())
 
 
-def _resumable(store: ActivationStore, source: ModelSource, name: str, settings: ExtractSettings,
-               overwrite: bool) -> Checkpoint | None:
+def _resumable(
+    store: ActivationStore,
+    source: ModelSource,
+    name: str,
+    settings: ExtractSettings,
+    overwrite: bool,
+) -> Checkpoint | None:
     """The stored checkpoint ``name`` if made with the same inputs; None if absent or replaced."""
     if name not in store.checkpoint_names():
         return None
@@ -123,9 +147,10 @@ def _resumable(store: ActivationStore, source: ModelSource, name: str, settings:
         return checkpoint
     if not overwrite:
         raise StoreError(
-            f"checkpoint {name!r} in {store.path} was made with other inputs "
-            f"({diff_nested(stored, identity(source, settings))}); rerun with the same model and "
-            "settings to resume, pass --name to add another checkpoint, or --overwrite to replace it"
+            f"checkpoint {name!r} in {store.path} was made with other inputs"
+            f" ({diff_nested(stored, identity(source, settings))}); rerun with the same model and"
+            " settings to resume, pass --name to add another checkpoint, or --overwrite to"
+            " replace it"
         )
     store.delete_checkpoint(name)
     return None
@@ -135,33 +160,51 @@ def _mark_lost_blocks(checkpoint: Checkpoint) -> None:
     """Clear the done flag of blocks whose chunk files are missing (they would read as zeros)."""
     missing = checkpoint.blocks_missing_chunks()
     if missing:
-        logger.warning(f"checkpoint {checkpoint.name!r}: blocks {listing(missing)} were marked done but chunk "
-                       "files are missing; recomputing exactly those")
+        logger.warning(
+            f"checkpoint {checkpoint.name!r}: blocks {listing(missing)} were marked done but chunk "
+            "files are missing; recomputing exactly those"
+        )
         checkpoint.mark_pending(missing)
 
 
-def _model_changed(store: ActivationStore, checkpoint: Checkpoint, loaded: LoadedModel, overwrite: bool) -> bool:
-    """Whether the weights or tokenizer differ from the stored ones (then the checkpoint is deleted)."""
+def _model_changed(
+    store: ActivationStore, checkpoint: Checkpoint, loaded: LoadedModel, overwrite: bool
+) -> bool:
+    """Whether the weights or tokenizer differ from the stored ones (then the checkpoint is
+    deleted)."""
     meta = checkpoint.meta
-    changed = [f"{what} (stored sha256 {str(stored)[:12]}, now {now[:12]})"
-               for what, stored, now in (("weights", meta.weights_hash, loaded.weights_hash),
-                                         ("tokenizer", meta.tokenizer_hash, loaded.tokenizer_hash))
-               if stored != now]
+    changed = [
+        f"{what} (stored sha256 {str(stored)[:12]}, now {now[:12]})"
+        for what, stored, now in (
+            ("weights", meta.weights_hash, loaded.weights_hash),
+            ("tokenizer", meta.tokenizer_hash, loaded.tokenizer_hash),
+        )
+        if stored != now
+    ]
     if changed and not overwrite:
         raise StoreError(
-            f"checkpoint {checkpoint.name!r} in {store.path} was written by a model with other "
-            f"{' and '.join(changed)}; pass --overwrite to replace it or --name to add this model as another checkpoint"
+            f"checkpoint {checkpoint.name!r} in {store.path} was written by a model with other"
+            f" {' and '.join(changed)}; pass --overwrite to replace it or --name to add this model"
+            " as another checkpoint"
         )
     if changed:
         store.delete_checkpoint(checkpoint.name)
     return bool(changed)
 
 
-def _create(store: ActivationStore, name: str, source: ModelSource, settings: ExtractSettings, loaded: LoadedModel,
-            tokens: Encoded) -> Checkpoint:
+def _create(
+    store: ActivationStore,
+    name: str,
+    source: ModelSource,
+    settings: ExtractSettings,
+    loaded: LoadedModel,
+    tokens: Encoded,
+) -> Checkpoint:
     adapter, model = loaded.adapter, loaded.model
     if settings.block_rows is None:
-        settings = settings.with_block_rows(default_block_rows(adapter.n_layers * adapter.n_neurons))
+        settings = settings.with_block_rows(
+            default_block_rows(adapter.n_layers * adapter.n_neurons)
+        )
     assert settings.block_rows is not None
     read_point, read, firing_point = adapter.neuron_module, str(adapter.read), adapter.firing_point
     versions = {"torch": torch.__version__, "transformers": _transformers_version()}
@@ -171,20 +214,35 @@ def _create(store: ActivationStore, name: str, source: ModelSource, settings: Ex
         read_point, read, firing_point = vllm_read_points(adapter)
         versions["vllm"] = vllm_version()
     meta = CheckpointMeta(
-        n_layers=adapter.n_layers, n_neurons=adapter.n_neurons, block_rows=min(settings.block_rows, len(tokens.ids)),
-        store_dtype=settings.store_dtype, compression=settings.compression, source=source, settings=settings,
-        family=adapter.name, model_type=model.config.model_type, read_point=read_point,
-        read=read, deactivation_point=adapter.deactivation_module, weights_hash=loaded.weights_hash,
+        n_layers=adapter.n_layers,
+        n_neurons=adapter.n_neurons,
+        block_rows=min(settings.block_rows, len(tokens.ids)),
+        store_dtype=settings.store_dtype,
+        compression=settings.compression,
+        source=source,
+        settings=settings,
+        family=adapter.name,
+        model_type=model.config.model_type,
+        read_point=read_point,
+        read=read,
+        deactivation_point=adapter.deactivation_module,
+        weights_hash=loaded.weights_hash,
         firing_point=firing_point if "positive" in settings.stats else None,
-        tokenizer_hash=loaded.tokenizer_hash, files_signature=files_signature(source),
+        tokenizer_hash=loaded.tokenizer_hash,
+        files_signature=files_signature(source),
         n_params=sum(p.numel() for p in model.parameters()),
-        series=source.series, step=training_step(source), versions=versions,
+        series=source.series,
+        step=training_step(source),
+        versions=versions,
     )
-    return store.create_checkpoint(name, meta, np.array([sum(row) for row in tokens.pooled], dtype=np.int32))
+    return store.create_checkpoint(
+        name, meta, np.array([sum(row) for row in tokens.pooled], dtype=np.int32)
+    )
 
 
 def training_step(source: ModelSource) -> int | None:
-    """The training step a local checkpoint records (Hugging Face Trainer's trainer_state.json), else None."""
+    """The training step a local checkpoint records (Hugging Face Trainer's trainer_state.json),
+    else None."""
     if source.kind != "local":
         return None
     state = Path(source.spec) / "trainer_state.json"
@@ -215,7 +273,8 @@ def _transformers_version() -> str:
 
 
 def pad_id(tokenizer) -> int:
-    """Any id works for padding (it is masked out of attention and pooling); prefer the tokenizer's."""
+    """Any id works for padding (it is masked out of attention and pooling); prefer the
+    tokenizer's."""
     for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
         if candidate is not None:
             return candidate
@@ -223,18 +282,26 @@ def pad_id(tokenizer) -> int:
 
 
 def tokenize(tokenizer, corpus: Corpus, settings: ExtractSettings, config) -> Encoded:
-    """Every row's token ids and pooled positions under the special-tokens policy (``lfe.models.tokens``)."""
+    """Every row's token ids and pooled positions under the special-tokens policy
+    (``lfe.models.tokens``)."""
     tokens = encode(tokenizer, corpus.texts, settings.special_tokens, settings.max_tokens)
     labels = corpus.row_labels()
     empty = [labels[i] for i, pooled in enumerate(tokens.pooled) if not any(pooled)]
     if empty:
-        raise LfeError(f"these texts have no tokens to pool: {listing(empty)}; remove them or pass --special-tokens include")
+        raise LfeError(
+            f"these texts have no tokens to pool: {listing(empty)}; remove them or pass"
+            " --special-tokens include"
+        )
     limit = context_length(config)
     if limit is not None:
-        long = [f"{labels[i]} ({len(ids)} tokens)" for i, ids in enumerate(tokens.ids) if len(ids) > limit]
+        long = [
+            f"{labels[i]} ({len(ids)} tokens)"
+            for i, ids in enumerate(tokens.ids)
+            if len(ids) > limit
+        ]
         if long:
             raise LfeError(
-                f"{len(long)} text(s) are longer than the model's context of {limit} tokens: {listing(long)}; "
-                f"pass --max-tokens {limit} to truncate them"
+                f"{len(long)} text(s) are longer than the model's context of {limit} tokens:"
+                f" {listing(long)}; pass --max-tokens {limit} to truncate them"
             )
     return tokens

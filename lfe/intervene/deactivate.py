@@ -38,7 +38,9 @@ def deactivated(adapter, mask):
                     continue
                 weight = adapter.deactivation_modules[layer].weight
                 index = torch.as_tensor(np.flatnonzero(off), device=weight.device)
-                saved.append((weight, index, weight.index_select(adapter.deactivation_dim, index).clone()))
+                saved.append(
+                    (weight, index, weight.index_select(adapter.deactivation_dim, index).clone())
+                )
                 weight.index_fill_(adapter.deactivation_dim, index, 0)
         yield
     finally:
@@ -49,7 +51,8 @@ def deactivated(adapter, mask):
 
 @contextmanager
 def row_masks(adapter, table, ids: torch.Tensor, fused: bool | None = None):
-    """Multiply each batch row b's neurons by ``table[ids[b]]`` (1 keeps, 0 deactivates) in every layer.
+    """Multiply each batch row b's neurons by ``table[ids[b]]`` (1 keeps, 0 deactivates) in every
+    layer.
 
     ``table`` is [masks, layers x neurons] (True/1 = keep); ``ids`` is [batch] int, or [1] to give
     every row the same mask. ``fused``: replace the activation by the masked-activation kernel
@@ -58,15 +61,20 @@ def row_masks(adapter, table, ids: torch.Tensor, fused: bool | None = None):
     keep = torch.as_tensor(np.asarray(table), dtype=torch.float32)
     keep = keep.reshape(keep.shape[0], adapter.n_layers, adapter.n_neurons)  # [M, L, K]
     kind = adapter.activation_kind
-    if fused is None:  # one pass where the Triton kernel runs; on CPU HF's own activation and a multiply are faster
+    # one pass where the Triton kernel runs; on CPU HF's own activation and a multiply are faster
+    if fused is None:
         from lfe.kernels import use_triton
 
         fused = kind is not None and use_triton(next(adapter.model.parameters()))
     if fused and kind is None:
-        raise ValueError(f"{adapter.name} with this activation has no fused masked form; pass fused=False")
+        raise ValueError(
+            f"{adapter.name} with this activation has no fused masked form; pass fused=False"
+        )
     if fused is False or kind is None:
+
         def scale(layer: int, x: torch.Tensor) -> torch.Tensor:  # x [B, T, K]
-            rows = keep[ids.cpu(), layer].to(device=x.device, dtype=x.dtype)  # [B, K], or [1, K] for every row
+            # [B, K], or [1, K] for every row
+            rows = keep[ids.cpu(), layer].to(device=x.device, dtype=x.dtype)
             return x * rows[:, None, :]
 
         with adapter.on_neurons(scale):
@@ -85,7 +93,8 @@ def _fused_activations(adapter, kind: str, keep: torch.Tensor, ids: torch.Tensor
 
     def activate_in(layer: int):
         def activate(x, up):
-            if (layer, x.device) not in tables:  # this layer's [M, K] table, moved to the device once
+            # this layer's [M, K] table, moved to the device once
+            if (layer, x.device) not in tables:
                 tables[layer, x.device] = keep[:, layer].to(x.device)
             row_ids = ids.to(x.device).expand(x.shape[0]) if ids.numel() == 1 else ids.to(x.device)
             return masked_activation(kind, x, up, tables[layer, x.device], row_ids)

@@ -3,9 +3,9 @@
 ``deactivated(mask)`` and ``forced(mask, values)`` hold neurons off (or at values) inside a ``with``
 block, and the evaluations run inside it: perplexity over windows, the log-likelihood of choice
 endings, greedy continuations. ``HfEvaluator`` zeroes down-projection weights and runs transformers;
-``VllmEvaluator`` forces the neurons at vLLM's read point (the same thing for a linear projection) and
-runs vLLM's prompt log-probabilities and greedy sampling. The same special-tokens prefix goes before
-every piece of text either way.
+``VllmEvaluator`` forces the neurons at vLLM's read point (the same thing for a linear projection)
+and runs vLLM's prompt log-probabilities and greedy sampling. The same special-tokens prefix goes
+before every piece of text either way.
 """
 
 from __future__ import annotations
@@ -14,7 +14,13 @@ from contextlib import contextmanager
 from typing import ContextManager, Iterator, Protocol, Sequence
 
 from lfe.intervene.deactivate import deactivated
-from lfe.intervene.evaluate import LOGIT_BYTES, ending_scores, greedy_batch, negative_log_likelihood, window_pieces
+from lfe.intervene.evaluate import (
+    LOGIT_BYTES,
+    ending_scores,
+    greedy_batch,
+    negative_log_likelihood,
+    window_pieces,
+)
 from lfe.models.forcing import forced
 from lfe.models.loading import LoadedModel
 from lfe.records import ModelSource
@@ -29,12 +35,17 @@ class Evaluator(Protocol):
 
     def forced(self, mask, values) -> ContextManager: ...
 
-    def negative_log_likelihood(self, ids: list[int], window: int, stride: int | None,
-                                prefix: Sequence[int]) -> tuple[float, int]: ...
+    def negative_log_likelihood(
+        self, ids: list[int], window: int, stride: int | None, prefix: Sequence[int]
+    ) -> tuple[float, int]: ...
 
-    def ending_scores(self, context: str, endings: list[str], prefix: Sequence[int]) -> list[float]: ...
+    def ending_scores(
+        self, context: str, endings: list[str], prefix: Sequence[int]
+    ) -> list[float]: ...
 
-    def greedy_batch(self, prompts: Sequence[str], max_new_tokens: int, prefix: Sequence[int]) -> list[str]: ...
+    def greedy_batch(
+        self, prompts: Sequence[str], max_new_tokens: int, prefix: Sequence[int]
+    ) -> list[str]: ...
 
 
 class HfEvaluator:
@@ -60,7 +71,8 @@ class HfEvaluator:
 
 
 class VllmEvaluator:
-    """vLLM: a ``lfe.models.vllm_engine.VllmModel`` and the transformers tokenizer lfe feeds it ids from."""
+    """vLLM: a ``lfe.models.vllm_engine.VllmModel`` and the transformers tokenizer lfe feeds it ids
+    from."""
 
     def __init__(self, engine, tokenizer):
         self.engine, self.tokenizer = engine, tokenizer
@@ -77,11 +89,15 @@ class VllmEvaluator:
 
     def ending_scores(self, context, endings, prefix):
         context_ids = [*prefix, *self._ids(context)]
-        pieces = [([*context_ids, *self._ids(" " + ending)], len(context_ids)) for ending in endings]
+        pieces = [
+            ([*context_ids, *self._ids(" " + ending)], len(context_ids)) for ending in endings
+        ]
         return [-nll for nll, _ in self.engine.negative_log_likelihoods(pieces)]
 
     def greedy_batch(self, prompts, max_new_tokens, prefix):
-        outputs = self.engine.greedy([[*prefix, *self._ids(prompt)] for prompt in prompts], max_new_tokens)
+        outputs = self.engine.greedy(
+            [[*prefix, *self._ids(prompt)] for prompt in prompts], max_new_tokens
+        )
         return self.tokenizer.batch_decode(outputs, skip_special_tokens=True)
 
     def _ids(self, text: str) -> list[int]:
@@ -89,19 +105,31 @@ class VllmEvaluator:
 
 
 @contextmanager
-def evaluator_for(loaded: LoadedModel, source: ModelSource, *, backend: str, dtype: str, tensor_parallel: int,
-                  longest: int) -> Iterator[Evaluator]:
-    """The evaluator of ``loaded`` on ``backend``; vLLM's is sized for sequences of ``longest`` tokens and
-    stopped on exit. Its steps hold about as many logits as a transformers batch does (``LOGIT_BYTES``),
-    and at most a GPU batch of tokens (its KV cache is sized to a step)."""
+def evaluator_for(
+    loaded: LoadedModel,
+    source: ModelSource,
+    *,
+    backend: str,
+    dtype: str,
+    tensor_parallel: int,
+    longest: int,
+) -> Iterator[Evaluator]:
+    """The evaluator of ``loaded`` on ``backend``; vLLM's is sized for sequences of ``longest``
+    tokens and stopped on exit. Its steps hold about as many logits as a transformers batch does
+    (``LOGIT_BYTES``), and at most a GPU batch of tokens (its KV cache is sized to a step)."""
     if backend == "hf":
         yield HfEvaluator(loaded)
         return
     from lfe.models.vllm_engine import MAX_ROWS, MAX_STEP_TOKENS, VllmLimits, VllmModel
 
     step = max(longest, min(MAX_STEP_TOKENS, LOGIT_BYTES // (4 * loaded.model.config.vocab_size)))
-    engine = VllmModel(source, loaded, dtype=dtype, tensor_parallel=tensor_parallel,
-                       limits=VllmLimits(longest=longest, step_tokens=step, max_rows=MAX_ROWS))
+    engine = VllmModel(
+        source,
+        loaded,
+        dtype=dtype,
+        tensor_parallel=tensor_parallel,
+        limits=VllmLimits(longest=longest, step_tokens=step, max_rows=MAX_ROWS),
+    )
     loaded.model = None  # vLLM holds its own copy from here on
     try:
         yield VllmEvaluator(engine, loaded.tokenizer)

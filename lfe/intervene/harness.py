@@ -1,6 +1,6 @@
-"""lm-evaluation-harness tasks under deactivation: the harness's own Hugging Face model class (``HFLM``)
-wrapped around the loaded model, each task run with a region's mask live, so any task the harness
-has (XStoryCloze, XNLI, XCOPA, Belebele, PAWS-X, or the user's own YAML) scores each region.
+"""lm-evaluation-harness tasks under deactivation: the harness's own Hugging Face model class
+(``HFLM``) wrapped around the loaded model, each task run with a region's mask live, so any task the
+harness has (XStoryCloze, XNLI, XCOPA, Belebele, PAWS-X, or the user's own YAML) scores each region.
 
 The harness is optional (``pip install 'lfe[eval]'``). It tokenizes and batches as it always does
 (its own special-token policy, not the store's), so its numbers compare with published ones.
@@ -22,15 +22,26 @@ def harness() -> Any:
         import lm_eval
         import lm_eval.models.huggingface  # noqa: F401  (HFLM needs the harness's hf extra: torch, transformers)
     except ImportError:
-        raise LfeError(f"--lm-eval needs lm-evaluation-harness, an optional extra: {EXTRA}") from None
+        raise LfeError(
+            f"--lm-eval needs lm-evaluation-harness, an optional extra: {EXTRA}"
+        ) from None
     return lm_eval
 
 
 class HarnessRunner:
-    """The harness bound to one loaded model and a set of tasks, checked to exist before anything runs."""
+    """The harness bound to one loaded model and a set of tasks, checked to exist before anything
+    runs."""
 
-    def __init__(self, model, tokenizer, tasks: tuple[str, ...], *, limit: int | None = None,
-                 include: str | None = None, seed: int = 0):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        tasks: tuple[str, ...],
+        *,
+        limit: int | None = None,
+        include: str | None = None,
+        seed: int = 0,
+    ):
         lm_eval = harness()
         from lm_eval.models.huggingface import HFLM
         from lm_eval.tasks import TaskManager
@@ -39,9 +50,12 @@ class HarnessRunner:
         self.manager = TaskManager(include_path=include) if include else TaskManager()
         unknown = [task for task in tasks if task not in self.manager.all_tasks]
         if unknown:
-            raise LfeError(f"lm-evaluation-harness has no task {listing(unknown)}"
-                           + (f" (nor {include})" if include else "") + "; `lm_eval ls tasks` lists them, "
-                           "--lm-eval-include adds a folder of your own task YAMLs")
+            raise LfeError(
+                f"lm-evaluation-harness has no task {listing(unknown)}"
+                + (f" (nor {include})" if include else "")
+                + "; `lm_eval ls tasks` lists them, "
+                "--lm-eval-include adds a folder of your own task YAMLs"
+            )
         self.model = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=1)
 
     @property
@@ -54,10 +68,23 @@ class HarnessRunner:
         """{"task metric": value} of every task, evaluated inside ``live()`` (a region's mask)."""
         with live():
             results = self.lm_eval.simple_evaluate(
-                model=self.model, tasks=self.tasks, task_manager=self.manager, limit=self.limit, log_samples=False,
-                bootstrap_iters=0, random_seed=self.seed, numpy_random_seed=self.seed, torch_random_seed=self.seed,
-                fewshot_random_seed=self.seed)
-        return {f"{task} {metric.partition(',')[0]}": float(value)
-                for task, metrics in results["results"].items() for metric, value in metrics.items()
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and "stderr" not in metric
-                and metric != "sample_len"}
+                model=self.model,
+                tasks=self.tasks,
+                task_manager=self.manager,
+                limit=self.limit,
+                log_samples=False,
+                bootstrap_iters=0,
+                random_seed=self.seed,
+                numpy_random_seed=self.seed,
+                torch_random_seed=self.seed,
+                fewshot_random_seed=self.seed,
+            )
+        return {
+            f"{task} {metric.partition(',')[0]}": float(value)
+            for task, metrics in results["results"].items()
+            for metric, value in metrics.items()
+            if isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and "stderr" not in metric
+            and metric != "sample_len"
+        }

@@ -24,35 +24,40 @@ def _triton():
 
 
 def masked_mean_pool(x, mask, out=None):
-    """Per-sample mean of ``x`` [B, T, K] over the tokens where ``mask`` [B, T] is set -> [B, K] float32."""
+    """Per-sample mean of ``x`` [B, T, K] over the tokens where ``mask`` [B, T] is set -> [B, K]
+    float32."""
     if use_triton(x):
         return _triton().masked_mean_pool_triton(x, mask, out)
     return masked_mean_pool_torch(x, mask, out)
 
 
 def masked_positive_count(x, mask):
-    """Per-sample count of the tokens where ``mask`` [B, T] is set and ``x`` [B, T, K] > 0 -> [B, K] int32."""
+    """Per-sample count of the tokens where ``mask`` [B, T] is set and ``x`` [B, T, K] > 0 -> [B, K]
+    int32."""
     if use_triton(x):
         return _triton().masked_positive_count_triton(x, mask)
     return masked_positive_count_torch(x, mask)
 
 
 def packed_mean_pool(x, offsets):
-    """Per-sample mean of packed rows ``x`` [tokens, K], sample s = rows offsets[s]:offsets[s+1] -> [S, K]."""
+    """Per-sample mean of packed rows ``x`` [tokens, K], sample s = rows offsets[s]:offsets[s+1] ->
+    [S, K]."""
     if use_triton(x):
         return _triton().packed_mean_pool_triton(x, offsets)
     return packed_mean_pool_torch(x, offsets)
 
 
 def packed_positive_count(x, offsets):
-    """Per-sample count of packed rows ``x`` [tokens, K] > 0, sample s = rows offsets[s]:offsets[s+1] -> [S, K] int32."""
+    """Per-sample count of packed rows ``x`` [tokens, K] > 0, sample s = rows
+    offsets[s]:offsets[s+1] -> [S, K] int32."""
     if use_triton(x):
         return _triton().packed_positive_count_triton(x, offsets)
     return packed_positive_count_torch(x, offsets)
 
 
 def grouped_column_stats(a, groups, n_groups):
-    """(Σa, Σa², Σ_{i<j} a_i a_j) per group and column of ``a`` [n, K], groups [n] -> three [G, K]."""
+    """(Σa, Σa², Σ_{i<j} a_i a_j) per group and column of ``a`` [n, K], groups [n] -> three [G,
+    K]."""
     if use_triton(a):
         return _triton().grouped_column_stats_triton(a, groups, n_groups)
     return grouped_column_stats_torch(a, groups, n_groups)
@@ -66,7 +71,13 @@ def masked_activation(kind, x, up, table, ids):
 
 
 __all__ = [
-    "ACTIVATIONS", "HAS_TRITON", "grouped_column_stats", "masked_activation", "masked_mean_pool", "masked_positive_count",
-    "packed_mean_pool", "packed_positive_count",
+    "ACTIVATIONS",
+    "HAS_TRITON",
+    "grouped_column_stats",
+    "masked_activation",
+    "masked_mean_pool",
+    "masked_positive_count",
+    "packed_mean_pool",
+    "packed_positive_count",
     "use_triton",
 ]

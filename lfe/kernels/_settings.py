@@ -10,7 +10,8 @@ PATHS = ("auto", "torch", "triton")
 
 
 def block_size(n: int, cap: int) -> int:
-    """The next power of two >= n (Triton needs power-of-two blocks), at most ``cap``, at least 16."""
+    """The next power of two >= n (Triton needs power-of-two blocks), at most ``cap``, at least
+    16."""
     return max(16, min(cap, 1 << max(0, (n - 1).bit_length())))
 
 

@@ -45,47 +45,117 @@ class Compiled:
 
     def row(self) -> str:
         settings = ", ".join(f"{key} {value}" for key, value in self.launch.items())
-        return (f"| {self.kernel} | {self.variant} | {settings} | {self.registers} | {self.spilled_bytes} | "
-                f"{self.shared_bytes // 1024} | {self.programs_per_sm} | {self.cp_async} | {self.mma} | {self.float_fmas} |")
+        return (
+            f"| {self.kernel} | {self.variant} | {settings} | {self.registers} |"
+            f" {self.spilled_bytes} | {self.shared_bytes // 1024} | {self.programs_per_sm} |"
+            f" {self.cp_async} | {self.mma} | {self.float_fmas} |"
+        )
 
 
-HEADER = ("| kernel | variant | launch | registers | spilled bytes | shared KiB | programs / SM | cp.async | mma "
-          "| float FMAs |\n|---|---|---|---|---|---|---|---|---|---|")
+HEADER = (
+    "| kernel | variant | launch | registers | spilled bytes | shared KiB | programs / SM |"
+    " cp.async | mma | float FMAs |\n|---|---|---|---|---|---|---|---|---|---|"
+)
 
 
 def _specs(launch: dict) -> dict:
-    """kernel key -> [(variant, kernel function, signature, constexprs, options)] for these settings."""
+    """kernel key -> [(variant, kernel function, signature, constexprs, options)] for these
+    settings."""
     from lfe.kernels import triton_kernels as tk
 
     def pointer(dtype):
         return (f"*{dtype}", _ALIGNED)
 
-    index, count = ("i32", _ALIGNED), ("i32", "")  # widths and strides are multiples of 16; token and row counts not
-    pool, segments, stats, act = launch["pool"], launch["segments"], launch["stats"], launch["activation"]
+    # widths and strides are multiples of 16; token and row counts not
+    index, count = ("i32", _ALIGNED), ("i32", "")
+    pool, segments, stats, act = (
+        launch["pool"],
+        launch["segments"],
+        launch["stats"],
+        launch["activation"],
+    )
     specs: dict[str, list] = {"pool": [], "segments": [], "stats": [], "activation": []}
     for dtype in ("bf16", "fp16", "fp32"):
-        specs["pool"].append((dtype, tk._masked_mean_pool_kernel,
-                              dict(x_ptr=pointer(dtype), w_ptr=pointer("fp32"), out_ptr=pointer("fp32"), T=count,
-                                   K=index, stride_xb=index, stride_xt=index, stride_ob=index),
-                              dict(BLOCK_T=pool["rows"], BLOCK_K=pool["cols"], NUM_STAGES=pool["num_stages"]),
-                              {"num_warps": pool["num_warps"]}))
-        specs["segments"].append((dtype, tk._segment_sums_kernel,
-                                  dict(x_ptr=pointer(dtype), offsets_ptr=pointer("i64"), sums_ptr=pointer("fp32"),
-                                       K=index, stride_x=index),
-                                  dict(BLOCK_N=segments["rows"], BLOCK_K=segments["cols"],
-                                       NUM_STAGES=segments["num_stages"]), {"num_warps": segments["num_warps"]}))
+        specs["pool"].append(
+            (
+                dtype,
+                tk._masked_mean_pool_kernel,
+                dict(
+                    x_ptr=pointer(dtype),
+                    w_ptr=pointer("fp32"),
+                    out_ptr=pointer("fp32"),
+                    T=count,
+                    K=index,
+                    stride_xb=index,
+                    stride_xt=index,
+                    stride_ob=index,
+                ),
+                dict(BLOCK_T=pool["rows"], BLOCK_K=pool["cols"], NUM_STAGES=pool["num_stages"]),
+                {"num_warps": pool["num_warps"]},
+            )
+        )
+        specs["segments"].append(
+            (
+                dtype,
+                tk._segment_sums_kernel,
+                dict(
+                    x_ptr=pointer(dtype),
+                    offsets_ptr=pointer("i64"),
+                    sums_ptr=pointer("fp32"),
+                    K=index,
+                    stride_x=index,
+                ),
+                dict(
+                    BLOCK_N=segments["rows"],
+                    BLOCK_K=segments["cols"],
+                    NUM_STAGES=segments["num_stages"],
+                ),
+                {"num_warps": segments["num_warps"]},
+            )
+        )
         value_parts, square_parts = tk.BFLOAT16_PIECES[_TORCH_DTYPES[dtype]]
-        specs["stats"].append((dtype, tk._grouped_stats_kernel,
-                               dict(a_ptr=pointer(dtype), groups_ptr=pointer("i32"), sums_ptr=pointer("fp32"),
-                                    squares_ptr=pointer("fp32"), N=count, K=index, G=count, stride_a=index),
-                               dict(BLOCK_N=stats["rows"], BLOCK_K=stats["cols"], BLOCK_G=16,
-                                    VALUE_PARTS=value_parts, SQUARE_PARTS=square_parts),
-                               {**_options(stats), **tk.STATS_OPTIONS}))
+        specs["stats"].append(
+            (
+                dtype,
+                tk._grouped_stats_kernel,
+                dict(
+                    a_ptr=pointer(dtype),
+                    groups_ptr=pointer("i32"),
+                    sums_ptr=pointer("fp32"),
+                    squares_ptr=pointer("fp32"),
+                    N=count,
+                    K=index,
+                    G=count,
+                    stride_a=index,
+                ),
+                dict(
+                    BLOCK_N=stats["rows"],
+                    BLOCK_K=stats["cols"],
+                    BLOCK_G=16,
+                    VALUE_PARTS=value_parts,
+                    SQUARE_PARTS=square_parts,
+                ),
+                {**_options(stats), **tk.STATS_OPTIONS},
+            )
+        )
     for kind, (code, gated) in tk._KINDS.items():
-        specs["activation"].append((f"{kind} bf16", tk._masked_activation_kernel,
-                                    dict(x_ptr=pointer("bf16"), up_ptr=pointer("bf16"), table_ptr=pointer("fp32"),
-                                         ids_ptr=pointer("i64"), out_ptr=pointer("bf16"), T=count, K=index),
-                                    dict(KIND=code, GATED=gated, BLOCK_K=act["cols"]), _options(act)))
+        specs["activation"].append(
+            (
+                f"{kind} bf16",
+                tk._masked_activation_kernel,
+                dict(
+                    x_ptr=pointer("bf16"),
+                    up_ptr=pointer("bf16"),
+                    table_ptr=pointer("fp32"),
+                    ids_ptr=pointer("i64"),
+                    out_ptr=pointer("bf16"),
+                    T=count,
+                    K=index,
+                ),
+                dict(KIND=code, GATED=gated, BLOCK_K=act["cols"]),
+                _options(act),
+            )
+        )
     return specs
 
 
@@ -94,7 +164,8 @@ def _options(launch: dict) -> dict:
 
 
 def compile_for(kernel: str, launch: dict | None = None) -> list[Compiled]:
-    """Compile every variant of one kernel (``pool``, ``segments``, ``stats``, ``activation``) for an H100."""
+    """Compile every variant of one kernel (``pool``, ``segments``, ``stats``, ``activation``) for
+    an H100."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -102,35 +173,57 @@ def compile_for(kernel: str, launch: dict | None = None) -> list[Compiled]:
     from lfe.kernels import triton_kernels
 
     if os.environ.get("TRITON_INTERPRET") == "1":
-        raise RuntimeError("compiling ahead of time needs TRITON_INTERPRET unset (the interpreter compiles nothing)")
+        raise RuntimeError(
+            "compiling ahead of time needs TRITON_INTERPRET unset (the interpreter compiles"
+            " nothing)"
+        )
     settings = {**triton_kernels.LAUNCH, **({kernel: launch} if launch else {})}
     compiled = []
     for variant, function, arguments, constexprs, options in _specs(settings)[kernel]:
-        signature = {name: kind for name, (kind, _) in arguments.items()} | dict.fromkeys(constexprs, "constexpr")
-        attrs = {(position,): [["tt.divisibility", 16]]
-                 for position, (_, mark) in enumerate(arguments.values()) if mark == _ALIGNED}
-        binary = triton.compile(ASTSource(fn=function, signature=signature, constexprs=constexprs, attrs=attrs),
-                                target=GPUTarget("cuda", H100["arch"], 32), options=options)
+        signature = {name: kind for name, (kind, _) in arguments.items()} | dict.fromkeys(
+            constexprs, "constexpr"
+        )
+        attrs = {
+            (position,): [["tt.divisibility", 16]]
+            for position, (_, mark) in enumerate(arguments.values())
+            if mark == _ALIGNED
+        }
+        binary = triton.compile(
+            ASTSource(fn=function, signature=signature, constexprs=constexprs, attrs=attrs),
+            target=GPUTarget("cuda", H100["arch"], 32),
+            options=options,
+        )
         registers, spilled = _resource_use(binary.asm["cubin"])
         shared, ptx = binary.metadata.shared, binary.asm["ptx"]
-        compiled.append(Compiled(kernel, variant, settings[kernel], registers, spilled, shared,
-                                 _programs_per_sm(registers, shared, options["num_warps"]),
-                                 len(re.findall(r"cp\.async\.(?:ca|cg)", ptx)),
-                                 len(re.findall(r"\b(?:mma\.sync|wgmma\.mma_async)", ptx)),
-                                 len(re.findall(r"\bfma\.rn\.f32", ptx))))
+        compiled.append(
+            Compiled(
+                kernel,
+                variant,
+                settings[kernel],
+                registers,
+                spilled,
+                shared,
+                _programs_per_sm(registers, shared, options["num_warps"]),
+                len(re.findall(r"cp\.async\.(?:ca|cg)", ptx)),
+                len(re.findall(r"\b(?:mma\.sync|wgmma\.mma_async)", ptx)),
+                len(re.findall(r"\bfma\.rn\.f32", ptx)),
+            )
+        )
     return compiled
 
 
 def _resource_use(cubin: bytes) -> tuple[int, int]:
-    """(registers per thread, bytes spilled to local memory) that ptxas gave the kernel, by cuobjdump."""
+    """(registers per thread, bytes spilled to local memory) that ptxas gave the kernel, by
+    cuobjdump."""
     import triton
 
     tool = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
     with tempfile.NamedTemporaryFile(suffix=".cubin") as file:
         file.write(cubin)
         file.flush()
-        usage = subprocess.run([tool, "--dump-resource-usage", file.name], capture_output=True, text=True,
-                               check=True).stdout
+        usage = subprocess.run(
+            [tool, "--dump-resource-usage", file.name], capture_output=True, text=True, check=True
+        ).stdout
     return _count("REG", usage), _count("LOCAL", usage)
 
 
@@ -143,8 +236,9 @@ def _count(what: str, usage: str) -> int:
 
 
 def _programs_per_sm(registers: int, shared_bytes: int, num_warps: int) -> int:
-    """Programs (thread blocks) one H100 SM holds at once: the least of the register, shared-memory and
-    thread limits (registers are handed out per warp in 256s; each block reserves 1 KiB of shared memory)."""
+    """Programs (thread blocks) one H100 SM holds at once: the least of the register, shared-memory
+    and thread limits (registers are handed out per warp in 256s; each block reserves 1 KiB of
+    shared memory)."""
     per_warp = -(-registers * 32 // 256) * 256
     by_registers = H100["registers"] // (per_warp * num_warps)
     by_shared = H100["shared_bytes"] // (shared_bytes + 1024)
@@ -154,9 +248,13 @@ def _programs_per_sm(registers: int, shared_bytes: int, num_warps: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sweep", action="store_true", help="every launch setting bench_kernels.py --sweep times")
+    parser.add_argument(
+        "--sweep", action="store_true", help="every launch setting bench_kernels.py --sweep times"
+    )
     parser.add_argument("--kernels", nargs="*", default=["pool", "segments", "stats", "activation"])
-    parser.add_argument("--json", action="store_true", help="one JSON object per compiled kernel, not a table")
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per compiled kernel, not a table"
+    )
     args = parser.parse_args()
     from lfe.kernels.triton_kernels import SWEEP
 
@@ -165,7 +263,10 @@ def main() -> None:
     for kernel in args.kernels:
         for launch in SWEEP.get(kernel, [None]) if args.sweep else [None]:
             for compiled in compile_for(kernel, launch):
-                print(json.dumps(dataclasses.asdict(compiled)) if args.json else compiled.row(), flush=True)
+                print(
+                    json.dumps(dataclasses.asdict(compiled)) if args.json else compiled.row(),
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The analysis's per-panel arithmetic on a torch device (``lfe.analysis.streaming.NumpyPanels``'s twin).
+"""The analysis's per-panel arithmetic on a torch device (``lfe.analysis.streaming.NumpyPanels``'s
+twin).
 
 The Gram is one float32 matmul; the language sums are the grouped column statistics kernel (Triton
 on CUDA) over the normalised rows. A block is copied to the device once for both.
@@ -24,7 +25,10 @@ class TorchPanels:
 
     def _on_device(self, block: np.ndarray) -> torch.Tensor:
         if self._last is None or self._last[0] is not block:
-            self._last = (block, torch.from_numpy(np.ascontiguousarray(block)).to(self.device, torch.float32))
+            self._last = (
+                block,
+                torch.from_numpy(np.ascontiguousarray(block)).to(self.device, torch.float32),
+            )
         return self._last[1]
 
     def gram(self, block: np.ndarray) -> np.ndarray:
@@ -32,12 +36,19 @@ class TorchPanels:
         values = self._on_device(block)
         return (values @ values.T).double().cpu().numpy()
 
-    def language_sums(self, block: np.ndarray, grid: np.ndarray, norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(Σ_i a_ik, Σ_i a_ik²) over each language's rows, a = block / norms: [L, K] each, float64 numpy."""
+    def language_sums(
+        self, block: np.ndarray, grid: np.ndarray, norms: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(Σ_i a_ik, Σ_i a_ik²) over each language's rows, a = block / norms: [L, K] each, float64
+        numpy."""
         language = np.empty(block.shape[0], dtype=np.int64)
         for index, rows in enumerate(grid):
             language[rows] = index
-        scale = torch.from_numpy(1.0 / np.asarray(norms, dtype=np.float64)).to(self.device, torch.float32)
+        scale = torch.from_numpy(1.0 / np.asarray(norms, dtype=np.float64)).to(
+            self.device, torch.float32
+        )
         normalised = self._on_device(block) * scale[:, None]
-        sums, squares, _ = grouped_column_stats(normalised, torch.from_numpy(language).to(self.device), len(grid))
+        sums, squares, _ = grouped_column_stats(
+            normalised, torch.from_numpy(language).to(self.device), len(grid)
+        )
         return sums.double().cpu().numpy(), squares.double().cpu().numpy()

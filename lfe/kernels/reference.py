@@ -1,4 +1,5 @@
-"""Plain torch implementations: the CPU path, and the reference the Triton kernels are tested against."""
+"""Plain torch implementations: the CPU path, and the reference the Triton kernels are tested
+against."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import math
 import torch
 
 
-def masked_mean_pool_torch(x: torch.Tensor, mask: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+def masked_mean_pool_torch(
+    x: torch.Tensor, mask: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """pooled[b, k] = Σ_t mask[b, t] · x[b, t, k] / Σ_t mask[b, t], accumulated in float32.
 
     Worked example, B=1, T=4, K=2, the last token padding::
@@ -23,15 +26,19 @@ def masked_mean_pool_torch(x: torch.Tensor, mask: torch.Tensor, out: torch.Tenso
     weights = mask.to(torch.float32)  # [B, T]
     weights = (weights / weights.sum(dim=1, keepdim=True).clamp_min(1.0)).unsqueeze(1)  # [B, 1, T]
     pooled = torch.bmm(weights, x.to(torch.float32)).squeeze(1)  # [B, K]
-    if not torch.isfinite(pooled).all():  # 0 x NaN is NaN: pool again with padding zeroed (rare, so not always)
-        pooled = torch.bmm(weights, torch.where(mask.unsqueeze(-1).bool(), x, 0).to(torch.float32)).squeeze(1)
+    # 0 x NaN is NaN: pool again with padding zeroed (rare, so not always)
+    if not torch.isfinite(pooled).all():
+        pooled = torch.bmm(
+            weights, torch.where(mask.unsqueeze(-1).bool(), x, 0).to(torch.float32)
+        ).squeeze(1)
     if out is None:
         return pooled
     return out.copy_(pooled)
 
 
 def masked_positive_count_torch(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """count[b, k] = Σ_t mask[b, t] · [x[b, t, k] > 0]: the real tokens where neuron k fired -> [B, K] int32.
+    """count[b, k] = Σ_t mask[b, t] · [x[b, t, k] > 0]: the real tokens where neuron k fired -> [B,
+    K] int32.
 
     LAPE's statistic (Tang et al. 2024): divided by the tokens pooled, a neuron's activation
     probability. Padded positions never count, whatever they hold (NaN > 0 is false anyway).
@@ -40,23 +47,34 @@ def masked_positive_count_torch(x: torch.Tensor, mask: torch.Tensor) -> torch.Te
 
 
 def packed_mean_pool_torch(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-    """pooled[s, k] = mean of x[offsets[s]:offsets[s+1], k] for packed [tokens, K] rows -> [S, K] float32."""
+    """pooled[s, k] = mean of x[offsets[s]:offsets[s+1], k] for packed [tokens, K] rows -> [S, K]
+    float32."""
     lengths = (offsets[1:] - offsets[:-1]).clamp_min(1).to(torch.float32)  # [S]
-    sample = torch.repeat_interleave(torch.arange(len(offsets) - 1, device=x.device), offsets[1:] - offsets[:-1])  # [tokens]
+    # [tokens]
+    sample = torch.repeat_interleave(
+        torch.arange(len(offsets) - 1, device=x.device), offsets[1:] - offsets[:-1]
+    )
     sums = torch.zeros((len(offsets) - 1, x.shape[1]), dtype=torch.float32, device=x.device)
     sums.index_add_(0, sample, x.to(torch.float32))
     return sums / lengths[:, None]
 
 
 def packed_positive_count_torch(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-    """count[s, k] = Σ [x[t, k] > 0] over the packed rows t of sample s (offsets[s]:offsets[s+1]) -> [S, K] int32."""
-    sample = torch.repeat_interleave(torch.arange(len(offsets) - 1, device=x.device), offsets[1:] - offsets[:-1])  # [tokens]
+    """count[s, k] = Σ [x[t, k] > 0] over the packed rows t of sample s (offsets[s]:offsets[s+1]) ->
+    [S, K] int32."""
+    # [tokens]
+    sample = torch.repeat_interleave(
+        torch.arange(len(offsets) - 1, device=x.device), offsets[1:] - offsets[:-1]
+    )
     counts = torch.zeros((len(offsets) - 1, x.shape[1]), dtype=torch.int32, device=x.device)
     return counts.index_add_(0, sample, (x > 0).to(torch.int32))
 
 
-def grouped_column_stats_torch(a: torch.Tensor, groups: torch.Tensor, n_groups: int) -> tuple[torch.Tensor, ...]:
-    """Per group g and column k: (Σa, Σa², S = Σ_{i<j} a_i a_j = ((Σa)² − Σa²)/2), float32 [G, K] each.
+def grouped_column_stats_torch(
+    a: torch.Tensor, groups: torch.Tensor, n_groups: int
+) -> tuple[torch.Tensor, ...]:
+    """Per group g and column k: (Σa, Σa², S = Σ_{i<j} a_i a_j = ((Σa)² − Σa²)/2), float32 [G, K]
+    each.
 
     Mergeable: S(A ∪ B) = S(A) + S(B) + Σ_A · Σ_B.
     """
@@ -74,8 +92,9 @@ def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
 
 
-def masked_activation_torch(kind: str, x: torch.Tensor, up: torch.Tensor | None, table: torch.Tensor,
-                            ids: torch.Tensor) -> torch.Tensor:
+def masked_activation_torch(
+    kind: str, x: torch.Tensor, up: torch.Tensor | None, table: torch.Tensor, ids: torch.Tensor
+) -> torch.Tensor:
     """act(x) (times ``up`` for gated kinds) times ``table[ids[b]]`` per batch row, in x's dtype.
 
     ``x``, ``up``: [B, T, K]; ``table``: [M, K] (1 keeps a neuron, 0 deactivates); ``ids``: [B].

@@ -14,15 +14,22 @@ import torch
 
 @contextmanager
 def forced(adapter, mask, values):
-    """Set the neurons where ``mask`` [layers x neurons] is True to ``values`` [layers x neurons], at every
-    position of every forward pass in the block; an empty mask leaves the model untouched (no hook)."""
+    """Set the neurons where ``mask`` [layers x neurons] is True to ``values`` [layers x neurons],
+    at every position of every forward pass in the block; an empty mask leaves the model untouched
+    (no hook)."""
     shape = (adapter.n_layers, adapter.n_neurons)
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != (shape[0] * shape[1],):
         raise ValueError(f"mask has shape {mask.shape}, expected ({shape[0] * shape[1]},)")
-    layer_masks, layer_values = mask.reshape(shape), np.asarray(values, dtype=np.float32).reshape(shape)
-    per_layer = {layer: (torch.as_tensor(np.flatnonzero(on)), torch.as_tensor(layer_values[layer, on]))
-                 for layer, on in enumerate(layer_masks) if on.any()}
+    layer_masks, layer_values = (
+        mask.reshape(shape),
+        np.asarray(values, dtype=np.float32).reshape(shape),
+    )
+    per_layer = {
+        layer: (torch.as_tensor(np.flatnonzero(on)), torch.as_tensor(layer_values[layer, on]))
+        for layer, on in enumerate(layer_masks)
+        if on.any()
+    }
     if not per_layer:
         yield
         return
@@ -33,7 +40,10 @@ def forced(adapter, mask, values):
             return None
         if (layer, neurons.device, neurons.dtype) not in moved:
             index, value = per_layer[layer]
-            moved[layer, neurons.device, neurons.dtype] = (index.to(neurons.device), value.to(neurons.device, neurons.dtype))
+            moved[layer, neurons.device, neurons.dtype] = (
+                index.to(neurons.device),
+                value.to(neurons.device, neurons.dtype),
+            )
         index, value = moved[layer, neurons.device, neurons.dtype]
         neurons = neurons.clone()
         neurons[..., index] = value

@@ -28,23 +28,34 @@ from lfe.wheels import cache_dir, file_sha256
 TORCH_DTYPES = {name: getattr(torch, name) for name in MODEL_DTYPES}
 
 
-def resolve_source(spec: str, revision: str | None = None, random_init: int | None = None) -> ModelSource:
-    """Decide how ``spec`` is loaded, without loading anything; ``random_init``: its architecture and
-    tokenizer with weights drawn from that seed instead of its own (the random-weights control)."""
+def resolve_source(
+    spec: str, revision: str | None = None, random_init: int | None = None
+) -> ModelSource:
+    """Decide how ``spec`` is loaded, without loading anything; ``random_init``: its architecture
+    and tokenizer with weights drawn from that seed instead of its own (the random-weights
+    control)."""
     if random_init is not None:
         return replace(resolve_source(spec, revision), random_init=random_init)
     path = Path(spec).expanduser()
     if path.is_file():
         if path.suffix.lower() != ".gguf":
-            raise ModelError(f"{spec} is a file but not a .gguf file; pass a model directory, a hub id or a GGUF file")
+            raise ModelError(
+                f"{spec} is a file but not a .gguf file; pass a model directory, a hub id or a GGUF"
+                " file"
+            )
         if revision:
             raise ModelError("--revision applies to hub ids, not to a GGUF file")
         return ModelSource("gguf", str(path.resolve()))
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise ModelError(f"{spec} is a directory without config.json: not a saved transformers model")
+            raise ModelError(
+                f"{spec} is a directory without config.json: not a saved transformers model"
+            )
         if revision:
-            raise ModelError("--revision applies to hub ids, not to a local directory; pass each checkpoint's directory")
+            raise ModelError(
+                "--revision applies to hub ids, not to a local directory; pass each checkpoint's"
+                " directory"
+            )
         return ModelSource("local", str(path.resolve()))
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise ModelError(f"model path {spec} does not exist")
@@ -62,7 +73,8 @@ def pretrained_args(source: ModelSource) -> tuple[str, dict]:
 
 @lru_cache(maxsize=16)
 def _digest(path: str, size: int, mtime_ns: int) -> str:
-    """sha256 of a file, read once per (path, size, mtime): a GGUF file is hashed once per process."""
+    """sha256 of a file, read once per (path, size, mtime): a GGUF file is hashed once per
+    process."""
     return file_sha256(path)
 
 
@@ -88,11 +100,15 @@ def converted_gguf(path: str | Path, cache: str | Path | None = None) -> Path:
         model = AutoModelForCausalLM.from_pretrained(path.parent, dtype=torch.float32, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(path.parent, **kwargs)
     except ImportError as error:
-        raise ModelError(f"reading GGUF files needs the packages gguf and accelerate: pip install gguf accelerate "
-                         f"({error})") from None
+        raise ModelError(
+            "reading GGUF files needs the packages gguf and accelerate: pip install gguf"
+            f" accelerate ({error})"
+        ) from None
     except (OSError, ValueError, KeyError, struct.error) as error:  # struct.error: a truncated file
-        raise ModelError(f"cannot read the GGUF file {path} ({type(error).__name__}: {error}); is it whole? "
-                         "Fetch it again") from None
+        raise ModelError(
+            f"cannot read the GGUF file {path} ({type(error).__name__}: {error}); is it whole? "
+            "Fetch it again"
+        ) from None
     # transformers dequantizes GGUF weights to plain tensors on load but keeps a "gguf quantizer"
     # that refuses to save; the tensors themselves are ordinary, so drop it.
     model.hf_quantizer = None
@@ -119,7 +135,10 @@ def load_config(source: ModelSource):
     except (OSError, ValueError) as error:
         hint = ""
         if source.kind == "hub":
-            hint = " (nor is it in the local Hugging Face cache: fetch it where the hub is reachable, or pass a local directory)"
+            hint = (
+                " (nor is it in the local Hugging Face cache: fetch it where the hub is reachable,"
+                " or pass a local directory)"
+            )
         raise ModelError(f"cannot read the config of {source.spec}: {error}{hint}") from None
     adapter_class(config.model_type).check_config(config)
     return config
@@ -141,13 +160,17 @@ def load_model(source: ModelSource, dtype: str = "float32", device: str = "cpu")
     if attn:
         kwargs["attn_implementation"] = attn
     try:
-        if source.random_init is not None:  # the same architecture, seeded random weights: what training added is the rest
+        # the same architecture, seeded random weights: what training added is the rest
+        if source.random_init is not None:
             torch.manual_seed(source.random_init)
-            model = AutoModelForCausalLM.from_config(config, **{k: v for k, v in kwargs.items()
-                                                                if k == "attn_implementation"}).to(TORCH_DTYPES[dtype])
+            model = AutoModelForCausalLM.from_config(
+                config, **{k: v for k, v in kwargs.items() if k == "attn_implementation"}
+            ).to(TORCH_DTYPES[dtype])
         else:
             model = AutoModelForCausalLM.from_pretrained(where, dtype=TORCH_DTYPES[dtype], **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(where, **{k: v for k, v in kwargs.items() if k != "attn_implementation"})
+        tokenizer = AutoTokenizer.from_pretrained(
+            where, **{k: v for k, v in kwargs.items() if k != "attn_implementation"}
+        )
     except (OSError, ValueError, ImportError) as error:
         raise ModelError(f"cannot load {source.spec}: {error}") from None
     return model.to(device).eval(), tokenizer
@@ -155,7 +178,8 @@ def load_model(source: ModelSource, dtype: str = "float32", device: str = "cpu")
 
 @dataclass
 class LoadedModel:
-    """A model ready to run: the module, its tokenizer, its family adapter and its two identity hashes."""
+    """A model ready to run: the module, its tokenizer, its family adapter and its two identity
+    hashes."""
 
     model: Any  # a transformers PreTrainedModel, in eval mode
     tokenizer: Any
@@ -167,26 +191,35 @@ class LoadedModel:
 def load(source: ModelSource, dtype: str = "float32", device: str = "cpu") -> LoadedModel:
     """Load ``source`` with its adapter bound and its weights and tokenizer hashed."""
     model, tokenizer = load_model(source, dtype, device)
-    return LoadedModel(model, tokenizer, adapter_for(model), weights_hash(model), tokenizer_fingerprint(tokenizer))
+    return LoadedModel(
+        model, tokenizer, adapter_for(model), weights_hash(model), tokenizer_fingerprint(tokenizer)
+    )
 
 
-def checked_model(model: str, weights_hash: str | None, checkpoint: str, dtype: str, device: str) -> LoadedModel:
-    """``model`` loaded, refused unless its weights hash to ``weights_hash`` (what ``checkpoint`` was extracted from)."""
+def checked_model(
+    model: str, weights_hash: str | None, checkpoint: str, dtype: str, device: str
+) -> LoadedModel:
+    """``model`` loaded, refused unless its weights hash to ``weights_hash`` (what ``checkpoint``
+    was extracted from)."""
     loaded = load(resolve_source(model), dtype, device)
     if loaded.weights_hash != weights_hash:
-        raise StoreError(f"{model} is not the model whose activations checkpoint {checkpoint!r} holds "
-                         "(weights hash differs); pass the same model")
+        raise StoreError(
+            f"{model} is not the model whose activations checkpoint {checkpoint!r} holds "
+            "(weights hash differs); pass the same model"
+        )
     return loaded
 
 
 def model_device(backend: str, device: str) -> str:
-    """Where the transformers model loads: the device, or the CPU beside vLLM (which runs its own copy)."""
+    """Where the transformers model loads: the device, or the CPU beside vLLM (which runs its own
+    copy)."""
     return "cpu" if backend == "vllm" else device
 
 
 def files_signature(source: ModelSource) -> str | None:
-    """sha256 of the (name, size, mtime) of a local model's files: a cheap sign that the weights at a path
-    changed, checked before a finished checkpoint is declared complete; None for a hub id (a pinned revision)."""
+    """sha256 of the (name, size, mtime) of a local model's files: a cheap sign that the weights at
+    a path changed, checked before a finished checkpoint is declared complete; None for a hub id (a
+    pinned revision)."""
     if source.kind == "hub":
         return None
     path = Path(source.spec)
@@ -213,7 +246,9 @@ def weights_hash(model: torch.nn.Module) -> str:
     for name, tensor in sorted(model.state_dict().items()):
         tensor = tensor.detach().contiguous().cpu()
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        digest.update(
+            tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
+        )
     return digest.hexdigest()
 
 
@@ -225,12 +260,17 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 
 def checkpoint_dirs(pattern: str) -> list[str]:
-    """Directories matching ``pattern`` that hold a saved model, in the order of the numbers in their names."""
+    """Directories matching ``pattern`` that hold a saved model, in the order of the numbers in
+    their names."""
     import glob
     import re
 
     matches = [path for path in glob.glob(pattern) if (Path(path) / "config.json").is_file()]
     if not matches:
         raise ModelError(f"--checkpoints {pattern!r} matches no directory with a config.json")
-    return sorted(matches, key=lambda path: [int(part) if part.isdigit() else part
-                                              for part in re.split(r"(\d+)", Path(path).name)])
+    return sorted(
+        matches,
+        key=lambda path: [
+            int(part) if part.isdigit() else part for part in re.split(r"(\d+)", Path(path).name)
+        ],
+    )

@@ -12,10 +12,17 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
 
-# One example config per registered model type (see lfe/models/families/registry.py): width, depth, heads.
+# One example config per registered model type (see lfe/models/families/registry.py): width, depth,
+# heads.
 EXAMPLES: dict[str, dict] = {
     "bloom": {"n_layer": "layers", "hidden_size": "hidden", "n_head": "heads"},
-    "gpt2": {"n_layer": "layers", "n_embd": "hidden", "n_head": "heads", "n_inner": "intermediate", "n_positions": 512},
+    "gpt2": {
+        "n_layer": "layers",
+        "n_embd": "hidden",
+        "n_head": "heads",
+        "n_inner": "intermediate",
+        "n_positions": 512,
+    },
     "llama": {},
     "mistral": {},
     "qwen2": {},
@@ -36,20 +43,70 @@ _GATED = {
 }
 
 SIZES = {
-    "tiny": {"layers": 2, "hidden": 32, "intermediate": 80, "heads": 4, "kv_heads": 2, "head_dim": 8},
-    # The smallest vLLM's CPU attention runs (head sizes 32 to 512), embeddings tied as vLLM's BLOOM and
-    # Gemma classes require (the real models tie them).
-    "vllm": {"layers": 2, "hidden": 64, "intermediate": 96, "heads": 2, "kv_heads": 1, "head_dim": 32, "tied": True},
-    "small": {"layers": 6, "hidden": 256, "intermediate": 1024, "heads": 8, "kv_heads": 4, "head_dim": 32},
+    "tiny": {
+        "layers": 2,
+        "hidden": 32,
+        "intermediate": 80,
+        "heads": 4,
+        "kv_heads": 2,
+        "head_dim": 8,
+    },
+    # The smallest vLLM's CPU attention runs (head sizes 32 to 512), embeddings tied as vLLM's BLOOM
+    # and Gemma classes require (the real models tie them).
+    "vllm": {
+        "layers": 2,
+        "hidden": 64,
+        "intermediate": 96,
+        "heads": 2,
+        "kv_heads": 1,
+        "head_dim": 32,
+        "tied": True,
+    },
+    "small": {
+        "layers": 6,
+        "hidden": 256,
+        "intermediate": 1024,
+        "heads": 8,
+        "kv_heads": 4,
+        "head_dim": 32,
+    },
     # The size lfe.models.training trains from scratch on a CPU (BLOOM: 4 x 512 neurons).
-    "train": {"layers": 4, "hidden": 128, "intermediate": 512, "heads": 4, "kv_heads": 2, "head_dim": 32},
-    "medium": {"layers": 8, "hidden": 512, "intermediate": 2048, "heads": 8, "kv_heads": 4, "head_dim": 64},
+    "train": {
+        "layers": 4,
+        "hidden": 128,
+        "intermediate": 512,
+        "heads": 4,
+        "kv_heads": 2,
+        "head_dim": 32,
+    },
+    "medium": {
+        "layers": 8,
+        "hidden": 512,
+        "intermediate": 2048,
+        "heads": 8,
+        "kv_heads": 4,
+        "head_dim": 64,
+    },
     # The shape of Gemma-3-270M's decoder (18 x 2,048 neurons), for benchmarks without a real model.
-    "base": {"layers": 18, "hidden": 640, "intermediate": 2048, "heads": 4, "kv_heads": 1, "head_dim": 256,
-             "vocab": 262144},
+    "base": {
+        "layers": 18,
+        "hidden": 640,
+        "intermediate": 2048,
+        "heads": 4,
+        "kv_heads": 1,
+        "head_dim": 256,
+        "vocab": 262144,
+    },
     # About a billion non-embedding parameters, for GPU benchmarks.
-    "1b": {"layers": 16, "hidden": 2048, "intermediate": 8192, "heads": 16, "kv_heads": 8, "head_dim": 128,
-           "vocab": 32000},
+    "1b": {
+        "layers": 16,
+        "hidden": 2048,
+        "intermediate": 8192,
+        "heads": 16,
+        "kv_heads": 8,
+        "head_dim": 128,
+        "vocab": 32000,
+    },
 }
 
 
@@ -70,7 +127,9 @@ def byte_tokenizer(bos: bool = False) -> PreTrainedTokenizerFast:
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
     if bos:
-        core.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", vocab["<bos>"])])
+        core.post_processor = processors.TemplateProcessing(
+            single="<bos> $A", special_tokens=[("<bos>", vocab["<bos>"])]
+        )
     return PreTrainedTokenizerFast(
         tokenizer_object=core, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>"
     )
@@ -79,18 +138,31 @@ def byte_tokenizer(bos: bool = False) -> PreTrainedTokenizerFast:
 def tiny_config(model_type: str, size: str = "tiny"):
     """A transformers config of ``model_type`` at one of ``SIZES``."""
     dims = SIZES[size]
-    # A vocabulary larger than the byte tokenizer's 259 ids only adds unused rows, as in real models.
+    # A vocabulary larger than the byte tokenizer's 259 ids only adds unused rows, as in real
+    # models.
     vocab_size = dims.get("vocab", 259)
     spec = EXAMPLES[model_type]
-    layout = {k: v for k, v in spec.items()} if model_type in ("bloom", "gpt2") else {**_GATED, **spec}
-    kwargs = {key: dims.get(value, value) if isinstance(value, str) else value for key, value in layout.items()}
+    layout = (
+        {k: v for k, v in spec.items()} if model_type in ("bloom", "gpt2") else {**_GATED, **spec}
+    )
+    kwargs = {
+        key: dims.get(value, value) if isinstance(value, str) else value
+        for key, value in layout.items()
+    }
     return AutoConfig.for_model(
-        model_type, vocab_size=vocab_size, bos_token_id=256, eos_token_id=257, pad_token_id=258,
-        tie_word_embeddings=dims.get("tied", False), **kwargs,
+        model_type,
+        vocab_size=vocab_size,
+        bos_token_id=256,
+        eos_token_id=257,
+        pad_token_id=258,
+        tie_word_embeddings=dims.get("tied", False),
+        **kwargs,
     )
 
 
-def build_tiny_model(model_type: str, path: str | Path, size: str = "tiny", seed: int = 0, bos: bool = False) -> Path:
+def build_tiny_model(
+    model_type: str, path: str | Path, size: str = "tiny", seed: int = 0, bos: bool = False
+) -> Path:
     """Build a seeded random ``model_type`` model and save it, with its tokenizer (``bos``: one that
     puts <bos> first), to ``path``."""
     from transformers.utils import logging as hf_logging

@@ -1,6 +1,7 @@
 """How a text is fed to a model: one special-tokens policy for extraction and every evaluation.
 
-- ``exclude`` (the default): feed each text as the model's tokenizer prepares it (``<bos>`` for Gemma
+- ``exclude`` (the default): feed each text as the model's tokenizer prepares it (``<bos>`` for
+Gemma
   and LLaMA-family tokenizers, nothing extra for BLOOM or GPT-2), and leave the special-token
   positions out of the mean: the model sees what it was trained on, the rows describe the text;
 - ``include``: feed them and pool them too;
@@ -25,10 +26,15 @@ class Encoded(NamedTuple):
 
 
 def encode(tokenizer, texts: Sequence[str], policy: str, max_tokens: int | None = None) -> Encoded:
-    """Every text's token ids under ``policy``, truncated to ``max_tokens``, with the pooled positions."""
+    """Every text's token ids under ``policy``, truncated to ``max_tokens``, with the pooled
+    positions."""
     if policy not in SPECIAL_TOKENS:
-        raise ValueError(f"special-tokens policy {policy!r} is not one of {', '.join(SPECIAL_TOKENS)}")
-    encoded = tokenizer(list(texts), add_special_tokens=policy != "none", return_special_tokens_mask=True)
+        raise ValueError(
+            f"special-tokens policy {policy!r} is not one of {', '.join(SPECIAL_TOKENS)}"
+        )
+    encoded = tokenizer(
+        list(texts), add_special_tokens=policy != "none", return_special_tokens_mask=True
+    )
     ids = [list(row) for row in encoded["input_ids"]]
     if policy == "exclude":
         pooled = [[not special for special in row] for row in encoded["special_tokens_mask"]]
@@ -40,11 +46,12 @@ def encode(tokenizer, texts: Sequence[str], policy: str, max_tokens: int | None 
 
 
 def special_prefix(tokenizer, policy: str) -> list[int]:
-    """The special tokens the tokenizer puts before a text (``[<bos>]`` for Gemma), or [] under ``none``."""
+    """The special tokens the tokenizer puts before a text (``[<bos>]`` for Gemma), or [] under
+    ``none``."""
     if policy == "none":
         return []
     probe = "a"
     fed = tokenizer(probe, add_special_tokens=True)["input_ids"]
     bare = tokenizer(probe, add_special_tokens=False)["input_ids"]
-    start = next((i for i in range(len(fed) - len(bare) + 1) if fed[i:i + len(bare)] == bare), 0)
+    start = next((i for i in range(len(fed) - len(bare) + 1) if fed[i : i + len(bare)] == bare), 0)
     return list(fed[:start])

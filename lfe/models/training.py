@@ -1,9 +1,11 @@
-"""A small, seeded training run of a BLOOM-family model from scratch: a real checkpoint series on a CPU.
+"""A small, seeded training run of a BLOOM-family model from scratch: a real checkpoint series on a
+CPU.
 
-No published checkpoint series can be downloaded everywhere lfe runs, so this makes one: a byte-level
-BLOOM model (``tiny.SIZES``) trained on the texts of a parallel corpus, saved with ``save_pretrained``
-at chosen steps as ``checkpoint-<step>`` folders (each with the Trainer's ``trainer_state.json``, so
-``lfe extract --checkpoints`` and ``lfe evolve`` read the step). Same seed, same texts, same series.
+No published checkpoint series can be downloaded everywhere lfe runs, so this makes one: a
+byte-level BLOOM model (``tiny.SIZES``) trained on the texts of a parallel corpus, saved with
+``save_pretrained`` at chosen steps as ``checkpoint-<step>`` folders (each with the Trainer's
+``trainer_state.json``, so ``lfe extract --checkpoints`` and ``lfe evolve`` read the step). Same
+seed, same texts, same series.
 """
 
 from __future__ import annotations
@@ -22,21 +24,27 @@ from lfe.records import Record
 
 
 def default_save_steps(steps: int, count: int = 8) -> list[int]:
-    """Step 0 and ``count - 1`` steps spaced evenly in log scale up to ``steps`` (early change is fastest)."""
+    """Step 0 and ``count - 1`` steps spaced evenly in log scale up to ``steps`` (early change is
+    fastest)."""
     spaced = np.unique(np.round(np.geomspace(1, steps, count - 1)).astype(int))
     return [0, *spaced.tolist()]
 
 
 def seeded_subset(texts: list[str], size: int, seed: int) -> list[str]:
-    """At most ``size`` of ``texts``, drawn with ``seed``, in their order (all of them when fewer)."""
+    """At most ``size`` of ``texts``, drawn with ``seed``, in their order (all of them when
+    fewer)."""
     if len(texts) <= size:
         return list(texts)
-    return [texts[i] for i in sorted(np.random.default_rng(seed).choice(len(texts), size, replace=False))]
+    return [
+        texts[i]
+        for i in sorted(np.random.default_rng(seed).choice(len(texts), size, replace=False))
+    ]
 
 
 @dataclass(frozen=True)
 class TrainingSettings(Record):
-    """Everything that decides the weights of a training run (recorded in each trainer_state.json)."""
+    """Everything that decides the weights of a training run (recorded in each
+    trainer_state.json)."""
 
     steps: int = 300
     size: str = "train"  # one of lfe.models.tiny.SIZES
@@ -49,14 +57,27 @@ class TrainingSettings(Record):
         from lfe.models.tiny import SIZES
         from lfe.records.base import not_one_of, not_positive, refuse
 
-        refuse(not_positive(steps=self.steps, seq_len=self.seq_len, batch=self.batch)
-               + not_one_of("--size", self.size, tuple(SIZES))
-               + ([f"--lr must be positive, got {self.learning_rate}"] if not self.learning_rate > 0 else []))
+        refuse(
+            not_positive(steps=self.steps, seq_len=self.seq_len, batch=self.batch)
+            + not_one_of("--size", self.size, tuple(SIZES))
+            + (
+                [f"--lr must be positive, got {self.learning_rate}"]
+                if not self.learning_rate > 0
+                else []
+            )
+        )
 
 
-def train_series(texts: list[str], out: str | Path, settings: TrainingSettings = TrainingSettings(), *,
-                 save_steps: list[int] | None = None, progress: bool = True) -> list[Path]:
-    """Train a byte-level BLOOM model on ``texts``; save it at ``save_steps``; the checkpoint folders."""
+def train_series(
+    texts: list[str],
+    out: str | Path,
+    settings: TrainingSettings = TrainingSettings(),
+    *,
+    save_steps: list[int] | None = None,
+    progress: bool = True,
+) -> list[Path]:
+    """Train a byte-level BLOOM model on ``texts``; save it at ``save_steps``; the checkpoint
+    folders."""
     from tqdm import tqdm
     from transformers.utils import logging as hf_logging
 
@@ -72,7 +93,9 @@ def train_series(texts: list[str], out: str | Path, settings: TrainingSettings =
     bar = tqdm(range(1, steps + 1), desc="train", unit="step", disable=not progress)
     for step in bar:
         starts = rng.integers(0, len(stream) - settings.seq_len - 1, size=settings.batch)
-        window = torch.from_numpy(np.stack([stream[s:s + settings.seq_len + 1] for s in starts])).long()
+        window = torch.from_numpy(
+            np.stack([stream[s : s + settings.seq_len + 1] for s in starts])
+        ).long()
         loss = model(input_ids=window[:, :-1], labels=window[:, :-1]).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -87,12 +110,22 @@ def train_series(texts: list[str], out: str | Path, settings: TrainingSettings =
 
 
 def _token_stream(texts: list[str], rng: np.random.Generator, seq_len: int) -> np.ndarray:
-    """Every text's byte tokens and an end-of-text token, the texts in a seeded order, as one stream."""
+    """Every text's byte tokens and an end-of-text token, the texts in a seeded order, as one
+    stream."""
     tokenizer = byte_tokenizer()
-    stream = np.concatenate([np.array(tokenizer(texts[i] + "\n", add_special_tokens=False)["input_ids"] +
-                                      [tokenizer.eos_token_id]) for i in rng.permutation(len(texts))])
+    stream = np.concatenate(
+        [
+            np.array(
+                tokenizer(texts[i] + "\n", add_special_tokens=False)["input_ids"]
+                + [tokenizer.eos_token_id]
+            )
+            for i in rng.permutation(len(texts))
+        ]
+    )
     if len(stream) < seq_len + 1:
-        raise LfeError(f"the texts hold {len(stream)} tokens; training needs more than --seq-len {seq_len}")
+        raise LfeError(
+            f"the texts hold {len(stream)} tokens; training needs more than --seq-len {seq_len}"
+        )
     return stream
 
 
@@ -106,16 +139,28 @@ def _trainer(settings: TrainingSettings):
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.01)
     steps, warmup = settings.steps, max(1, settings.steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
+        optimizer,
+        lambda step: (
+            min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+        ),
+    )
     return model, optimizer, schedule
 
 
-def _save(model, out: Path, step: int, loss: float | None, settings: TrainingSettings, n_texts: int) -> Path:
-    """``checkpoint-<step>``: the model, its tokenizer and a trainer_state.json with the step and settings."""
+def _save(
+    model, out: Path, step: int, loss: float | None, settings: TrainingSettings, n_texts: int
+) -> Path:
+    """``checkpoint-<step>``: the model, its tokenizer and a trainer_state.json with the step and
+    settings."""
     folder = out / f"checkpoint-{step}"
     model.save_pretrained(folder)
     byte_tokenizer().save_pretrained(folder)
-    state = {"global_step": step, "loss": loss, **settings.to_dict(), "texts": n_texts,
-             "tokens_seen": step * settings.batch * settings.seq_len}
+    state = {
+        "global_step": step,
+        "loss": loss,
+        **settings.to_dict(),
+        "texts": n_texts,
+        "tokens_seen": step * settings.batch * settings.seq_len,
+    }
     (folder / "trainer_state.json").write_text(json.dumps(state, indent=2))
     return folder

@@ -1,20 +1,23 @@
-"""lfe's hooks inside vLLM's worker: the neurons of vLLM's own model classes, pooled per prompt on the device.
+"""lfe's hooks inside vLLM's worker: the neurons of vLLM's own model classes, pooled per prompt on
+the device.
 
 Everything here runs where the model is, through ``LLM.apply_model`` (in this process when vLLM runs
-in-process, in each tensor-parallel worker otherwise): module-level functions of the model, with their
-state kept on it, so they pickle by name.
+in-process, in each tensor-parallel worker otherwise): module-level functions of the model, with
+their state kept on it, so they pickle by name.
 
-vLLM runs the requests of a step as one flat [tokens, K] tensor. With chunked prefill off every prompt
-runs whole within one step, so a forward pre-hook on the model cuts the step's ``positions`` where they
-are 0 and finds each piece among the batch's prompts by its token ids (duplicates in order); each
-layer's hook then pools those prompts' pooled tokens (``lfe.kernels.packed_mean_pool``) straight into
-the batch's [B, L, K] buffer. Worked example, two prompts of a batch of three, <bos> (2) left out::
+vLLM runs the requests of a step as one flat [tokens, K] tensor. With chunked prefill off every
+prompt runs whole within one step, so a forward pre-hook on the model cuts the step's ``positions``
+where they are 0 and finds each piece among the batch's prompts by its token ids (duplicates in
+order); each layer's hook then pools those prompts' pooled tokens (``lfe.kernels.packed_mean_pool``)
+straight into the batch's [B, L, K] buffer. Worked example, two prompts of a batch of three, <bos>
+(2) left out::
 
     input_ids = [2, 7, 8, 9, 2, 5]    positions = [0, 1, 2, 3, 0, 1]    # one step, 6 tokens
-    batch     = {row 0: [2, 5], row 2: [2, 7, 8, 9]}                     # row 1 runs in another step
-    pieces    = tokens 0:4 -> row 2, tokens 4:6 -> row 0
-    pooled    = [1, 2, 3, 5]    offsets = [0, 3, 4]    rows = [2, 0]      # the pooled tokens, packed
-    buffer[2, layer] = mean(x[1:4]),  buffer[0, layer] = x[5]             # x: the layer's [6, K]
+    batch     = {row 0: [2, 5], row 2: [2, 7, 8, 9]}                     # row 1 runs in another
+    step pieces    = tokens 0:4 -> row 2, tokens 4:6 -> row 0
+    pooled    = [1, 2, 3, 5]    offsets = [0, 3, 4]    rows = [2, 0]      # the pooled tokens,
+    packed buffer[2, layer] = mean(x[1:4]),  buffer[0, layer] = x[5]             # x: the layer's
+    [6, K]
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ STATE = "_lfe_state"  # the attribute of vLLM's model that holds lfe's state in 
 
 
 class VllmSite(NeuronSite):
-    """A family's ``VllmPoints`` bound to one vLLM model: its neurons are the input of a projection."""
+    """A family's ``VllmPoints`` bound to one vLLM model: its neurons are the input of a
+    projection."""
 
     read = "input"
 
@@ -46,12 +50,15 @@ class VllmSite(NeuronSite):
                 setattr(module, attribute, make())
         self.neuron_modules = numbered_modules(model, points.neurons, family)
         self.firing_modules = numbered_modules(model, points.gate, family) if points.gate else None
-        # vLLM's CPU build prepacks the weight and leaves an empty tensor: the layer's own width field
+        # vLLM's CPU build prepacks the weight and leaves an empty tensor: the layer's own width
+        # field
         self.n_neurons = int(self.neuron_modules[0].input_size_per_partition)
 
     def firing_values(self, output):
-        """The gate half of a fused gate-up projection's output ([gate | up] on this worker's shard)."""
-        values = output[0] if isinstance(output, tuple) else output  # vLLM's linear layers return (out, bias)
+        """The gate half of a fused gate-up projection's output ([gate | up] on this worker's
+        shard)."""
+        # vLLM's linear layers return (out, bias)
+        values = output[0] if isinstance(output, tuple) else output
         return values[..., : values.shape[-1] // 2]
 
 
@@ -65,13 +72,18 @@ class StepLayout:
 
 
 class WorkerState:
-    """The batch being run and its pooled rows; the forced neurons; kept on vLLM's model as ``STATE``."""
+    """The batch being run and its pooled rows; the forced neurons; kept on vLLM's model as
+    ``STATE``."""
 
     def __init__(self, site: VllmSite, max_rows: int, positive: bool, rank: int):
         device = next(site.neuron_modules[0].parameters()).device
         self.site, self.rank = site, rank
-        self.sums = torch.zeros((max_rows, site.n_layers, site.n_neurons), dtype=torch.float32, device=device)
-        self.counts = torch.zeros(self.sums.shape, dtype=torch.int32, device=device) if positive else None
+        self.sums = torch.zeros(
+            (max_rows, site.n_layers, site.n_neurons), dtype=torch.float32, device=device
+        )
+        self.counts = (
+            torch.zeros(self.sums.shape, dtype=torch.int32, device=device) if positive else None
+        )
         self.waiting: dict[tuple[int, ...], deque[int]] = {}
         self.pooled_positions: list[list[int]] = []
         self.layout: StepLayout | None = None
@@ -91,7 +103,10 @@ class WorkerState:
         self.layout = None
         if not self.waiting:
             return
-        ids, starts = input_ids.tolist(), torch.nonzero(positions == 0).flatten().tolist() + [len(input_ids)]
+        ids, starts = (
+            input_ids.tolist(),
+            torch.nonzero(positions == 0).flatten().tolist() + [len(input_ids)],
+        )
         rows, pooled, offsets = [], [], [0]
         for start, stop in zip(starts, starts[1:]):
             queue = self.waiting.get(tuple(ids[start:stop]))
@@ -105,21 +120,33 @@ class WorkerState:
         self.steps += 1
         if rows:
             device = self.sums.device
-            self.layout = StepLayout(torch.as_tensor(rows, device=device), torch.as_tensor(pooled, device=device),
-                                     torch.as_tensor(offsets, device=device))
+            self.layout = StepLayout(
+                torch.as_tensor(rows, device=device),
+                torch.as_tensor(pooled, device=device),
+                torch.as_tensor(offsets, device=device),
+            )
 
     def pool(self, layer: int, neurons: torch.Tensor) -> None:
         if self.layout is not None:  # [S, K] means of each prompt's pooled tokens, float32
-            self.sums[self.layout.rows, layer] = packed_mean_pool(neurons[self.layout.pooled], self.layout.offsets)
+            self.sums[self.layout.rows, layer] = packed_mean_pool(
+                neurons[self.layout.pooled], self.layout.offsets
+            )
 
     def count(self, layer: int, values: torch.Tensor) -> None:
         if self.layout is not None and self.counts is not None:
-            self.counts[self.layout.rows, layer] = packed_positive_count(values[self.layout.pooled], self.layout.offsets)
+            self.counts[self.layout.rows, layer] = packed_positive_count(
+                values[self.layout.pooled], self.layout.offsets
+            )
 
     def shard(self, mask: np.ndarray) -> np.ndarray:
-        """This worker's neurons of a [layers x all neurons] array (tensor parallelism splits each layer's)."""
+        """This worker's neurons of a [layers x all neurons] array (tensor parallelism splits each
+        layer's)."""
         width = self.site.n_neurons
-        return np.asarray(mask).reshape(self.site.n_layers, -1)[:, self.rank * width:(self.rank + 1) * width].reshape(-1)
+        return (
+            np.asarray(mask)
+            .reshape(self.site.n_layers, -1)[:, self.rank * width : (self.rank + 1) * width]
+            .reshape(-1)
+        )
 
 
 def _state(model) -> WorkerState:
@@ -151,8 +178,11 @@ def begin(model, prompts: list[list[int]], pooled: list[list[bool]]) -> None:
     _state(model).begin(prompts, pooled)
 
 
-def take(model, rows: int, to_host: bool) -> tuple[torch.Tensor, torch.Tensor | None, list[int], int]:
-    """(pooled [rows, L, K] float32, positive counts or None, rows never seen whole, steps) of the last batch."""
+def take(
+    model, rows: int, to_host: bool
+) -> tuple[torch.Tensor, torch.Tensor | None, list[int], int]:
+    """(pooled [rows, L, K] float32, positive counts or None, rows never seen whole, steps) of the
+    last batch."""
     state = _state(model)
     missing = sorted(row for queue in state.waiting.values() for row in queue)
     sums = state.sums[:rows]

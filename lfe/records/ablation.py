@@ -1,4 +1,5 @@
-"""What ``lfe ablate`` records: its settings and the table of perplexities (and choice accuracies)."""
+"""What ``lfe ablate`` records: its settings and the table of perplexities (and choice
+accuracies)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ class AblationSettings(Record):
     """Every parameter of a deactivation experiment besides the model and the store."""
 
     regions: tuple[str, ...] = ("all",)  # ("all",) or the languages whose regions are deactivated
-    method: str = ZSCORE  # whose regions: the paper's z-scores, LAPE's or AP's (``lfe analyze --method``)
+    # whose regions: the paper's z-scores, LAPE's or AP's (``lfe analyze --method``)
+    method: str = ZSCORE
     random: str = "matched"  # matched, layer-matched, largest or "P%"
     seed: int = 0
     window: int | None = None  # None: the model's context, at most 1024
@@ -32,30 +34,48 @@ class AblationSettings(Record):
     lm_eval: tuple[str, ...] = ()  # lm-evaluation-harness tasks run with every mask live
     lm_eval_limit: int | None = None  # at most this many documents of each task (None: all)
     lm_eval_include: str | None = None  # a folder of the user's own harness task YAMLs
-    backend: str = "hf"  # BACKENDS: the engine the model runs on; a record without one ran on transformers
+    # BACKENDS: the engine the model runs on; a record without one ran on transformers
+    backend: str = "hf"
     tensor_parallel: int = 1  # GPUs one vLLM model is split over
 
     def __post_init__(self):
         parse_device(self.device)
-        refuse(not_positive(window=self.window, stride=self.stride, max_new_tokens=self.max_new_tokens,
-                            lm_eval_limit=self.lm_eval_limit, tensor_parallel=self.tensor_parallel)
-               + not_one_of("--dtype", self.dtype, MODEL_DTYPES) + not_one_of("--method", self.method, METHODS)
-               + ([f"--seed must be 0 or more, got {self.seed}"] if self.seed < 0 else [])
-               + backend_problems(self.backend, self.tensor_parallel)
-               + (["--lm-eval runs the harness's own transformers model: use --backend hf"]
-                  if self.lm_eval and self.backend != "hf" else [])
-               + ([] if self.regions else ["--regions names no language"]))
+        refuse(
+            not_positive(
+                window=self.window,
+                stride=self.stride,
+                max_new_tokens=self.max_new_tokens,
+                lm_eval_limit=self.lm_eval_limit,
+                tensor_parallel=self.tensor_parallel,
+            )
+            + not_one_of("--dtype", self.dtype, MODEL_DTYPES)
+            + not_one_of("--method", self.method, METHODS)
+            + ([f"--seed must be 0 or more, got {self.seed}"] if self.seed < 0 else [])
+            + backend_problems(self.backend, self.tensor_parallel)
+            + (
+                ["--lm-eval runs the harness's own transformers model: use --backend hf"]
+                if self.lm_eval and self.backend != "hf"
+                else []
+            )
+            + ([] if self.regions else ["--regions names no language"])
+        )
 
     @classmethod
     def from_dict(cls, data: dict) -> "AblationSettings":
         if isinstance(data.get("regions"), str):  # before it was a tuple it was "all" or "en,fr"
-            data = {**data, "regions": tuple(lang.strip() for lang in data["regions"].split(",") if lang.strip())}
+            data = {
+                **data,
+                "regions": tuple(
+                    lang.strip() for lang in data["regions"].split(",") if lang.strip()
+                ),
+            }
         return super().from_dict(data)
 
 
 @dataclass(frozen=True)
 class AblationTable(Record):
-    """Perplexity per evaluated language (rows) and deactivated region (columns), and what goes with it.
+    """Perplexity per evaluated language (rows) and deactivated region (columns), and what goes with
+    it.
 
     ``twins`` maps each random control's column to the language whose region it is matched to
     (None for a control of no one language, such as the paper's ``random-largest``).
@@ -71,19 +91,29 @@ class AblationTable(Record):
     region_percent: dict[str, float]
     twins: dict[str, str | None] = field(default_factory=dict)
     choice_accuracy: dict[str, dict[str, float]] | None = None
-    special_tokens: str | None = None  # the store's policy, fed in every evaluation (None: an older table)
-    # deactivated region -> prompt language -> share of greedy continuations identified as the prompt's language
+    # the store's policy, fed in every evaluation (None: an older table)
+    special_tokens: str | None = None
+    # deactivated region -> prompt language -> share of greedy continuations identified as the
+    # prompt's language
     generation_language: dict[str, dict[str, float]] | None = None
-    # "task metric" -> deactivated region -> the harness's score (``--lm-eval``), and the harness that gave them
+    # "task metric" -> deactivated region -> the harness's score (``--lm-eval``), and the harness
+    # that gave them
     harness: dict[str, dict[str, float]] | None = None
     harness_version: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> "AblationTable":
-        if "twins" not in data:  # written before twins were recorded: the control's name says ("random~en")
+        # written before twins were recorded: the control's name says ("random~en")
+        if "twins" not in data:
             names: dict = next(iter(data.get("increase_percent", {}).values()), {})
-            data = {**data, "twins": {name: name.partition("~")[2] or None for name in names
-                                      if name.startswith(("random", "layer-random"))}}
+            data = {
+                **data,
+                "twins": {
+                    name: name.partition("~")[2] or None
+                    for name in names
+                    if name.startswith(("random", "layer-random"))
+                },
+            }
         return super().from_dict(data)
 
     @property
@@ -97,16 +127,23 @@ class AblationTable(Record):
         return sum(own) / len(own) if own else None
 
     def random_twin_increase(self) -> float | None:
-        """Mean over languages of the increase when the random twin of the language's own region is off."""
-        values = [self.increase_percent[lang][column] for column, lang in self.twins.items()
-                  if lang is not None and lang in self.increase_percent]
+        """Mean over languages of the increase when the random twin of the language's own region is
+        off."""
+        values = [
+            self.increase_percent[lang][column]
+            for column, lang in self.twins.items()
+            if lang is not None and lang in self.increase_percent
+        ]
         return sum(values) / len(values) if values else None
 
     def full_model_choice_accuracy(self) -> float | None:
-        """The intact model's choice accuracy, averaged over languages; None without a choice task."""
+        """The intact model's choice accuracy, averaged over languages; None without a choice
+        task."""
         if not self.choice_accuracy:
             return None
-        return sum(cells[FULL_MODEL] for cells in self.choice_accuracy.values()) / len(self.choice_accuracy)
+        return sum(cells[FULL_MODEL] for cells in self.choice_accuracy.values()) / len(
+            self.choice_accuracy
+        )
 
 
 @dataclass(frozen=True)
@@ -117,4 +154,5 @@ class Generation(Record):
     sid: str
     prompt: str
     continuations: dict[str, str]
-    languages: dict[str, str] = field(default_factory=dict)  # column -> the continuation's identified language
+    # column -> the continuation's identified language
+    languages: dict[str, str] = field(default_factory=dict)

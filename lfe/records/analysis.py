@@ -11,23 +11,28 @@ from lfe.records.base import Record
 from lfe.records.extraction import ExtractSettings
 from lfe.records.methods import AP, LAPE, ZSCORE, PeerSettings
 
-MIN_BOOTSTRAP = 10  # fewer resamples give a "95% interval" of a handful of points, which may miss the estimate
+# fewer resamples give a "95% interval" of a handful of points, which may miss the estimate
+MIN_BOOTSTRAP = 10
 
 
 @dataclass(frozen=True)
 class AnalysisSettings(Record):
-    """Every parameter that changes an analysis number; ``threshold`` is None when regions are a top percent."""
+    """Every parameter that changes an analysis number; ``threshold`` is None when regions are a top
+    percent."""
 
     threshold: float | None = 2.0
     top_percent: float | None = None
     n_boot: int = 200
     seed: int = 0
-    null: int = 100  # label shuffles for each layer's and the regions' nulls; the whole model's LRDS/SADS: 10x; 0: none
+    # label shuffles for each layer's and the regions' nulls; the whole model's LRDS/SADS: 10x; 0:
+    # none
+    null: int = 100
     null_neurons: int = 8192  # a seeded sample of neurons on which the regions' null is estimated
     interval: float = 0.95
     zscore_std: str = "population"
     normalisation: str = "L2 over all layers (paper eq. 6)"
-    arithmetic: str = "numpy"  # what computed the panels (numpy, torch-cuda): recorded, not compared
+    # what computed the panels (numpy, torch-cuda): recorded, not compared
+    arithmetic: str = "numpy"
     peers: PeerSettings = PeerSettings()  # the peers' methods run beside the z-scores
 
     def __post_init__(self):
@@ -38,8 +43,10 @@ class AnalysisSettings(Record):
         elif self.threshold is None or not math.isfinite(self.threshold):
             raise AnalysisError(f"--threshold must be a finite number, got {self.threshold}")
         if self.n_boot < 0 or 0 < self.n_boot < MIN_BOOTSTRAP:
-            raise AnalysisError(f"--bootstrap must be 0 (no interval) or at least {MIN_BOOTSTRAP} resamples for a 95% "
-                                f"interval, got {self.n_boot}")
+            raise AnalysisError(
+                f"--bootstrap must be 0 (no interval) or at least {MIN_BOOTSTRAP} resamples for a"
+                f" 95% interval, got {self.n_boot}"
+            )
         if self.seed < 0:
             raise AnalysisError(f"--seed must be 0 or more, got {self.seed}")
         if self.null < 0:
@@ -49,22 +56,29 @@ class AnalysisSettings(Record):
 
     @classmethod
     def from_dict(cls, data: dict) -> "AnalysisSettings":
-        # an analysis recorded before nulls existed had none: it must not pass for one with the default null
+        # an analysis recorded before nulls existed had none: it must not pass for one with the
+        # default null
         return super().from_dict({"null": 0, **data})
 
     @property
     def whole_null(self) -> int:
-        """Shuffles of the whole model's LRDS and SADS nulls: ten times ``null`` (re-indexing the map is cheap)."""
+        """Shuffles of the whole model's LRDS and SADS nulls: ten times ``null`` (re-indexing the
+        map is cheap)."""
         return 10 * self.null
 
     @property
     def rule(self) -> str:
         """The key-region rule in words: "z > 2.0" or "top 5.0%"."""
-        return f"top {self.top_percent}%" if self.top_percent is not None else f"z > {self.threshold}"
+        return (
+            f"top {self.top_percent}%" if self.top_percent is not None else f"z > {self.threshold}"
+        )
 
     def same_numbers(self, other: "AnalysisSettings") -> bool:
-        """Whether ``other`` gives the same paper's numbers (the arithmetic and the peer methods aside)."""
-        return replace(self, arithmetic="", peers=PeerSettings()) == replace(other, arithmetic="", peers=PeerSettings())
+        """Whether ``other`` gives the same paper's numbers (the arithmetic and the peer methods
+        aside)."""
+        return replace(self, arithmetic="", peers=PeerSettings()) == replace(
+            other, arithmetic="", peers=PeerSettings()
+        )
 
 
 @dataclass(frozen=True)
@@ -81,13 +95,15 @@ class NullSummary(Record):
 
 @dataclass(frozen=True)
 class RegionNull(Record):
-    """The chance level of the key regions: the share of neurons key for each language (and all of them,
-    SKLR) with language labels permuted within each sid, estimated on a seeded sample of neurons."""
+    """The chance level of the key regions: the share of neurons key for each language (and all of
+    them, SKLR) with language labels permuted within each sid, estimated on a seeded sample of
+    neurons."""
 
     sklr_percent: NullSummary
     region_percent: dict[str, NullSummary]
     neurons_sampled: int
-    # per layer: key neurons of all languages, as a percent of the layer's (summed over languages, as SKLR is)
+    # per layer: key neurons of all languages, as a percent of the layer's (summed over languages,
+    # as SKLR is)
     layer_percent: tuple[NullSummary, ...] = ()
 
 
@@ -105,7 +121,8 @@ class Alignment(Record):
     lrds_null: NullSummary | None = None
     sads_null: NullSummary | None = None
 
-    COLUMNS = ("lrds", "sads", "lrds_low", "lrds_high", "sads_low", "sads_high")  # the order of layers.csv
+    # the order of layers.csv
+    COLUMNS = ("lrds", "sads", "lrds_low", "lrds_high", "sads_low", "sads_high")
 
     @property
     def has_intervals(self) -> bool:
@@ -122,11 +139,16 @@ class Alignment(Record):
         return "" if interval is None else f"[{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
 
     def summary(self, digits: int = 4) -> str:
-        """``LRDS 0.1234 [0.1000, 0.1500] (chance 0.0100), SADS ...`` (intervals and nulls where computed)."""
+        """``LRDS 0.1234 [0.1000, 0.1500] (chance 0.0100), SADS ...`` (intervals and nulls where
+        computed)."""
+
         def one(measure: str) -> str:
             null = getattr(self, f"{measure}_null")
             chance = "" if null is None else f" (chance {null.p95:.{digits}f})"
-            value = f"{measure.upper()} {getattr(self, measure):.{digits}f} {self.interval_text(measure, digits)}"
+            value = (
+                f"{measure.upper()} {getattr(self, measure):.{digits}f}"
+                f" {self.interval_text(measure, digits)}"
+            )
             return value.rstrip() + chance
 
         return ", ".join(one(measure) for measure in ("lrds", "sads"))
@@ -134,7 +156,8 @@ class Alignment(Record):
 
 @dataclass(frozen=True)
 class MethodRegions(Record):
-    """One peer method's regions on a checkpoint, and how language-specific they are against shuffled labels."""
+    """One peer method's regions on a checkpoint, and how language-specific they are against
+    shuffled labels."""
 
     method: str
     region_sizes: dict[str, int]
@@ -144,13 +167,14 @@ class MethodRegions(Record):
     selectivity_null: dict[str, NullSummary]  # empty without shuffles
     measure: str  # what selectivity is, in words
     neurons_sampled: int | None = None  # the null's neuron sample, where it is estimated on one
-    source: str | None = None  # where regions made elsewhere came from (`lfe import`); None: computed by lfe
+    # where regions made elsewhere came from (`lfe import`); None: computed by lfe
+    source: str | None = None
 
 
 @dataclass(frozen=True)
 class Agreement(Record):
-    """Jaccard index of two methods' regions per language, and its chance level: the expected Jaccard
-    of random sets of the same sizes, (ab/N) / (a + b - ab/N)."""
+    """Jaccard index of two methods' regions per language, and its chance level: the expected
+    Jaccard of random sets of the same sizes, (ab/N) / (a + b - ab/N)."""
 
     jaccard: dict[str, dict[str, float]]  # "zscore-lape" -> language -> J
     chance: dict[str, dict[str, float]]
@@ -158,8 +182,9 @@ class Agreement(Record):
 
 @dataclass(frozen=True)
 class RandomWeights(Record):
-    """The random-weights control of an analysis: the same architecture, tokenizer, corpus and analysis
-    settings, with seeded random weights (``lfe extract --random-init``): what training did not make."""
+    """The random-weights control of an analysis: the same architecture, tokenizer, corpus and
+    analysis settings, with seeded random weights (``lfe extract --random-init``): what training did
+    not make."""
 
     checkpoint: str
     seed: int
@@ -188,14 +213,16 @@ class AnalysisRecord(Record):
     region_null: RegionNull | None = None
     random_weights: RandomWeights | None = None
     checkpoint: str = ""
-    checkpoint_settings: ExtractSettings | None = None  # how the analysed rows were extracted (None: not recorded)
+    # how the analysed rows were extracted (None: not recorded)
+    checkpoint_settings: ExtractSettings | None = None
     corpus_fingerprint: str = ""
     weights_hash: str | None = None
     source: dict[str, Any] = field(default_factory=dict)
     family: str | None = None
     store_dtype: str | None = None
     pooling: str | None = None
-    methods: dict[str, MethodRegions] = field(default_factory=dict)  # the peers' regions (PeerSettings.methods)
+    # the peers' regions (PeerSettings.methods)
+    methods: dict[str, MethodRegions] = field(default_factory=dict)
     agreement: Agreement | None = None  # between every two methods' regions, when peers ran
 
 
@@ -209,12 +236,16 @@ class AnalysisArrays(Record):
     key_neurons_per_layer: Any  # [L, layers] int
     lape_probability: Any = None  # [L, layers x neurons] float32: LAPE's activation probability
     lape_regions: Any = None  # [L, layers x neurons] bool
-    ap_scores: Any = None  # [L, layers x neurons] float32: average precision as a detector of each language
+    # [L, layers x neurons] float32: average precision as a detector of each language
+    ap_scores: Any = None
     ap_regions: Any = None  # [L, layers x neurons] bool
 
     # each method's (scores, regions) fields: the z-scores, LAPE's activation probability, AP
-    METHOD_FIELDS = {ZSCORE: ("zscores", "regions"), LAPE: ("lape_probability", "lape_regions"),
-                     AP: ("ap_scores", "ap_regions")}
+    METHOD_FIELDS = {
+        ZSCORE: ("zscores", "regions"),
+        LAPE: ("lape_probability", "lape_regions"),
+        AP: ("ap_scores", "ap_regions"),
+    }
 
     def regions_of(self, method: str) -> Any:
         """The [L, layers x neurons] regions ``method`` chose ("zscore": the paper's)."""
@@ -227,5 +258,8 @@ class AnalysisArrays(Record):
     def _method_field(self, method: str, which: int) -> Any:
         value = getattr(self, self.METHOD_FIELDS[method][which])
         if value is None:
-            raise AnalysisError(f"this analysis has no {method} regions: run `lfe analyze --method {method}` on the store")
+            raise AnalysisError(
+                f"this analysis has no {method} regions: run `lfe analyze --method {method}` on the"
+                " store"
+            )
         return value

@@ -33,13 +33,16 @@ class Record:
 
 
 def not_positive(**values: int | None) -> list[str]:
-    """"--name must be positive, got V" for each given value below 1 (None: not given)."""
-    return [f"--{name.replace('_', '-')} must be positive, got {value}"
-            for name, value in values.items() if value is not None and value < 1]
+    """ "--name must be positive, got V" for each given value below 1 (None: not given)."""
+    return [
+        f"--{name.replace('_', '-')} must be positive, got {value}"
+        for name, value in values.items()
+        if value is not None and value < 1
+    ]
 
 
 def not_one_of(option: str, value: Any, choices: tuple[str, ...]) -> list[str]:
-    """"OPTION 'V' is not one of A, B" when ``value`` is not a choice."""
+    """ "OPTION 'V' is not one of A, B" when ``value`` is not a choice."""
     return [] if value in choices else [f"{option} {value!r} is not one of {', '.join(choices)}"]
 
 
@@ -60,10 +63,15 @@ def _plain(value: Any) -> Any:
 
 
 def _typed(hint: Any, value: Any) -> Any:
-    """``value`` read back as ``hint``: records from dicts, tuples from lists, anything else as is."""
+    """``value`` read back as ``hint``: records from dicts, tuples from lists, anything else as
+    is."""
     if value is None:
         return None
-    options = [arg for arg in typing.get_args(hint) if arg is not type(None)] if _is_optional(hint) else [hint]
+    options = (
+        [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if _is_optional(hint)
+        else [hint]
+    )
     target = options[0] if len(options) == 1 else None
     if isinstance(target, type) and issubclass(target, Record):
         return target.from_dict(value)

@@ -14,7 +14,8 @@ AXES = ("step", "params")  # what a row can be plotted against
 
 @dataclass(frozen=True)
 class EvolutionSettings(Record):
-    """What ``lfe evolve`` was asked: the stores, the x axis, and the analysis of every checkpoint."""
+    """What ``lfe evolve`` was asked: the stores, the x axis, and the analysis of every
+    checkpoint."""
 
     stores: tuple[str, ...]
     x: str = "step"
@@ -51,14 +52,32 @@ class EvolutionRow(Record):
     own_region_increase: float | None = None
     random_twin_increase: float | None = None
     choice_accuracy_full: float | None = None
-    harness_full: dict[str, float] | None = None  # the intact model's lm-evaluation-harness scores ("task metric")
+    # the intact model's lm-evaluation-harness scores ("task metric")
+    harness_full: dict[str, float] | None = None
     ablation_params: AblationSettings | None = None
     duplicate_of: str | None = None
 
     # evolution.csv: these columns, then one region_percent_<lang> per language
-    CSV_COLUMNS = ("series", "checkpoint", "step", "params", "lrds", "lrds_low", "lrds_high", "sads", "sads_low",
-                   "sads_high", "sklr", "sklr_percent", "key_layer_center", "own_region_increase",
-                   "random_twin_increase", "choice_accuracy_full", "duplicate_of", "weights_hash")
+    CSV_COLUMNS = (
+        "series",
+        "checkpoint",
+        "step",
+        "params",
+        "lrds",
+        "lrds_low",
+        "lrds_high",
+        "sads",
+        "sads_low",
+        "sads_high",
+        "sklr",
+        "sklr_percent",
+        "key_layer_center",
+        "own_region_increase",
+        "random_twin_increase",
+        "choice_accuracy_full",
+        "duplicate_of",
+        "weights_hash",
+    )
     # the measures whose rank correlation with the x axis evolution.json reports
     TRENDS = ("lrds", "sads", "sklr_percent", "key_layer_center")
 

@@ -1,4 +1,5 @@
-"""What extraction records with each checkpoint: where the model came from, the settings, the shapes."""
+"""What extraction records with each checkpoint: where the model came from, the settings, the
+shapes."""
 
 from __future__ import annotations
 
@@ -13,19 +14,28 @@ MODEL_DTYPES = ("float32", "float16", "bfloat16")  # what a model runs in
 STORE_DTYPES = ("float32", "float16")  # what rows are stored as (Zarr has no bfloat16)
 COMPRESSIONS = ("zstd", "none")  # both keep a checksum per chunk (lfe.store.schema)
 PADDING_SIDES = ("right", "left")
-SPECIAL_TOKENS = ("exclude", "include", "none")  # fed and left out of the mean, fed and pooled, not fed
+# fed and left out of the mean, fed and pooled, not fed
+SPECIAL_TOKENS = ("exclude", "include", "none")
 # per sample and neuron: the mean over the pooled tokens; how many of them fired (LAPE's statistic)
 STATS = ("mean", "positive")
-BACKENDS = ("hf", "vllm")  # the engine that runs the model: transformers, or vLLM (lfe.models.vllm_engine)
+# the engine that runs the model: transformers, or vLLM (lfe.models.vllm_engine)
+BACKENDS = ("hf", "vllm")
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
-POOLING = "mean over the sample's tokens but padding (special tokens as the special_tokens setting says), float32 accumulation"
+POOLING = (
+    "mean over the sample's tokens but padding (special tokens as the special_tokens setting says),"
+    " float32 accumulation"
+)
 
 
 def backend_problems(backend: str, tensor_parallel: int) -> list[str]:
-    """What is wrong with running on ``backend`` split over ``tensor_parallel`` devices (shared by every settings record)."""
+    """What is wrong with running on ``backend`` split over ``tensor_parallel`` devices (shared by
+    every settings record)."""
     problems = not_one_of("--backend", backend, BACKENDS)
     if tensor_parallel > 1 and backend != "vllm":
-        problems.append(f"--tensor-parallel {tensor_parallel} splits a model over GPUs with vLLM: add --backend vllm")
+        problems.append(
+            f"--tensor-parallel {tensor_parallel} splits a model over GPUs with vLLM: add --backend"
+            " vllm"
+        )
     return problems
 
 
@@ -43,11 +53,13 @@ class ModelSource(Record):
     kind: str
     spec: str
     revision: str | None = None
-    random_init: int | None = None  # the seed of random weights in this model's architecture (a control), or None
+    # the seed of random weights in this model's architecture (a control), or None
+    random_init: int | None = None
 
     @property
     def series(self) -> str:
-        """What the checkpoints of one training run share: the hub id, or a local checkpoint's parent folder."""
+        """What the checkpoints of one training run share: the hub id, or a local checkpoint's
+        parent folder."""
         if self.kind == "local":
             return Path(self.spec).parent.name or self.spec
         return Path(self.spec).name.removesuffix(".gguf") if self.kind == "gguf" else self.spec
@@ -55,14 +67,18 @@ class ModelSource(Record):
     @property
     def default_name(self) -> str:
         """The checkpoint name used when none is given: the revision, else the model's own name; a
-        random-weights control says so in its name, so it is never mistaken for the trained model."""
-        name = (self.revision or Path(self.spec.rstrip("/")).name.removesuffix(".gguf")).replace("/", "-")
+        random-weights control says so in its name, so it is never mistaken for the trained
+        model."""
+        name = (self.revision or Path(self.spec.rstrip("/")).name.removesuffix(".gguf")).replace(
+            "/", "-"
+        )
         return name if self.random_init is None else f"{name}-random-init-seed{self.random_init}"
 
 
 @dataclass(frozen=True)
 class ExtractSettings(Record):
-    """Everything that changes a stored number. Recorded with each checkpoint; a resume must match."""
+    """Everything that changes a stored number. Recorded with each checkpoint; a resume must
+    match."""
 
     batch_tokens: int | None = None  # None: the device's default (lfe.engine.settings)
     dtype: str = "float32"
@@ -78,17 +94,28 @@ class ExtractSettings(Record):
     tensor_parallel: int = 1  # GPUs one vLLM model is split over (vLLM only)
 
     def __post_init__(self):
-        problems = not_positive(batch_tokens=self.batch_tokens, max_tokens=self.max_tokens, block_rows=self.block_rows,
-                                tensor_parallel=self.tensor_parallel)
+        problems = not_positive(
+            batch_tokens=self.batch_tokens,
+            max_tokens=self.max_tokens,
+            block_rows=self.block_rows,
+            tensor_parallel=self.tensor_parallel,
+        )
         problems += backend_problems(self.backend, self.tensor_parallel)
-        problems += (not_one_of("--dtype", self.dtype, MODEL_DTYPES)
-                     + not_one_of("--store-dtype", self.store_dtype, STORE_DTYPES)
-                     + not_one_of("--compression", self.compression, COMPRESSIONS)
-                     + not_one_of("--padding-side", self.padding_side, PADDING_SIDES)
-                     + not_one_of("--special-tokens", self.special_tokens, SPECIAL_TOKENS))
-        problems += [problem for stat in self.stats for problem in not_one_of("--stats", stat, STATS)]
+        problems += (
+            not_one_of("--dtype", self.dtype, MODEL_DTYPES)
+            + not_one_of("--store-dtype", self.store_dtype, STORE_DTYPES)
+            + not_one_of("--compression", self.compression, COMPRESSIONS)
+            + not_one_of("--padding-side", self.padding_side, PADDING_SIDES)
+            + not_one_of("--special-tokens", self.special_tokens, SPECIAL_TOKENS)
+        )
+        problems += [
+            problem for stat in self.stats for problem in not_one_of("--stats", stat, STATS)
+        ]
         if "mean" not in self.stats:
-            problems.append(f"--stats must include mean (the rows every analysis reads), got {','.join(self.stats)}")
+            problems.append(
+                "--stats must include mean (the rows every analysis reads), got"
+                f" {','.join(self.stats)}"
+            )
         try:
             parse_device(self.device)
         except LfeError as error:
@@ -97,7 +124,8 @@ class ExtractSettings(Record):
 
     @classmethod
     def from_dict(cls, data: dict) -> "ExtractSettings":
-        # before the policy had three values it was a flag: False fed the bare text, True fed and pooled specials
+        # before the policy had three values it was a flag: False fed the bare text, True fed and
+        # pooled specials
         if isinstance(data.get("special_tokens"), bool):
             data = {**data, "special_tokens": "include" if data["special_tokens"] else "none"}
         return super().from_dict(data)
@@ -126,11 +154,13 @@ class CheckpointMeta(Record):
     read_point: str | None = None
     read: str | None = None
     deactivation_point: str | None = None
-    firing_point: str | None = None  # what "fired" means for the positive counts (None: not counted)
+    # what "fired" means for the positive counts (None: not counted)
+    firing_point: str | None = None
     pooling: str = POOLING
     weights_hash: str | None = None
     tokenizer_hash: str | None = None
-    files_signature: str | None = None  # lfe.models.loading.files_signature at extraction (None: not recorded)
+    # lfe.models.loading.files_signature at extraction (None: not recorded)
+    files_signature: str | None = None
     n_params: int | None = None  # None: extracted by an lfe that did not record it
     series: str | None = None
     step: int | None = None
@@ -138,4 +168,7 @@ class CheckpointMeta(Record):
 
     def identity(self) -> dict:
         """What a resume must match: the model source and the settings."""
-        return {"source": self.source.to_dict() if self.source else None, "settings": self.settings.to_dict()}
+        return {
+            "source": self.source.to_dict() if self.source else None,
+            "settings": self.settings.to_dict(),
+        }

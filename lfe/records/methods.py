@@ -1,4 +1,5 @@
-"""The peers' ways of choosing a language's neurons, as recorded beside the paper's z-score regions."""
+"""The peers' ways of choosing a language's neurons, as recorded beside the paper's z-score
+regions."""
 
 from __future__ import annotations
 
@@ -21,18 +22,31 @@ class PeerSettings(Record):
 
     methods: tuple[str, ...] = ()  # of PEER_METHODS
     lape_top_rate: float = 0.01  # LAPE: the share of all neurons kept, lowest entropy first
-    lape_filter_rate: float = 0.95  # LAPE: a neuron needs one probability above this quantile of all
+    # LAPE: a neuron needs one probability above this quantile of all
+    lape_filter_rate: float = 0.95
     lape_bar_ratio: float = 0.95  # LAPE: a kept neuron belongs to languages above this quantile
     ap_top_k: int = 1000  # AP: each language's neurons with the highest average precision
     shuffles: int = 20  # label shuffles for each method's chance level (0: none)
 
     def __post_init__(self):
-        refuse([f"--method {method!r} is not one of {', '.join(METHODS)}, all" for method in self.methods
-                if method not in PEER_METHODS]
-               + [f"--{name.replace('_', '-')} must be in (0, 1], got {getattr(self, name)}"
-                  for name in ("lape_top_rate", "lape_filter_rate", "lape_bar_ratio") if not 0 < getattr(self, name) <= 1]
-               + not_positive(ap_top_k=self.ap_top_k)
-               + ([f"the peers' shuffles must be 0 or more, got {self.shuffles}"] if self.shuffles < 0 else []))
+        refuse(
+            [
+                f"--method {method!r} is not one of {', '.join(METHODS)}, all"
+                for method in self.methods
+                if method not in PEER_METHODS
+            ]
+            + [
+                f"--{name.replace('_', '-')} must be in (0, 1], got {getattr(self, name)}"
+                for name in ("lape_top_rate", "lape_filter_rate", "lape_bar_ratio")
+                if not 0 < getattr(self, name) <= 1
+            ]
+            + not_positive(ap_top_k=self.ap_top_k)
+            + (
+                [f"the peers' shuffles must be 0 or more, got {self.shuffles}"]
+                if self.shuffles < 0
+                else []
+            )
+        )
 
     @classmethod
     def parse(cls, chosen: tuple[str, ...], **parameters) -> "PeerSettings":
@@ -40,7 +54,8 @@ class PeerSettings(Record):
         names = METHODS if chosen == ("all",) else chosen
         unknown = [name for name in names if name not in METHODS]
         if unknown or not names:
-            raise AnalysisError(f"--method {','.join(chosen)!r} is not one of {', '.join(METHODS)}, all "
-                                "(or a comma list of them)")
+            raise AnalysisError(
+                f"--method {','.join(chosen)!r} is not one of {', '.join(METHODS)}, all "
+                "(or a comma list of them)"
+            )
         return cls(methods=tuple(name for name in PEER_METHODS if name in names), **parameters)
-

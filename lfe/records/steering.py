@@ -1,4 +1,5 @@
-"""What ``lfe steer`` records: its settings, each (source, target) cell's language shares, the texts."""
+"""What ``lfe steer`` records: its settings, each (source, target) cell's language shares, the
+texts."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from lfe.records.base import Record, not_one_of, not_positive, refuse
 from lfe.records.extraction import MODEL_DTYPES, backend_problems, parse_device
 from lfe.records.methods import METHODS, ZSCORE
 
-FULL, STEERED, RANDOM = "full", "steered", "random"  # the conditions: a SteerCell's fields, SteeredText's keys
+# the conditions: a SteerCell's fields, SteeredText's keys
+FULL, STEERED, RANDOM = "full", "steered", "random"
 CONDITIONS = (FULL, STEERED, RANDOM)
 TARGET, SOURCE, OTHER = "target", "source", "other"  # the keys of each condition's language shares
 SHARES = (TARGET, SOURCE, OTHER)
@@ -22,33 +24,42 @@ class SteerSettings(Record):
 
     targets: tuple[str, ...]  # the languages to steer to (--to)
     prompts: str = ""  # a corpus file of prompts
-    source: str | None = None  # only the prompts of this language (--from); None: every prompt's own language
+    # only the prompts of this language (--from); None: every prompt's own language
+    source: str | None = None
     method: str = ZSCORE  # whose regions are forced
-    zero_source: bool = False  # also zero the prompt language's region (and a random twin of it in the control)
+    # also zero the prompt language's region (and a random twin of it in the control)
+    zero_source: bool = False
     random: str = "matched"
     seed: int = 0
     max_new_tokens: int = 32
     dtype: str = "float32"
     device: str = "cpu"
-    forced_to: str = "the target language's mean pooled activation over its probe rows (from the store)"
+    forced_to: str = (
+        "the target language's mean pooled activation over its probe rows (from the store)"
+    )
     analysis: AnalysisSettings | None = None  # the analysis whose regions were forced
-    backend: str = "hf"  # BACKENDS: the engine the model runs on; a record without one ran on transformers
+    # BACKENDS: the engine the model runs on; a record without one ran on transformers
+    backend: str = "hf"
     tensor_parallel: int = 1  # GPUs one vLLM model is split over
 
     def __post_init__(self):
         parse_device(self.device)
-        refuse(not_positive(max_new_tokens=self.max_new_tokens, tensor_parallel=self.tensor_parallel)
-               + not_one_of("--dtype", self.dtype, MODEL_DTYPES) + not_one_of("--method", self.method, METHODS)
-               + not_one_of("--random", self.random, STEER_RANDOM)
-               + ([f"--seed must be 0 or more, got {self.seed}"] if self.seed < 0 else [])
-               + ([] if self.targets else ["--to names no language"])
-               + backend_problems(self.backend, self.tensor_parallel))
+        refuse(
+            not_positive(max_new_tokens=self.max_new_tokens, tensor_parallel=self.tensor_parallel)
+            + not_one_of("--dtype", self.dtype, MODEL_DTYPES)
+            + not_one_of("--method", self.method, METHODS)
+            + not_one_of("--random", self.random, STEER_RANDOM)
+            + ([f"--seed must be 0 or more, got {self.seed}"] if self.seed < 0 else [])
+            + ([] if self.targets else ["--to names no language"])
+            + backend_problems(self.backend, self.tensor_parallel)
+        )
 
 
 @dataclass(frozen=True)
 class SteerCell(Record):
-    """Prompts of ``source`` steered to ``target``: the shares of continuations identified as the target,
-    the source and other languages, for the full model, the steered model and the random control."""
+    """Prompts of ``source`` steered to ``target``: the shares of continuations identified as the
+    target, the source and other languages, for the full model, the steered model and the random
+    control."""
 
     source: str
     target: str

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from lfe.records import AblationTable, AnalysisArrays, AnalysisRecord, EvolutionRow, EvolutionSettings, Generation, SteerTable
+from lfe.records import (
+    AblationTable,
+    AnalysisArrays,
+    AnalysisRecord,
+    EvolutionRow,
+    EvolutionSettings,
+    Generation,
+    SteerTable,
+)
 from lfe.report import figures as draw
 from lfe.report.causal import causal_section
 from lfe.report.markdown import ablation_report, analysis_report, evolution_report
@@ -21,19 +29,36 @@ from lfe.report.methods import methods_figure, methods_tables
 from lfe.report.steering import write_steering
 from lfe.report.tables import ablation_table, analysis_tables, evolution_table
 
-__all__ = ["append_causal_section", "write_ablation", "write_analysis", "write_evolution", "write_steering"]
+__all__ = [
+    "append_causal_section",
+    "write_ablation",
+    "write_analysis",
+    "write_evolution",
+    "write_steering",
+]
 
 
-def write_analysis(record: AnalysisRecord, arrays: AnalysisArrays, folder: Path, *, grid: np.ndarray,
-                   figures: bool = True) -> Path:
-    """metrics.json, the CSV tables, report.md and (unless ``figures`` is False) the PNG figures of one
-    checkpoint's analysis, from what the store keeps of it (``grid``: the store row of each language and sid)."""
+def write_analysis(
+    record: AnalysisRecord,
+    arrays: AnalysisArrays,
+    folder: Path,
+    *,
+    grid: np.ndarray,
+    figures: bool = True,
+) -> Path:
+    """metrics.json, the CSV tables, report.md and (unless ``figures`` is False) the PNG figures of
+    one checkpoint's analysis, from what the store keeps of it (``grid``: the store row of each
+    language and sid)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.json").write_text(json.dumps(record.to_dict(), indent=2))
     analysis_tables(record, folder)
     if figures:
-        draw.similarity_map(record, draw.in_language_blocks(arrays.similarity, grid), folder / draw.SIMILARITY_MAP,
-                            prefix=record.checkpoint)
+        draw.similarity_map(
+            record,
+            draw.in_language_blocks(arrays.similarity, grid),
+            folder / draw.SIMILARITY_MAP,
+            prefix=record.checkpoint,
+        )
         for filename, figure in draw.RECORD_FIGURES.items():
             figure(record, folder / filename, record.checkpoint)
     if record.methods:
@@ -44,16 +69,27 @@ def write_analysis(record: AnalysisRecord, arrays: AnalysisArrays, folder: Path,
     return folder
 
 
-def append_causal_section(report: Path, ablation: AblationTable, steering: SteerTable, ablation_folder: Path,
-                          steering_folder: Path) -> None:
-    """End ``report`` (an analysis's report.md) with the causal tests of its regions, linking their folders."""
+def append_causal_section(
+    report: Path,
+    ablation: AblationTable,
+    steering: SteerTable,
+    ablation_folder: Path,
+    steering_folder: Path,
+) -> None:
+    """End ``report`` (an analysis's report.md) with the causal tests of its regions, linking their
+    folders."""
     here = report.parent
-    links = (os.path.relpath(ablation_folder / "table.md", here), os.path.relpath(steering_folder / "steer.md", here))
+    links = (
+        os.path.relpath(ablation_folder / "table.md", here),
+        os.path.relpath(steering_folder / "steer.md", here),
+    )
     with report.open("a", encoding="utf-8") as handle:
         handle.write(causal_section(ablation, steering, *links))
 
 
-def write_ablation(table: AblationTable, generations: list[Generation] | None, folder: Path) -> Path:
+def write_ablation(
+    table: AblationTable, generations: list[Generation] | None, folder: Path
+) -> Path:
     """table.json (with the generations), table.csv, table.md and the heatmap table.png."""
     folder.mkdir(parents=True, exist_ok=True)
     saved = {**table.to_dict(), "generations": [row.to_dict() for row in generations or []]}
@@ -64,19 +100,38 @@ def write_ablation(table: AblationTable, generations: list[Generation] | None, f
     return folder
 
 
-def write_evolution(rows: list[EvolutionRow], settings: EvolutionSettings, trends: dict, folder: Path, *,
-                    figures: bool = True) -> Path:
-    """evolution.json (parameters, trends, rows), evolution.csv, evolution.md and the evolution figures."""
+def write_evolution(
+    rows: list[EvolutionRow],
+    settings: EvolutionSettings,
+    trends: dict,
+    folder: Path,
+    *,
+    figures: bool = True,
+) -> Path:
+    """evolution.json (parameters, trends, rows), evolution.csv, evolution.md and the evolution
+    figures."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "evolution.json").write_text(json.dumps(
-        {"params": settings.to_dict(), "trends": trends, "rows": [row.to_dict() for row in rows]}, indent=2))
+    (folder / "evolution.json").write_text(
+        json.dumps(
+            {
+                "params": settings.to_dict(),
+                "trends": trends,
+                "rows": [row.to_dict() for row in rows],
+            },
+            indent=2,
+        )
+    )
     evolution_table(rows, folder / "evolution.csv")
     drawn = []
     if figures:
         for filename, figure in draw.EVOLUTION.items():
-            if filename == draw.ABLATION_EVOLUTION and all(row.own_region_increase is None for row in rows):
+            if filename == draw.ABLATION_EVOLUTION and all(
+                row.own_region_increase is None for row in rows
+            ):
                 continue  # no ablation was stored
             figure(rows, settings.x, folder / filename)
             drawn.append(filename)
-    (folder / "evolution.md").write_text(evolution_report(rows, settings, trends, drawn), encoding="utf-8")
+    (folder / "evolution.md").write_text(
+        evolution_report(rows, settings, trends, drawn), encoding="utf-8"
+    )
     return folder

@@ -1,8 +1,9 @@
 """Figures a person reads: PNG files written next to the numbers they show.
 
 One checkpoint's figures are drawn from what the store keeps: its ``AnalysisRecord`` (and, for the
-similarity map, the stored map with its rows in language blocks), a path and an optional title prefix
-(the checkpoint's name); the evolution figures take ``EvolutionRow``s and the x axis. Each writes one PNG.
+similarity map, the stored map with its rows in language blocks), a path and an optional title
+prefix (the checkpoint's name); the evolution figures take ``EvolutionRow``s and the x axis. Each
+writes one PNG.
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ SIMILARITY_MAP = "similarity_map.png"
 
 
 def in_language_blocks(similarity: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """S[o][:, o] with o = grid.ravel(): the map's rows and columns ordered by language, then sid."""
+    """S[o][:, o] with o = grid.ravel(): the map's rows and columns ordered by language, then
+    sid."""
     order = grid.ravel()
     return similarity[np.ix_(order, order)]
 
 
-def similarity_map(record: AnalysisRecord, blocks: np.ndarray, path: Path, prefix: str = "") -> Path:
-    """The whole-model similarity map (``blocks``: rows by language then sid), language blocks labelled."""
+def similarity_map(
+    record: AnalysisRecord, blocks: np.ndarray, path: Path, prefix: str = ""
+) -> Path:
+    """The whole-model similarity map (``blocks``: rows by language then sid), language blocks
+    labelled."""
     plt = pyplot()
     n_langs, n_sids = len(record.languages), record.n_sids
     figure, axes = plt.subplots(figsize=(7.5, 6.5))
@@ -53,9 +58,15 @@ def layer_curves(record: AnalysisRecord, path: Path, prefix: str = "") -> Path:
         if record.whole.has_intervals:
             low, high = zip(*(layer.interval(name) for layer in record.layers))
             axes.fill_between(layers, low, high, color=colour, alpha=0.2, linewidth=0)
-        if getattr(record.layers[0], f"{name}_null") is not None:  # the chance level: shuffled labels' 95th percentile
-            axes.plot(layers, [getattr(layer, f"{name}_null").p95 for layer in record.layers], ":", color=colour,
-                      label=f"{name.upper()} chance (null 95th pct)")
+        # the chance level: shuffled labels' 95th percentile
+        if getattr(record.layers[0], f"{name}_null") is not None:
+            axes.plot(
+                layers,
+                [getattr(layer, f"{name}_null").p95 for layer in record.layers],
+                ":",
+                color=colour,
+                label=f"{name.upper()} chance (null 95th pct)",
+            )
     axes.axhline(0, color="grey", linewidth=0.5)
     layer_axis(axes)
     axes.set_ylabel("score")
@@ -85,14 +96,26 @@ def region_sizes(record: AnalysisRecord, path: Path, prefix: str = "") -> Path:
     figure, axes = plt.subplots(figsize=(7.5, 4.0))
     bars = axes.bar(langs, sizes, color="tab:purple")
     axes.bar_label(bars, labels=[f"{size:.2f}%" for size in sizes], fontsize="small")
-    if record.region_null is not None:  # the chance level of each region: shuffled labels' mean and 95th percentile
+    # the chance level of each region: shuffled labels' mean and 95th percentile
+    if record.region_null is not None:
         chance = [record.region_null.region_percent[lang] for lang in langs]
-        axes.errorbar(langs, [null.mean for null in chance],
-                      yerr=[[0] * len(chance), [null.p95 - null.mean for null in chance]], fmt="_", color="black",
-                      capsize=4, label="chance (null mean to 95th pct)")
+        axes.errorbar(
+            langs,
+            [null.mean for null in chance],
+            yerr=[[0] * len(chance), [null.p95 - null.mean for null in chance]],
+            fmt="_",
+            color="black",
+            capsize=4,
+            label="chance (null mean to 95th pct)",
+        )
         axes.legend(fontsize="small")
     axes.set_ylabel("percent of all neurons")
-    axes.set_title(title(prefix, f"Key region size per language, SKLR {record.sklr} neurons ({record.params.rule})"))
+    axes.set_title(
+        title(
+            prefix,
+            f"Key region size per language, SKLR {record.sklr} neurons ({record.params.rule})",
+        )
+    )
     return save(figure, path)
 
 
@@ -107,15 +130,23 @@ def region_overlap(record: AnalysisRecord, path: Path, prefix: str = "") -> Path
     if len(langs) <= 12:
         limit = overlap.max() / 2 if overlap.size else 0
         for (i, j), value in np.ndenumerate(overlap):
-            axes.text(j, i, str(value), ha="center", va="center", fontsize="x-small",
-                      color="black" if value > limit else "white")
+            axes.text(
+                j,
+                i,
+                str(value),
+                ha="center",
+                va="center",
+                fontsize="x-small",
+                color="black" if value > limit else "white",
+            )
     axes.set_title(title(prefix, "Overlap of key regions (neurons)"))
     figure.colorbar(image, ax=axes, shrink=0.8)
     return save(figure, path)
 
 
 RecordFigure = Callable[[AnalysisRecord, Path, str], Path]
-RECORD_FIGURES: dict[str, RecordFigure] = {  # one checkpoint's figures after the similarity map, by file name
+# one checkpoint's figures after the similarity map, by file name
+RECORD_FIGURES: dict[str, RecordFigure] = {
     "layer_lrds_sads.png": layer_curves,
     "key_neurons_per_layer.png": key_neurons_per_layer,
     "region_sizes.png": region_sizes,
@@ -130,7 +161,10 @@ def ablation_heatmap(increase: dict[str, dict[str, float]], path: Path, prefix: 
     names = list(next(iter(increase.values())))
     values = np.array([[increase[lang][name] for name in names] for lang in langs])
     figure, axes = plt.subplots(figsize=(1.0 + 0.7 * len(names), 1.2 + 0.45 * len(langs)))
-    image = axes.imshow(np.log10(np.clip(values, 0, None) + 1), cmap="rocket_r" if "rocket_r" in plt.colormaps() else "Reds")
+    image = axes.imshow(
+        np.log10(np.clip(values, 0, None) + 1),
+        cmap="rocket_r" if "rocket_r" in plt.colormaps() else "Reds",
+    )
     axes.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize="small")
     axes.set_yticks(range(len(langs)), langs)
     for (i, j), value in np.ndenumerate(values):
@@ -142,7 +176,9 @@ def ablation_heatmap(increase: dict[str, dict[str, float]], path: Path, prefix: 
     return save(figure, path)
 
 
-# -- evolution over checkpoints and model sizes: each takes the rows of `lfe evolve`'s table ---------
+# -- evolution over checkpoints and model sizes: each takes the rows of `lfe evolve`'s table
+# ---------
+
 
 def _x_axis(axes, x: str, rows: list[EvolutionRow]) -> None:
     axes.set_xlabel("training step" if x == "step" else "parameters")
@@ -156,18 +192,28 @@ def _x_axis(axes, x: str, rows: list[EvolutionRow]) -> None:
 
 
 def evolution_alignment(rows: list[EvolutionRow], x: str, path: Path) -> Path:
-    """LRDS and SADS of the whole model against the step or the size, with 95% intervals (paper Fig. 4)."""
+    """LRDS and SADS of the whole model against the step or the size, with 95% intervals (paper Fig.
+    4)."""
     plt = pyplot()
     figure, panels = plt.subplots(1, 2, figsize=(11, 4.2))
-    for axes, key, heading in ((panels[0], "lrds", "LRDS (language separation)"),
-                               (panels[1], "sads", "SADS (semantic alignment)")):
+    for axes, key, heading in (
+        (panels[0], "lrds", "LRDS (language separation)"),
+        (panels[1], "sads", "SADS (semantic alignment)"),
+    ):
         for name, series in by_series(rows).items():
             xs = [row.x(x) for row in series]
-            line, = axes.plot(xs, [getattr(row, key) for row in series], marker="o", markersize=3, label=name)
+            (line,) = axes.plot(
+                xs, [getattr(row, key) for row in series], marker="o", markersize=3, label=name
+            )
             if getattr(series[0], f"{key}_low") is not None:
-                axes.fill_between(xs, [getattr(row, f"{key}_low") for row in series],
-                                  [getattr(row, f"{key}_high") for row in series],
-                                  color=line.get_color(), alpha=0.2, linewidth=0)
+                axes.fill_between(
+                    xs,
+                    [getattr(row, f"{key}_low") for row in series],
+                    [getattr(row, f"{key}_high") for row in series],
+                    color=line.get_color(),
+                    alpha=0.2,
+                    linewidth=0,
+                )
         axes.axhline(0, color="grey", linewidth=0.5)
         _x_axis(axes, x, rows)
         axes.set_title(heading)
@@ -182,15 +228,25 @@ def evolution_regions(rows: list[EvolutionRow], x: str, path: Path) -> Path:
     styles = ["-", "--", ":", "-."]
     for index, (name, series) in enumerate(by_series(rows).items()):
         xs = [row.x(x) for row in series]
-        panels[0].plot(xs, [row.sklr_percent for row in series], marker="o", markersize=3, label=name)
+        panels[0].plot(
+            xs, [row.sklr_percent for row in series], marker="o", markersize=3, label=name
+        )
         for lang in series[0].region_percent:
-            panels[1].plot(xs, [row.region_percent[lang] for row in series], styles[index % len(styles)],
-                           marker="o", markersize=2, label=lang if index == 0 else None)
+            panels[1].plot(
+                xs,
+                [row.region_percent[lang] for row in series],
+                styles[index % len(styles)],
+                marker="o",
+                markersize=2,
+                label=lang if index == 0 else None,
+            )
     panels[0].set_ylabel("SKLR, percent of all neurons")
     panels[0].set_title("Size of all key linguistic regions")
     panels[0].legend(fontsize="small")
     panels[1].set_ylabel("percent of all neurons")
-    panels[1].set_title("Key region per language" + (" (line style: series)" if len(by_series(rows)) > 1 else ""))
+    panels[1].set_title(
+        "Key region per language" + (" (line style: series)" if len(by_series(rows)) > 1 else "")
+    )
     panels[1].legend(fontsize="x-small", ncol=2)
     for axes in panels:
         _x_axis(axes, x, rows)
@@ -198,15 +254,25 @@ def evolution_regions(rows: list[EvolutionRow], x: str, path: Path) -> Path:
 
 
 def evolution_layers(rows: list[EvolutionRow], x: str, path: Path) -> Path:
-    """Share of each layer in all key neurons, per checkpoint, and its centre of depth (paper Fig. 7)."""
+    """Share of each layer in all key neurons, per checkpoint, and its centre of depth (paper Fig.
+    7)."""
     plt = pyplot()
     groups = by_series(rows)
-    figure, panels = plt.subplots(1, len(groups) + 1, figsize=(4.5 * (len(groups) + 1), 4.2), squeeze=False)
+    figure, panels = plt.subplots(
+        1, len(groups) + 1, figsize=(4.5 * (len(groups) + 1), 4.2), squeeze=False
+    )
     for axes, (name, series) in zip(panels[0], groups.items()):
-        shares = np.array([np.sum(list(row.key_neurons_per_layer.values()), axis=0) for row in series], dtype=float)
+        shares = np.array(
+            [np.sum(list(row.key_neurons_per_layer.values()), axis=0) for row in series],
+            dtype=float,
+        )
         shares /= np.maximum(shares.sum(axis=1, keepdims=True), 1)
-        image = axes.imshow(shares.T, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest")
-        axes.set_xticks(range(len(series)), [str(row.x(x)) for row in series], rotation=60, fontsize="x-small")
+        image = axes.imshow(
+            shares.T, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest"
+        )
+        axes.set_xticks(
+            range(len(series)), [str(row.x(x)) for row in series], rotation=60, fontsize="x-small"
+        )
         axes.set_yticks(range(shares.shape[1]))
         axes.set_xlabel("training step" if x == "step" else "parameters")
         axes.set_ylabel("layer")
@@ -214,8 +280,13 @@ def evolution_layers(rows: list[EvolutionRow], x: str, path: Path) -> Path:
         figure.colorbar(image, ax=axes, shrink=0.8)
     centre = panels[0][-1]
     for name, series in groups.items():
-        centre.plot([row.x(x) for row in series], [row.key_layer_center for row in series], marker="o", markersize=3,
-                    label=name)
+        centre.plot(
+            [row.x(x) for row in series],
+            [row.key_layer_center for row in series],
+            marker="o",
+            markersize=3,
+            label=name,
+        )
     centre.set_ylim(0, 1)
     centre.set_ylabel("centre of key neurons in depth (0 first, 1 last layer)")
     _x_axis(centre, x, rows)
@@ -224,16 +295,29 @@ def evolution_layers(rows: list[EvolutionRow], x: str, path: Path) -> Path:
 
 
 def evolution_ablation(rows: list[EvolutionRow], x: str, path: Path) -> Path:
-    """Perplexity increase from switching off each language's own region vs its random twin, per checkpoint."""
+    """Perplexity increase from switching off each language's own region vs its random twin, per
+    checkpoint."""
     plt = pyplot()
     figure, axes = plt.subplots(figsize=(7.5, 4.2))
-    for name, series in by_series([row for row in rows if row.own_region_increase is not None]).items():
+    for name, series in by_series(
+        [row for row in rows if row.own_region_increase is not None]
+    ).items():
         xs = [row.x(x) for row in series]
-        line, = axes.plot(xs, [row.own_region_increase for row in series], marker="o", markersize=3,
-                          label=f"{name}: own region")
+        (line,) = axes.plot(
+            xs,
+            [row.own_region_increase for row in series],
+            marker="o",
+            markersize=3,
+            label=f"{name}: own region",
+        )
         if series[0].random_twin_increase is not None:
-            axes.plot(xs, [row.random_twin_increase for row in series], "--", color=line.get_color(),
-                      label=f"{name}: random twin")
+            axes.plot(
+                xs,
+                [row.random_twin_increase for row in series],
+                "--",
+                color=line.get_color(),
+                label=f"{name}: random twin",
+            )
     axes.set_yscale("symlog")
     axes.set_ylabel("perplexity increase, percent (mean over languages)")
     _x_axis(axes, x, rows)

@@ -27,7 +27,8 @@ def save(figure: Any, path: Path) -> Path:
 
 
 def title(prefix: str, text: str) -> str:
-    """``prefix: text``, or ``text`` without a prefix (the checkpoint's name, where one is shown)."""
+    """``prefix: text``, or ``text`` without a prefix (the checkpoint's name, where one is
+    shown)."""
     return f"{prefix}: {text}" if prefix else text
 
 

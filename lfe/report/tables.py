@@ -18,37 +18,77 @@ def write_csv(path: Path, header: Sequence, rows: Iterable[Sequence]) -> Path:
 
 
 def analysis_tables(record: AnalysisRecord, folder: Path) -> None:
-    """layers.csv, regions.csv, key_neurons_per_layer.csv and overlap.csv of one checkpoint's analysis."""
-    columns = [column for column in Alignment.COLUMNS
-               if record.whole.has_intervals or not column.endswith(("_low", "_high"))]
-    nulls = [(measure, part) for measure in ("lrds", "sads") for part in ("mean", "p95", "p_value")
-             if record.layers and getattr(record.layers[0], f"{measure}_null") is not None]
-    write_csv(folder / "layers.csv", ["layer", *columns, *(f"{measure}_null_{part}" for measure, part in nulls)],
-              [[index, *(getattr(layer, column) for column in columns),
-                *(getattr(getattr(layer, f"{measure}_null"), part) for measure, part in nulls)]
-               for index, layer in enumerate(record.layers)])
-    write_csv(folder / "regions.csv", ["lang", "key_neurons", "percent"],
-              [[lang, size, record.region_percent[lang]] for lang, size in record.region_sizes.items()])
-    write_csv(folder / "key_neurons_per_layer.csv", ["lang", *[f"layer_{m}" for m in range(len(record.layers))]],
-              [[lang, *counts] for lang, counts in record.key_neurons_per_layer.items()])
-    write_csv(folder / "overlap.csv", ["lang", *record.languages],
-              [[lang, *row] for lang, row in zip(record.languages, record.overlap)])
+    """layers.csv, regions.csv, key_neurons_per_layer.csv and overlap.csv of one checkpoint's
+    analysis."""
+    columns = [
+        column
+        for column in Alignment.COLUMNS
+        if record.whole.has_intervals or not column.endswith(("_low", "_high"))
+    ]
+    nulls = [
+        (measure, part)
+        for measure in ("lrds", "sads")
+        for part in ("mean", "p95", "p_value")
+        if record.layers and getattr(record.layers[0], f"{measure}_null") is not None
+    ]
+    write_csv(
+        folder / "layers.csv",
+        ["layer", *columns, *(f"{measure}_null_{part}" for measure, part in nulls)],
+        [
+            [
+                index,
+                *(getattr(layer, column) for column in columns),
+                *(getattr(getattr(layer, f"{measure}_null"), part) for measure, part in nulls),
+            ]
+            for index, layer in enumerate(record.layers)
+        ],
+    )
+    write_csv(
+        folder / "regions.csv",
+        ["lang", "key_neurons", "percent"],
+        [[lang, size, record.region_percent[lang]] for lang, size in record.region_sizes.items()],
+    )
+    write_csv(
+        folder / "key_neurons_per_layer.csv",
+        ["lang", *[f"layer_{m}" for m in range(len(record.layers))]],
+        [[lang, *counts] for lang, counts in record.key_neurons_per_layer.items()],
+    )
+    write_csv(
+        folder / "overlap.csv",
+        ["lang", *record.languages],
+        [[lang, *row] for lang, row in zip(record.languages, record.overlap)],
+    )
 
 
 def ablation_table(table: AblationTable, path: Path) -> Path:
     """table.csv: evaluated language, full-model perplexity, then each region's percent increase."""
     names = table.columns
-    return write_csv(path, ["language", f"{FULL_MODEL} perplexity", *names],
-                     [[lang, table.perplexity[lang][FULL_MODEL], *(row[name] for name in names)]
-                      for lang, row in table.increase_percent.items()])
+    return write_csv(
+        path,
+        ["language", f"{FULL_MODEL} perplexity", *names],
+        [
+            [lang, table.perplexity[lang][FULL_MODEL], *(row[name] for name in names)]
+            for lang, row in table.increase_percent.items()
+        ],
+    )
 
 
 def evolution_table(rows: list[EvolutionRow], path: Path) -> Path:
-    """evolution.csv: ``EvolutionRow.CSV_COLUMNS``, each language's key-region percent, then each harness score."""
+    """evolution.csv: ``EvolutionRow.CSV_COLUMNS``, each language's key-region percent, then each
+    harness score."""
     langs = sorted({lang for row in rows for lang in row.region_percent})
     tasks = sorted({key for row in rows for key in row.harness_full or {}})
-    return write_csv(path, [*EvolutionRow.CSV_COLUMNS, *(f"region_percent_{lang}" for lang in langs),
-                            *(f"harness_full {key}" for key in tasks)],
-                     [[getattr(row, key) for key in EvolutionRow.CSV_COLUMNS]
-                      + [row.region_percent.get(lang) for lang in langs]
-                      + [(row.harness_full or {}).get(key) for key in tasks] for row in rows])
+    return write_csv(
+        path,
+        [
+            *EvolutionRow.CSV_COLUMNS,
+            *(f"region_percent_{lang}" for lang in langs),
+            *(f"harness_full {key}" for key in tasks),
+        ],
+        [
+            [getattr(row, key) for key in EvolutionRow.CSV_COLUMNS]
+            + [row.region_percent.get(lang) for lang in langs]
+            + [(row.harness_full or {}).get(key) for key in tasks]
+            for row in rows
+        ],
+    )

@@ -21,20 +21,24 @@ from lfe.store.schema import write_failure
 
 
 def lock_path(store: str | Path) -> Path:
-    """The lock file of ``store``, beside the real store: a symlink or another spelling of the path locks the same."""
+    """The lock file of ``store``, beside the real store: a symlink or another spelling of the path
+    locks the same."""
     store = Path(store).resolve()
     return store.with_name(f".{store.name}.lock")
 
 
 @contextmanager
 def writer_lock(store: str | Path, command: str = "lfe extract"):
-    """Hold the store's writer lock for the ``with`` block; ``StoreError`` naming the holder if taken."""
+    """Hold the store's writer lock for the ``with`` block; ``StoreError`` naming the holder if
+    taken."""
     path = lock_path(store)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(path, "a+")
     except OSError as error:
-        raise StoreError(f"cannot take the writer lock of {store}: {write_failure(error)}") from None
+        raise StoreError(
+            f"cannot take the writer lock of {store}: {write_failure(error)}"
+        ) from None
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -44,16 +48,28 @@ def writer_lock(store: str | Path, command: str = "lfe extract"):
                 holder = json.loads(handle.read() or "{}")
             except ValueError:
                 holder = {}
-            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder["since"])) if "since" in holder else "?"
+            since = (
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder["since"]))
+                if "since" in holder
+                else "?"
+            )
             raise StoreError(
-                f"{store} is being written by another {holder.get('command', 'lfe process')} (pid {holder.get('pid', '?')} "
-                f"on {holder.get('host', '?')}, since {since}); wait for it to finish or stop it. A crashed process "
-                "releases the lock by itself"
+                f"{store} is being written by another {holder.get('command', 'lfe process')} (pid"
+                f" {holder.get('pid', '?')} on {holder.get('host', '?')}, since {since}); wait for"
+                " it to finish or stop it. A crashed process releases the lock by itself"
             ) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(),
-                                 "command": command}))
+        handle.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "since": time.time(),
+                    "command": command,
+                }
+            )
+        )
         handle.flush()
         yield
     finally:

@@ -1,7 +1,7 @@
 """What workflows keep about a checkpoint in its store: the analysis (a record and its arrays), the
-last ablation table (with its generations) and the last steering table (with its continuations), each
-under ``<kind>/<checkpoint>``; damaged ones are reported with the command that replaces them. What is
-kept is enough to write every report again (``lfe report``)."""
+last ablation table (with its generations) and the last steering table (with its continuations),
+each under ``<kind>/<checkpoint>``; damaged ones are reported with the command that replaces them.
+What is kept is enough to write every report again (``lfe report``)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,24 @@ import numpy as np
 import zarr
 
 from lfe.errors import StoreError
-from lfe.records import AblationTable, AnalysisArrays, AnalysisRecord, Generation, Record, SteeredText, SteerTable
+from lfe.records import (
+    AblationTable,
+    AnalysisArrays,
+    AnalysisRecord,
+    Generation,
+    Record,
+    SteeredText,
+    SteerTable,
+)
 from lfe.store.schema import CODECS, DIMENSIONS
 
-ANALYSIS, ABLATION, STEERING = "analysis", "ablation", "steering"  # the groups of records kept per checkpoint
+# the groups of records kept per checkpoint
+ANALYSIS, ABLATION, STEERING = "analysis", "ablation", "steering"
 MADE_BY = {ANALYSIS: "lfe analyze", ABLATION: "lfe ablate", STEERING: "lfe steer"}
 DETAILS = "details"  # beside a record: the rows its tables summarise (generations, continuations)
 Detail = TypeVar("Detail", bound=Record)
-REQUIRED_ARRAYS = ("similarity", "zscores", "regions", "key_neurons_per_layer")  # the peers' arrays are optional
+# the peers' arrays are optional
+REQUIRED_ARRAYS = ("similarity", "zscores", "regions", "key_neurons_per_layer")
 
 
 class CheckpointRecords:
@@ -37,9 +47,15 @@ class CheckpointRecords:
             if values is None:  # a method that did not run
                 continue
             values = np.asarray(values)
-            group.create_array(key, shape=values.shape, dtype=values.dtype, chunks=values.shape or None,
-                               compressors=CODECS["zstd"], config={"write_empty_chunks": True},
-                               dimension_names=DIMENSIONS.get(key))[...] = values
+            group.create_array(
+                key,
+                shape=values.shape,
+                dtype=values.dtype,
+                chunks=values.shape or None,
+                compressors=CODECS["zstd"],
+                config={"write_empty_chunks": True},
+                dimension_names=DIMENSIONS.get(key),
+            )[...] = values
         group.attrs["lfe"] = record.to_dict()
 
     def analysis(self, name: str) -> AnalysisRecord:
@@ -58,18 +74,27 @@ class CheckpointRecords:
         self._required_attrs(ANALYSIS, name)
         with self._damaged_record(ANALYSIS, name):
             group = self._group[ANALYSIS][name]
-            arrays = {key: group[key] for key in AnalysisArrays.__dataclass_fields__ if key in group}
-            arrays.update({key: group[key] for key in REQUIRED_ARRAYS})  # a missing one is a KeyError: damage
-            lost = [key for key, array in arrays.items() if array.nchunks_initialized < array.nchunks]
-            if lost:  # written with every chunk (write_empty_chunks): a missing one would read as zeros
+            arrays = {
+                key: group[key] for key in AnalysisArrays.__dataclass_fields__ if key in group
+            }
+            # a missing one is a KeyError: damage
+            arrays.update({key: group[key] for key in REQUIRED_ARRAYS})
+            lost = [
+                key for key, array in arrays.items() if array.nchunks_initialized < array.nchunks
+            ]
+            # written with every chunk (write_empty_chunks): a missing one would read as zeros
+            if lost:
                 raise StoreError(f"chunk files of {', '.join(lost)} are missing")
             return arrays
 
     def has_analysis(self, name: str) -> bool:
         return self._record_attrs(ANALYSIS, name) is not None
 
-    def write_ablation(self, name: str, table: AblationTable, generations: Sequence[Generation] = ()) -> None:
-        """Keep ``table`` and its ``generations`` as checkpoint ``name``'s ablation record, replacing the last one."""
+    def write_ablation(
+        self, name: str, table: AblationTable, generations: Sequence[Generation] = ()
+    ) -> None:
+        """Keep ``table`` and its ``generations`` as checkpoint ``name``'s ablation record,
+        replacing the last one."""
         self._write_record(ABLATION, name, table, generations)
 
     def ablation(self, name: str) -> AblationTable | None:
@@ -78,11 +103,13 @@ class CheckpointRecords:
         return None if attrs is None else AblationTable.from_dict(attrs)
 
     def ablation_generations(self, name: str) -> list[Generation]:
-        """The continuations of the last ablation of checkpoint ``name`` (none without ``--generate``)."""
+        """The continuations of the last ablation of checkpoint ``name`` (none without
+        ``--generate``)."""
         return self._details(ABLATION, name, Generation)
 
     def write_steering(self, name: str, table: SteerTable, texts: Sequence[SteeredText]) -> None:
-        """Keep ``table`` and every continuation as checkpoint ``name``'s steering record, replacing the last one."""
+        """Keep ``table`` and every continuation as checkpoint ``name``'s steering record, replacing
+        the last one."""
         self._write_record(STEERING, name, table, texts)
 
     def steering(self, name: str) -> SteerTable | None:
@@ -94,15 +121,21 @@ class CheckpointRecords:
         """Every continuation of the last steering run of checkpoint ``name``."""
         return self._details(STEERING, name, SteeredText)
 
-    def _write_record(self, kind: str, name: str, record: Record, details: Sequence[Record] = ()) -> None:
+    def _write_record(
+        self, kind: str, name: str, record: Record, details: Sequence[Record] = ()
+    ) -> None:
         # one write of the attributes: a record is never seen without its details
-        self._fresh_group(kind, name).attrs.update({DETAILS: [detail.to_dict() for detail in details],
-                                                    "lfe": record.to_dict()})
+        self._fresh_group(kind, name).attrs.update(
+            {DETAILS: [detail.to_dict() for detail in details], "lfe": record.to_dict()}
+        )
 
     def _details(self, kind: str, name: str, kind_of_detail: type[Detail]) -> list[Detail]:
         self._required_attrs(kind, name)
         with self._damaged_record(kind, name):
-            return [kind_of_detail.from_dict(detail) for detail in self._group[kind][name].attrs.get(DETAILS, [])]
+            return [
+                kind_of_detail.from_dict(detail)
+                for detail in self._group[kind][name].attrs.get(DETAILS, [])
+            ]
 
     def _record_attrs(self, kind: str, name: str) -> dict | None:
         with self._damaged_record(kind, name):
@@ -113,16 +146,20 @@ class CheckpointRecords:
 
     @contextmanager
     def _damaged_record(self, kind: str, name: str):
-        """Reading ``kind/name``: damaged metadata or chunks become one ``StoreError`` that names the repair."""
+        """Reading ``kind/name``: damaged metadata or chunks become one ``StoreError`` that names
+        the repair."""
         try:
             yield
         except Exception as error:  # noqa: BLE001 - JSON, metadata validation, each codec: every type a damaged file raises
             why = str(error) if isinstance(error, StoreError) else type(error).__name__
-            raise StoreError(f"the {kind} of checkpoint {name!r} in {self.path} is damaged ({why}); "
-                             f"run `{MADE_BY[kind]}` on the store again: it replaces it") from None
+            raise StoreError(
+                f"the {kind} of checkpoint {name!r} in {self.path} is damaged ({why}); "
+                f"run `{MADE_BY[kind]}` on the store again: it replaces it"
+            ) from None
 
     def _record_params(self, kind: str, name: str) -> dict | str | None:
-        """The parameters of ``kind/name`` for ``lfe info``: None if there is none, a sentence if it is damaged."""
+        """The parameters of ``kind/name`` for ``lfe info``: None if there is none, a sentence if it
+        is damaged."""
         try:
             attrs = self._record_attrs(kind, name)
         except StoreError as error:
@@ -132,7 +169,10 @@ class CheckpointRecords:
     def _required_attrs(self, kind: str, name: str) -> dict:
         attrs = self._record_attrs(kind, name)
         if attrs is None:
-            raise StoreError(f"{self.path} has no {kind} of checkpoint {name!r}; run `{MADE_BY[kind]} {self.path}`")
+            raise StoreError(
+                f"{self.path} has no {kind} of checkpoint {name!r}; run `{MADE_BY[kind]}"
+                f" {self.path}`"
+            )
         return attrs
 
     def _fresh_group(self, kind: str, name: str) -> zarr.Group:
@@ -142,7 +182,8 @@ class CheckpointRecords:
         return parent.create_group(name, overwrite=True)
 
     def _required_group(self, key: str) -> zarr.Group:
-        """The group ``key``, created if missing; damaged metadata of it (it holds no attributes) is rewritten."""
+        """The group ``key``, created if missing; damaged metadata of it (it holds no attributes) is
+        rewritten."""
         try:
             return self._group.require_group(key)
         except Exception:  # noqa: BLE001 - an unreadable zarr.json: its children are separate files and stay
@@ -150,5 +191,6 @@ class CheckpointRecords:
             return self._group.require_group(key)
 
     def prepare_records(self) -> None:
-        """Create the groups that records go into, so tasks on a cluster never race to create them."""
+        """Create the groups that records go into, so tasks on a cluster never race to create
+        them."""
         self._required_group(ANALYSIS)

@@ -16,21 +16,37 @@ CODECS = {
     "zstd": (ZstdCodec(level=3, checksum=True),),
     "none": (Crc32cCodec(),),
 }
-# Zarr v3 dimension names of each array, so `xarray.open_zarr` on a group labels its axes (new stores)
+# Zarr v3 dimension names of each array, so `xarray.open_zarr` on a group labels its axes (new
+# stores)
 DIMENSIONS = {
-    "corpus": ("sample",), "pooled": ("sample", "neuron"), "positive": ("sample", "neuron"), "norms": ("sample",),
-    "n_tokens": ("sample",), "done": ("block",),
-    "similarity": ("sample", "sample_other"), "zscores": ("language", "neuron"), "regions": ("language", "neuron"),
-    "key_neurons_per_layer": ("language", "layer"), "lape_probability": ("language", "neuron"),
-    "lape_regions": ("language", "neuron"), "ap_scores": ("language", "neuron"), "ap_regions": ("language", "neuron"),
+    "corpus": ("sample",),
+    "pooled": ("sample", "neuron"),
+    "positive": ("sample", "neuron"),
+    "norms": ("sample",),
+    "n_tokens": ("sample",),
+    "done": ("block",),
+    "similarity": ("sample", "sample_other"),
+    "zscores": ("language", "neuron"),
+    "regions": ("language", "neuron"),
+    "key_neurons_per_layer": ("language", "layer"),
+    "lape_probability": ("language", "neuron"),
+    "lape_regions": ("language", "neuron"),
+    "ap_scores": ("language", "neuron"),
+    "ap_regions": ("language", "neuron"),
 }
 
 
 def write_failure(error: OSError) -> str:
     """What an OS error while writing (or opening a path) means for the user, and what to do."""
     hints = {
-        errno.ENOSPC: "no space left on the device; free space, then rerun the same command: finished blocks are kept",
-        errno.EDQUOT: "the disk quota is exhausted; free space, then rerun the same command: finished blocks are kept",
+        errno.ENOSPC: (
+            "no space left on the device; free space, then rerun the same command: finished blocks"
+            " are kept"
+        ),
+        errno.EDQUOT: (
+            "the disk quota is exhausted; free space, then rerun the same command: finished blocks"
+            " are kept"
+        ),
         errno.EROFS: "the store is on a read-only file system; pass an --out on a writable one",
         errno.EACCES: "no permission to write the store; fix its permissions or pass another --out",
         errno.ENAMETOOLONG: "a name in this path is too long; pass a shorter path",
@@ -39,7 +55,9 @@ def write_failure(error: OSError) -> str:
         errno.EEXIST: "this exists already (as a file?); pass another path",
         errno.ENOENT: "no such file or folder; check the path",
     }
-    return hints.get(error.errno or 0, f"{error.strerror or error}; rerun the same command to resume")
+    return hints.get(
+        error.errno or 0, f"{error.strerror or error}; rerun the same command to resume"
+    )
 
 
 def checkpoint_name_error(name: str) -> str | None:

@@ -36,7 +36,13 @@ from lfe.errors import DamagedStoreError, StoreError
 from lfe.records import CheckpointMeta
 from lfe.store.checkpoint import Checkpoint
 from lfe.store.results import ABLATION, ANALYSIS, STEERING, CheckpointRecords
-from lfe.store.schema import CODECS, DIMENSIONS, SCHEMA_VERSION, checkpoint_name_error, write_failure
+from lfe.store.schema import (
+    CODECS,
+    DIMENSIONS,
+    SCHEMA_VERSION,
+    checkpoint_name_error,
+    write_failure,
+)
 from lfe.version import __version__
 
 
@@ -49,7 +55,8 @@ def _parses(path: Path) -> bool:
 
 
 def is_empty_folder(path: Path) -> bool:
-    """A folder with nothing in it: a place a new store may take (``mkdir out.zarr`` before the run)."""
+    """A folder with nothing in it: a place a new store may take (``mkdir out.zarr`` before the
+    run)."""
     return path.is_dir() and not any(path.iterdir())
 
 
@@ -63,16 +70,20 @@ class ActivationStore(CheckpointRecords):
     # -- opening and creating ------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path, mode: str = "r") -> "ActivationStore":
-        """Open an existing store; ``StoreError`` if it is missing, not lfe's, or from a newer lfe."""
+        """Open an existing store; ``StoreError`` if it is missing, not lfe's, or from a newer
+        lfe."""
         path = Path(path)
         if not path.exists():
             raise StoreError(f"store {path} does not exist; run `lfe extract` to create it")
         try:
             group = zarr.open_group(str(path), mode=mode)
         except Exception as error:  # noqa: BLE001 - zarr raises several types for a non-group path
-            if (path / "corpus").is_dir() and (path / "checkpoints").is_dir():  # lfe's layout, its own metadata gone
-                raise StoreError(f"the store's own metadata ({path / 'zarr.json'}) is damaged; rerun the same "
-                                 "`lfe extract` with the same corpus: it rewrites it from the corpus") from None
+            # lfe's layout, its own metadata gone
+            if (path / "corpus").is_dir() and (path / "checkpoints").is_dir():
+                raise StoreError(
+                    f"the store's own metadata ({path / 'zarr.json'}) is damaged; rerun the same "
+                    "`lfe extract` with the same corpus: it rewrites it from the corpus"
+                ) from None
             raise StoreError(f"{path} is not a Zarr group ({error}); is it an lfe store?") from None
         info = group.attrs.get("lfe")
         if not isinstance(info, dict) or "schema_version" not in info:
@@ -90,23 +101,37 @@ class ActivationStore(CheckpointRecords):
         path = Path(os.path.abspath(path))  # "." has no name to build beside
         if path.exists() and not is_empty_folder(path):
             raise StoreError(f"{path} already exists")
-        if corpus.get("fingerprint") != rows_fingerprint(langs, sids, texts):  # every read checks it (damage)
-            raise StoreError("the corpus description's fingerprint is not the rows' (lfe.corpus.corpus.rows_fingerprint of "
-                             "langs, sids, texts); describe the corpus these rows come from")
-        if path == Path.cwd():  # it is renamed into place: the shell would be left in a deleted folder
-            raise StoreError(f"{path} is the folder you are in; name a new folder for the store, e.g. --out run.zarr")
+        # every read checks it (damage)
+        if corpus.get("fingerprint") != rows_fingerprint(langs, sids, texts):
+            raise StoreError(
+                "the corpus description's fingerprint is not the rows'"
+                " (lfe.corpus.corpus.rows_fingerprint of langs, sids, texts); describe the corpus"
+                " these rows come from"
+            )
+        # it is renamed into place: the shell would be left in a deleted folder
+        if path == Path.cwd():
+            raise StoreError(
+                f"{path} is the folder you are in; name a new folder for the store, e.g. --out"
+                " run.zarr"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
         try:
             group = zarr.open_group(str(staging), mode="w")
             cls(staging, group).write_corpus(langs, sids, texts)
             group.create_group("checkpoints")
-            group.attrs["lfe"] = {"schema_version": SCHEMA_VERSION, "lfe_version": __version__, "corpus": corpus}
+            group.attrs["lfe"] = {
+                "schema_version": SCHEMA_VERSION,
+                "lfe_version": __version__,
+                "corpus": corpus,
+            }
             os.rename(staging, path)
         except BaseException as error:
             shutil.rmtree(staging, ignore_errors=True)
             if isinstance(error, OSError):
-                raise StoreError(f"cannot create the store {path}: {write_failure(error)}") from error
+                raise StoreError(
+                    f"cannot create the store {path}: {write_failure(error)}"
+                ) from error
             raise
         return cls.open(path, mode="r+")
 
@@ -115,8 +140,13 @@ class ActivationStore(CheckpointRecords):
         shutil.rmtree(self.path / "corpus", ignore_errors=True)
         corpus_group = self._group.create_group("corpus", overwrite=True)
         for key, values in (("lang", langs), ("sid", sids), ("text", texts)):
-            array = corpus_group.create_array(key, shape=(len(values),), dtype=str, chunks=(max(1, len(values)),),
-                                              dimension_names=DIMENSIONS["corpus"])
+            array = corpus_group.create_array(
+                key,
+                shape=(len(values),),
+                dtype=str,
+                chunks=(max(1, len(values)),),
+                dimension_names=DIMENSIONS["corpus"],
+            )
             array[:] = np.asarray(values, dtype=object).astype(str)
 
     def is_empty(self) -> bool:
@@ -125,7 +155,8 @@ class ActivationStore(CheckpointRecords):
 
     @staticmethod
     def remove(path: str | Path) -> None:
-        """Delete a store, refusing anything that is not one (so --overwrite cannot eat other data)."""
+        """Delete a store, refusing anything that is not one (so --overwrite cannot eat other
+        data)."""
         ActivationStore.open(path)
         shutil.rmtree(path)
 
@@ -148,9 +179,12 @@ class ActivationStore(CheckpointRecords):
 
     @cached_property
     def _corpus_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The corpus arrays, checked against the fingerprint the store recorded (a lost chunk reads as '')."""
+        """The corpus arrays, checked against the fingerprint the store recorded (a lost chunk reads
+        as '')."""
         try:
-            rows = tuple(np.asarray(self._group[f"corpus/{key}"][:]) for key in ("lang", "sid", "text"))
+            rows = tuple(
+                np.asarray(self._group[f"corpus/{key}"][:]) for key in ("lang", "sid", "text")
+            )
         except Exception as error:  # noqa: BLE001 - JSON, metadata validation, each codec: every type a damaged file raises
             raise self._damaged_corpus(type(error).__name__) from None
         if rows_fingerprint(*(array.tolist() for array in rows)) != self.corpus.get("fingerprint"):
@@ -158,8 +192,10 @@ class ActivationStore(CheckpointRecords):
         return rows[0], rows[1], rows[2]
 
     def _damaged_corpus(self, why: str) -> DamagedStoreError:
-        return DamagedStoreError(f"the corpus arrays of {self.path} are damaged ({why})",
-                                 "rerun the same `lfe extract` with the same corpus: it rewrites them")
+        return DamagedStoreError(
+            f"the corpus arrays of {self.path} are damaged ({why})",
+            "rerun the same `lfe extract` with the same corpus: it rewrites them",
+        )
 
     @property
     def n_rows(self) -> int:
@@ -171,87 +207,158 @@ class ActivationStore(CheckpointRecords):
             try:
                 return self._group["checkpoints"]
             except Exception:  # noqa: BLE001 - JSON, metadata validation: every type a damaged zarr.json raises
-                raise StoreError(f"the checkpoints group of {self.path} is damaged (its zarr.json); rerun the same "
-                                 "`lfe extract`: it rewrites it") from None
+                raise StoreError(
+                    f"the checkpoints group of {self.path} is damaged (its zarr.json); rerun the"
+                    " same `lfe extract`: it rewrites it"
+                ) from None
         return self._required_group("checkpoints")
 
     def _checkpoint_groups(self) -> list[tuple[str, zarr.Group]]:
-        damaged = [folder.name for folder in sorted((self.path / "checkpoints").iterdir()) if folder.is_dir()
-                   and not _parses(folder / "zarr.json")] if (self.path / "checkpoints").is_dir() else []
+        damaged = (
+            [
+                folder.name
+                for folder in sorted((self.path / "checkpoints").iterdir())
+                if folder.is_dir() and not _parses(folder / "zarr.json")
+            ]
+            if (self.path / "checkpoints").is_dir()
+            else []
+        )
         try:
             if damaged:
                 raise ValueError("unreadable zarr.json")
             return list(self._checkpoints().groups())
-        except (ValueError, KeyError, OSError) as error:  # a damaged zarr.json: JSONDecodeError is a ValueError
-            raise StoreError(f"the checkpoints of {self.path} cannot be listed ({type(error).__name__}): the metadata "
-                             f"of {', '.join(damaged) or 'a checkpoint'} is damaged; remove "
-                             + (", ".join(str(self.path / "checkpoints" / name) for name in damaged) or "its folder")
-                             + " and rerun the same `lfe extract`, or extract into a new --out") from None
+        # a damaged zarr.json: JSONDecodeError is a ValueError
+        except (ValueError, KeyError, OSError) as error:
+            raise StoreError(
+                f"the checkpoints of {self.path} cannot be listed ({type(error).__name__}): the"
+                f" metadata of {', '.join(damaged) or 'a checkpoint'} is damaged; remove "
+                + (
+                    ", ".join(str(self.path / "checkpoints" / name) for name in damaged)
+                    or "its folder"
+                )
+                + " and rerun the same `lfe extract`, or extract into a new --out"
+            ) from None
 
     def checkpoint_names(self) -> list[str]:
         """Names of fully created checkpoints (groups that carry their lfe attributes)."""
         return sorted(name for name, sub in self._checkpoint_groups() if "lfe" in sub.attrs)
 
     def selected(self, checkpoint: str | list[str] = "all") -> list[str]:
-        """The checkpoints ``checkpoint`` names ("all", one name, or a list); a store with none is an error."""
-        names = self.checkpoint_names() if checkpoint == "all" else [checkpoint] if isinstance(checkpoint, str) else checkpoint
+        """The checkpoints ``checkpoint`` names ("all", one name, or a list); a store with none is
+        an error."""
+        names = (
+            self.checkpoint_names()
+            if checkpoint == "all"
+            else [checkpoint]
+            if isinstance(checkpoint, str)
+            else checkpoint
+        )
         if not names:
             raise StoreError(f"{self.path} holds no checkpoint yet; run `lfe extract` first")
         return list(names)
 
     def one_checkpoint(self, checkpoint: str | None = None) -> str:
-        """``checkpoint``, or the store's only one; a store with none or several (and no choice) is an error."""
+        """``checkpoint``, or the store's only one; a store with none or several (and no choice) is
+        an error."""
         if checkpoint is None and len(names := self.selected()) > 1:
-            raise StoreError(f"{self.path} has several checkpoints ({', '.join(names)}); pass --checkpoint")
+            raise StoreError(
+                f"{self.path} has several checkpoints ({', '.join(names)}); pass --checkpoint"
+            )
         return checkpoint or self.selected()[0]
 
     def half_created_checkpoints(self) -> list[str]:
-        """Checkpoint groups whose attributes were never written (a run stopped while creating them)."""
+        """Checkpoint groups whose attributes were never written (a run stopped while creating
+        them)."""
         return sorted(name for name, sub in self._checkpoint_groups() if "lfe" not in sub.attrs)
 
     def checkpoint(self, name: str, verify: bool = True) -> Checkpoint:
-        """Checkpoint ``name``; with ``verify``, a ``StoreError`` naming the repair if its small arrays are damaged."""
+        """Checkpoint ``name``; with ``verify``, a ``StoreError`` naming the repair if its small
+        arrays are damaged."""
         if name not in self.checkpoint_names():
             raise StoreError(
-                f"{self.path} has no checkpoint {name!r}; it has {', '.join(self.checkpoint_names()) or 'none'}"
+                f"{self.path} has no checkpoint {name!r}; it has"
+                f" {', '.join(self.checkpoint_names()) or 'none'}"
             )
         checkpoint = Checkpoint(name, self._checkpoints()[name])
         if verify and (damage := checkpoint.small_arrays_damage()):
-            raise StoreError(f"checkpoint {name!r} in {self.path} is damaged: {damage}; run `lfe check --repair` "
-                             "on the store, then the same `lfe extract`")
+            raise StoreError(
+                f"checkpoint {name!r} in {self.path} is damaged: {damage}; run `lfe check --repair`"
+                " on the store, then the same `lfe extract`"
+            )
         return checkpoint
 
-    def create_checkpoint(self, name: str, meta: CheckpointMeta, n_tokens: np.ndarray) -> Checkpoint:
-        """Create an empty checkpoint shaped by ``meta``; its attributes are written last, marking it created."""
+    def create_checkpoint(
+        self, name: str, meta: CheckpointMeta, n_tokens: np.ndarray
+    ) -> Checkpoint:
+        """Create an empty checkpoint shaped by ``meta``; its attributes are written last, marking
+        it created."""
         if problem := checkpoint_name_error(name):
             raise StoreError(problem)
         try:
             return self._create_checkpoint(name, meta, n_tokens)
-        except OSError as error:  # a half-created checkpoint has no attributes: the next run recreates it
-            raise StoreError(f"cannot create checkpoint {name!r} in {self.path}: {write_failure(error)}") from error
+        # a half-created checkpoint has no attributes: the next run recreates it
+        except OSError as error:
+            raise StoreError(
+                f"cannot create checkpoint {name!r} in {self.path}: {write_failure(error)}"
+            ) from error
 
-    def _create_checkpoint(self, name: str, meta: CheckpointMeta, n_tokens: np.ndarray) -> Checkpoint:
+    def _create_checkpoint(
+        self, name: str, meta: CheckpointMeta, n_tokens: np.ndarray
+    ) -> Checkpoint:
         checkpoints = self._checkpoints()
-        shutil.rmtree(self.path / "checkpoints" / name, ignore_errors=True)  # half-created: it holds no data
+        # half-created: it holds no data
+        shutil.rmtree(self.path / "checkpoints" / name, ignore_errors=True)
         group = checkpoints.create_group(name)
         rows, block_rows = self.n_rows, meta.block_rows
         group.create_array(
-            "pooled", shape=(rows, meta.n_layers * meta.n_neurons), dtype=meta.store_dtype,
-            chunks=(block_rows, meta.n_neurons), compressors=CODECS[meta.compression], fill_value=0,
+            "pooled",
+            shape=(rows, meta.n_layers * meta.n_neurons),
+            dtype=meta.store_dtype,
+            chunks=(block_rows, meta.n_neurons),
+            compressors=CODECS[meta.compression],
+            fill_value=0,
             dimension_names=DIMENSIONS["pooled"],
         )
-        codecs = CODECS[meta.compression]  # each with a checksum: a flipped bit anywhere is found, not read
-        group.create_array("done", shape=(-(-rows // block_rows),), dtype=bool, chunks=(1,), fill_value=False,
-                           compressors=codecs, dimension_names=DIMENSIONS["done"])
-        group.create_array("n_tokens", shape=(rows,), dtype="int32", chunks=(rows,), compressors=codecs,
-                           dimension_names=DIMENSIONS["n_tokens"])[:] = n_tokens
+        # each with a checksum: a flipped bit anywhere is found, not read
+        codecs = CODECS[meta.compression]
+        group.create_array(
+            "done",
+            shape=(-(-rows // block_rows),),
+            dtype=bool,
+            chunks=(1,),
+            fill_value=False,
+            compressors=codecs,
+            dimension_names=DIMENSIONS["done"],
+        )
+        group.create_array(
+            "n_tokens",
+            shape=(rows,),
+            dtype="int32",
+            chunks=(rows,),
+            compressors=codecs,
+            dimension_names=DIMENSIONS["n_tokens"],
+        )[:] = n_tokens
         # each row's L2 norm over all layers (paper eq. 6), so analysis needs one pass, not two
-        group.create_array("norms", shape=(rows,), dtype="float64", chunks=(block_rows,), fill_value=0,
-                           compressors=codecs, dimension_names=DIMENSIONS["norms"])
-        if "positive" in meta.settings.stats:  # per row and neuron: pooled tokens where it fired (LAPE)
-            group.create_array("positive", shape=(rows, meta.n_layers * meta.n_neurons), dtype="uint32",
-                               chunks=(block_rows, meta.n_neurons), compressors=codecs, fill_value=0,
-                               dimension_names=DIMENSIONS["positive"])
+        group.create_array(
+            "norms",
+            shape=(rows,),
+            dtype="float64",
+            chunks=(block_rows,),
+            fill_value=0,
+            compressors=codecs,
+            dimension_names=DIMENSIONS["norms"],
+        )
+        # per row and neuron: pooled tokens where it fired (LAPE)
+        if "positive" in meta.settings.stats:
+            group.create_array(
+                "positive",
+                shape=(rows, meta.n_layers * meta.n_neurons),
+                dtype="uint32",
+                chunks=(block_rows, meta.n_neurons),
+                compressors=codecs,
+                fill_value=0,
+                dimension_names=DIMENSIONS["positive"],
+            )
         group.attrs["lfe"] = meta.to_dict()
         return Checkpoint(name, group)
 
@@ -269,7 +376,8 @@ class ActivationStore(CheckpointRecords):
                 checkpoints[name] = {"damaged": str(error)}
                 continue
             done = int(checkpoint.done[:].sum())
-            missing = checkpoint.blocks_missing_chunks()  # done, but their files are gone: not complete
+            # done, but their files are gone: not complete
+            missing = checkpoint.blocks_missing_chunks()
             checkpoints[name] = {
                 "shape": list(checkpoint.pooled.shape),
                 "chunks": list(checkpoint.pooled.chunks),

@@ -16,10 +16,17 @@ from lfe.workflows.paths import beside, writable_store
 
 
 def analyze_store(
-    store: str | Path, checkpoint: str | list[str] = "all", *, settings: AnalysisSettings = AnalysisSettings(),
-    out: str | Path | None = None, figures: bool = True, progress: bool = True, device: str = "cpu",
+    store: str | Path,
+    checkpoint: str | list[str] = "all",
+    *,
+    settings: AnalysisSettings = AnalysisSettings(),
+    out: str | Path | None = None,
+    figures: bool = True,
+    progress: bool = True,
+    device: str = "cpu",
 ) -> dict[str, AnalysisRecord]:
-    """Analyse checkpoints of ``store`` (a name, a list, or ``"all"``); write results to the store and to ``out``.
+    """Analyse checkpoints of ``store`` (a name, a list, or ``"all"``); write results to the store
+    and to ``out``.
 
     ``device`` other than cpu computes each panel's Gram and language sums with torch there (the
     only place analysis touches torch, imported here on demand).
@@ -38,10 +45,18 @@ def analyze_store(
         data = opened.checkpoint(name)
         result = _analysis(opened, data, settings, progress, panels_math)
         meta = data.meta
-        record = replace(result.record(), checkpoint=name, corpus_fingerprint=opened.corpus["fingerprint"],
-                         weights_hash=meta.weights_hash, source=meta.source.to_dict() if meta.source else {},
-                         family=meta.family, store_dtype=meta.store_dtype, pooling=meta.pooling,
-                         checkpoint_settings=meta.settings, random_weights=_control_of(opened, name, settings))
+        record = replace(
+            result.record(),
+            checkpoint=name,
+            corpus_fingerprint=opened.corpus["fingerprint"],
+            weights_hash=meta.weights_hash,
+            source=meta.source.to_dict() if meta.source else {},
+            family=meta.family,
+            store_dtype=meta.store_dtype,
+            pooling=meta.pooling,
+            checkpoint_settings=meta.settings,
+            random_weights=_control_of(opened, name, settings),
+        )
         arrays = result.arrays()
         if kept is not None:
             kept.write_analysis(name, record, arrays)
@@ -50,36 +65,67 @@ def analyze_store(
     return records
 
 
-def _analysis(opened: ActivationStore, data, settings: AnalysisSettings, progress: bool, panels_math):
-    """One complete checkpoint's ``AnalysisResult``, with the peers' methods if ``settings`` asks for them."""
+def _analysis(
+    opened: ActivationStore, data, settings: AnalysisSettings, progress: bool, panels_math
+):
+    """One complete checkpoint's ``AnalysisResult``, with the peers' methods if ``settings`` asks
+    for them."""
     name, store = data.name, opened.path
     if not data.complete:
-        raise StoreError(f"checkpoint {name!r} is incomplete ({int(data.done[:].sum())}/{data.n_blocks} blocks): "
-                         f"rerun the same `lfe extract` command to finish it")
+        raise StoreError(
+            f"checkpoint {name!r} is incomplete ({int(data.done[:].sum())}/{data.n_blocks} blocks):"
+            " rerun the same `lfe extract` command to finish it"
+        )
     if LAPE in settings.peers.methods and data.positive is None:
-        raise StoreError(f"checkpoint {name!r} has no positive counts, which LAPE needs: extract it with "
-                         f"`lfe extract ... --stats mean,positive`, or leave lape out of --method")
+        raise StoreError(
+            f"checkpoint {name!r} has no positive counts, which LAPE needs: extract it with "
+            "`lfe extract ... --stats mean,positive`, or leave lape out of --method"
+        )
     langs, sids = opened.labels()
     try:
-        result = analyze(data.as_dask(), langs, sids, data.n_layers, data.n_neurons, settings=settings,
-                         progress=progress, norms=data.norms[:], panels_math=panels_math)
+        result = analyze(
+            data.as_dask(),
+            langs,
+            sids,
+            data.n_layers,
+            data.n_neurons,
+            settings=settings,
+            progress=progress,
+            norms=data.norms[:],
+            panels_math=panels_math,
+        )
         if settings.peers.methods:
             result.peers = peer_methods(
-                data.as_dask(), data.as_dask("positive") if data.positive is not None else None, data.n_tokens,
-                result.grid, result.langs, data.n_layers, data.n_neurons, result.regions, peers=settings.peers,
-                seed=settings.seed, null_neurons=settings.null_neurons, progress=progress)
+                data.as_dask(),
+                data.as_dask("positive") if data.positive is not None else None,
+                data.n_tokens,
+                result.grid,
+                result.langs,
+                data.n_layers,
+                data.n_neurons,
+                result.regions,
+                peers=settings.peers,
+                seed=settings.seed,
+                null_neurons=settings.null_neurons,
+                progress=progress,
+            )
     except PanelReadError as error:
-        raise StoreError(f"checkpoint {name!r} of {store} is damaged: {error}; run `lfe check --repair {store}`, "
-                         "then the same `lfe extract` command") from None
+        raise StoreError(
+            f"checkpoint {name!r} of {store} is damaged: {error}; run `lfe check --repair {store}`,"
+            " then the same `lfe extract` command"
+        ) from None
     return result
 
 
-def analyze_on_cluster(client, store: str | Path, checkpoint: str | list[str] = "all", **options) -> dict[str, AnalysisRecord]:
+def analyze_on_cluster(
+    client, store: str | Path, checkpoint: str | list[str] = "all", **options
+) -> dict[str, AnalysisRecord]:
     """``analyze_store`` with one task per checkpoint on a Dask cluster; each checkpoint's record.
 
     Random-weights controls run first, as in one process, so that each trained checkpoint finds its
     control's analysis. Only the records come back to this process, so its memory does not grow with
-    the checkpoints. A read-only store is analysed into the output folder only, as ``analyze_store`` does.
+    the checkpoints. A read-only store is analysed into the output folder only, as ``analyze_store``
+    does.
     """
     from distributed import as_completed
 
@@ -92,7 +138,9 @@ def analyze_on_cluster(client, store: str | Path, checkpoint: str | list[str] = 
     controls = [name for name in names if _is_control(opened, name)]
     records = {}
     for wave in (controls, [name for name in names if name not in controls]):
-        futures = [client.submit(_analyze_one, str(store), name, options, pure=False) for name in wave]
+        futures = [
+            client.submit(_analyze_one, str(store), name, options, pure=False) for name in wave
+        ]
         for future in as_completed(futures):
             name, record = future.result()
             records[name] = record
@@ -104,23 +152,35 @@ def _is_control(opened: ActivationStore, name: str) -> bool:
     return source is not None and source.random_init is not None
 
 
-def _control_of(opened: ActivationStore, name: str, settings: AnalysisSettings) -> RandomWeights | None:
-    """The analysed random-weights control of checkpoint ``name`` in the same store, if there is a current one."""
+def _control_of(
+    opened: ActivationStore, name: str, settings: AnalysisSettings
+) -> RandomWeights | None:
+    """The analysed random-weights control of checkpoint ``name`` in the same store, if there is a
+    current one."""
     source = opened.checkpoint(name).meta.source
     if source is None or source.random_init is not None:
         return None
     for other in opened.checkpoint_names():
         meta = opened.checkpoint(other).meta
-        if (meta.source is None or meta.source.random_init is None or replace(meta.source, random_init=None) != source
-                or not opened.has_analysis(other)):
+        if (
+            meta.source is None
+            or meta.source.random_init is None
+            or replace(meta.source, random_init=None) != source
+            or not opened.has_analysis(other)
+        ):
             continue
         record = opened.analysis(other)
         if record.params.same_numbers(settings) and record.weights_hash == meta.weights_hash:
-            return RandomWeights(other, meta.source.random_init, record.whole, record.sklr_percent, record.region_percent)
+            return RandomWeights(
+                other,
+                meta.source.random_init,
+                record.whole,
+                record.sklr_percent,
+                record.region_percent,
+            )
     return None
 
 
 def _analyze_one(store: str, name: str, options: dict) -> tuple[str, AnalysisRecord]:
     [record] = analyze_store(store, name, **options).values()
     return name, record
-

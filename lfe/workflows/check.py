@@ -2,8 +2,8 @@
 the corpus fingerprint, and with ``deep`` every chunk's checksum, non-finite rows and the row norms.
 
 Each finding says what is wrong and what to run. ``repair`` clears the done flag of every block with
-a missing, unreadable or inconsistent chunk, so the next ``lfe extract`` (the same command) recomputes
-exactly those blocks; nothing else is changed.
+a missing, unreadable or inconsistent chunk, so the next ``lfe extract`` (the same command)
+recomputes exactly those blocks; nothing else is changed.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ class Finding:
     fix: str = ""
 
     def __str__(self) -> str:
-        return f"{self.level.upper():7} {self.where}: {self.what}" + (f" -> {self.fix}" if self.fix else "")
+        return f"{self.level.upper():7} {self.where}: {self.what}" + (
+            f" -> {self.fix}" if self.fix else ""
+        )
 
 
 @dataclass
@@ -47,11 +49,13 @@ class CheckReport:
         self.findings.append(Finding(level, where, what, fix))
 
 
-def check_store(path: str | Path, deep: bool = False, repair: bool = False, progress: bool = False) -> CheckReport:
+def check_store(
+    path: str | Path, deep: bool = False, repair: bool = False, progress: bool = False
+) -> CheckReport:
     """Check the store at ``path``; a missing, foreign or newer store raises ``StoreError``.
 
-    ``repair`` reads every chunk (it implies ``deep``: a damaged chunk is only found by reading it) and
-    takes the store's writer lock, so it never clears flags under a running extraction.
+    ``repair`` reads every chunk (it implies ``deep``: a damaged chunk is only found by reading it)
+    and takes the store's writer lock, so it never clears flags under a running extraction.
     """
     if repair:
         deep = True
@@ -63,77 +67,134 @@ def check_store(path: str | Path, deep: bool = False, repair: bool = False, prog
 def _check(path: str | Path, deep: bool, repair: bool, progress: bool) -> CheckReport:
     store = ActivationStore.open(path, mode="r+" if repair else "r")
     report = CheckReport(str(path), deep)
-    report.add("ok", "store", f"schema {store.info['schema_version']} (this lfe reads up to {SCHEMA_VERSION})")
+    report.add(
+        "ok",
+        "store",
+        f"schema {store.info['schema_version']} (this lfe reads up to {SCHEMA_VERSION})",
+    )
     for leftover in Path(path).parent.glob(f".{Path(path).name}.*.partial"):
-        report.add("warning", str(leftover), "a store left half-created by an interrupted run",
-                   f"remove it: rm -r '{leftover}'")
+        report.add(
+            "warning",
+            str(leftover),
+            "a store left half-created by an interrupted run",
+            f"remove it: rm -r '{leftover}'",
+        )
     n_rows = _check_corpus(store, report)
     for name in store.half_created_checkpoints():
-        report.add("warning", f"checkpoint {name}", "half-created (its attributes were never written)",
-                   "rerun the `lfe extract` that made it: it recreates the checkpoint")
+        report.add(
+            "warning",
+            f"checkpoint {name}",
+            "half-created (its attributes were never written)",
+            "rerun the `lfe extract` that made it: it recreates the checkpoint",
+        )
     for name in store.checkpoint_names():
         _check_checkpoint(store, name, n_rows, report, deep, repair, progress)
     return report
 
 
 def _check_corpus(store: ActivationStore, report: CheckReport) -> int | None:
-    """The number of rows, or None when the corpus arrays are damaged (a finding then says how to repair)."""
+    """The number of rows, or None when the corpus arrays are damaged (a finding then says how to
+    repair)."""
     try:
         langs, _ = store.labels()  # read and checked against the recorded fingerprint
     except DamagedStoreError as error:
         report.add("error", "corpus", error.what, error.fix)
         return None
-    report.add("ok", "corpus", f"{len(langs)} rows, fingerprint {store.corpus['fingerprint'][:12]} matches")
+    report.add(
+        "ok", "corpus", f"{len(langs)} rows, fingerprint {store.corpus['fingerprint'][:12]} matches"
+    )
     return len(langs)
 
 
-def _check_checkpoint(store: ActivationStore, name: str, n_rows: int | None, report: CheckReport, deep: bool,
-                      repair: bool, progress: bool) -> None:
+def _check_checkpoint(
+    store: ActivationStore,
+    name: str,
+    n_rows: int | None,
+    report: CheckReport,
+    deep: bool,
+    repair: bool,
+    progress: bool,
+) -> None:
     checkpoint = store.checkpoint(name, verify=False)
     where = f"checkpoint {name}"
     if damage := checkpoint.small_arrays_damage():
-        report.add("error", where, f"damaged: {damage}",
-                   "run `lfe check --repair` (it removes the checkpoint: its rows cannot be trusted without these), "
-                   "then the same `lfe extract` to extract it again")
+        report.add(
+            "error",
+            where,
+            f"damaged: {damage}",
+            "run `lfe check --repair` (it removes the checkpoint: its rows cannot be trusted"
+            " without these), then the same `lfe extract` to extract it again",
+        )
         if repair:
             store.delete_checkpoint(name)
             report.repaired[name] = []
         return
     rerun = "rerun the same `lfe extract` command to finish it"
-    rows = n_rows if n_rows is not None else checkpoint.pooled.shape[0]  # the corpus's count, unless it is damaged
+    # the corpus's count, unless it is damaged
+    rows = n_rows if n_rows is not None else checkpoint.pooled.shape[0]
     width = checkpoint.n_layers * checkpoint.n_neurons
-    expected = {"pooled": (rows, width), "norms": (rows,), "n_tokens": (rows,),
-                "done": (-(-rows // checkpoint.block_rows),)}
+    expected = {
+        "pooled": (rows, width),
+        "norms": (rows,),
+        "n_tokens": (rows,),
+        "done": (-(-rows // checkpoint.block_rows),),
+    }
     shapes = checkpoint.shapes()
-    wrong = [f"{key} {shapes[key]} (expected {shape})" for key, shape in expected.items() if shapes[key] != shape]
+    wrong = [
+        f"{key} {shapes[key]} (expected {shape})"
+        for key, shape in expected.items()
+        if shapes[key] != shape
+    ]
     if checkpoint.pooled.chunks != (checkpoint.block_rows, checkpoint.n_neurons):
-        wrong.append(f"pooled chunks {checkpoint.pooled.chunks} (expected {(checkpoint.block_rows, checkpoint.n_neurons)})")
+        wrong.append(
+            f"pooled chunks {checkpoint.pooled.chunks} (expected"
+            f" {(checkpoint.block_rows, checkpoint.n_neurons)})"
+        )
     if wrong:
-        report.add("error", where, "shapes do not match the metadata: " + "; ".join(wrong),
-                   "the checkpoint is damaged; extract it again with --overwrite")
+        report.add(
+            "error",
+            where,
+            "shapes do not match the metadata: " + "; ".join(wrong),
+            "the checkpoint is damaged; extract it again with --overwrite",
+        )
         return
     done = checkpoint.done[:]
-    bad: dict[int, str] = {block: "chunk files missing" for block in checkpoint.blocks_missing_chunks()}
+    bad: dict[int, str] = {
+        block: "chunk files missing" for block in checkpoint.blocks_missing_chunks()
+    }
     report.blocks_checked += int(done.sum())
     if deep:
         bad.update(_deep_read(checkpoint, done, bad, report, progress))
     for block, why in sorted(bad.items()):
-        report.add("error", f"{where}, block {block} (rows {checkpoint.block_slice(block).start}-"
-                   f"{checkpoint.block_slice(block).stop - 1})", why,
-                   "run `lfe check --repair` on the store, then the same `lfe extract` command: it recomputes "
-                   "exactly the affected blocks")
+        report.add(
+            "error",
+            f"{where}, block {block} (rows {checkpoint.block_slice(block).start}-"
+            f"{checkpoint.block_slice(block).stop - 1})",
+            why,
+            "run `lfe check --repair` on the store, then the same `lfe extract` command: it"
+            " recomputes exactly the affected blocks",
+        )
     if repair and bad:
         checkpoint.mark_pending(sorted(bad))
         report.repaired[name] = sorted(bad)
     pending = int((~done).sum())
     if pending:
-        report.add("warning", where, f"incomplete: {pending} of {len(done)} blocks not written yet", rerun)
+        report.add(
+            "warning", where, f"incomplete: {pending} of {len(done)} blocks not written yet", rerun
+        )
     if not bad and not pending:
-        report.add("ok", where, f"{len(done)} blocks complete{', every chunk read and verified' if deep else ''}")
+        report.add(
+            "ok",
+            where,
+            f"{len(done)} blocks complete{', every chunk read and verified' if deep else ''}",
+        )
 
 
-def _deep_read(checkpoint, done: np.ndarray, known: dict, report: CheckReport, progress: bool) -> dict[int, str]:
-    """Read every chunk of every done block: checksums, non-finite values, norms against the rows."""
+def _deep_read(
+    checkpoint, done: np.ndarray, known: dict, report: CheckReport, progress: bool
+) -> dict[int, str]:
+    """Read every chunk of every done block: checksums, non-finite values, norms against the
+    rows."""
     from tqdm import tqdm
 
     bad = {}
@@ -147,7 +208,9 @@ def _deep_read(checkpoint, done: np.ndarray, known: dict, report: CheckReport, p
         problem = None
         for layer in range(checkpoint.n_layers):
             try:
-                values = checkpoint.pooled[span, layer * width:(layer + 1) * width].astype(np.float64)
+                values = checkpoint.pooled[span, layer * width : (layer + 1) * width].astype(
+                    np.float64
+                )
             except Exception as error:  # noqa: BLE001 - checksum mismatch or undecodable bytes: each codec raises its own type
                 problem = f"layer {layer}'s chunk is corrupted ({type(error).__name__}: {error})"
                 break
@@ -165,7 +228,9 @@ def _deep_read(checkpoint, done: np.ndarray, known: dict, report: CheckReport, p
         if problem is None and not finite.all():
             problem = f"non-finite values in rows {listing(np.flatnonzero(~finite) + span.start)}"
         if problem is None and not np.allclose(np.sqrt(squares), stored, rtol=1e-3, atol=1e-6):
-            problem = "the stored row norms do not match the rows (a chunk was overwritten or zeroed)"
+            problem = (
+                "the stored row norms do not match the rows (a chunk was overwritten or zeroed)"
+            )
         report.rows_checked += span.stop - span.start
         if problem is not None:
             bad[block] = problem
@@ -173,12 +238,15 @@ def _deep_read(checkpoint, done: np.ndarray, known: dict, report: CheckReport, p
 
 
 def _positive_problem(checkpoint, span: slice, layer: int, tokens: np.ndarray) -> str | None:
-    """Why one block's positive counts of one layer are wrong (unreadable, or above the tokens pooled), or None."""
+    """Why one block's positive counts of one layer are wrong (unreadable, or above the tokens
+    pooled), or None."""
     width = checkpoint.n_neurons
     try:
-        counts = checkpoint.positive[span, layer * width:(layer + 1) * width]
+        counts = checkpoint.positive[span, layer * width : (layer + 1) * width]
     except Exception as error:  # noqa: BLE001 - checksum mismatch or undecodable bytes: each codec raises its own type
-        return f"layer {layer}'s positive-count chunk is corrupted ({type(error).__name__}: {error})"
+        return (
+            f"layer {layer}'s positive-count chunk is corrupted ({type(error).__name__}: {error})"
+        )
     if (counts > tokens[:, None]).any():
         return f"layer {layer}'s positive counts exceed the tokens pooled (a chunk was overwritten)"
     return None

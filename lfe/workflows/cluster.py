@@ -15,26 +15,43 @@ def cluster(scheduler: str | None = None, workers: int | None = None):
         yield None
         return
     if scheduler is not None and workers is not None:
-        raise LfeError("pass --scheduler (an existing Dask cluster) or --workers (a local one), not both")
+        raise LfeError(
+            "pass --scheduler (an existing Dask cluster) or --workers (a local one), not both"
+        )
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise LfeError("--scheduler and --workers need dask.distributed: pip install 'dask[distributed]'") from None
+        raise LfeError(
+            "--scheduler and --workers need dask.distributed: pip install 'dask[distributed]'"
+        ) from None
     if scheduler is not None:
         try:
             client = Client(scheduler, timeout="30s")
         except (OSError, ValueError, TypeError) as error:
-            raise LfeError(f"cannot reach the Dask scheduler at {scheduler!r} ({error}); pass its address as "
-                           "tcp://HOST:PORT, or --workers N for a local cluster") from None
+            raise LfeError(
+                f"cannot reach the Dask scheduler at {scheduler!r} ({error}); pass its address as "
+                "tcp://HOST:PORT, or --workers N for a local cluster"
+            ) from None
         with client:
             yield client
         return
     cores = os.cpu_count() or 1
-    if workers is None or not 1 <= workers <= cores:  # each worker is a process with at least one thread
-        raise LfeError(f"--workers must be 1 to {cores} (this machine's cores), got {workers}; "
-                       "for more, start a Dask cluster and pass --scheduler")
+    # each worker is a process with at least one thread
+    if workers is None or not 1 <= workers <= cores:
+        raise LfeError(
+            f"--workers must be 1 to {cores} (this machine's cores), got {workers}; "
+            "for more, start a Dask cluster and pass --scheduler"
+        )
     threads = str(cores // workers)  # torch threads per worker: no oversubscription
-    env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false"}
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      env=env) as local, Client(local) as client:
+    env = {
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, env=env
+        ) as local,
+        Client(local) as client,
+    ):
         yield client

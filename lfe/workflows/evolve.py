@@ -20,28 +20,45 @@ from lfe.workflows.analyze import analyze_on_cluster, analyze_store
 from lfe.workflows.paths import beside
 
 
-def evolve(settings: EvolutionSettings, *, out: str | Path | None = None, steps: dict[str, int] | None = None,
-           client=None, figures: bool = True, progress: bool = True) -> list[EvolutionRow]:
+def evolve(
+    settings: EvolutionSettings,
+    *,
+    out: str | Path | None = None,
+    steps: dict[str, int] | None = None,
+    client=None,
+    figures: bool = True,
+    progress: bool = True,
+) -> list[EvolutionRow]:
     """One row per checkpoint (sorted by series, then ``settings.x``); files into ``out``."""
     rows: list[EvolutionRow] = []
     for store in settings.stores:
         _analyse_stale(store, settings, client=client, figures=figures, progress=progress)
         opened = ActivationStore.open(store)
-        rows += [_row(opened, name, steps or {}, len(settings.stores) > 1) for name in opened.checkpoint_names()]
+        rows += [
+            _row(opened, name, steps or {}, len(settings.stores) > 1)
+            for name in opened.checkpoint_names()
+        ]
     unknown = sorted(set(steps or {}) - {row.checkpoint for row in rows})
     if unknown:
-        raise LfeError(f"--step names no checkpoint of the stores: {', '.join(unknown)}; they have "
-                       f"{', '.join(sorted({row.checkpoint for row in rows}))}")
+        raise LfeError(
+            f"--step names no checkpoint of the stores: {', '.join(unknown)}; they have "
+            f"{', '.join(sorted({row.checkpoint for row in rows}))}"
+        )
     _check_axis(rows, settings.x)
     rows.sort(key=lambda row: (row.series, row.x(settings.x), row.checkpoint))
     rows = _flag_duplicates(rows)
     folder = Path(out) if out is not None else beside(settings.stores[0], "evolution")
-    write_evolution(rows, settings, trends(rows, settings.x, EvolutionRow.TRENDS), folder, figures=figures)
+    write_evolution(
+        rows, settings, trends(rows, settings.x, EvolutionRow.TRENDS), folder, figures=figures
+    )
     return rows
 
 
-def _analyse_stale(store: str, settings: EvolutionSettings, *, client, figures: bool, progress: bool) -> None:
-    """Analyse the checkpoints of ``store`` whose stored analysis is missing or was made otherwise."""
+def _analyse_stale(
+    store: str, settings: EvolutionSettings, *, client, figures: bool, progress: bool
+) -> None:
+    """Analyse the checkpoints of ``store`` whose stored analysis is missing or was made
+    otherwise."""
     opened = ActivationStore.open(store)
     names = opened.checkpoint_names()
     if not names:
@@ -49,7 +66,9 @@ def _analyse_stale(store: str, settings: EvolutionSettings, *, client, figures: 
     stale = [name for name in names if not _analysis_is_current(opened, name, settings)]
     if not stale:
         return
-    logger.info(f"{store}: analysing {len(stale)} of {len(names)} checkpoints (the others are reused)")
+    logger.info(
+        f"{store}: analysing {len(stale)} of {len(names)} checkpoints (the others are reused)"
+    )
     if client is not None:
         analyze_on_cluster(client, store, stale, settings=settings.analysis, figures=figures)
         return
@@ -62,40 +81,67 @@ def _analysis_is_current(opened: ActivationStore, name: str, settings: Evolution
         return False
     record, meta = opened.analysis(name), opened.checkpoint(name).meta
     # the same parameters, on rows extracted from the same weights the same way
-    return (record.params.same_numbers(settings.analysis) and record.weights_hash == meta.weights_hash
-            and record.checkpoint_settings == meta.settings)
+    return (
+        record.params.same_numbers(settings.analysis)
+        and record.weights_hash == meta.weights_hash
+        and record.checkpoint_settings == meta.settings
+    )
 
 
-def _row(opened: ActivationStore, name: str, steps: dict[str, int], several_stores: bool) -> EvolutionRow:
+def _row(
+    opened: ActivationStore, name: str, steps: dict[str, int], several_stores: bool
+) -> EvolutionRow:
     meta = opened.checkpoint(name).meta
     record = opened.analysis(name)
     store_name = opened.path.name.removesuffix(".zarr")
     series = meta.series or store_name
     step = steps.get(name, meta.step)
     ablation = opened.ablation(name)
-    if ablation is not None and (ablation.params.analysis is None
-                                 or not ablation.params.analysis.same_numbers(record.params)):
-        logger.warning(f"{opened.path}:{name}: the stored ablation deactivated regions of another analysis "
-                       f"({ablation.params.analysis.rule if ablation.params.analysis else 'unrecorded'}, now "
-                       f"{record.params.rule}); it is left out: rerun `lfe ablate` to join it")
+    if ablation is not None and (
+        ablation.params.analysis is None or not ablation.params.analysis.same_numbers(record.params)
+    ):
+        logger.warning(
+            f"{opened.path}:{name}: the stored ablation deactivated regions of another analysis "
+            f"({ablation.params.analysis.rule if ablation.params.analysis else 'unrecorded'}, now "
+            f"{record.params.rule}); it is left out: rerun `lfe ablate` to join it"
+        )
         ablation = None
     if ablation is not None and ablation.params.method != ZSCORE:
-        logger.warning(f"{opened.path}:{name}: the stored ablation deactivated {ablation.params.method}'s regions; "
-                       "evolve joins the paper's (zscore) ones: rerun `lfe ablate --method zscore` to join it")
+        logger.warning(
+            f"{opened.path}:{name}: the stored ablation deactivated {ablation.params.method}'s"
+            " regions; evolve joins the paper's (zscore) ones: rerun `lfe ablate --method zscore`"
+            " to join it"
+        )
         ablation = None
     whole = record.whole
     return EvolutionRow(
-        store=str(opened.path), series=f"{store_name}:{series}" if several_stores else series, checkpoint=name,
-        step=step if step is not None else step_from_name(name), params=meta.n_params, weights_hash=meta.weights_hash,
-        lrds=whole.lrds, sads=whole.sads, lrds_low=whole.lrds_low, lrds_high=whole.lrds_high, sads_low=whole.sads_low,
-        sads_high=whole.sads_high, sklr=record.sklr, sklr_percent=record.sklr_percent,
+        store=str(opened.path),
+        series=f"{store_name}:{series}" if several_stores else series,
+        checkpoint=name,
+        step=step if step is not None else step_from_name(name),
+        params=meta.n_params,
+        weights_hash=meta.weights_hash,
+        lrds=whole.lrds,
+        sads=whole.sads,
+        lrds_low=whole.lrds_low,
+        lrds_high=whole.lrds_high,
+        sads_low=whole.sads_low,
+        sads_high=whole.sads_high,
+        sklr=record.sklr,
+        sklr_percent=record.sklr_percent,
         key_layer_center=layer_center(list(record.key_neurons_per_layer.values())),
-        region_percent=record.region_percent, key_neurons_per_layer=record.key_neurons_per_layer,
-        languages=record.languages, analysis_params=record.params,
+        region_percent=record.region_percent,
+        key_neurons_per_layer=record.key_neurons_per_layer,
+        languages=record.languages,
+        analysis_params=record.params,
         own_region_increase=ablation.own_region_increase() if ablation else None,
         random_twin_increase=ablation.random_twin_increase() if ablation else None,
         choice_accuracy_full=ablation.full_model_choice_accuracy() if ablation else None,
-        harness_full={key: row[FULL_MODEL] for key, row in ablation.harness.items()} if ablation and ablation.harness else None,
+        harness_full=(
+            {key: row[FULL_MODEL] for key, row in ablation.harness.items()}
+            if ablation and ablation.harness
+            else None
+        ),
         ablation_params=ablation.params if ablation else None,
     )
 
@@ -106,7 +152,10 @@ def _flag_duplicates(rows: list[EvolutionRow]) -> list[EvolutionRow]:
     for row, first in zip(rows, duplicates([row.weights_hash for row in rows])):
         if first is not None:
             row = replace(row, duplicate_of=f"{rows[first].store}:{rows[first].checkpoint}")
-            logger.warning(f"{row.checkpoint} has the same weights as {row.duplicate_of} (a duplicate checkpoint)")
+            logger.warning(
+                f"{row.checkpoint} has the same weights as {row.duplicate_of} (a duplicate"
+                " checkpoint)"
+            )
         flagged.append(row)
     return flagged
 
@@ -116,7 +165,11 @@ def _check_axis(rows: list[EvolutionRow], x: str) -> None:
     if not unknown:
         return
     if x == "step":
-        raise LfeError(f"cannot tell the training step of {', '.join(unknown)} from its name or files; "
-                       f"pass --step {unknown[0]}=N for each")
-    raise LfeError(f"the store does not record the parameter count of {', '.join(unknown)} (extracted by an older "
-                   "lfe); extract them again with --overwrite, or use --x step")
+        raise LfeError(
+            f"cannot tell the training step of {', '.join(unknown)} from its name or files; "
+            f"pass --step {unknown[0]}=N for each"
+        )
+    raise LfeError(
+        f"the store does not record the parameter count of {', '.join(unknown)} (extracted by an"
+        " older lfe); extract them again with --overwrite, or use --x step"
+    )

@@ -1,4 +1,5 @@
-"""Finished cells of a long evaluation, kept on disk as they finish, so that a rerun goes on from them.
+"""Finished cells of a long evaluation, kept on disk as they finish, so that a rerun goes on from
+them.
 
 A journal is one JSON-lines file per evaluation identity (the model's weights, the settings, the
 masks and the texts, hashed): a rerun with anything changed starts a journal of its own and never
@@ -34,8 +35,10 @@ class CellJournal:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "a", encoding="utf-8")
         except OSError as error:
-            raise LfeError(f"cannot write the progress of this run into {self.path.parent}: "
-                           f"{write_failure(error)}") from None
+            raise LfeError(
+                f"cannot write the progress of this run into {self.path.parent}: "
+                f"{write_failure(error)}"
+            ) from None
         self.cells = self._read()
         if self.cells:
             logger.info(f"resuming: {len(self.cells)} finished cells from {self.path}")
@@ -60,13 +63,16 @@ class CellJournal:
         return self.cells[key]
 
     def put(self, key: tuple[str, ...], value: Any) -> None:
-        """Keep a finished cell (on disk before this returns, as far as a killed process is concerned)."""
+        """Keep a finished cell (on disk before this returns, as far as a killed process is
+        concerned)."""
         self.cells[key] = value
         try:
             self._file.write("\n" + json.dumps({"key": list(key), "value": value}) + "\n")
             self._file.flush()
         except OSError as error:
-            raise LfeError(f"cannot keep the progress of this run in {self.path}: {write_failure(error)}") from None
+            raise LfeError(
+                f"cannot keep the progress of this run in {self.path}: {write_failure(error)}"
+            ) from None
 
     def sync(self) -> None:
         """Make the kept cells survive a power loss too (called between groups of cells)."""

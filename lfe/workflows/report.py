@@ -1,6 +1,7 @@
 """``lfe report`` as a library call: every report and figure of a store's checkpoints written again
-from what the store keeps (the analysis record and arrays, the last ablation and steering tables with
-their continuations), on any machine, after ``lfe import``, or after an lfe upgrade changed the reports.
+from what the store keeps (the analysis record and arrays, the last ablation and steering tables
+with their continuations), on any machine, after ``lfe import``, or after an lfe upgrade changed the
+reports.
 
 Nothing is computed again: the files equal what ``lfe analyze``, ``lfe ablate`` and ``lfe steer``
 wrote from the same records, and the analysis report ends with the causal tests where both were made
@@ -34,18 +35,28 @@ class Rebuilt:
     steer: Path | None
 
 
-def rebuild_reports(store: str | Path, checkpoint: str | list[str] = "all", *, out: str | Path | None = None,
-                    figures: bool = True) -> list[Rebuilt]:
+def rebuild_reports(
+    store: str | Path,
+    checkpoint: str | list[str] = "all",
+    *,
+    out: str | Path | None = None,
+    figures: bool = True,
+) -> list[Rebuilt]:
     """Write every report the store can give for ``checkpoint`` ("all", a name, or a list) into
-    ``out``/analysis|ablation|steer/<checkpoint> (default: beside the store, as each command writes them)."""
+    ``out``/analysis|ablation|steer/<checkpoint> (default: beside the store, as each command writes
+    them)."""
     opened = ActivationStore.open(store)
     names = opened.selected(checkpoint)
     for name in names:
-        opened.checkpoint(name, verify=False)  # an unknown name is an error naming the store's checkpoints
+        # an unknown name is an error naming the store's checkpoints
+        opened.checkpoint(name, verify=False)
     roots = {kind: Path(out) / kind if out is not None else beside(store, kind) for kind in KINDS}
     rebuilt = [_rebuild(opened, name, roots, figures) for name in names]
     if not any(row.analysis or row.ablation or row.steer for row in rebuilt):
-        raise StoreError(f"{opened.path} keeps no analysis of {', '.join(names)}; run `lfe analyze {opened.path}` first")
+        raise StoreError(
+            f"{opened.path} keeps no analysis of {', '.join(names)}; run `lfe analyze"
+            f" {opened.path}` first"
+        )
     return rebuilt
 
 
@@ -54,19 +65,39 @@ def _rebuild(opened: ActivationStore, name: str, roots: dict[str, Path], figures
     ablation, steering = opened.ablation(name), opened.steering(name)
     folders = {kind: roots[kind] / name for kind in KINDS}
     if record is not None:
-        write_analysis(record, opened.analysis_arrays(name), folders["analysis"], grid=_grid(opened, record),
-                       figures=figures)
+        write_analysis(
+            record,
+            opened.analysis_arrays(name),
+            folders["analysis"],
+            grid=_grid(opened, record),
+            figures=figures,
+        )
     if ablation is not None:
         write_ablation(ablation, opened.ablation_generations(name), folders["ablation"])
     if steering is not None:
         write_steering(steering, opened.steering_texts(name), folders["steer"])
-    if record is not None and ablation is not None and steering is not None and all(
+    if (
+        record is not None
+        and ablation is not None
+        and steering is not None
+        and all(
             made.analysis is not None and made.analysis.same_numbers(record.params)
-            for made in (ablation.params, steering.params)):
-        append_causal_section(folders["analysis"] / "report.md", ablation, steering, folders["ablation"],
-                              folders["steer"])
-    return Rebuilt(name, folders["analysis"] if record else None, folders["ablation"] if ablation else None,
-                   folders["steer"] if steering else None)
+            for made in (ablation.params, steering.params)
+        )
+    ):
+        append_causal_section(
+            folders["analysis"] / "report.md",
+            ablation,
+            steering,
+            folders["ablation"],
+            folders["steer"],
+        )
+    return Rebuilt(
+        name,
+        folders["analysis"] if record else None,
+        folders["ablation"] if ablation else None,
+        folders["steer"] if steering else None,
+    )
 
 
 def _grid(opened: ActivationStore, record: AnalysisRecord) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""Labelled views of a store for the Python API: ``lfe.open`` (an xarray Dataset, lazy through Dask) and
-``lfe.tables`` (its results as pandas DataFrames).
+"""Labelled views of a store for the Python API: ``lfe.open`` (an xarray Dataset, lazy through Dask)
+and ``lfe.tables`` (its results as pandas DataFrames).
 
 xarray and pandas are optional (``pip install 'lfe[xarray]'``): nothing else in lfe needs them, and
 without them these two calls end in a one-line error naming the extra.
@@ -33,12 +33,14 @@ def optional(module: str) -> Any:
 
 
 def open_store(path: str | Path, checkpoints: str | list[str] | None = None):
-    """The store as an ``xarray.Dataset``: ``pooled[checkpoint, sample, neuron]`` and each analysis, labelled.
+    """The store as an ``xarray.Dataset``: ``pooled[checkpoint, sample, neuron]`` and each analysis,
+    labelled.
 
-    Coordinates: ``lang`` and ``sid`` of each sample, ``layer`` and ``neuron_in_layer`` of each neuron (a
-    MultiIndex: ``ds.pooled.sel(layer=3)``), ``step`` of each checkpoint and whether it was ``analysed``.
-    Activations are Dask arrays read on demand; results of checkpoints never analysed are NaN (False for
-    regions). ``attrs`` hold every checkpoint's metadata and every analysis's parameters, as JSON.
+    Coordinates: ``lang`` and ``sid`` of each sample, ``layer`` and ``neuron_in_layer`` of each
+    neuron (a MultiIndex: ``ds.pooled.sel(layer=3)``), ``step`` of each checkpoint and whether it
+    was ``analysed``. Activations are Dask arrays read on demand; results of checkpoints never
+    analysed are NaN (False for regions). ``attrs`` hold every checkpoint's metadata and every
+    analysis's parameters, as JSON.
     """
     xr, pd = optional("xarray"), optional("pandas")
     import dask.array as da
@@ -48,46 +50,81 @@ def open_store(path: str | Path, checkpoints: str | list[str] | None = None):
     opened = [store.checkpoint(name) for name in names]
     shapes = sorted({(checkpoint.n_layers, checkpoint.n_neurons) for checkpoint in opened})
     if len(shapes) > 1:
-        raise LfeError(f"the checkpoints of {path} differ in shape (layers x neurons: {listing(shapes)}); open those of "
-                       "one shape: lfe.open(path, checkpoints=[...])")
+        raise LfeError(
+            f"the checkpoints of {path} differ in shape (layers x neurons: {listing(shapes)}); open"
+            " those of one shape: lfe.open(path, checkpoints=[...])"
+        )
     n_layers, n_neurons = shapes[0]
     langs, sids = store.labels()
     records = {name: store.analysis(name) for name in names if store.has_analysis(name)}
-    neurons = pd.MultiIndex.from_arrays([np.repeat(np.arange(n_layers), n_neurons), np.tile(np.arange(n_neurons), n_layers)],
-                                        names=["layer", "neuron_in_layer"])
+    neurons = pd.MultiIndex.from_arrays(
+        [np.repeat(np.arange(n_layers), n_neurons), np.tile(np.arange(n_neurons), n_layers)],
+        names=["layer", "neuron_in_layer"],
+    )
     coords = xr.Coordinates.from_pandas_multiindex(neurons, "neuron").assign(
-        checkpoint=names, sample=np.arange(len(langs)), lang=("sample", langs.astype(str)),
-        sid=("sample", sids.astype(str)), step=("checkpoint", [np.nan if c.meta.step is None else c.meta.step
-                                                                for c in opened]),
-        analysed=("checkpoint", [name in records for name in names]), **{PER_LAYER: np.arange(n_layers)})
-    data = {"pooled": (("checkpoint", "sample", "neuron"), da.stack([checkpoint.as_dask() for checkpoint in opened])),
-            "norms": (("checkpoint", "sample"), da.stack([da.from_zarr(checkpoint.norms) for checkpoint in opened])),
-            "n_tokens": (("checkpoint", "sample"), np.stack([checkpoint.n_tokens for checkpoint in opened]))}
+        checkpoint=names,
+        sample=np.arange(len(langs)),
+        lang=("sample", langs.astype(str)),
+        sid=("sample", sids.astype(str)),
+        step=("checkpoint", [np.nan if c.meta.step is None else c.meta.step for c in opened]),
+        analysed=("checkpoint", [name in records for name in names]),
+        **{PER_LAYER: np.arange(n_layers)},
+    )
+    data = {
+        "pooled": (
+            ("checkpoint", "sample", "neuron"),
+            da.stack([checkpoint.as_dask() for checkpoint in opened]),
+        ),
+        "norms": (
+            ("checkpoint", "sample"),
+            da.stack([da.from_zarr(checkpoint.norms) for checkpoint in opened]),
+        ),
+        "n_tokens": (
+            ("checkpoint", "sample"),
+            np.stack([checkpoint.n_tokens for checkpoint in opened]),
+        ),
+    }
     languages = {record.languages for record in records.values()}
     if len(languages) > 1:
-        raise LfeError(f"the analyses of {path} cover different languages; open one checkpoint at a time")
+        raise LfeError(
+            f"the analyses of {path} cover different languages; open one checkpoint at a time"
+        )
     if records:
         coords = coords.assign(language=list(next(iter(languages))))
         data.update(_analysis_arrays(store, names, records))
         data.update(_alignments(names, records, n_layers))
-    attrs = {"store": str(path), "corpus": json.dumps(store.corpus),
-             "checkpoints": json.dumps({c.name: c.meta.to_dict() for c in opened}),
-             "analysis_params": json.dumps({name: record.params.to_dict() for name, record in records.items()})}
+    attrs = {
+        "store": str(path),
+        "corpus": json.dumps(store.corpus),
+        "checkpoints": json.dumps({c.name: c.meta.to_dict() for c in opened}),
+        "analysis_params": json.dumps(
+            {name: record.params.to_dict() for name, record in records.items()}
+        ),
+    }
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
 def _chosen(store: ActivationStore, checkpoints: str | list[str] | None) -> list[str]:
     every = store.checkpoint_names()
-    chosen = every if checkpoints is None else [checkpoints] if isinstance(checkpoints, str) else list(checkpoints)
+    chosen = (
+        every
+        if checkpoints is None
+        else [checkpoints]
+        if isinstance(checkpoints, str)
+        else list(checkpoints)
+    )
     unknown = [name for name in chosen if name not in every]
     if unknown or not chosen:
-        raise LfeError(f"{store.path} has no checkpoint {listing(unknown) or '(none chosen)'}; it has "
-                       f"{listing(every) or 'none: run `lfe extract`'}")
+        raise LfeError(
+            f"{store.path} has no checkpoint {listing(unknown) or '(none chosen)'}; it has "
+            f"{listing(every) or 'none: run `lfe extract`'}"
+        )
     return chosen
 
 
 def _analysis_arrays(store: ActivationStore, names: list[str], records: dict) -> dict:
-    """Each analysis array stacked over the checkpoints, a filler where one has none (NaN, or False)."""
+    """Each analysis array stacked over the checkpoints, a filler where one has none (NaN, or
+    False)."""
     import dask.array as da
 
     lazy = {name: store.lazy_analysis_arrays(name) for name in records}
@@ -97,26 +134,48 @@ def _analysis_arrays(store: ActivationStore, names: list[str], records: dict) ->
         if not present:  # a method no analysis ran
             continue
         is_mask = present[0].dtype == np.dtype(bool)
-        dtype = np.dtype(bool) if is_mask else np.result_type(present[0].dtype, np.float32)  # counts too: NaN fills
+        # counts too: NaN fills
+        dtype = np.dtype(bool) if is_mask else np.result_type(present[0].dtype, np.float32)
         filler = da.full(present[0].shape, False if is_mask else np.nan, dtype=dtype)
-        stacked = da.stack([da.from_zarr(lazy[name][key]).astype(dtype) if key in lazy.get(name, {}) else filler
-                            for name in names])
+        stacked = da.stack(
+            [
+                da.from_zarr(lazy[name][key]).astype(dtype) if key in lazy.get(name, {}) else filler
+                for name in names
+            ]
+        )
         dims = tuple(PER_LAYER if dim == "layer" else dim for dim in DIMENSIONS[key])
         variables[key] = (("checkpoint", *dims), stacked)
     return variables
 
 
 def _alignments(names: list[str], records: dict, n_layers: int) -> dict:
-    """LRDS and SADS (with their intervals) of the whole model [checkpoint] and of each layer [checkpoint, layer]."""
+    """LRDS and SADS (with their intervals) of the whole model [checkpoint] and of each layer
+    [checkpoint, layer]."""
     variables: dict[str, tuple] = {}
     for column in Alignment.COLUMNS:
-        whole = [_number(getattr(records[name].whole, column)) if name in records else np.nan for name in names]
-        per_layer = [[_number(getattr(layer, column)) for layer in records[name].layers] if name in records
-                     else [np.nan] * n_layers for name in names]
+        whole = [
+            _number(getattr(records[name].whole, column)) if name in records else np.nan
+            for name in names
+        ]
+        per_layer = [
+            (
+                [_number(getattr(layer, column)) for layer in records[name].layers]
+                if name in records
+                else [np.nan] * n_layers
+            )
+            for name in names
+        ]
         variables[column] = (("checkpoint",), np.array(whole, dtype=float))
-        variables[f"{column}_per_layer"] = (("checkpoint", PER_LAYER), np.array(per_layer, dtype=float))
-    variables["sklr"] = (("checkpoint",), np.array([records[name].sklr if name in records else np.nan for name in names],
-                                                   dtype=float))
+        variables[f"{column}_per_layer"] = (
+            ("checkpoint", PER_LAYER),
+            np.array(per_layer, dtype=float),
+        )
+    variables["sklr"] = (
+        ("checkpoint",),
+        np.array(
+            [records[name].sklr if name in records else np.nan for name in names], dtype=float
+        ),
+    )
     return variables
 
 
@@ -129,9 +188,10 @@ def _number(value: float | None) -> float:
 
 
 def result_tables(path: str | Path) -> dict[str, Any]:
-    """Every analysis of the store as pandas DataFrames: ``whole`` (a row per checkpoint), ``layers`` (per
-    checkpoint and layer), ``key_neurons`` (per checkpoint, language and layer) and ``regions`` (a row per
-    neuron in a region, each method's, with its score), each with the analysis's threshold and seed."""
+    """Every analysis of the store as pandas DataFrames: ``whole`` (a row per checkpoint),
+    ``layers`` (per checkpoint and layer), ``key_neurons`` (per checkpoint, language and layer) and
+    ``regions`` (a row per neuron in a region, each method's, with its score), each with the
+    analysis's threshold and seed."""
     pd = optional("pandas")
     store = ActivationStore.open(path)
     tables: dict[str, list] = {"whole": [], "layers": [], "key_neurons": [], "regions": []}
@@ -139,15 +199,34 @@ def result_tables(path: str | Path) -> dict[str, Any]:
         if not store.has_analysis(name):
             continue
         record, arrays = store.analysis(name), store.analysis_arrays(name)
-        params = {"checkpoint": name, "threshold": record.params.threshold, "top_percent": record.params.top_percent,
-                  "seed": record.params.seed}
-        tables["whole"].append({**params, **_columns(record.whole), "sklr": record.sklr, "sklr_percent": record.sklr_percent})
-        tables["layers"] += [{**params, "layer": layer, **_columns(alignment)} for layer, alignment in enumerate(record.layers)]
-        tables["key_neurons"] += [{**params, "language": lang, "layer": layer, "key_neurons": count}
-                                  for lang, counts in record.key_neurons_per_layer.items() for layer, count in enumerate(counts)]
+        params = {
+            "checkpoint": name,
+            "threshold": record.params.threshold,
+            "top_percent": record.params.top_percent,
+            "seed": record.params.seed,
+        }
+        tables["whole"].append(
+            {
+                **params,
+                **_columns(record.whole),
+                "sklr": record.sklr,
+                "sklr_percent": record.sklr_percent,
+            }
+        )
+        tables["layers"] += [
+            {**params, "layer": layer, **_columns(alignment)}
+            for layer, alignment in enumerate(record.layers)
+        ]
+        tables["key_neurons"] += [
+            {**params, "language": lang, "layer": layer, "key_neurons": count}
+            for lang, counts in record.key_neurons_per_layer.items()
+            for layer, count in enumerate(counts)
+        ]
         width = np.asarray(arrays.regions).shape[1] // len(record.layers)
         for method in METHODS:
             if getattr(arrays, AnalysisArrays.METHOD_FIELDS[method][1]) is not None:
-                tables["regions"] += [{**params, **dict(zip(REGION_COLUMNS, row))}
-                                      for row in region_rows(record.languages, arrays, method, width)]
+                tables["regions"] += [
+                    {**params, **dict(zip(REGION_COLUMNS, row))}
+                    for row in region_rows(record.languages, arrays, method, width)
+                ]
     return {key: pd.DataFrame(rows) for key, rows in tables.items()}

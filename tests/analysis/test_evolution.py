@@ -1,4 +1,5 @@
-"""The plain functions behind `lfe evolve`: steps from names, duplicates, depth of key neurons, rank trends."""
+"""The plain functions behind `lfe evolve`: steps from names, duplicates, depth of key neurons, rank
+trends."""
 
 import numpy as np
 import pytest
@@ -6,10 +7,20 @@ import pytest
 from lfe.analysis.evolution import duplicates, layer_center, spearman, step_from_name
 
 
-@pytest.mark.parametrize("name, step", [
-    ("global_step1000", 1000), ("checkpoint-250", 250), ("step_40", 40), ("ckpt12", 12), ("iter-7", 7),
-    ("bloom-560m-global_step600", 600), ("run3-final-500", 500), ("main", None), ("final", None),
-])
+@pytest.mark.parametrize(
+    "name, step",
+    [
+        ("global_step1000", 1000),
+        ("checkpoint-250", 250),
+        ("step_40", 40),
+        ("ckpt12", 12),
+        ("iter-7", 7),
+        ("bloom-560m-global_step600", 600),
+        ("run3-final-500", 500),
+        ("main", None),
+        ("final", None),
+    ],
+)
 def test_step_from_name(name, step):
     assert step_from_name(name) == step
 
@@ -32,15 +43,22 @@ def test_layer_center_is_zero_at_the_first_layer_and_one_at_the_last():
 def test_spearman_signs_and_ties():
     assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    assert spearman([1, 2, 3, 4], [1, 1, 2, 2]) == pytest.approx(np.corrcoef([1, 2, 3, 4], [1.5, 1.5, 3.5, 3.5])[0, 1])
+    assert spearman([1, 2, 3, 4], [1, 1, 2, 2]) == pytest.approx(
+        np.corrcoef([1, 2, 3, 4], [1.5, 1.5, 3.5, 3.5])[0, 1]
+    )
     assert np.isnan(spearman([1, 2, 3], [5, 5, 5]))
 
 
 def _brute_spearman(x, y):
-    """Rank correlation written out: average ranks by counting, then Pearson's formula, NaN pairs dropped."""
+    """Rank correlation written out: average ranks by counting, then Pearson's formula, NaN pairs
+    dropped."""
     pairs = [(a, b) for a, b in zip(x, y) if not (np.isnan(a) or np.isnan(b))]
+
     def rank(values):
-        return [sum(w < v for w in values) + (sum(w == v for w in values) - 1) / 2 + 1 for v in values]
+        return [
+            sum(w < v for w in values) + (sum(w == v for w in values) - 1) / 2 + 1 for v in values
+        ]
+
     ra, rb = rank([a for a, _ in pairs]), rank([b for _, b in pairs])
     mean_a, mean_b = sum(ra) / len(ra), sum(rb) / len(rb)
     cov = sum((p - mean_a) * (q - mean_b) for p, q in zip(ra, rb))
@@ -55,6 +73,7 @@ def test_spearman_equals_a_brute_force_rank_correlation_with_ties_and_nan():
         x[rng.integers(0, 9)] = np.nan
         if np.nanstd(x) and np.nanstd(y):
             assert spearman(x, y) == pytest.approx(_brute_spearman(x, y))
-    assert spearman([1, 2, 3, 4], [np.nan, 1, 2, 3]) == pytest.approx(1.0)  # the NaN pair dropped, not ranked last
+    # the NaN pair dropped, not ranked last
+    assert spearman([1, 2, 3, 4], [np.nan, 1, 2, 3]) == pytest.approx(1.0)
     assert spearman([1, 2, 3, 4, 5], [1, 2, None, 4, 5]) == pytest.approx(1.0)
     assert np.isnan(spearman([1, 2, 3], [np.nan, np.nan, 1.0]))

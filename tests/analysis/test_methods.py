@@ -1,11 +1,18 @@
-"""The peers' methods (LAPE, average precision) against plain references written from their definitions."""
+"""The peers' methods (LAPE, average precision) against plain references written from their
+definitions."""
 
 import math
 
 import numpy as np
 import pytest
 
-from lfe.analysis.methods import activation_entropy, ap_regions, average_precision, kth_smallest, lape_regions
+from lfe.analysis.methods import (
+    activation_entropy,
+    ap_regions,
+    average_precision,
+    kth_smallest,
+    lape_regions,
+)
 from lfe.errors import AnalysisError
 
 
@@ -29,7 +36,9 @@ def test_average_precision_equals_its_definition_with_ties():
     rng.shuffle(positive[:30])
     ap = average_precision(scores, positive)
     for column in range(7):
-        assert ap[column] == pytest.approx(_ap_reference(scores[:, column].tolist(), positive.tolist()), abs=1e-12)
+        assert ap[column] == pytest.approx(
+            _ap_reference(scores[:, column].tolist(), positive.tolist()), abs=1e-12
+        )
     assert ap[0] == pytest.approx(1.0)
     # row order does not change it
     order = rng.permutation(40)
@@ -47,7 +56,8 @@ def test_ap_regions_take_each_languages_top_and_bottom_neurons():
 
 
 def _lape_reference(p, top_rate, filter_rate, bar_ratio):
-    """LAPE's selection written out neuron by neuron from Tang et al.'s definition (and their code's quantiles)."""
+    """LAPE's selection written out neuron by neuron from Tang et al.'s definition (and their code's
+    quantiles)."""
     flat = sorted(p.ravel())
     filter_value = flat[round(len(flat) * filter_rate) - 1]
     bar = flat[round(len(flat) * bar_ratio) - 1]
@@ -59,7 +69,7 @@ def _lape_reference(p, top_rate, filter_rate, bar_ratio):
             continue
         total = column.sum()
         entropies.append(-sum((v / total) * math.log(v / total) for v in column if v > 0))
-    keep = sorted(range(p.shape[1]), key=lambda k: entropies[k])[:round(p.shape[1] * top_rate)]
+    keep = sorted(range(p.shape[1]), key=lambda k: entropies[k])[: round(p.shape[1] * top_rate)]
     regions = np.zeros(p.shape, bool)
     for k in keep:
         if math.isfinite(entropies[k]):
@@ -71,13 +81,13 @@ def test_lape_finds_planted_language_neurons_as_its_definition_does():
     rng = np.random.default_rng(1)
     p = rng.uniform(0.2, 0.4, size=(5, 400))  # every neuron fires about as often in every language
     for lang in range(5):
-        p[lang, lang * 4:(lang + 1) * 4] = 0.95  # four neurons fire almost only for one language
-        p[np.arange(5) != lang, lang * 4:(lang + 1) * 4] = 0.01
+        p[lang, lang * 4 : (lang + 1) * 4] = 0.95  # four neurons fire almost only for one language
+        p[np.arange(5) != lang, lang * 4 : (lang + 1) * 4] = 0.01
     p[:, 399] = 0  # never fires
     regions = lape_regions(p, top_rate=0.05)
     np.testing.assert_array_equal(regions, _lape_reference(p, 0.05, 0.95, 0.95))
     for lang in range(5):
-        assert regions[lang, lang * 4:(lang + 1) * 4].all()
+        assert regions[lang, lang * 4 : (lang + 1) * 4].all()
         assert regions[lang].sum() == 4
     assert activation_entropy(p)[399] == 0
     assert not regions[:, 399].any()

@@ -1,4 +1,5 @@
-"""The paper's measures on synthetic activations with planted structure, where the answers are known."""
+"""The paper's measures on synthetic activations with planted structure, where the answers are
+known."""
 
 import itertools
 import math
@@ -80,18 +81,28 @@ def test_shuffling_rows_changes_no_metric():
     pooled = pooled + np.random.default_rng(2).normal(scale=0.2, size=pooled.shape)
     order = np.random.default_rng(3).permutation(len(langs))
     a = run(pooled, langs, sids, 2, 40, n_boot=50, seed=0, threshold=1.0)
-    b = run(pooled[order], np.asarray(langs)[order], np.asarray(sids)[order], 2, 40, n_boot=50, seed=0,
-                threshold=1.0)
+    b = run(
+        pooled[order],
+        np.asarray(langs)[order],
+        np.asarray(sids)[order],
+        2,
+        40,
+        n_boot=50,
+        seed=0,
+        threshold=1.0,
+    )
     for key in Alignment.COLUMNS:
         assert getattr(a.whole, key) == pytest.approx(getattr(b.whole, key), abs=1e-12)
-    same_order = [b.langs.index(lang) for lang in a.langs]  # languages are listed by first appearance
+    # languages are listed by first appearance
+    same_order = [b.langs.index(lang) for lang in a.langs]
     np.testing.assert_allclose(a.zscores, b.zscores[same_order], atol=1e-5)
     np.testing.assert_array_equal(a.regions, b.regions[same_order])
     assert a.regions.any()
 
 
 def test_pairing_by_position_with_an_off_by_one_stride_is_not_what_lfe_does():
-    """The released code paired row i with row i + N + 1 as 'same meaning': mostly neighbouring sids."""
+    """The released code paired row i with row i + N + 1 as 'same meaning': mostly neighbouring
+    sids."""
     pooled, langs, sids = planted(n_langs=3, n_sids=8, layers=((1.0, 2.0),))
     sim = similarity(pooled @ pooled.T)
     _, _, grid = label_grid(langs, sids)
@@ -139,7 +150,9 @@ def test_z_never_exceeds_sqrt_l_minus_1_and_regions_are_disjoint_at_2_with_9(n_l
 
 def test_unreachable_threshold_and_one_language_are_errors():
     z = zscores(np.random.default_rng(0).standard_cauchy(size=(5, 1000)))
-    with pytest.raises(AnalysisError, match=r"largest possible z is sqrt\(5-1\) = 2.000.*needs at least 6"):
+    with pytest.raises(
+        AnalysisError, match=r"largest possible z is sqrt\(5-1\) = 2.000.*needs at least 6"
+    ):
         key_regions(z, 2.0)
     assert key_regions(z, 1.9).any()
     pooled, langs, sids = planted(n_langs=1)
@@ -166,7 +179,9 @@ def test_incomplete_labels_nan_rows_and_zero_rows_are_errors():
         run(pooled[:-1], langs[:-1], sids[:-1], 2, 40)
     broken = pooled.copy()
     broken[3, 50] = np.nan
-    with pytest.raises(AnalysisError, match=r"NaN, inf or overflowing activations in layer 1 for l0/3"):
+    with pytest.raises(
+        AnalysisError, match=r"NaN, inf or overflowing activations in layer 1 for l0/3"
+    ):
         run(broken, langs, sids, 2, 40, threshold=1.5)
 
 
@@ -177,8 +192,11 @@ def test_per_layer_grams_sum_to_the_whole_and_planted_language_neurons_are_found
     langs = [f"l{l}" for l in range(n_langs) for _ in range(n_sids)]
     sids = [str(s) for _ in range(n_langs) for s in range(n_sids)]
     for l in range(n_langs):  # neuron 3 * l of layer 1 fires for language l only
-        pooled[l * n_sids:(l + 1) * n_sids, width + 3 * l] += 5.0
-    layer_grams = [pooled[:, m * width:(m + 1) * width] @ pooled[:, m * width:(m + 1) * width].T for m in range(2)]
+        pooled[l * n_sids : (l + 1) * n_sids, width + 3 * l] += 5.0
+    layer_grams = [
+        pooled[:, m * width : (m + 1) * width] @ pooled[:, m * width : (m + 1) * width].T
+        for m in range(2)
+    ]
     np.testing.assert_allclose(sum(layer_grams), pooled @ pooled.T)
     result = run(pooled, langs, sids, 2, width, n_boot=0)
     for l in range(n_langs):
@@ -186,14 +204,16 @@ def test_per_layer_grams_sum_to_the_whole_and_planted_language_neurons_are_found
     assert result.counts[:, 1].min() >= 1
     assert result.sklr == result.regions.sum()
     assert (np.diag(result.overlap) == result.regions.sum(axis=1)).all()
-    assert alignment_scores(result.similarity.astype(np.float64), result.grid).lrds == pytest.approx(result.whole.lrds,
-                                                                                                     abs=1e-6)
+    assert alignment_scores(
+        result.similarity.astype(np.float64), result.grid
+    ).lrds == pytest.approx(result.whole.lrds, abs=1e-6)
     assert math.isfinite(result.whole.sads)
 
 
 def _reference_zscores(pooled: np.ndarray, langs: list[str]) -> np.ndarray:
     """Eq. 6 then eq. 10-14 written out with loops in float64: a_i = h_i / ||h_i|| over all layers,
-    S_l(k) = sum over pairs i < j of language l of a_ik a_jk, z across languages with the population std."""
+    S_l(k) = sum over pairs i < j of language l of a_ik a_jk, z across languages with the population
+    std."""
     rows = [[float(v) for v in row] for row in pooled]
     normalised = [[v / math.sqrt(sum(w * w for w in row)) for v in row] for row in rows]
     names = list(dict.fromkeys(langs))
@@ -201,8 +221,11 @@ def _reference_zscores(pooled: np.ndarray, langs: list[str]) -> np.ndarray:
     for l, name in enumerate(names):
         members = [i for i, lang in enumerate(langs) if lang == name]
         for k in range(pooled.shape[1]):
-            scores[l, k] = sum(normalised[members[i]][k] * normalised[members[j]][k]
-                               for i in range(len(members)) for j in range(i + 1, len(members)))
+            scores[l, k] = sum(
+                normalised[members[i]][k] * normalised[members[j]][k]
+                for i in range(len(members))
+                for j in range(i + 1, len(members))
+            )
     z = np.zeros_like(scores)
     for k in range(scores.shape[1]):
         mean = sum(scores[:, k]) / len(names)
@@ -216,9 +239,12 @@ def test_key_neuron_scoring_equals_an_independent_reference_where_normalising_ma
     rng = np.random.default_rng(11)
     pooled, langs, sids = planted(n_langs=5, n_sids=6, width=12)
     pooled = pooled + rng.normal(scale=0.5, size=pooled.shape)
-    pooled *= rng.uniform(0.05, 20.0, size=(len(langs), 1))  # row norms that differ by 400x: eq. 6 decides the z
+    # row norms that differ by 400x: eq. 6 decides the z
+    pooled *= rng.uniform(0.05, 20.0, size=(len(langs), 1))
     norms = np.linalg.norm(pooled, axis=1) if stored_norms else None
-    result = analyze(pooled, langs, sids, 2, 12, settings=AnalysisSettings(threshold=1.0, n_boot=0), norms=norms)
+    result = analyze(
+        pooled, langs, sids, 2, 12, settings=AnalysisSettings(threshold=1.0, n_boot=0), norms=norms
+    )
     reference = _reference_zscores(pooled, langs)
     np.testing.assert_allclose(result.zscores, reference, atol=2e-5)
     np.testing.assert_array_equal(result.regions, reference > 1.0)
@@ -231,7 +257,9 @@ def test_bootstrap_weights_equal_explicit_resamples_of_the_sids():
     sim = similarity(pooled @ pooled.T)
     rng = np.random.default_rng(5)
     draws = [rng.integers(0, len(sid_names), size=len(sid_names)) for _ in range(4)]
-    weighted = pair_means(sim, grid, np.stack([np.bincount(d, minlength=len(sid_names)) for d in draws]))
+    weighted = pair_means(
+        sim, grid, np.stack([np.bincount(d, minlength=len(sid_names)) for d in draws])
+    )
     for b, draw in enumerate(draws):
         # the resampled data set: every language's rows of the drawn sids, duplicates included
         rows = [(l, s, grid[l, s]) for l in range(grid.shape[0]) for s in draw]

@@ -14,7 +14,14 @@ from lfe.analysis.metrics import (
     similarity,
     zscores,
 )
-from lfe.analysis.nulls import RegionShuffles, alignment_nulls, lrds_under, sads_under, shuffle_languages, shuffle_sids
+from lfe.analysis.nulls import (
+    RegionShuffles,
+    alignment_nulls,
+    lrds_under,
+    sads_under,
+    shuffle_languages,
+    shuffle_sids,
+)
 from lfe.records import AnalysisSettings
 from tests.helpers import planted
 
@@ -64,7 +71,9 @@ def test_a_planted_effect_is_above_chance_and_noise_is_not():
     assert sads_null.p_value == pytest.approx(1 / 201)
     rng = np.random.default_rng(1)
     noise = rng.normal(size=(28, 30))
-    _, _, grid = label_grid([f"l{l}" for l in range(4) for _ in range(7)], [str(s) for _ in range(4) for s in range(7)])
+    _, _, grid = label_grid(
+        [f"l{l}" for l in range(4) for _ in range(7)], [str(s) for _ in range(4) for s in range(7)]
+    )
     noise_sim = similarity(noise @ noise.T)
     lrds_null, sads_null = alignment_nulls(noise_sim, grid, 200, seed=0)
     assert lrds_null.p_value > 0.05
@@ -80,10 +89,14 @@ def test_analyze_records_the_nulls_of_the_whole_model_and_every_layer_seeded():
     b = analyze(pooled, langs, sids, 2, 40, settings=settings)
     assert a.whole.lrds_null is not None
     assert a.whole.lrds_null.permutations == 100
-    assert all(layer.sads_null is not None and layer.sads_null.permutations == 10 for layer in a.layers)
+    assert all(
+        layer.sads_null is not None and layer.sads_null.permutations == 10 for layer in a.layers
+    )
     assert a.whole == b.whole
     assert a.layers == b.layers
-    none = analyze(pooled, langs, sids, 2, 40, settings=AnalysisSettings(threshold=1.5, n_boot=0, null=0))
+    none = analyze(
+        pooled, langs, sids, 2, 40, settings=AnalysisSettings(threshold=1.5, n_boot=0, null=0)
+    )
     assert none.whole.lrds_null is None
     assert none.whole.lrds == a.whole.lrds
 
@@ -96,8 +109,11 @@ def test_region_shuffles_count_the_key_neurons_of_each_relabelled_grid():
     shuffles = RegionShuffles(grid, 2, pooled.shape[1] // 2, 5, sample=25, seed=0, threshold=1.5)
     shuffles.add(pooled[:, :30], 0, norms)  # two panels, as the analysis hands them over
     shuffles.add(pooled[:, 30:], 30, norms)
-    for b, permuted in enumerate(shuffles.grids):  # brute force: the whole analysis's rule on the relabelled rows
-        z = zscores(contribution_scores(*language_sums(pooled[:, shuffles.columns], permuted, norms)))
+    # brute force: the whole analysis's rule on the relabelled rows
+    for b, permuted in enumerate(shuffles.grids):
+        z = zscores(
+            contribution_scores(*language_sums(pooled[:, shuffles.columns], permuted, norms))
+        )
         assert shuffles.key[b].sum(axis=1).tolist() == (z > 1.5).sum(axis=1).tolist()
         second_layer = shuffles.columns >= pooled.shape[1] // 2
         assert shuffles.key[b, :, 1].tolist() == (z[:, second_layer] > 1.5).sum(axis=1).tolist()
@@ -110,7 +126,8 @@ def test_planted_language_neurons_are_far_above_the_regions_chance_and_noise_is_
     langs = [f"l{l}" for l in range(n_langs) for _ in range(n_sids)]
     sids = [str(s) for _ in range(n_langs) for s in range(n_sids)]
     noise = rng.normal(size=(n_langs * n_sids, 2 * width)) * 0.1 + 1.0
-    per_language = rng.normal(size=(n_langs, 2 * width)) * 0.3  # every neuron leans to some languages
+    # every neuron leans to some languages
+    per_language = rng.normal(size=(n_langs, 2 * width)) * 0.3
     planted_rows = noise + np.repeat(per_language, n_sids, axis=0)
     settings = AnalysisSettings(n_boot=0, null=40, null_neurons=10**6)
     found = analyze(planted_rows, langs, sids, 2, width, settings=settings).region_null
@@ -118,11 +135,16 @@ def test_planted_language_neurons_are_far_above_the_regions_chance_and_noise_is_
     assert found.neurons_sampled == 2 * width
     assert found.sklr_percent.p_value == pytest.approx(1 / 41)
     # SKLR is the sum of the region sizes, shuffle by shuffle
-    assert sum(null.mean for null in found.region_percent.values()) == pytest.approx(found.sklr_percent.mean)
+    assert sum(null.mean for null in found.region_percent.values()) == pytest.approx(
+        found.sklr_percent.mean
+    )
     # and per layer: the layers' shares average to SKLR's (the same number of neurons in each)
     assert len(found.layer_percent) == 2
-    assert np.mean([null.mean for null in found.layer_percent]) == pytest.approx(found.sklr_percent.mean)
+    assert np.mean([null.mean for null in found.layer_percent]) == pytest.approx(
+        found.sklr_percent.mean
+    )
     chance = analyze(noise, langs, sids, 2, width, settings=settings).region_null
     assert chance is not None
     assert chance.sklr_percent.p_value > 0.05
-    assert chance.sklr_percent.mean > 5  # z > 2 over nine languages passes many neurons by chance alone
+    # z > 2 over nine languages passes many neurons by chance alone
+    assert chance.sklr_percent.mean > 5

@@ -16,12 +16,38 @@ def _run(*args):
 
 def test_extract_then_info(tiny_models, corpus_file, tmp_path):
     out = tmp_path / "run.zarr"
-    result = _run("extract", tiny_models("bloom"), "--corpus", corpus_file, "--out", out, "--langs", "en,zh",
-                  "--samples", "5", "--seed", "7", "--quiet")
+    result = _run(
+        "extract",
+        tiny_models("bloom"),
+        "--corpus",
+        corpus_file,
+        "--out",
+        out,
+        "--langs",
+        "en,zh",
+        "--samples",
+        "5",
+        "--seed",
+        "7",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     assert "bloom-tiny-0: 10 rows" in result.output
-    again = _run("extract", tiny_models("bloom"), "--corpus", corpus_file, "--out", out, "--langs", "en,zh",
-                 "--samples", "5", "--seed", "7", "--quiet")
+    again = _run(
+        "extract",
+        tiny_models("bloom"),
+        "--corpus",
+        corpus_file,
+        "--out",
+        out,
+        "--langs",
+        "en,zh",
+        "--samples",
+        "5",
+        "--seed",
+        "7",
+        "--quiet",
+    )
     assert "already complete, nothing to do" in again.output
     info = _run("info", out)
     assert info.exit_code == 0
@@ -32,13 +58,16 @@ def test_extract_then_info(tiny_models, corpus_file, tmp_path):
     assert "analysis: none" in info.output
     assert "ablation: none" in info.output
     described = json.loads(_run("info", out, "--json").output)
-    assert described["checkpoints"]["bloom-tiny-0"]["settings"]["batch_tokens"] == 512  # the CPU default
+    # the CPU default
+    assert described["checkpoints"]["bloom-tiny-0"]["settings"]["batch_tokens"] == 512
 
 
 def test_errors_are_one_clear_line_without_traceback(tiny_models, tmp_path):
     rows = [r for r in parallel_rows() if not (r[0] == "zh" and r[1] == "4")]
     corpus = write_tsv(tmp_path / "c.tsv", rows)
-    result = _run("extract", tiny_models("gpt2"), "--corpus", corpus, "--out", tmp_path / "run.zarr")
+    result = _run(
+        "extract", tiny_models("gpt2"), "--corpus", corpus, "--out", tmp_path / "run.zarr"
+    )
     assert result.exit_code == 2
     assert f"Error: {corpus} is incomplete" in result.output
     assert "zh lacks 1 sid(s): 4" in result.output
@@ -52,14 +81,28 @@ def test_errors_are_one_clear_line_without_traceback(tiny_models, tmp_path):
     result = _run("info", tmp_path / "none.zarr")
     assert result.exit_code == 2
     assert "does not exist; run `lfe extract`" in result.output
-    result = _run("extract", tiny_models("gpt2"), "--corpus", corpus, "--out", tmp_path / "r.zarr", "--dtype", "int4")
+    result = _run(
+        "extract",
+        tiny_models("gpt2"),
+        "--corpus",
+        corpus,
+        "--out",
+        tmp_path / "r.zarr",
+        "--dtype",
+        "int4",
+    )
     assert result.exit_code == 2
     assert "'int4' is not one of" in result.output
 
 
 def test_help_does_not_import_torch():
-    code = "import sys; from lfe.cli import main; main(['--help'], standalone_mode=False); print('torch' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    code = (
+        "import sys; from lfe.cli import main; main(['--help'], standalone_mode=False);"
+        " print('torch' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert "extract" in result.stdout
     assert result.stdout.strip().endswith("False")
 
@@ -70,7 +113,19 @@ def test_models_list_and_corpus_sample(tmp_path):
     assert "gemma3-270m" in listed.output
     assert "smollm2-135m" in listed.output
     corpus = write_tsv(tmp_path / "c.tsv", parallel_rows(n_sids=12))
-    result = _run("corpus", "sample", corpus, "--samples", "5", "--seed", "0", "--holdout", "4", "--out-dir", tmp_path / "s")
+    result = _run(
+        "corpus",
+        "sample",
+        corpus,
+        "--samples",
+        "5",
+        "--seed",
+        "0",
+        "--holdout",
+        "4",
+        "--out-dir",
+        tmp_path / "s",
+    )
     assert result.exit_code == 0, result.output
     assert "probe: " in result.output
     assert (tmp_path / "s" / "holdout" / "zh.txt").exists()
@@ -95,24 +150,33 @@ def test_offline_demo_runs_end_to_end(tmp_path):
     assert (tmp_path / "demo" / "steer" / "tiny" / "steer.png").exists()
     _reports_rebuild_equal(tmp_path / "demo" / "run.zarr", tmp_path / "demo", tmp_path / "rebuilt")
     evolution = {kind: tmp_path / "demo" / f"evolution-{kind}" for kind in ("analysis",)}
-    _reports_rebuild_equal(tmp_path / "demo" / "evolution.zarr", evolution, tmp_path / "rebuilt-evolution")
-    # the second run reuses the finished store; the evolution section's training is not what it checks
+    _reports_rebuild_equal(
+        tmp_path / "demo" / "evolution.zarr", evolution, tmp_path / "rebuilt-evolution"
+    )
+    # the second run reuses the finished store; the evolution section's training is not what it
+    # checks
     again = _run("demo", "--model", "tiny", "--out", tmp_path / "demo", "--train-steps", "0")
     assert again.exit_code == 0, again.output
     assert "tiny: already complete" in again.output
 
 
 def _reports_rebuild_equal(store, written, into):
-    """`lfe report STORE --out INTO` writes every file the commands wrote, byte for byte, from the store alone."""
+    """`lfe report STORE --out INTO` writes every file the commands wrote, byte for byte, from the
+    store alone."""
     rebuilt = _run("report", store, "--out", into)
     assert rebuilt.exit_code == 0, rebuilt.output
-    folders = written if isinstance(written, dict) else {kind: written / kind for kind in ("analysis", "ablation", "steer")}
+    folders = (
+        written
+        if isinstance(written, dict)
+        else {kind: written / kind for kind in ("analysis", "ablation", "steer")}
+    )
     for kind, folder in folders.items():
         assert_same_files(folder, into / kind)
 
 
 def _readme_invocations():
-    """(command words, options) of every `lfe ...` line in the README's shell blocks (continuations joined)."""
+    """(command words, options) of every `lfe ...` line in the README's shell blocks (continuations
+    joined)."""
     import re
     from pathlib import Path
 
@@ -136,7 +200,9 @@ def test_every_command_and_option_in_the_readme_exists():
             if not isinstance(command, click.Group):
                 break
             command = command.get_command(click.Context(command), word)
-            assert command is not None, f"README names `lfe {' '.join(words)}`, which does not exist"
+            assert command is not None, (
+                f"README names `lfe {' '.join(words)}`, which does not exist"
+            )
         known = {opt for param in command.params for opt in param.opts + param.secondary_opts}
         missing = [option for option in options if option not in known]
         assert not missing, f"README: `lfe {' '.join(words)}` has no {', '.join(missing)}"
@@ -147,7 +213,8 @@ def test_every_command_and_option_in_the_readme_exists():
 def test_info_on_a_store_whose_checkpoints_recorded_no_tokenizer(tmp_path):
     from tests.helpers import planted_series
 
-    store = planted_series(tmp_path / "planted.zarr")  # CheckpointMeta without tokenizer_hash, as older lfe wrote
+    # CheckpointMeta without tokenizer_hash, as older lfe wrote
+    store = planted_series(tmp_path / "planted.zarr")
     result = CliRunner().invoke(main, ["info", str(store)])
     assert result.exit_code == 0, result.output
     assert "tokenizer sha256 not recorded" in result.output
@@ -165,8 +232,13 @@ def test_every_comma_option_reads_one_way():
         click.echo(f"{langs} {joined(revision)}")
 
     runner = CliRunner()
-    assert runner.invoke(show, ["--langs", " en , fr,,zh "]).output.strip() == "('en', 'fr', 'zh') ()"
-    assert runner.invoke(show, ["--revision", "a,b", "--revision", "c"]).output.strip() == "('en',) ('a', 'b', 'c')"
+    assert (
+        runner.invoke(show, ["--langs", " en , fr,,zh "]).output.strip() == "('en', 'fr', 'zh') ()"
+    )
+    assert (
+        runner.invoke(show, ["--revision", "a,b", "--revision", "c"]).output.strip()
+        == "('en',) ('a', 'b', 'c')"
+    )
     refused = runner.invoke(show, ["--langs", " , "])
     assert refused.exit_code == 2
     assert "names nothing; give one or more values separated by commas" in refused.output

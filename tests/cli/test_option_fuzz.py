@@ -3,9 +3,10 @@
 A value is either accepted and the command does its job (its output is there), or refused with an
 ``Error:`` line and exit status 2; never a traceback. Work-size options (--null, --bootstrap) are
 drawn up to 60: larger values are valid and only take longer. ``--workers`` is drawn outside the
-accepted range only (a local cluster per example would take minutes; tests/engine/test_distributed.py
-runs the accepted ones). ``lfe demo``, ``lfe corpus fetch`` and ``lfe models fetch`` are left out:
-their accepted values start downloads (tests/corpus/test_fetch.py covers their refusals).
+accepted range only (a local cluster per example would take minutes;
+tests/engine/test_distributed.py runs the accepted ones). ``lfe demo``, ``lfe corpus fetch`` and
+``lfe models fetch`` are left out: their accepted values start downloads (tests/corpus/test_fetch.py
+covers their refusals).
 """
 
 from __future__ import annotations
@@ -22,9 +23,14 @@ from hypothesis import strategies as st
 from lfe.cli import main
 from tests.helpers import parallel_rows, write_tsv
 
-EXAMPLES = int(os.environ.get("LFE_FUZZ_EXAMPLES", 4))  # per option; RELIABILITY.md's campaign sets more
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize="LFE_FUZZ_EXAMPLES" not in os.environ,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+# per option; RELIABILITY.md's campaign sets more
+EXAMPLES = int(os.environ.get("LFE_FUZZ_EXAMPLES", 4))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize="LFE_FUZZ_EXAMPLES" not in os.environ,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 LANGS = ("en", "fr", "zh")
 CORES = os.cpu_count() or 1
 
@@ -35,10 +41,23 @@ work = st.one_of(st.integers(-3, 60), words).map(str)
 workers = st.one_of(st.integers(-(2**40), 0), st.integers(CORES + 1, 2**40), words).map(str)
 floats = st.one_of(st.floats(), st.sampled_from(["nan", "inf", "-inf", "1e400", "", "x"])).map(str)
 # path kinds, made real in the world's folder per example (World.path); outputs are never "/" itself
-PATH_KINDS = ("missing", "file", "folder", "store", "dot", "proc", "readonly", "empty", "nul", "long", "held",
-              "choice")
+PATH_KINDS = (
+    "missing",
+    "file",
+    "folder",
+    "store",
+    "dot",
+    "proc",
+    "readonly",
+    "empty",
+    "nul",
+    "long",
+    "held",
+    "choice",
+)
 paths = st.sampled_from(PATH_KINDS)
 inputs = st.sampled_from((*PATH_KINDS, "root"))
+
 
 class World:
     """A tiny model, a corpus, an extracted and analysed store, held-out text, a choice file."""
@@ -49,18 +68,45 @@ class World:
         self.held = root / "held"
         self.held.mkdir()
         for lang in LANGS:
-            (self.held / f"{lang}.txt").write_text(" ".join(t for _, _, t in parallel_rows(langs=(lang,), n_sids=3)))
+            (self.held / f"{lang}.txt").write_text(
+                " ".join(t for _, _, t in parallel_rows(langs=(lang,), n_sids=3))
+            )
         self.choice = root / "choice.jsonl"
-        self.choice.write_text('{"lang": "en", "context": "a b", "endings": ["c", "d"], "label": 0}\n')
+        self.choice.write_text(
+            '{"lang": "en", "context": "a b", "endings": ["c", "d"], "label": 0}\n'
+        )
         self.readonly = root / "readonly"
         self.readonly.mkdir()
         self.cwd = root / "cwd"
         self.cwd.mkdir()
         self.store = root / "run.zarr"
-        for args in (["extract", str(model), "--corpus", str(self.corpus), "--name", "ckpt", "--quiet",
-                      "--out", str(self.store)],
-                     ["analyze", str(self.store), "--top-percent", "5", "--bootstrap", "0", "--null", "0",
-                      "--no-figures", "--quiet", "--out", str(root / "analysis")]):
+        for args in (
+            [
+                "extract",
+                str(model),
+                "--corpus",
+                str(self.corpus),
+                "--name",
+                "ckpt",
+                "--quiet",
+                "--out",
+                str(self.store),
+            ],
+            [
+                "analyze",
+                str(self.store),
+                "--top-percent",
+                "5",
+                "--bootstrap",
+                "0",
+                "--null",
+                "0",
+                "--no-figures",
+                "--quiet",
+                "--out",
+                str(root / "analysis"),
+            ],
+        ):
             result = CliRunner().invoke(main, args)
             assert result.exit_code == 0, result.output
         os.chmod(self.readonly, 0o555)
@@ -70,10 +116,21 @@ class World:
 
     def path(self, kind: str) -> str:
         fresh = self.fresh()
-        return {"missing": str(fresh), "file": str(self.corpus), "folder": str(self.held), "store": str(self.store),
-                "dot": ".", "root": "/", "proc": "/proc/self/status", "readonly": str(self.readonly / "x"),
-                "empty": "", "nul": str(fresh) + "\x00x", "long": str(self.root / ("x" * 300)),
-                "held": str(self.held), "choice": str(self.choice)}[kind]
+        return {
+            "missing": str(fresh),
+            "file": str(self.corpus),
+            "folder": str(self.held),
+            "store": str(self.store),
+            "dot": ".",
+            "root": "/",
+            "proc": "/proc/self/status",
+            "readonly": str(self.readonly / "x"),
+            "empty": "",
+            "nul": str(fresh) + "\x00x",
+            "long": str(self.root / ("x" * 300)),
+            "held": str(self.held),
+            "choice": str(self.choice),
+        }[kind]
 
 
 @pytest.fixture(scope="module")
@@ -82,17 +139,73 @@ def world(tmp_path_factory, tiny_models):
 
 
 def _base(world: World, command: str, out: Path) -> list[str]:
-    """A working invocation of ``command`` that writes into ``out`` (the fuzzed option is appended)."""
+    """A working invocation of ``command`` that writes into ``out`` (the fuzzed option is
+    appended)."""
     store = str(world.store)
     return {
-        "extract": ["extract", str(world.model), "--corpus", str(world.corpus), "--name", "ckpt", "--quiet",
-                    "--out", str(out)],
-        "analyze": ["analyze", store, "--bootstrap", "0", "--null", "0", "--no-figures", "--quiet", "--out", str(out)],
-        "evolve": ["evolve", store, "--bootstrap", "0", "--null", "0", "--step", "ckpt=1", "--no-figures", "--quiet",
-                   "--out", str(out)],
-        "ablate": ["ablate", str(world.model), store, "--eval", str(world.held), "--regions", "en", "--window", "16",
-                   "--max-new-tokens", "2", "--out", str(out)],
-        "sample": ["corpus", "sample", str(world.corpus), "--samples", "3", "--seed", "0", "--out-dir", str(out)],
+        "extract": [
+            "extract",
+            str(world.model),
+            "--corpus",
+            str(world.corpus),
+            "--name",
+            "ckpt",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        "analyze": [
+            "analyze",
+            store,
+            "--bootstrap",
+            "0",
+            "--null",
+            "0",
+            "--no-figures",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        "evolve": [
+            "evolve",
+            store,
+            "--bootstrap",
+            "0",
+            "--null",
+            "0",
+            "--step",
+            "ckpt=1",
+            "--no-figures",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        "ablate": [
+            "ablate",
+            str(world.model),
+            store,
+            "--eval",
+            str(world.held),
+            "--regions",
+            "en",
+            "--window",
+            "16",
+            "--max-new-tokens",
+            "2",
+            "--out",
+            str(out),
+        ],
+        "sample": [
+            "corpus",
+            "sample",
+            str(world.corpus),
+            "--samples",
+            "3",
+            "--seed",
+            "0",
+            "--out-dir",
+            str(out),
+        ],
         "report": ["report", store, "--no-figures", "--out", str(out)],
         "check": ["check", store],
         "info": ["info", store],
@@ -100,25 +213,60 @@ def _base(world: World, command: str, out: Path) -> list[str]:
 
 
 # what an accepted run leaves behind, under its output folder
-PRODUCTS = {"extract": "zarr.json", "analyze": "ckpt/metrics.json", "evolve": "evolution.json",
-            "ablate": "ckpt/table.json", "sample": "probe.tsv", "report": "analysis/ckpt/metrics.json"}
+PRODUCTS = {
+    "extract": "zarr.json",
+    "analyze": "ckpt/metrics.json",
+    "evolve": "evolution.json",
+    "ablate": "ckpt/table.json",
+    "sample": "probe.tsv",
+    "report": "analysis/ckpt/metrics.json",
+}
 OPTIONS = [  # (command, option, values); a positional path is fuzzed by replacing it
-    ("extract", "--samples", ints), ("extract", "--seed", ints), ("extract", "--batch-tokens", ints),
-    ("extract", "--max-tokens", ints), ("extract", "--block-rows", ints), ("extract", "--random-init", ints),
-    ("extract", "--workers", workers), ("extract", "--corpus", inputs), ("extract", "--out", paths),
-    ("analyze", "--threshold", floats), ("analyze", "--top-percent", floats), ("analyze", "--bootstrap", work),
-    ("analyze", "--seed", ints), ("analyze", "--null", work), ("analyze", "--workers", workers),
-    ("analyze", "--out", paths), ("analyze", "STORE", inputs), ("analyze", "--lape-top-rate", floats),
+    ("extract", "--samples", ints),
+    ("extract", "--seed", ints),
+    ("extract", "--batch-tokens", ints),
+    ("extract", "--max-tokens", ints),
+    ("extract", "--block-rows", ints),
+    ("extract", "--random-init", ints),
+    ("extract", "--workers", workers),
+    ("extract", "--corpus", inputs),
+    ("extract", "--out", paths),
+    ("analyze", "--threshold", floats),
+    ("analyze", "--top-percent", floats),
+    ("analyze", "--bootstrap", work),
+    ("analyze", "--seed", ints),
+    ("analyze", "--null", work),
+    ("analyze", "--workers", workers),
+    ("analyze", "--out", paths),
+    ("analyze", "STORE", inputs),
+    ("analyze", "--lape-top-rate", floats),
     ("analyze", "--ap-top-k", ints),
-    ("evolve", "--threshold", floats), ("evolve", "--top-percent", floats), ("evolve", "--bootstrap", work),
-    ("evolve", "--seed", ints), ("evolve", "--null", work), ("evolve", "--workers", workers),
-    ("evolve", "--out", paths), ("evolve", "STORE", inputs),
-    ("ablate", "--seed", ints), ("ablate", "--window", ints), ("ablate", "--stride", ints),
-    ("ablate", "--max-new-tokens", ints), ("ablate", "--choice", inputs), ("ablate", "--generate", inputs),
-    ("ablate", "--eval", inputs), ("ablate", "--out", paths), ("ablate", "STORE", inputs),
-    ("sample", "--samples", ints), ("sample", "--seed", ints), ("sample", "--holdout", ints),
-    ("sample", "--out-dir", paths), ("sample", "PATH", inputs),
-    ("check", "STORE", inputs), ("info", "STORE", inputs), ("report", "STORE", inputs), ("report", "--out", paths),
+    ("evolve", "--threshold", floats),
+    ("evolve", "--top-percent", floats),
+    ("evolve", "--bootstrap", work),
+    ("evolve", "--seed", ints),
+    ("evolve", "--null", work),
+    ("evolve", "--workers", workers),
+    ("evolve", "--out", paths),
+    ("evolve", "STORE", inputs),
+    ("ablate", "--seed", ints),
+    ("ablate", "--window", ints),
+    ("ablate", "--stride", ints),
+    ("ablate", "--max-new-tokens", ints),
+    ("ablate", "--choice", inputs),
+    ("ablate", "--generate", inputs),
+    ("ablate", "--eval", inputs),
+    ("ablate", "--out", paths),
+    ("ablate", "STORE", inputs),
+    ("sample", "--samples", ints),
+    ("sample", "--seed", ints),
+    ("sample", "--holdout", ints),
+    ("sample", "--out-dir", paths),
+    ("sample", "PATH", inputs),
+    ("check", "STORE", inputs),
+    ("info", "STORE", inputs),
+    ("report", "STORE", inputs),
+    ("report", "--out", paths),
 ]
 
 
@@ -148,16 +296,30 @@ def _answers_well(world: World, command: str, option: str, value: str) -> None:
 
 
 # tried every run besides the drawn values: every path kind, and the numbers that found bugs before
-EDGES = {id(paths): PATH_KINDS, id(inputs): (*PATH_KINDS, "root"), id(ints): ("-1", "0", "1", str(2**63), "17", ""),
-         id(work): ("-1", "0", "1", "x"), id(floats): ("nan", "inf", "-inf", "0", "101", "-1"),
-         id(workers): ("0", str(10**9), "")}
+EDGES = {
+    id(paths): PATH_KINDS,
+    id(inputs): (*PATH_KINDS, "root"),
+    id(ints): ("-1", "0", "1", str(2**63), "17", ""),
+    id(work): ("-1", "0", "1", "x"),
+    id(floats): ("nan", "inf", "-inf", "0", "101", "-1"),
+    id(workers): ("0", str(10**9), ""),
+}
 
 
-@pytest.mark.parametrize("command, option, values", OPTIONS, ids=[f"{c} {o}" for c, o, _ in OPTIONS])
-def test_every_value_is_accepted_with_its_output_or_refused_in_one_line(world, command, option, values, monkeypatch):
+@pytest.mark.parametrize(
+    "command, option, values", OPTIONS, ids=[f"{c} {o}" for c, o, _ in OPTIONS]
+)
+def test_every_value_is_accepted_with_its_output_or_refused_in_one_line(
+    world, command, option, values, monkeypatch
+):
     monkeypatch.chdir(world.cwd)  # "." as an output lands in the world, not in the repository
     tried = list(EDGES[id(values)])
     for value in tried:
         _answers_well(world, command, option, value)
-    FUZZ(given(value=values)(lambda value: tried.append(value) or _answers_well(world, command, option, value)))()
-    print(f"option fuzz: {command} {option}: {len(tried)} values")  # RELIABILITY.md's counts (pytest -s)
+    FUZZ(
+        given(value=values)(
+            lambda value: tried.append(value) or _answers_well(world, command, option, value)
+        )
+    )()
+    # RELIABILITY.md's counts (pytest -s)
+    print(f"option fuzz: {command} {option}: {len(tried)} values")

@@ -16,23 +16,37 @@ from lfe.cli import main
 from lfe.corpus import read_corpus
 from lfe.errors import CorpusError
 
-EXAMPLES = int(os.environ.get("LFE_FUZZ_EXAMPLES", 150))  # RELIABILITY.md's longer campaign sets more
-# the default suite draws the same examples every run; a longer campaign (LFE_FUZZ_EXAMPLES) draws new ones
+# RELIABILITY.md's longer campaign sets more
+EXAMPLES = int(os.environ.get("LFE_FUZZ_EXAMPLES", 150))
+# the default suite draws the same examples every run; a longer campaign (LFE_FUZZ_EXAMPLES) draws
+# new ones
 DERANDOMIZE = "LFE_FUZZ_EXAMPLES" not in os.environ
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=DERANDOMIZE,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 SUFFIXES = [".tsv", ".csv", ".jsonl"]
 # language codes and sids as people write them, and as they should not
-codes = st.one_of(st.sampled_from(["en", "fr", "zh-Hant", "pt_BR", "x", "EN", " en", "en ", "", "\t", "🙂", "a,b", 'q"']),
-                  st.text(max_size=6))
-texts = st.one_of(st.text(max_size=30), st.sampled_from(["", " ", "a\tb", "a\nb", 'say "hi"', "x" * 200_000]))
+codes = st.one_of(
+    st.sampled_from(
+        ["en", "fr", "zh-Hant", "pt_BR", "x", "EN", " en", "en ", "", "\t", "🙂", "a,b", 'q"']
+    ),
+    st.text(max_size=6),
+)
+texts = st.one_of(
+    st.text(max_size=30), st.sampled_from(["", " ", "a\tb", "a\nb", 'say "hi"', "x" * 200_000])
+)
 
 
 def _read(path, **options):
-    """read_corpus's answer: a corpus that holds its promises, or a CorpusError that names the file."""
+    """read_corpus's answer: a corpus that holds its promises, or a CorpusError that names the
+    file."""
     try:
         corpus = read_corpus(path, **options)
-    except CorpusError as error:  # about the file (naming it), or about an option (naming the option)
+    # about the file (naming it), or about an option (naming the option)
+    except CorpusError as error:
         assert path.name in str(error) or str(error).startswith("--"), str(error)
         return None
     assert len(corpus.texts) == len(corpus.langs) * corpus.n_sids > 0
@@ -49,11 +63,18 @@ def test_arbitrary_bytes(tmp_path_factory, data, suffix):
 
 
 @FUZZ
-@given(header=st.lists(st.sampled_from(["lang", "sid", "text", "extra", "Lang", ""]), max_size=5),
-       rows=st.lists(st.tuples(codes, st.sampled_from(["0", "1", "2", " 1", "x"]), texts, st.integers(-1, 1)),
-                     max_size=8),
-       suffix=st.sampled_from([".tsv", ".csv"]), broken=st.booleans())
-def test_tables_with_missing_extra_and_duplicate_fields(tmp_path_factory, header, rows, suffix, broken):
+@given(
+    header=st.lists(st.sampled_from(["lang", "sid", "text", "extra", "Lang", ""]), max_size=5),
+    rows=st.lists(
+        st.tuples(codes, st.sampled_from(["0", "1", "2", " 1", "x"]), texts, st.integers(-1, 1)),
+        max_size=8,
+    ),
+    suffix=st.sampled_from([".tsv", ".csv"]),
+    broken=st.booleans(),
+)
+def test_tables_with_missing_extra_and_duplicate_fields(
+    tmp_path_factory, header, rows, suffix, broken
+):
     separator = "\t" if suffix == ".tsv" else ","
     lines = [separator.join(header)]
     for lang, sid, text, extra in rows:  # extra: drop a field (-1), add one (+1), or neither
@@ -68,10 +89,27 @@ def test_tables_with_missing_extra_and_duplicate_fields(tmp_path_factory, header
 
 
 @FUZZ
-@given(items=st.lists(st.one_of(
-    st.fixed_dictionaries({"lang": codes, "sid": st.one_of(st.integers(0, 3), st.text(max_size=3)), "text": texts}),
-    st.dictionaries(st.sampled_from(["lang", "sid", "text", "other"]), st.one_of(st.none(), st.integers(), texts)),
-    st.just([1, 2]), st.just("plain string")), max_size=8), langs=st.one_of(st.none(), st.lists(codes, max_size=3)))
+@given(
+    items=st.lists(
+        st.one_of(
+            st.fixed_dictionaries(
+                {
+                    "lang": codes,
+                    "sid": st.one_of(st.integers(0, 3), st.text(max_size=3)),
+                    "text": texts,
+                }
+            ),
+            st.dictionaries(
+                st.sampled_from(["lang", "sid", "text", "other"]),
+                st.one_of(st.none(), st.integers(), texts),
+            ),
+            st.just([1, 2]),
+            st.just("plain string"),
+        ),
+        max_size=8,
+    ),
+    langs=st.one_of(st.none(), st.lists(codes, max_size=3)),
+)
 def test_jsonl_with_odd_values_and_language_choices(tmp_path_factory, items, langs):
     path = tmp_path_factory.mktemp("jsonl") / "corpus.jsonl"
     path.write_text("\n".join(json.dumps(item) for item in items), encoding="utf-8")
@@ -79,8 +117,13 @@ def test_jsonl_with_odd_values_and_language_choices(tmp_path_factory, items, lan
 
 
 @FUZZ
-@given(files=st.dictionaries(st.text(string.ascii_letters + "-_", min_size=1, max_size=5),
-                             st.lists(texts, max_size=5), max_size=4))
+@given(
+    files=st.dictionaries(
+        st.text(string.ascii_letters + "-_", min_size=1, max_size=5),
+        st.lists(texts, max_size=5),
+        max_size=4,
+    )
+)
 def test_aligned_directories(tmp_path_factory, files):
     folder = tmp_path_factory.mktemp("aligned") / "corpus"
     folder.mkdir()
@@ -107,10 +150,19 @@ OPTION_VALUES = {
 }
 
 
-@settings(max_examples=EXAMPLES // 2, deadline=None, derandomize=DERANDOMIZE,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(options=st.dictionaries(st.sampled_from(sorted(OPTION_VALUES)), st.just(None), min_size=1, max_size=4),
-       data=st.data(), corpus=st.sampled_from(["valid", "broken", "missing"]))
+@settings(
+    max_examples=EXAMPLES // 2,
+    deadline=None,
+    derandomize=DERANDOMIZE,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    options=st.dictionaries(
+        st.sampled_from(sorted(OPTION_VALUES)), st.just(None), min_size=1, max_size=4
+    ),
+    data=st.data(),
+    corpus=st.sampled_from(["valid", "broken", "missing"]),
+)
 def test_extract_arguments_never_give_a_traceback(tmp_path_factory, options, data, corpus):
     folder = tmp_path_factory.mktemp("cli")
     path = folder / "c.tsv"
@@ -118,12 +170,22 @@ def test_extract_arguments_never_give_a_traceback(tmp_path_factory, options, dat
         path.write_text("lang\tsid\ttext\nen\t0\thello\nfr\t0\tbonjour\n", encoding="utf-8")
     elif corpus == "broken":
         path.write_bytes(b"lang\tsid\ttext\nen\t0\n\xff")
-    arguments = ["extract", str(folder / "no-such-model"), "--corpus", str(path), "--out", str(folder / "run.zarr")]
+    arguments = [
+        "extract",
+        str(folder / "no-such-model"),
+        "--corpus",
+        str(path),
+        "--out",
+        str(folder / "run.zarr"),
+    ]
     for option in options:
         arguments += [option, data.draw(OPTION_VALUES[option], label=option)]
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 2, (arguments, result.output)  # no model there: never a success
-    assert result.exception is None or isinstance(result.exception, SystemExit), (arguments, repr(result.exception))
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        arguments,
+        repr(result.exception),
+    )
     assert "Traceback" not in result.output
     assert "Error" in result.output
     assert not (folder / "run.zarr").exists()

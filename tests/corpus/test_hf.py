@@ -1,4 +1,5 @@
-"""Hugging Face datasets as corpora, offline: datasets the test builds, saved with save_to_disk or as parquet files."""
+"""Hugging Face datasets as corpora, offline: datasets the test builds, saved with save_to_disk or
+as parquet files."""
 
 import builtins
 
@@ -23,12 +24,16 @@ def offline(monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
 
 
-
-
 def test_a_language_id_text_table_saved_to_disk(tmp_path):
     rows = parallel_rows(langs=LANGS, n_sids=6)
-    table = datasets.Dataset.from_dict({"language": [r[0] for r in rows], "id": [int(r[1]) for r in rows],
-                                        "text": [r[2] for r in rows], "domain": ["news"] * len(rows)})
+    table = datasets.Dataset.from_dict(
+        {
+            "language": [r[0] for r in rows],
+            "id": [int(r[1]) for r in rows],
+            "text": [r[2] for r in rows],
+            "domain": ["news"] * len(rows),
+        }
+    )
     table.save_to_disk(tmp_path / "table")
     corpus = read_corpus(tmp_path / "table")
     assert corpus.langs == LANGS
@@ -38,9 +43,14 @@ def test_a_language_id_text_table_saved_to_disk(tmp_path):
 
 def test_a_column_per_language_as_flores_on_the_hub_and_its_splits(tmp_path):
     rows = {lang: [f"{PHRASES[lang]} {i}" for i in range(5)] for lang in LANGS}
-    columns = {"id": list(range(1, 6)), "URL": ["u"] * 5, **{f"sentence_{lang}": texts for lang, texts in rows.items()}}
-    splits = datasets.DatasetDict({"dev": datasets.Dataset.from_dict(columns),
-                                   "devtest": datasets.Dataset.from_dict(columns)})
+    columns = {
+        "id": list(range(1, 6)),
+        "URL": ["u"] * 5,
+        **{f"sentence_{lang}": texts for lang, texts in rows.items()},
+    }
+    splits = datasets.DatasetDict(
+        {"dev": datasets.Dataset.from_dict(columns), "devtest": datasets.Dataset.from_dict(columns)}
+    )
     splits.save_to_disk(tmp_path / "flores")
     with pytest.raises(CorpusError, match="has the splits dev, devtest; name one"):
         read_corpus(tmp_path / "flores")
@@ -49,8 +59,11 @@ def test_a_column_per_language_as_flores_on_the_hub_and_its_splits(tmp_path):
     assert list(corpus.sids) == ["1", "2", "3", "4", "5"]
     assert list(corpus.texts)[:2] == rows["en"][:2]
     # the same as data files read by load_dataset: hf:FOLDER[:CONFIG][:SPLIT]
-    datasets.Dataset.from_dict(columns).to_parquet(str(tmp_path / "hub" / "data" / "dev-00000.parquet"))
-    from_files = read_corpus(f"hf:{tmp_path / 'hub'}::validation")  # datasets reads dev-* files as that split
+    datasets.Dataset.from_dict(columns).to_parquet(
+        str(tmp_path / "hub" / "data" / "dev-00000.parquet")
+    )
+    # datasets reads dev-* files as that split
+    from_files = read_corpus(f"hf:{tmp_path / 'hub'}::validation")
     assert from_files.langs == LANGS
     assert list(from_files.texts) == list(corpus.texts)
     with pytest.raises(CorpusError, match='cannot load hf:.*Unknown split "train"'):
@@ -66,26 +79,56 @@ def test_a_translation_column_of_pairs(tmp_path):
 
 
 def test_errors_are_one_line_and_name_the_fix(tmp_path, monkeypatch):
-    datasets.Dataset.from_dict({"id": [1, 2], "score": [0.5, 0.7]}).save_to_disk(tmp_path / "scores")
-    with pytest.raises(CorpusError, match="has the columns id, score: lfe needs lang, sid and text columns"):
+    datasets.Dataset.from_dict({"id": [1, 2], "score": [0.5, 0.7]}).save_to_disk(
+        tmp_path / "scores"
+    )
+    with pytest.raises(
+        CorpusError, match="has the columns id, score: lfe needs lang, sid and text columns"
+    ):
         read_corpus(tmp_path / "scores")
-    with pytest.raises(CorpusError, match="cannot load hf:no-such-org/no-such-dataset .*save_to_disk"):
+    with pytest.raises(
+        CorpusError, match="cannot load hf:no-such-org/no-such-dataset .*save_to_disk"
+    ):
         read_corpus("hf:no-such-org/no-such-dataset")
-    sample = CliRunner().invoke(main, ["corpus", "sample", "hf:no-such-org/x", "--samples", "2", "--seed", "0"])
+    sample = CliRunner().invoke(
+        main, ["corpus", "sample", "hf:no-such-org/x", "--samples", "2", "--seed", "0"]
+    )
     assert sample.exit_code == 2
     assert "pass --out-dir" in sample.output
     real_import = builtins.__import__
-    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name))
-                        if name == "datasets" else real_import(name, *a, **k))
-    with pytest.raises(CorpusError, match=r"needs the datasets package, an optional extra: pip install 'lfe\[hf\]'"):
+    monkeypatch.setattr(
+        builtins,
+        "__import__",
+        lambda name, *a, **k: (
+            (_ for _ in ()).throw(ImportError(name))
+            if name == "datasets"
+            else real_import(name, *a, **k)
+        ),
+    )
+    with pytest.raises(
+        CorpusError, match=r"needs the datasets package, an optional extra: pip install 'lfe\[hf\]'"
+    ):
         read_corpus(tmp_path / "scores")
 
 
 def test_the_cli_takes_a_dataset_wherever_it_takes_a_corpus(tmp_path):
     rows = parallel_rows(langs=LANGS, n_sids=8)
-    datasets.Dataset.from_dict({"lang": [r[0] for r in rows], "sid": [r[1] for r in rows],
-                                "text": [r[2] for r in rows]}).to_parquet(str(tmp_path / "hub" / "train.parquet"))
-    result = CliRunner().invoke(main, ["corpus", "sample", f"hf:{tmp_path / 'hub'}", "--samples", "4", "--seed", "0",
-                                       "--out-dir", str(tmp_path / "drawn")])
+    datasets.Dataset.from_dict(
+        {"lang": [r[0] for r in rows], "sid": [r[1] for r in rows], "text": [r[2] for r in rows]}
+    ).to_parquet(str(tmp_path / "hub" / "train.parquet"))
+    result = CliRunner().invoke(
+        main,
+        [
+            "corpus",
+            "sample",
+            f"hf:{tmp_path / 'hub'}",
+            "--samples",
+            "4",
+            "--seed",
+            "0",
+            "--out-dir",
+            str(tmp_path / "drawn"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert len(read_corpus(tmp_path / "drawn" / "probe.tsv")) == 12

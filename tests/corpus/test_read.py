@@ -18,7 +18,10 @@ def test_every_layout_reads_the_same_corpus(tmp_path):
         "sid,lang,text,note\n" + "".join(f'{s},{l},"{t}",x\n' for l, s, t in rows), encoding="utf-8"
     )
     (tmp_path / "c.jsonl").write_text(
-        "".join(json.dumps({"lang": l, "sid": int(s), "text": t}, ensure_ascii=False) + "\n" for l, s, t in rows),
+        "".join(
+            json.dumps({"lang": l, "sid": int(s), "text": t}, ensure_ascii=False) + "\n"
+            for l, s, t in rows
+        ),
         encoding="utf-8",
     )
     directory = tmp_path / "aligned"
@@ -81,7 +84,9 @@ def test_duplicates_are_named_with_both_lines(tmp_path):
 def test_incomplete_corpus_names_languages_and_sids(tmp_path):
     rows = [r for r in parallel_rows(n_sids=4) if not (r[0] == "fr" and r[1] in ("1", "3"))]
     path = write_tsv(tmp_path / "c.tsv", rows)
-    with pytest.raises(CorpusError, match=r"(?s)incomplete.*fr lacks 2 sid\(s\): 1, 3.*--drop-incomplete") as error:
+    with pytest.raises(
+        CorpusError, match=r"(?s)incomplete.*fr lacks 2 sid\(s\): 1, 3.*--drop-incomplete"
+    ) as error:
         read_corpus(path)
     assert "en lacks" not in str(error.value)
     kept = read_corpus(path, drop_incomplete=True)
@@ -103,7 +108,9 @@ def test_misaligned_directory_names_line_counts(tmp_path):
 
 
 def test_bad_jsonl_and_unknown_format(tmp_path):
-    (tmp_path / "c.jsonl").write_text('{"lang": "en", "sid": 1, "text": "a"}\n{oops\n', encoding="utf-8")
+    (tmp_path / "c.jsonl").write_text(
+        '{"lang": "en", "sid": 1, "text": "a"}\n{oops\n', encoding="utf-8"
+    )
     with pytest.raises(CorpusError, match=r"c.jsonl:2: not valid JSON"):
         read_records(tmp_path / "c.jsonl")
     (tmp_path / "c.xlsx").write_text("x")
@@ -149,7 +156,10 @@ def test_a_seed_without_samples_and_a_list_typed_sid_are_refused(tmp_path):
         read_corpus(path, seed=3)
     jsonl = tmp_path / "c.jsonl"
     jsonl.write_text('{"lang": "en", "sid": [1, 2], "text": "a"}\n', encoding="utf-8")
-    with pytest.raises(CorpusError, match=r"c.jsonl:1: lang and sid must be strings or whole numbers, got str and list"):
+    with pytest.raises(
+        CorpusError,
+        match=r"c.jsonl:1: lang and sid must be strings or whole numbers, got str and list",
+    ):
         read_corpus(jsonl)
 
 
@@ -160,11 +170,26 @@ def test_sample_drops_incomplete_sids_when_asked(tmp_path):
 
     rows = [row for row in parallel_rows(n_sids=12) if not (row[0] == "zh" and row[1] == "3")]
     path = write_tsv(tmp_path / "c.tsv", rows)
-    refused = CliRunner().invoke(main, ["corpus", "sample", str(path), "--samples", "4", "--seed", "0"])
+    refused = CliRunner().invoke(
+        main, ["corpus", "sample", str(path), "--samples", "4", "--seed", "0"]
+    )
     assert refused.exit_code == 2
     assert "--drop-incomplete" in refused.output
-    done = CliRunner().invoke(main, ["corpus", "sample", str(path), "--samples", "4", "--seed", "0", "--drop-incomplete",
-                                     "--out-dir", str(tmp_path / "s")])
+    done = CliRunner().invoke(
+        main,
+        [
+            "corpus",
+            "sample",
+            str(path),
+            "--samples",
+            "4",
+            "--seed",
+            "0",
+            "--drop-incomplete",
+            "--out-dir",
+            str(tmp_path / "s"),
+        ],
+    )
     assert done.exit_code == 0, done.output
     assert "3" not in read_corpus(tmp_path / "s" / "probe.tsv").sids
 
@@ -174,7 +199,14 @@ def test_the_fingerprint_is_hashed_once_per_corpus(monkeypatch):
 
     calls = []
     real = corpus_module.rows_fingerprint
-    monkeypatch.setattr(corpus_module, "rows_fingerprint", lambda *rows: calls.append(1) or real(*rows))
+    monkeypatch.setattr(
+        corpus_module, "rows_fingerprint", lambda *rows: calls.append(1) or real(*rows)
+    )
     corpus = corpus_module.Corpus(("en", "fr"), ("1", "2"), ("a", "b", "c", "d"))
-    assert corpus.fingerprint == corpus.fingerprint == real(corpus.row_langs(), corpus.row_sids(), corpus.texts)
-    assert len(calls) == 1  # a cluster worker asks at every block: hashing every text each time was the cost
+    assert (
+        corpus.fingerprint
+        == corpus.fingerprint
+        == real(corpus.row_langs(), corpus.row_sids(), corpus.texts)
+    )
+    # a cluster worker asks at every block: hashing every text each time was the cost
+    assert len(calls) == 1

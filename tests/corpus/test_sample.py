@@ -1,4 +1,5 @@
-"""Held-out evaluation data: disjoint from the probed sids, and choice items that never show probed text."""
+"""Held-out evaluation data: disjoint from the probed sids, and choice items that never show probed
+text."""
 
 from lfe.corpus import Corpus
 from lfe.corpus.sample import choice_task, split
@@ -32,7 +33,11 @@ def test_a_language_code_never_writes_outside_the_output_folder(tmp_path):
     from lfe.corpus.sample import sample_corpus
     from lfe.errors import CorpusError
 
-    rows = [(lang, str(sid), f"{lang} text {sid}") for lang in ("en", "../../escaped") for sid in range(8)]
+    rows = [
+        (lang, str(sid), f"{lang} text {sid}")
+        for lang in ("en", "../../escaped")
+        for sid in range(8)
+    ]
     path = write_tsv(tmp_path / "in" / "c.tsv", rows)
     with pytest.raises(CorpusError, match="'../../escaped' cannot name a file"):
         sample_corpus(path, samples=3, seed=0, holdout=3, out_dir=tmp_path / "in" / "out")

@@ -50,7 +50,9 @@ def test_padding_keeps_tokens_and_positions(side):
     assert positions[1][mask[1].bool()].tolist() == [0]
     expected = [[8, 0, 0]] if side == "right" else [[0, 0, 8]]
     assert ids[1:].tolist() == expected
-    _, mask, _, pooling = pad_batch([[1, 5, 6], [1, 8]], pad_id=0, side=side, pooled=[[False, True, True], [False, True]])
+    _, mask, _, pooling = pad_batch(
+        [[1, 5, 6], [1, 8]], pad_id=0, side=side, pooled=[[False, True, True], [False, True]]
+    )
     assert pooling.sum(1).tolist() == [2, 1]
     assert (pooling <= mask).all()
     assert pooling[1].tolist() == ([0, 1, 0] if side == "right" else [0, 0, 1])

@@ -1,4 +1,5 @@
-"""Deactivation: hook zeroing, weight zeroing and per-row masks agree; evaluations run with masks live."""
+"""Deactivation: hook zeroing, weight zeroing and per-row masks agree; evaluations run with masks
+live."""
 
 import json
 
@@ -47,17 +48,25 @@ def test_three_forms_agree_and_an_empty_mask_changes_nothing(model_type, tiny_mo
             nothing = model(input_ids=input_ids, attention_mask=attention).logits
         table = np.stack([~mask, np.ones(total, dtype=bool)])  # row 0 deactivated, row 1 intact
         by_row = {}
-        for fused in (False, True):  # hooks after the activation; the masked-activation kernel in its place
+        # hooks after the activation; the masked-activation kernel in its place
+        for fused in (False, True):
             with row_masks(adapter, table, torch.tensor([0, 1]), fused=fused):
                 by_row[fused] = model(input_ids=input_ids, attention_mask=attention).logits
         by_hook = _hook_zeroing(model, adapter, mask, input_ids, attention)
-        again = model(input_ids=input_ids, attention_mask=attention).logits  # the original forwards are back
+        # the original forwards are back
+        again = model(input_ids=input_ids, attention_mask=attention).logits
     real = attention.bool()
     for row in range(2):
-        torch.testing.assert_close(by_weight[row][real[row]], by_hook[row][real[row]], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            by_weight[row][real[row]], by_hook[row][real[row]], rtol=1e-5, atol=1e-5
+        )
     for fused in (False, True):
-        torch.testing.assert_close(by_row[fused][0][real[0]], by_weight[0][real[0]], rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(by_row[fused][1][real[1]], full[1][real[1]], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            by_row[fused][0][real[0]], by_weight[0][real[0]], rtol=1e-5, atol=1e-5
+        )
+        torch.testing.assert_close(
+            by_row[fused][1][real[1]], full[1][real[1]], rtol=1e-5, atol=1e-5
+        )
     assert torch.equal(nothing, full)
     assert torch.equal(again, full)
     assert adapter.activation_kind is not None  # every registered family has a fused form
@@ -70,9 +79,13 @@ def _hook_zeroing(model, adapter, mask, input_ids, attention):
     for layer, module in enumerate(adapter.neuron_modules):
         off = torch.as_tensor(per_layer[layer])
         if adapter.read == "output":
-            handles.append(module.register_forward_hook(lambda m, a, out, off=off: out.masked_fill(off, 0)))
+            handles.append(
+                module.register_forward_hook(lambda m, a, out, off=off: out.masked_fill(off, 0))
+            )
         else:
-            handles.append(module.register_forward_pre_hook(lambda m, a, off=off: (a[0].masked_fill(off, 0),)))
+            handles.append(
+                module.register_forward_pre_hook(lambda m, a, off=off: (a[0].masked_fill(off, 0),))
+            )
     try:
         return model(input_ids=input_ids, attention_mask=attention).logits
     finally:
@@ -96,12 +109,15 @@ def test_weights_are_restored_when_an_evaluation_fails(tiny_models):
 def test_windows_score_every_token_once_and_perplexity_equals_the_reference(stride, tiny_models):
     ids = list(range(1, 24))
     scored = [t for piece, first in windows(ids, 8, stride) for t in piece[first:]]
-    if stride is None:  # non-overlapping: each window's first token has no context and is not scored
+    # non-overlapping: each window's first token has no context and is not scored
+    if stride is None:
         assert scored == [t for i, t in enumerate(ids) if i % 8]
     else:
         assert scored == ids[1:]
     model, tokenizer = _load(tiny_models("gpt2"))
-    stream = tokenizer("the cat sat on the mat, the dog lay on the rug", add_special_tokens=False)["input_ids"]
+    stream = tokenizer("the cat sat on the mat, the dog lay on the rug", add_special_tokens=False)[
+        "input_ids"
+    ]
     nll, count = negative_log_likelihood(model, stream, window=len(stream))
     with torch.no_grad():
         loss = model(input_ids=torch.tensor([stream]), labels=torch.tensor([stream])).loss
@@ -118,18 +134,25 @@ def test_masks_are_live_during_the_choice_evaluation(tiny_models, tmp_path):
     for i in range(16):
         context = " ".join(rng.choice(words, 6))
         endings = [" ".join(rng.choice(words, 3)) for _ in range(2)]
-        label = int(np.argmax(ending_scores(model, tokenizer, context, endings)))  # what the full model picks
-        items.append({"lang": "en", "sid": str(i), "context": context, "endings": endings, "label": label})
+        # what the full model picks
+        label = int(np.argmax(ending_scores(model, tokenizer, context, endings)))
+        items.append(
+            {"lang": "en", "sid": str(i), "context": context, "endings": endings, "label": label}
+        )
     path = tmp_path / "choice.jsonl"
     path.write_text("".join(json.dumps(item) + "\n" for item in items))
     total = adapter.n_layers * adapter.n_neurons
-    accuracy = choice_accuracy(HfEvaluator(loaded), {FULL_MODEL: np.zeros(total, bool), "all": np.ones(total, bool)}, items)
+    accuracy = choice_accuracy(
+        HfEvaluator(loaded), {FULL_MODEL: np.zeros(total, bool), "all": np.ones(total, bool)}, items
+    )
     assert accuracy["en"][FULL_MODEL] == 1.0
     assert accuracy["en"]["all"] < 1.0  # the deactivation changed answers: it was live
 
 
 @pytest.mark.parametrize("stride, policy", [(None, "none"), (5, "none"), (5, "exclude")])
-def test_strided_batched_perplexity_equals_hugging_faces_loss_window_by_window(stride, policy, tiny_models, monkeypatch):
+def test_strided_batched_perplexity_equals_hugging_faces_loss_window_by_window(
+    stride, policy, tiny_models, monkeypatch
+):
     import lfe.intervene.evaluate as evaluate
 
     model, tokenizer = _load(tiny_models("llama", bos=True))
@@ -138,13 +161,17 @@ def test_strided_batched_perplexity_equals_hugging_faces_loss_window_by_window(s
     stream = tokenizer(" ".join(TEXTS * 4), add_special_tokens=False)["input_ids"]
     pieces = windows(stream, 12, stride)
     assert len(pieces) > 3
-    # a logit budget of about two windows: the windows go through in several batches, the last one short
-    monkeypatch.setattr(evaluate, "LOGIT_BYTES", 2 * 4 * 12 * model.get_output_embeddings().weight.shape[0] + 1)
+    # a logit budget of about two windows: the windows go through in several batches, the last one
+    # short
+    monkeypatch.setattr(
+        evaluate, "LOGIT_BYTES", 2 * 4 * 12 * model.get_output_embeddings().weight.shape[0] + 1
+    )
     nll, count = negative_log_likelihood(model, stream, window=12, stride=stride, prefix=prefix)
     total, scored = 0.0, 0
     with torch.no_grad():
         for piece, first in pieces:  # each window fed after the prefix, which is never scored
-            labels = torch.tensor([[-100] * (len(prefix) + first) + piece[first:]])  # HF scores labels[t] from t - 1
+            # HF scores labels[t] from t - 1
+            labels = torch.tensor([[-100] * (len(prefix) + first) + piece[first:]])
             loss = model(input_ids=torch.tensor([[*prefix, *piece]]), labels=labels).loss
             total += float(loss) * (len(piece) - first)
             scored += len(piece) - first

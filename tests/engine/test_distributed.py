@@ -1,4 +1,5 @@
-"""Extraction on a Dask LocalCluster: the store equals a one-process run, also when a worker is killed."""
+"""Extraction on a Dask LocalCluster: the store equals a one-process run, also when a worker is
+killed."""
 
 import os
 import signal
@@ -15,9 +16,12 @@ from lfe.models.tiny import build_tiny_model
 from lfe.store import ActivationStore
 from tests.helpers import parallel_rows, write_tsv
 
-distributed = pytest.importorskip("distributed", reason="dask.distributed is a dependency of lfe: pip install -e .")
+distributed = pytest.importorskip(
+    "distributed", reason="dask.distributed is a dependency of lfe: pip install -e ."
+)
 
-ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same thread count everywhere, for identical floats
+# the same thread count everywhere, for identical floats
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +31,34 @@ def series(tmp_path_factory):
     for step, seed in ((100, 0), (200, 1)):
         build_tiny_model("gpt2", root / "runs" / f"checkpoint-{step}", size="small", seed=seed)
     corpus = write_tsv(root / "c.tsv", parallel_rows(langs=("en", "fr", "zh", "hi"), n_sids=30))
-    command = [sys.executable, "-m", "lfe", "extract", "--checkpoints", str(root / "runs" / "checkpoint-*"),
-               "--corpus", str(corpus), "--block-rows", "8", "--batch-tokens", "256", "--quiet"]
-    subprocess.run(command + ["--out", str(root / "one.zarr")], check=True, env=ONE_THREAD, capture_output=True)
+    command = [
+        sys.executable,
+        "-m",
+        "lfe",
+        "extract",
+        "--checkpoints",
+        str(root / "runs" / "checkpoint-*"),
+        "--corpus",
+        str(corpus),
+        "--block-rows",
+        "8",
+        "--batch-tokens",
+        "256",
+        "--quiet",
+    ]
+    subprocess.run(
+        command + ["--out", str(root / "one.zarr")], check=True, env=ONE_THREAD, capture_output=True
+    )
     return root, corpus, command
 
 
 def _same_stores(a, b):
     first, second = ActivationStore.open(a), ActivationStore.open(b)
-    assert first.checkpoint_names() == second.checkpoint_names() == ["checkpoint-100", "checkpoint-200"]
+    assert (
+        first.checkpoint_names()
+        == second.checkpoint_names()
+        == ["checkpoint-100", "checkpoint-200"]
+    )
     for name in first.checkpoint_names():
         x, y = first.checkpoint(name), second.checkpoint(name)
         assert y.complete
@@ -46,8 +69,12 @@ def _same_stores(a, b):
 
 def test_two_workers_via_the_cli_equal_one_process(series):
     root, _, command = series
-    result = subprocess.run(command + ["--out", str(root / "cli.zarr"), "--workers", "2"], env=ONE_THREAD,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        command + ["--out", str(root / "cli.zarr"), "--workers", "2"],
+        env=ONE_THREAD,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "checkpoint-200: 120 rows" in result.stdout
     _same_stores(root / "one.zarr", root / "cli.zarr")
@@ -59,11 +86,29 @@ def test_a_worker_killed_mid_run_still_ends_identical(series, tmp_path):
     checkpoints = sorted(str(path) for path in (root / "runs").iterdir())
     out = tmp_path / "killed.zarr"
     settings = ExtractSettings(block_rows=8, batch_tokens=256)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  env={"OMP_NUM_THREADS": "1"}) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            env={"OMP_NUM_THREADS": "1"},
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         errors = []
-        runner = threading.Thread(target=lambda: _capture(errors, extract, checkpoints, corpus, out,
-                                                          settings=settings, progress=False, client=client))
+        runner = threading.Thread(
+            target=lambda: _capture(
+                errors,
+                extract,
+                checkpoints,
+                corpus,
+                out,
+                settings=settings,
+                progress=False,
+                client=client,
+            )
+        )
         runner.start()
         done_at_kill = _kill_one_worker_after(client, out, blocks=3)
         runner.join(timeout=300)
@@ -80,7 +125,8 @@ def _capture(errors, function, *args, **kwargs):
 
 
 def _kill_one_worker_after(client, out, blocks: int) -> int:
-    """SIGKILL one worker process once ``blocks`` blocks are done (over both checkpoints); the blocks done then."""
+    """SIGKILL one worker process once ``blocks`` blocks are done (over both checkpoints); the
+    blocks done then."""
     deadline = time.monotonic() + 120
     while _done(out) < blocks and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -91,7 +137,9 @@ def _kill_one_worker_after(client, out, blocks: int) -> int:
 
 
 def _done(out) -> int:
-    folders = [out / "checkpoints" / name / "done" / "c" for name in ("checkpoint-100", "checkpoint-200")]
+    folders = [
+        out / "checkpoints" / name / "done" / "c" for name in ("checkpoint-100", "checkpoint-200")
+    ]
     return sum(len(os.listdir(folder)) for folder in folders if folder.exists())
 
 
@@ -101,10 +149,20 @@ def test_a_cluster_that_cannot_be_had_is_refused_in_one_line(series, tmp_path):
     from lfe.cli import main
 
     root, corpus, _ = series
-    base = ["extract", "--checkpoints", str(root / "runs" / "checkpoint-*"), "--corpus", str(corpus), "--quiet",
-            "--out", str(tmp_path / "s.zarr")]
-    for option, message in ((["--scheduler", "bogus"], "cannot reach the Dask scheduler at 'bogus'"),
-                            (["--workers", str(10**9)], f"--workers must be 1 to {os.cpu_count()}")):
+    base = [
+        "extract",
+        "--checkpoints",
+        str(root / "runs" / "checkpoint-*"),
+        "--corpus",
+        str(corpus),
+        "--quiet",
+        "--out",
+        str(tmp_path / "s.zarr"),
+    ]
+    for option, message in (
+        (["--scheduler", "bogus"], "cannot reach the Dask scheduler at 'bogus'"),
+        (["--workers", str(10**9)], f"--workers must be 1 to {os.cpu_count()}"),
+    ):
         result = CliRunner().invoke(main, base + option)
         assert result.exit_code == 2, result.output
         assert message in result.output, result.output

@@ -1,4 +1,5 @@
-"""SIGKILL `lfe extract` at random points; after resuming, the store equals an uninterrupted one bit for bit."""
+"""SIGKILL `lfe extract` at random points; after resuming, the store equals an uninterrupted one bit
+for bit."""
 
 import os
 import random
@@ -16,7 +17,9 @@ from tests.helpers import parallel_rows, write_tsv
 
 def _done_blocks(out, name):
     folder = out / "checkpoints" / name / "done" / "c"
-    return len([f for f in os.listdir(folder) if not f.endswith(".partial")]) if folder.exists() else 0
+    return (
+        len([f for f in os.listdir(folder) if not f.endswith(".partial")]) if folder.exists() else 0
+    )
 
 
 KILLS = int(os.environ.get("LFE_KILLS", 12))  # RELIABILITY.md's longer campaign sets more
@@ -25,10 +28,28 @@ KILLS = int(os.environ.get("LFE_KILLS", 12))  # RELIABILITY.md's longer campaign
 def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tiny_models, tmp_path):
     model = tiny_models("gpt2", size="small")
     corpus = write_tsv(tmp_path / "c.tsv", parallel_rows(langs=("en", "fr", "zh", "hi"), n_sids=30))
-    command = [sys.executable, "-m", "lfe", "extract", str(model), "--corpus", str(corpus), "--block-rows", "4",
-               "--batch-tokens", "256", "--quiet", "--name", "ckpt", "--out"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same thread count in every run, for identical floats
-    subprocess.run(command + [str(tmp_path / "whole.zarr")], check=True, env=env, capture_output=True)
+    command = [
+        sys.executable,
+        "-m",
+        "lfe",
+        "extract",
+        str(model),
+        "--corpus",
+        str(corpus),
+        "--block-rows",
+        "4",
+        "--batch-tokens",
+        "256",
+        "--quiet",
+        "--name",
+        "ckpt",
+        "--out",
+    ]
+    # the same thread count in every run, for identical floats
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(
+        command + [str(tmp_path / "whole.zarr")], check=True, env=env, capture_output=True
+    )
     whole = ActivationStore.open(tmp_path / "whole.zarr").checkpoint("ckpt")
     n_blocks = whole.n_blocks
 
@@ -36,22 +57,34 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tiny_models, 
     rng = random.Random(1234)
     done_at_kill, completed = [], 0
     while len(done_at_kill) < KILLS:
-        # each run gets a little further before its kill: at a random block count, after a random delay
+        # each run gets a little further before its kill: at a random block count, after a random
+        # delay
         target = min(n_blocks - 1, _done_blocks(out, "ckpt") + rng.randint(0, 2))
-        process = subprocess.Popen(command + [str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command + [str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 120
-        while process.poll() is None and _done_blocks(out, "ckpt") < target and time.monotonic() < deadline:
+        while (
+            process.poll() is None
+            and _done_blocks(out, "ckpt") < target
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.005)
         time.sleep(rng.uniform(0, 0.05))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             process.wait()
             done_at_kill.append(_done_blocks(out, "ckpt"))
-        elif ActivationStore.open(out).checkpoint("ckpt").complete:  # finished before its kill: check, start over
-            assert ActivationStore.open(out).checkpoint("ckpt").pooled[:].tobytes() == whole.pooled[:].tobytes()
+        # finished before its kill: check, start over
+        elif ActivationStore.open(out).checkpoint("ckpt").complete:
+            assert (
+                ActivationStore.open(out).checkpoint("ckpt").pooled[:].tobytes()
+                == whole.pooled[:].tobytes()
+            )
             shutil.rmtree(out)
             completed += 1
-    assert sum(0 < done < n_blocks for done in done_at_kill) >= KILLS // 2, done_at_kill  # most mid-extraction
+    # most mid-extraction
+    assert sum(0 < done < n_blocks for done in done_at_kill) >= KILLS // 2, done_at_kill
     finished = subprocess.run(command + [str(out)], env=env, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr
     resumed = ActivationStore.open(out).checkpoint("ckpt")

@@ -1,7 +1,8 @@
-"""``lfe extract --backend vllm``: the same store as the transformers engine, from vLLM's own model classes.
+"""``lfe extract --backend vllm``: the same store as the transformers engine, from vLLM's own model
+classes.
 
-The default suite runs these (``make test`` installs vLLM's CPU build); ``test_vllm_imports`` fails, not
-skips, when vLLM is missing, so a machine without it cannot pass the suite by skipping the rest.
+The default suite runs these (``make test`` installs vLLM's CPU build); ``test_vllm_imports`` fails,
+not skips, when vLLM is missing, so a machine without it cannot pass the suite by skipping the rest.
 """
 
 import os
@@ -21,8 +22,10 @@ from lfe.models.families import FAMILIES
 from lfe.store import ActivationStore
 from tests.helpers import parallel_rows, write_tsv
 
-LONG = ("this text runs far past one step's token budget: it goes on with more and more words, "
-        "well over a hundred bytes of the byte-level tokenizer, which makes every character a token")
+LONG = (
+    "this text runs far past one step's token budget: it goes on with more and more words, "
+    "well over a hundred bytes of the byte-level tokenizer, which makes every character a token"
+)
 BUDGET = 64  # tokens per step: LONG is longer, so it must still run whole
 
 
@@ -39,9 +42,17 @@ def _corpus(tmp_path, langs=("en", "fr", "zh")):
     """Duplicate texts, texts sharing a long prefix, and a text longer than one step's budget."""
     rows = parallel_rows(langs=langs, n_sids=6, seed=2)
     shared = "a long shared prefix of many words that goes on and on before it ends"
-    extra = [(lang, sid, text) for lang in langs for sid, text in
-             (("dup1", f"{lang} the same text twice"), ("dup2", f"{lang} the same text twice"),
-              ("pre1", f"{shared} one way {lang}"), ("pre2", f"{shared} another way {lang}"), ("long", f"{LONG} {lang}"))]
+    extra = [
+        (lang, sid, text)
+        for lang in langs
+        for sid, text in (
+            ("dup1", f"{lang} the same text twice"),
+            ("dup2", f"{lang} the same text twice"),
+            ("pre1", f"{shared} one way {lang}"),
+            ("pre2", f"{shared} another way {lang}"),
+            ("long", f"{LONG} {lang}"),
+        )
+    ]
     return read_corpus(write_tsv(tmp_path / "c.tsv", rows + extra))
 
 
@@ -55,8 +66,17 @@ def test_vllm_rows_equal_the_transformers_rows_for_every_family(tiny_models, tmp
     assert max(len(text) for text in corpus.texts) > BUDGET
     stores = {}
     for backend in ("hf", "vllm"):
-        settings = ExtractSettings(batch_tokens=BUDGET, stats=("mean", "positive"), backend=backend, block_rows=16)
-        extract(str(model), corpus, tmp_path / f"{backend}.zarr", settings=settings, name="ckpt", progress=False)
+        settings = ExtractSettings(
+            batch_tokens=BUDGET, stats=("mean", "positive"), backend=backend, block_rows=16
+        )
+        extract(
+            str(model),
+            corpus,
+            tmp_path / f"{backend}.zarr",
+            settings=settings,
+            name="ckpt",
+            progress=False,
+        )
         stores[backend] = ActivationStore.open(tmp_path / f"{backend}.zarr").checkpoint("ckpt")
     hf, vl = stores["hf"], stores["vllm"]
     rows_hf, rows_vllm = hf.pooled[:], vl.pooled[:]
@@ -65,8 +85,11 @@ def test_vllm_rows_equal_the_transformers_rows_for_every_family(tiny_models, tmp
     assert np.array_equal(vl.positive[:], hf.positive[:])
     assert vl.positive[:].sum() > 0
     langs = corpus.row_langs()
-    dup = [i for i, sid in enumerate(corpus.row_sids()) if sid.startswith("dup") and langs[i] == "en"]
-    assert np.array_equal(rows_vllm[dup[0]], rows_vllm[dup[1]])  # the same text, found twice in its batch
+    dup = [
+        i for i, sid in enumerate(corpus.row_sids()) if sid.startswith("dup") and langs[i] == "en"
+    ]
+    # the same text, found twice in its batch
+    assert np.array_equal(rows_vllm[dup[0]], rows_vllm[dup[1]])
     meta = vl.meta
     assert meta.settings.backend == "vllm"
     assert meta.versions["vllm"] == vllm.__version__
@@ -79,7 +102,15 @@ def test_a_resume_with_the_other_backend_is_refused_with_what_differs(tiny_model
     _corpus(tmp_path, langs=("en",))  # written as c.tsv
     corpus_file = tmp_path / "c.tsv"
     runner = CliRunner()
-    base = ["extract", str(model), "--corpus", str(corpus_file), "--out", str(tmp_path / "r.zarr"), "--quiet"]
+    base = [
+        "extract",
+        str(model),
+        "--corpus",
+        str(corpus_file),
+        "--out",
+        str(tmp_path / "r.zarr"),
+        "--quiet",
+    ]
     first = runner.invoke(main, [*base, "--backend", "vllm"])
     assert first.exit_code == 0, first.output
     again = runner.invoke(main, base)
@@ -88,17 +119,33 @@ def test_a_resume_with_the_other_backend_is_refused_with_what_differs(tiny_model
     assert "Traceback" not in again.output
 
 
-@pytest.mark.parametrize("options, message", [
-    (["--backend", "vllm", "--device", "cuda"], "this vLLM build runs on cpu; pass --device cpu"),
-    (["--tensor-parallel", "2"], "add --backend vllm"),
-    (["--backend", "vllm", "--tensor-parallel", "0"], "--tensor-parallel must be positive"),
-    (["--backend", "vllm", "--workers", "2"], "drop --workers and --scheduler"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            ["--backend", "vllm", "--device", "cuda"],
+            "this vLLM build runs on cpu; pass --device cpu",
+        ),
+        (["--tensor-parallel", "2"], "add --backend vllm"),
+        (["--backend", "vllm", "--tensor-parallel", "0"], "--tensor-parallel must be positive"),
+        (["--backend", "vllm", "--workers", "2"], "drop --workers and --scheduler"),
+    ],
+)
 def test_bad_vllm_options_are_refused_in_one_line(tiny_models, tmp_path, options, message):
     model = _vllm_model(tiny_models, "llama")
     corpus = write_tsv(tmp_path / "c.tsv", parallel_rows(langs=("en",), n_sids=2))
-    result = CliRunner().invoke(main, ["extract", str(model), "--corpus", str(corpus), "--out", str(tmp_path / "r.zarr"),
-                                       *options])
+    result = CliRunner().invoke(
+        main,
+        [
+            "extract",
+            str(model),
+            "--corpus",
+            str(corpus),
+            "--out",
+            str(tmp_path / "r.zarr"),
+            *options,
+        ],
+    )
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
@@ -108,10 +155,24 @@ def test_bad_vllm_options_are_refused_in_one_line(tiny_models, tmp_path, options
 def test_a_vllm_engine_that_will_not_start_is_one_line(tiny_models, tmp_path):
     model = _vllm_model(tiny_models, "llama")
     corpus = write_tsv(tmp_path / "c.tsv", parallel_rows(langs=("en",), n_sids=2))
-    # vLLM's CPU build splits a model over NUMA nodes: this machine has one, so vLLM's own check refuses
-    # (an AssertionError inside vLLM, a traceback before)
-    failed = CliRunner().invoke(main, ["extract", str(model), "--corpus", str(corpus), "--out", str(tmp_path / "r.zarr"),
-                                       "--backend", "vllm", "--tensor-parallel", "2", "--quiet"])
+    # vLLM's CPU build splits a model over NUMA nodes: this machine has one, so vLLM's own check
+    # refuses (an AssertionError inside vLLM, a traceback before)
+    failed = CliRunner().invoke(
+        main,
+        [
+            "extract",
+            str(model),
+            "--corpus",
+            str(corpus),
+            "--out",
+            str(tmp_path / "r.zarr"),
+            "--backend",
+            "vllm",
+            "--tensor-parallel",
+            "2",
+            "--quiet",
+        ],
+    )
     assert failed.exit_code == 2, failed.output
     assert "vLLM cannot run" in failed.output
     assert "--tensor-parallel 2" in failed.output
@@ -128,8 +189,19 @@ def test_a_quantized_model_is_refused_before_anything_is_written(tiny_models, tm
     config["quantization_config"] = {"quant_method": "fp8", "activation_scheme": "dynamic"}
     (model / "config.json").write_text(json.dumps(config))
     corpus = write_tsv(tmp_path / "c.tsv", parallel_rows(langs=("en",), n_sids=2))
-    result = CliRunner().invoke(main, ["extract", str(model), "--corpus", str(corpus), "--out", str(tmp_path / "r.zarr"),
-                                       "--backend", "vllm"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "extract",
+            str(model),
+            "--corpus",
+            str(corpus),
+            "--out",
+            str(tmp_path / "r.zarr"),
+            "--backend",
+            "vllm",
+        ],
+    )
     assert result.exit_code == 2, result.output
     assert "is quantized (fp8)" in result.output, result.output
     assert not (tmp_path / "r.zarr").exists()
@@ -139,8 +211,14 @@ def test_a_random_weights_control_through_vllm_equals_the_transformers_one(tiny_
     model, corpus = _vllm_model(tiny_models, "gemma3_text"), _corpus(tmp_path, langs=("en", "fr"))
     rows = {}
     for backend in ("hf", "vllm"):
-        extract(str(model), corpus, tmp_path / f"{backend}.zarr", random_init=7, progress=False,
-                settings=ExtractSettings(backend=backend, batch_tokens=BUDGET))
+        extract(
+            str(model),
+            corpus,
+            tmp_path / f"{backend}.zarr",
+            random_init=7,
+            progress=False,
+            settings=ExtractSettings(backend=backend, batch_tokens=BUDGET),
+        )
         store = ActivationStore.open(tmp_path / f"{backend}.zarr")
         [name] = store.checkpoint_names()
         assert name.endswith("random-init-seed7")
@@ -150,21 +228,46 @@ def test_a_random_weights_control_through_vllm_equals_the_transformers_one(tiny_
 
 def _done_blocks(out):
     folder = out / "checkpoints" / "ckpt" / "done" / "c"
-    return len([f for f in os.listdir(folder) if not f.endswith(".partial")]) if folder.exists() else 0
+    return (
+        len([f for f in os.listdir(folder) if not f.endswith(".partial")]) if folder.exists() else 0
+    )
 
 
 def test_a_sigkilled_vllm_extraction_resumes_to_the_uninterrupted_store(tiny_models, tmp_path):
     model = _vllm_model(tiny_models, "qwen2")
     corpus = write_tsv(tmp_path / "c.tsv", parallel_rows(langs=("en", "fr", "zh", "hi"), n_sids=40))
-    command = [sys.executable, "-m", "lfe", "extract", str(model), "--corpus", str(corpus), "--block-rows", "8",
-               "--batch-tokens", "48", "--quiet", "--name", "ckpt", "--backend", "vllm", "--stats", "mean,positive",
-               "--out"]
+    command = [
+        sys.executable,
+        "-m",
+        "lfe",
+        "extract",
+        str(model),
+        "--corpus",
+        str(corpus),
+        "--block-rows",
+        "8",
+        "--batch-tokens",
+        "48",
+        "--quiet",
+        "--name",
+        "ckpt",
+        "--backend",
+        "vllm",
+        "--stats",
+        "mean,positive",
+        "--out",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(command + [str(tmp_path / "whole.zarr")], check=True, env=env, capture_output=True)
+    subprocess.run(
+        command + [str(tmp_path / "whole.zarr")], check=True, env=env, capture_output=True
+    )
     whole = ActivationStore.open(tmp_path / "whole.zarr").checkpoint("ckpt")
     out, kills = tmp_path / "killed.zarr", []
-    for target in (4,):  # blocks done before the kill: mid-run (RELIABILITY.md's campaign kills more often)
-        process = subprocess.Popen(command + [str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # blocks done before the kill: mid-run (RELIABILITY.md's campaign kills more often)
+    for target in (4,):
+        process = subprocess.Popen(
+            command + [str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 120
         while process.poll() is None and _done_blocks(out) < target and time.monotonic() < deadline:
             time.sleep(0.002)

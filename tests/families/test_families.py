@@ -1,4 +1,5 @@
-"""Every registered family: its adapter finds the paper's neurons, and lfe's rows equal a plain reference."""
+"""Every registered family: its adapter finds the paper's neurons, and lfe's rows equal a plain
+reference."""
 
 import numpy as np
 import pytest
@@ -20,12 +21,20 @@ FAMILY_TYPES = sorted(FAMILIES)
 PLAIN_READ_POINTS = {
     "bloom": (lambda m, i: m.transformer.h[i].mlp.gelu_impl, True),
     "gpt2": (lambda m, i: m.transformer.h[i].mlp.act, True),
-    **{t: (lambda m, i: m.model.layers[i].mlp.down_proj, False) for t in FAMILY_TYPES if t not in ("bloom", "gpt2")},
+    **{
+        t: (lambda m, i: m.model.layers[i].mlp.down_proj, False)
+        for t in FAMILY_TYPES
+        if t not in ("bloom", "gpt2")
+    },
 }
 PLAIN_DEACTIVATION = {
     "bloom": lambda m, i, k: m.transformer.h[i].mlp.dense_4h_to_h.weight[:, k],
     "gpt2": lambda m, i, k: m.transformer.h[i].mlp.c_proj.weight[k, :],  # Conv1D: [in, out]
-    **{t: (lambda m, i, k: m.model.layers[i].mlp.down_proj.weight[:, k]) for t in FAMILY_TYPES if t not in ("bloom", "gpt2")},
+    **{
+        t: lambda m, i, k: m.model.layers[i].mlp.down_proj.weight[:, k]
+        for t in FAMILY_TYPES
+        if t not in ("bloom", "gpt2")
+    },
 }
 
 
@@ -37,12 +46,15 @@ def test_every_registered_family_has_an_example_and_a_reference():
 def _load(path):
     config = load_config(resolve_source(str(path)))
     kwargs = {"attn_implementation": "eager"} if config.model_type == "bloom" else {}
-    return AutoModelForCausalLM.from_pretrained(path, **kwargs).eval(), AutoTokenizer.from_pretrained(path)
+    return AutoModelForCausalLM.from_pretrained(
+        path, **kwargs
+    ).eval(), AutoTokenizer.from_pretrained(path)
 
 
 def reference_rows(path, texts, prefix=(), pool_prefix=False):
     """One sample at a time, ``prefix`` ids written before the bare text, a plain hook on the
-    hand-written module, mean over the text's tokens (and the prefix's with ``pool_prefix``) in float64."""
+    hand-written module, mean over the text's tokens (and the prefix's with ``pool_prefix``) in
+    float64."""
     model, tokenizer = _load(path)
     module_of, read_output = PLAIN_READ_POINTS[model.config.model_type]
     skip = 0 if pool_prefix else len(prefix)
@@ -53,11 +65,21 @@ def reference_rows(path, texts, prefix=(), pool_prefix=False):
         handles = []
         for i in range(model.config.num_hidden_layers):
             if read_output:
-                handles.append(module_of(model, i).register_forward_hook(
-                    lambda mod, args, out, captured=captured: captured.append(out[0, skip:].double().mean(0))))
+                handles.append(
+                    module_of(model, i).register_forward_hook(
+                        lambda mod, args, out, captured=captured: captured.append(
+                            out[0, skip:].double().mean(0)
+                        )
+                    )
+                )
             else:
-                handles.append(module_of(model, i).register_forward_pre_hook(
-                    lambda mod, args, captured=captured: captured.append(args[0][0, skip:].double().mean(0))))
+                handles.append(
+                    module_of(model, i).register_forward_pre_hook(
+                        lambda mod, args, captured=captured: captured.append(
+                            args[0][0, skip:].double().mean(0)
+                        )
+                    )
+                )
         with torch.no_grad():
             model(input_ids=ids)
         for handle in handles:
@@ -82,7 +104,9 @@ def test_adapter_finds_every_layer_and_neuron(model_type, tiny_models):
 
 
 @pytest.mark.parametrize("model_type", FAMILY_TYPES)
-def test_rows_equal_the_plain_reference_and_ignore_padding_and_batch_size(model_type, tiny_models, tmp_path):
+def test_rows_equal_the_plain_reference_and_ignore_padding_and_batch_size(
+    model_type, tiny_models, tmp_path
+):
     corpus = read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows(n_sids=6)))
     path = tiny_models(model_type)
     expected = reference_rows(path, corpus.texts)
@@ -97,21 +121,35 @@ def test_rows_equal_the_plain_reference_and_ignore_padding_and_batch_size(model_
 
 
 @pytest.mark.parametrize("model_type", FAMILY_TYPES)
-def test_each_special_tokens_policy_equals_its_plain_reference_with_a_tokenizer_that_adds_bos(model_type, tiny_models,
-                                                                                            tmp_path):
+def test_each_special_tokens_policy_equals_its_plain_reference_with_a_tokenizer_that_adds_bos(
+    model_type, tiny_models, tmp_path
+):
     corpus = read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows(n_sids=4)))
     path = tiny_models(model_type, bos=True)
     bos = AutoTokenizer.from_pretrained(path).convert_tokens_to_ids("<bos>")
-    expected = {"none": reference_rows(path, corpus.texts),  # the bare text (the paper's released code)
-                "include": reference_rows(path, corpus.texts, prefix=[bos], pool_prefix=True),
-                "exclude": reference_rows(path, corpus.texts, prefix=[bos])}  # fed, left out of the mean
+    # the bare text (the paper's released code)
+    expected = {
+        "none": reference_rows(path, corpus.texts),
+        "include": reference_rows(path, corpus.texts, prefix=[bos], pool_prefix=True),
+        # fed, left out of the mean
+        "exclude": reference_rows(path, corpus.texts, prefix=[bos]),
+    }
     scale = np.abs(expected["none"]).max()
     for policy, rows in expected.items():
-        found = _extract(path, corpus, tmp_path / f"{policy}.zarr", special_tokens=policy, batch_tokens=256)
+        found = _extract(
+            path, corpus, tmp_path / f"{policy}.zarr", special_tokens=policy, batch_tokens=256
+        )
         np.testing.assert_allclose(found, rows, rtol=1e-4, atol=1e-5 * scale, err_msg=policy)
-        tokens = ActivationStore.open(tmp_path / f"{policy}.zarr").checkpoint(model_type + "-tiny-0-bos").n_tokens
-        assert (tokens == [len(text.encode()) + (policy == "include") for text in corpus.texts]).all()
-    assert not np.allclose(expected["exclude"], expected["none"])  # <bos> changes the rows: the test can fail
+        tokens = (
+            ActivationStore.open(tmp_path / f"{policy}.zarr")
+            .checkpoint(model_type + "-tiny-0-bos")
+            .n_tokens
+        )
+        assert (
+            tokens == [len(text.encode()) + (policy == "include") for text in corpus.texts]
+        ).all()
+    # <bos> changes the rows: the test can fail
+    assert not np.allclose(expected["exclude"], expected["none"])
 
 
 @pytest.mark.parametrize("model_type", FAMILY_TYPES)
@@ -153,15 +191,26 @@ def test_deactivation_point_equals_zeroing_the_neuron(model_type, tiny_models):
 def test_unsupported_family_lists_the_supported_ones(tmp_path):
     from transformers import OPTConfig, OPTForCausalLM
 
-    OPTForCausalLM(OPTConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, ffn_dim=32, num_attention_heads=2,
-                             word_embed_proj_dim=16)).save_pretrained(tmp_path / "opt")
-    with pytest.raises(ModelError, match=r"unsupported model family 'opt'; lfe supports bloom, gemma, .*gpt2"):
+    OPTForCausalLM(
+        OPTConfig(
+            vocab_size=64,
+            hidden_size=16,
+            num_hidden_layers=1,
+            ffn_dim=32,
+            num_attention_heads=2,
+            word_embed_proj_dim=16,
+        )
+    ).save_pretrained(tmp_path / "opt")
+    with pytest.raises(
+        ModelError, match=r"unsupported model family 'opt'; lfe supports bloom, gemma, .*gpt2"
+    ):
         load_config(resolve_source(str(tmp_path / "opt")))
 
 
 @pytest.mark.parametrize("model_type", FAMILY_TYPES)
 def test_firing_point_is_the_activation_functions_output_as_lape_reads_it(model_type, tiny_models):
-    """on_firing gives act(gate) in a gated MLP (not act(gate) * up), the neurons themselves otherwise."""
+    """on_firing gives act(gate) in a gated MLP (not act(gate) * up), the neurons themselves
+    otherwise."""
     from lfe.kernels import masked_positive_count
 
     model, tokenizer = _load(tiny_models(model_type))
@@ -172,10 +221,16 @@ def test_firing_point_is_the_activation_functions_output_as_lape_reads_it(model_
     handles = []
     if gated:  # the reference, by hand: act_fn(gate_proj(x)) from each MLP's input
         for i, layer in enumerate(model.model.layers):
-            handles.append(layer.mlp.register_forward_pre_hook(
-                lambda module, args, i=i: mlp_inputs.__setitem__(i, args[0])))
-    with torch.no_grad(), adapter.on_firing(lambda layer, values: fired.__setitem__(layer, values.clone())), \
-            adapter.on_neurons(lambda layer, values: neurons.__setitem__(layer, values.clone())):
+            handles.append(
+                layer.mlp.register_forward_pre_hook(
+                    lambda module, args, i=i: mlp_inputs.__setitem__(i, args[0])
+                )
+            )
+    with (
+        torch.no_grad(),
+        adapter.on_firing(lambda layer, values: fired.__setitem__(layer, values.clone())),
+        adapter.on_neurons(lambda layer, values: neurons.__setitem__(layer, values.clone())),
+    ):
         model(input_ids=ids)
     for handle in handles:
         handle.remove()

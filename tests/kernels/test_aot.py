@@ -1,4 +1,5 @@
-"""lfe's Triton kernels compiled for an H100 (sm_90) here, with no GPU: what the compiler made of them."""
+"""lfe's Triton kernels compiled for an H100 (sm_90) here, with no GPU: what the compiler made of
+them."""
 
 import json
 import os
@@ -17,10 +18,16 @@ except ImportError:
 
 @pytest.fixture(scope="module")
 def compiled():
-    # its own process: the interpreter (on for the other kernel tests) replaces the kernels it would compile
+    # its own process: the interpreter (on for the other kernel tests) replaces the kernels it would
+    # compile
     environment = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
-    run = subprocess.run([sys.executable, "-m", "lfe.kernels.aot", "--json"], capture_output=True, text=True,
-                         env=environment, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-m", "lfe.kernels.aot", "--json"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     return [json.loads(line) for line in run.stdout.splitlines()]
 
@@ -29,7 +36,11 @@ def compiled():
 def test_every_kernel_compiles_for_an_h100_with_its_launch_settings(compiled):
     variants = {(entry["kernel"], entry["variant"]) for entry in compiled}
     assert {kernel for kernel, _ in variants} == {"pool", "segments", "stats", "activation"}
-    assert {variant for kernel, variant in variants if kernel == "stats"} == {"bf16", "fp16", "fp32"}
+    assert {variant for kernel, variant in variants if kernel == "stats"} == {
+        "bf16",
+        "fp16",
+        "fp32",
+    }
     for entry in compiled:
         name = f"{entry['kernel']} {entry['variant']} {entry['launch']}"
         assert entry["spilled_bytes"] == 0, f"{name} spills registers to local memory"
@@ -38,5 +49,6 @@ def test_every_kernel_compiles_for_an_h100_with_its_launch_settings(compiled):
             assert entry["cp_async"] > 0, f"{name}: loads not pipelined"
     for entry in (entry for entry in compiled if entry["kernel"] == "stats"):
         assert entry["mma"] > 0, f"stats {entry['variant']}: dots off the tensor cores"
-        # a fused x·x − piece would split the exact square, not its float32 rounding (the torch path's)
+        # a fused x·x − piece would split the exact square, not its float32 rounding (the torch
+        # path's)
         assert entry["float_fmas"] == 0, f"stats {entry['variant']}: multiply-adds fused"

@@ -1,4 +1,5 @@
-"""Every Triton kernel against its torch reference, run on CPU in Triton's interpreter (small shapes)."""
+"""Every Triton kernel against its torch reference, run on CPU in Triton's interpreter (small
+shapes)."""
 
 import os
 
@@ -32,10 +33,13 @@ except ImportError:
     HAVE_TRITON = False
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-# CPU tensors run in Triton's interpreter; benchmarks/gpu_check.sh sets LFE_TEST_DEVICE=cuda to compile them.
+# CPU tensors run in Triton's interpreter; benchmarks/gpu_check.sh sets LFE_TEST_DEVICE=cuda to
+# compile them.
 DEVICE = os.environ.get("LFE_TEST_DEVICE", "cpu")
 TOLERANCE = {torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1e-2}
-needs_triton = pytest.mark.skipif(not HAVE_TRITON, reason="Triton cannot be imported here (pip install triton)")
+needs_triton = pytest.mark.skipif(
+    not HAVE_TRITON, reason="Triton cannot be imported here (pip install triton)"
+)
 
 
 @pytest.fixture
@@ -52,7 +56,8 @@ def test_masked_mean_pool(dtype, shape, triton_path):
     lengths = torch.randint(1, tokens + 1, (batch,))
     mask = (torch.arange(tokens)[None, :] < lengths[:, None]).to(DEVICE)
     expected = masked_mean_pool_torch(x, mask)
-    out = torch.zeros(batch, 2, width, device=DEVICE)[:, 1]  # a strided view, as the engine's hooks pass
+    # a strided view, as the engine's hooks pass
+    out = torch.zeros(batch, 2, width, device=DEVICE)[:, 1]
     masked_mean_pool(x, mask, out=out)
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
 
@@ -61,7 +66,9 @@ def test_masked_mean_pool(dtype, shape, triton_path):
 def test_padding_values_never_reach_the_mean(path, monkeypatch):
     monkeypatch.setenv("LFE_KERNELS", path)
     x = torch.randn(3, 6, 40, device=DEVICE)
-    mask = torch.tensor([[1, 1, 1, 0, 0, 0], [0, 0, 1, 1, 1, 1], [1] * 6], dtype=torch.bool, device=DEVICE)
+    mask = torch.tensor(
+        [[1, 1, 1, 0, 0, 0], [0, 0, 1, 1, 1, 1], [1] * 6], dtype=torch.bool, device=DEVICE
+    )
     clean = masked_mean_pool(x, mask)
     x[~mask] = float("nan")  # what a fully masked attention row can hold
     torch.testing.assert_close(masked_mean_pool(x, mask), clean, rtol=0, atol=0)
@@ -71,7 +78,8 @@ def test_padding_values_never_reach_the_mean(path, monkeypatch):
 @needs_triton
 def test_pooling_spans_beyond_one_scan_block(triton_path):
     # the kernel finds each sample's real span in blocks of 1,024 tokens: real tokens only in the
-    # second block, a span across both, a hole inside the span (an excluded special token), none at all
+    # second block, a span across both, a hole inside the span (an excluded special token), none at
+    # all
     x = torch.randn(4, 1100, 24, device=DEVICE)
     mask = torch.zeros(4, 1100, dtype=torch.bool, device=DEVICE)
     mask[0, 1050:1090] = True
@@ -113,7 +121,7 @@ def test_packed_mean_pool_equals_the_padded_layout(dtype, triton_path):
     padded = torch.zeros(4, 9, 37, dtype=dtype, device=DEVICE)
     mask = torch.zeros(4, 9, dtype=torch.bool, device=DEVICE)
     for s, (start, n) in enumerate(zip(offsets[:-1], lengths)):
-        padded[s, :n] = x[start:start + n]
+        padded[s, :n] = x[start : start + n]
         mask[s, :n] = True
     torch.testing.assert_close(expected, masked_mean_pool_torch(padded, mask), rtol=1e-5, atol=1e-5)
 
@@ -172,8 +180,14 @@ def test_bfloat16_pieces_hold_each_dtype_exactly(rounding):
 
     generator = torch.Generator().manual_seed(0)
     for dtype, (value_parts, square_parts) in BFLOAT16_PIECES.items():
-        values = (torch.randn(100_000, generator=generator) * 10.0 ** torch.randint(-3, 4, (100_000,),
-                  generator=generator)).to(dtype).float()
+        values = (
+            (
+                torch.randn(100_000, generator=generator)
+                * 10.0 ** torch.randint(-3, 4, (100_000,), generator=generator)
+            )
+            .to(dtype)
+            .float()
+        )
         for data, parts in ((values, value_parts), (values * values, square_parts)):
             assert torch.equal(pieces_sum(data, parts), data.double()), dtype
             # and one piece fewer would not do: the table asks for no more dots than it must
@@ -186,8 +200,15 @@ def test_grouped_column_stats_of_row_blocks_merge(triton_path):
     a = torch.randn(60, 50, device=DEVICE)
     groups = torch.randint(0, 5, (60,), device=DEVICE)
     whole = grouped_column_stats(a, groups, 5)
-    first, second = grouped_column_stats(a[:23], groups[:23], 5), grouped_column_stats(a[23:], groups[23:], 5)
-    merged = (first[0] + second[0], first[1] + second[1], first[2] + second[2] + first[0] * second[0])
+    first, second = (
+        grouped_column_stats(a[:23], groups[:23], 5),
+        grouped_column_stats(a[23:], groups[23:], 5),
+    )
+    merged = (
+        first[0] + second[0],
+        first[1] + second[1],
+        first[2] + second[2] + first[0] * second[0],
+    )
     for m, w in zip(merged, whole):
         torch.testing.assert_close(m, w, rtol=1e-4, atol=1e-4)
 
@@ -195,8 +216,11 @@ def test_grouped_column_stats_of_row_blocks_merge(triton_path):
 @needs_triton
 def test_grouped_column_stats_names_the_dtypes_it_takes(triton_path):
     with pytest.raises(TypeError, match="float32, float16 or bfloat16"):
-        grouped_column_stats(torch.ones(4, 8, dtype=torch.float64, device=DEVICE),
-                             torch.zeros(4, dtype=torch.int64, device=DEVICE), 1)
+        grouped_column_stats(
+            torch.ones(4, 8, dtype=torch.float64, device=DEVICE),
+            torch.zeros(4, dtype=torch.int64, device=DEVICE),
+            1,
+        )
 
 
 @needs_triton
@@ -220,7 +244,9 @@ def test_grouped_column_stats_with_empty_and_one_row_groups(dtype, triton_path):
     # more groups than one program's 16, interleaved
     many = torch.arange(40, device=DEVICE) % 20
     wide = torch.randn(40, 33).to(DEVICE, dtype)
-    for g, e in zip(grouped_column_stats(wide, many, 21), grouped_column_stats_torch(wide, many, 21)):
+    for g, e in zip(
+        grouped_column_stats(wide, many, 21), grouped_column_stats_torch(wide, many, 21)
+    ):
         torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4)
     # row order does not change the statistics (the kernel reads the rows in their own order)
     order = torch.randperm(20, generator=torch.Generator().manual_seed(0)).to(DEVICE)
@@ -230,7 +256,9 @@ def test_grouped_column_stats_with_empty_and_one_row_groups(dtype, triton_path):
 
 @needs_triton
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind", ["gelu_tanh", "gelu_new", "silu_gate", "gelu_gate", "gelu_tanh_gate"])
+@pytest.mark.parametrize(
+    "kind", ["gelu_tanh", "gelu_new", "silu_gate", "gelu_gate", "gelu_tanh_gate"]
+)
 def test_masked_activation_with_a_mask_per_row(kind, dtype, triton_path):
     x, up = torch.randn(3, 5, 45).to(DEVICE, dtype), torch.randn(3, 5, 45).to(DEVICE, dtype)
     table = torch.ones(2, 45, device=DEVICE)
@@ -238,15 +266,23 @@ def test_masked_activation_with_a_mask_per_row(kind, dtype, triton_path):
     ids = torch.tensor([1, 0, 1], device=DEVICE)
     got = masked_activation(kind, x, up, table, ids)
     expected = masked_activation_torch(kind, x, up, table, ids)
-    torch.testing.assert_close(got.float(), expected.float(), rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+    torch.testing.assert_close(
+        got.float(), expected.float(), rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype]
+    )
     assert (got[0, :, ::3] == 0).all()
     assert not (got[1, :, ::3] == 0).all()
 
 
-@pytest.mark.parametrize("kind, act, gated", [
-    ("gelu_tanh", "gelu_pytorch_tanh", False), ("gelu_new", "gelu_new", False),
-    ("silu_gate", "silu", True), ("gelu_gate", "gelu", True), ("gelu_tanh_gate", "gelu_pytorch_tanh", True),
-])
+@pytest.mark.parametrize(
+    "kind, act, gated",
+    [
+        ("gelu_tanh", "gelu_pytorch_tanh", False),
+        ("gelu_new", "gelu_new", False),
+        ("silu_gate", "silu", True),
+        ("gelu_gate", "gelu", True),
+        ("gelu_tanh_gate", "gelu_pytorch_tanh", True),
+    ],
+)
 def test_reference_activations_equal_the_model_families(kind, act, gated):
     x, up = torch.randn(2, 4, 19), torch.randn(2, 4, 19)
     expected = ACT2FN[act](x) * (up if gated else 1)
@@ -266,7 +302,8 @@ def test_torch_path_is_the_default_on_cpu(monkeypatch):
 
 @needs_triton
 def test_analysis_on_torch_panels_equals_numpy(triton_path):
-    """`lfe analyze --device cuda`'s arithmetic (matmul Gram, grouped statistics kernel) gives numpy's results."""
+    """`lfe analyze --device cuda`'s arithmetic (matmul Gram, grouped statistics kernel) gives
+    numpy's results."""
     from lfe.analysis import analyze
     from lfe.kernels.panels import TorchPanels
     from lfe.records import AnalysisSettings
@@ -274,13 +311,18 @@ def test_analysis_on_torch_panels_equals_numpy(triton_path):
 
     pooled, langs, sids = planted(n_langs=6, n_sids=7, layers=((2.0, 1.0), (0.5, 1.5)), width=40)
     pooled = pooled + np.random.default_rng(1).normal(scale=0.3, size=pooled.shape)
-    order = np.random.default_rng(2).permutation(len(langs))  # languages interleaved, as rows may be
+    # languages interleaved, as rows may be
+    order = np.random.default_rng(2).permutation(len(langs))
     pooled, langs, sids = pooled[order], [langs[i] for i in order], [sids[i] for i in order]
     norms = np.linalg.norm(pooled, axis=1)
     settings = AnalysisSettings(threshold=1.5, n_boot=10)
     numpy_result = analyze(pooled, langs, sids, 2, 40, settings=settings, norms=norms)
-    torch_result = analyze(pooled, langs, sids, 2, 40, settings=settings, norms=norms, panels_math=TorchPanels(DEVICE))
-    np.testing.assert_allclose(torch_result.similarity, numpy_result.similarity, rtol=1e-5, atol=1e-5)
+    torch_result = analyze(
+        pooled, langs, sids, 2, 40, settings=settings, norms=norms, panels_math=TorchPanels(DEVICE)
+    )
+    np.testing.assert_allclose(
+        torch_result.similarity, numpy_result.similarity, rtol=1e-5, atol=1e-5
+    )
     np.testing.assert_allclose(torch_result.zscores, numpy_result.zscores, rtol=1e-4, atol=1e-4)
     assert torch_result.whole.lrds == pytest.approx(numpy_result.whole.lrds, abs=1e-5)
     assert (torch_result.regions == numpy_result.regions).mean() > 0.999

@@ -18,8 +18,11 @@ def _store(path, rows=10):
 
 
 def _checkpoint(store, name="c", block_rows=4):
-    meta = CheckpointMeta(n_layers=2, n_neurons=3, block_rows=block_rows, source=ModelSource("local", "x"))
-    return store.create_checkpoint(name, meta, np.arange(1, store.n_rows + 1, dtype=np.int32))  # every row pooled a token
+    meta = CheckpointMeta(
+        n_layers=2, n_neurons=3, block_rows=block_rows, source=ModelSource("local", "x")
+    )
+    # every row pooled a token
+    return store.create_checkpoint(name, meta, np.arange(1, store.n_rows + 1, dtype=np.int32))
 
 
 def test_create_open_and_labels(tmp_path):
@@ -31,7 +34,9 @@ def test_create_open_and_labels(tmp_path):
     with pytest.raises(StoreError, match="already exists"):
         _store(tmp_path / "run.zarr")
     with pytest.raises(StoreError, match="fingerprint is not the rows'"):
-        ActivationStore.create(tmp_path / "other.zarr", {"fingerprint": "made up"}, ["en"], ["0"], ["t"])
+        ActivationStore.create(
+            tmp_path / "other.zarr", {"fingerprint": "made up"}, ["en"], ["0"], ["t"]
+        )
     assert not (tmp_path / "other.zarr").exists()
     assert store.checkpoint_names() == []
 
@@ -53,7 +58,12 @@ def test_blocks_are_chunk_aligned_and_marked_done_after_writing(tmp_path):
     described = store.describe()["checkpoints"]["c"]
     assert described["blocks_done"] == 1
     assert described["blocks"] == 3
-    assert described["source"] == {"kind": "local", "spec": "x", "revision": None, "random_init": None}
+    assert described["source"] == {
+        "kind": "local",
+        "spec": "x",
+        "revision": None,
+        "random_init": None,
+    }
 
 
 def test_half_created_checkpoint_is_invisible_and_recreated(tmp_path):
@@ -74,7 +84,10 @@ def test_not_a_store_missing_store_and_newer_schema(tmp_path):
         ActivationStore.remove(tmp_path / "plain.zarr")  # --overwrite never deletes other data
     assert (tmp_path / "plain.zarr").exists()
     store = _store(tmp_path / "run.zarr")
-    zarr.open_group(str(tmp_path / "run.zarr"), mode="r+").attrs["lfe"] = {**store.info, "schema_version": 99}
+    zarr.open_group(str(tmp_path / "run.zarr"), mode="r+").attrs["lfe"] = {
+        **store.info,
+        "schema_version": 99,
+    }
     with pytest.raises(StoreError, match="newer lfe .*schema 99"):
         ActivationStore.open(tmp_path / "run.zarr")
 
@@ -116,5 +129,6 @@ def test_a_leftover_partial_file_does_not_hide_a_lost_chunk(tmp_path):
     folder = checkpoint.chunk_folder("pooled") / "0"
     assert sorted(entry.name for entry in folder.iterdir()) == ["0", "1"]
     assert checkpoint.blocks_missing_chunks() == []
-    (folder / "1").rename(folder / "1.3f2a.partial")  # a killed write's temporary file, its chunk never renamed in
+    # a killed write's temporary file, its chunk never renamed in
+    (folder / "1").rename(folder / "1.3f2a.partial")
     assert checkpoint.blocks_missing_chunks() == [0]

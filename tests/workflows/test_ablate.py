@@ -1,4 +1,5 @@
-"""`lfe ablate` end to end on a tiny model: extract, analyze, deactivate, table and files; then `lfe evolve`."""
+"""`lfe ablate` end to end on a tiny model: extract, analyze, deactivate, table and files; then `lfe
+evolve`."""
 
 import json
 import logging
@@ -28,12 +29,16 @@ def analysed(tiny_models, tmp_path):
 
 def test_table_compares_every_region_with_the_full_model_on_the_same_windows(analysed, tmp_path):
     model, store, held = analysed
-    table = ablate(str(model), store, AblationSettings(evaluation=str(held), window=64), out=tmp_path / "out")
+    table = ablate(
+        str(model), store, AblationSettings(evaluation=str(held), window=64), out=tmp_path / "out"
+    )
     row = table.perplexity["fr"]
     assert set(row) == {FULL_MODEL, *LANGS, *[f"random~{lang}" for lang in LANGS]}
     for lang, increases in table.increase_percent.items():
         for name, value in increases.items():
-            assert value == pytest.approx(100 * (table.perplexity[lang][name] / table.perplexity[lang][FULL_MODEL] - 1))
+            assert value == pytest.approx(
+                100 * (table.perplexity[lang][name] / table.perplexity[lang][FULL_MODEL] - 1)
+            )
     assert table.region_size["fr"] == table.region_size["random~fr"] > 0
     assert table.twins == {f"random~{lang}": lang for lang in LANGS}
     assert table.params.seed == 0
@@ -50,29 +55,69 @@ def test_table_compares_every_region_with_the_full_model_on_the_same_windows(ana
 def test_another_model_is_refused(analysed, tiny_models):
     _, store, held = analysed
     with pytest.raises(StoreError, match="weights hash differs"):
-        ablate(str(tiny_models("llama", size="small", seed=3)), store, AblationSettings(evaluation=str(held)))
+        ablate(
+            str(tiny_models("llama", size="small", seed=3)),
+            store,
+            AblationSettings(evaluation=str(held)),
+        )
 
 
 def test_cli_ablate_with_layer_matched_controls(analysed, tmp_path):
     model, store, held = analysed
-    result = CliRunner().invoke(main, ["ablate", str(model), str(store), "--eval", str(held), "--regions", "en,zh",
-                                       "--random", "layer-matched", "--window", "32", "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "ablate",
+            str(model),
+            str(store),
+            "--eval",
+            str(held),
+            "--regions",
+            "en,zh",
+            "--random",
+            "layer-matched",
+            "--window",
+            "32",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     table = json.loads((tmp_path / "o" / "ckpt" / "table.json").read_text())
     assert set(table["region_size"]) == {"en", "zh", "layer-random~en", "layer-random~zh"}
-    bad = CliRunner().invoke(main, ["ablate", str(model), str(store), "--eval", str(held), "--regions", "de"])
+    bad = CliRunner().invoke(
+        main, ["ablate", str(model), str(store), "--eval", str(held), "--regions", "de"]
+    )
     assert bad.exit_code == 2
     assert "no key region for de" in bad.output
 
 
 def test_ablate_deactivates_the_regions_of_the_method_it_is_given(analysed, tmp_path):
     model, store, held = analysed
-    base = ["ablate", str(model), str(store), "--eval", str(held), "--regions", "fr", "--window", "32", "--method", "ap"]
+    base = [
+        "ablate",
+        str(model),
+        str(store),
+        "--eval",
+        str(held),
+        "--regions",
+        "fr",
+        "--window",
+        "32",
+        "--method",
+        "ap",
+    ]
     missing = CliRunner().invoke(main, base)
     assert missing.exit_code == 2
     assert "run `lfe analyze --method ap`" in missing.output
-    analyze_store(store, settings=AnalysisSettings(top_percent=2, n_boot=0, peers=PeerSettings(methods=("ap",), ap_top_k=7)),
-                  figures=False, progress=False)
+    analyze_store(
+        store,
+        settings=AnalysisSettings(
+            top_percent=2, n_boot=0, peers=PeerSettings(methods=("ap",), ap_top_k=7)
+        ),
+        figures=False,
+        progress=False,
+    )
     result = CliRunner().invoke(main, base + ["--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     table = ActivationStore.open(store).ablation("ckpt")
@@ -83,9 +128,13 @@ def test_ablate_deactivates_the_regions_of_the_method_it_is_given(analysed, tmp_
 
 def test_generations_and_a_warning_when_evaluation_text_was_probed(analysed, tmp_path, caplog):
     model, store, held = analysed
-    prompts = write_tsv(tmp_path / "prompts.tsv", [("en", "p1", "the cat"), ("fr", "p1", "le chat")])
+    prompts = write_tsv(
+        tmp_path / "prompts.tsv", [("en", "p1", "the cat"), ("fr", "p1", "le chat")]
+    )
     probed = write_tsv(tmp_path / "probed.tsv", parallel_rows(langs=LANGS, n_sids=3))
-    settings = AblationSettings(evaluation=str(probed), regions=("fr",), window=32, generate=str(prompts), max_new_tokens=4)
+    settings = AblationSettings(
+        evaluation=str(probed), regions=("fr",), window=32, generate=str(prompts), max_new_tokens=4
+    )
     with caplog.at_level(logging.WARNING, logger="lfe"):
         ablate(str(model), store, settings, out=tmp_path / "g")
     assert "3 evaluation sids were also probed" in caplog.text
@@ -96,15 +145,27 @@ def test_generations_and_a_warning_when_evaluation_text_was_probed(analysed, tmp
     assert "## Greedy generations" in (tmp_path / "g" / "ckpt" / "table.md").read_text()
 
 
-def test_ablate_generate_reports_the_share_of_continuations_in_the_prompts_language(analysed, tmp_path, monkeypatch):
+def test_ablate_generate_reports_the_share_of_continuations_in_the_prompts_language(
+    analysed, tmp_path, monkeypatch
+):
     model, store, held = analysed
-    prompts = write_tsv(tmp_path / "prompts.tsv", [("en", "p1", "the cat"), ("fr", "p1", "le chat"), ("fr", "p2", "le")])
+    prompts = write_tsv(
+        tmp_path / "prompts.tsv",
+        [("en", "p1", "the cat"), ("fr", "p1", "le chat"), ("fr", "p2", "le")],
+    )
     french = "Le soleil se lève à l'est et le chat dort sur le tapis."
-    monkeypatch.setattr(HfEvaluator, "greedy_batch",
-                        lambda self, prompts, *rest: [french if prompt != "le" else "" for prompt in prompts])
-    settings = AblationSettings(evaluation=str(held), regions=("fr",), window=32, generate=str(prompts), max_new_tokens=4)
+    monkeypatch.setattr(
+        HfEvaluator,
+        "greedy_batch",
+        lambda self, prompts, *rest: [french if prompt != "le" else "" for prompt in prompts],
+    )
+    settings = AblationSettings(
+        evaluation=str(held), regions=("fr",), window=32, generate=str(prompts), max_new_tokens=4
+    )
     table = ablate(str(model), store, settings, out=tmp_path / "g")
-    assert table.generation_language == {name: {"en": 0.0, "fr": 0.5} for name in (FULL_MODEL, "fr", "random~fr")}
+    assert table.generation_language == {
+        name: {"en": 0.0, "fr": 0.5} for name in (FULL_MODEL, "fr", "random~fr")
+    }
     report = (tmp_path / "g" / "ckpt" / "table.md").read_text()
     assert "## Continuations in the prompt's language" in report
     assert "*fr* (fr):" in report
@@ -112,21 +173,59 @@ def test_ablate_generate_reports_the_share_of_continuations_in_the_prompts_langu
 
 
 def test_evolve_joins_a_real_ablation_with_a_choice_task_through_the_cli(analysed, tmp_path):
-    """Regression: `lfe ablate --choice` wrote its column as "full model" and `lfe evolve` read "full"."""
+    """Regression: `lfe ablate --choice` wrote its column as "full model" and `lfe evolve` read
+    "full"."""
     model, store, held = analysed
-    items = [{"lang": lang, "sid": str(i), "context": text, "endings": [text, "zz zz"], "label": 0}
-             for i, (lang, _, text) in enumerate(parallel_rows(langs=LANGS, n_sids=2, seed=4))]
+    items = [
+        {"lang": lang, "sid": str(i), "context": text, "endings": [text, "zz zz"], "label": 0}
+        for i, (lang, _, text) in enumerate(parallel_rows(langs=LANGS, n_sids=2, seed=4))
+    ]
     choice = tmp_path / "choice.jsonl"
-    choice.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8")
-    ablated = CliRunner().invoke(main, ["ablate", str(model), str(store), "--eval", str(held), "--regions", "en,fr",
-                                        "--window", "32", "--choice", str(choice), "--out", str(tmp_path / "a")])
+    choice.write_text(
+        "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8"
+    )
+    ablated = CliRunner().invoke(
+        main,
+        [
+            "ablate",
+            str(model),
+            str(store),
+            "--eval",
+            str(held),
+            "--regions",
+            "en,fr",
+            "--window",
+            "32",
+            "--choice",
+            str(choice),
+            "--out",
+            str(tmp_path / "a"),
+        ],
+    )
     assert ablated.exit_code == 0, ablated.output
-    evolved = CliRunner().invoke(main, ["evolve", str(store), "--top-percent", "2", "--bootstrap", "0", "--step",
-                                        "ckpt=1", "--no-figures", "--quiet", "--out", str(tmp_path / "e")])
+    evolved = CliRunner().invoke(
+        main,
+        [
+            "evolve",
+            str(store),
+            "--top-percent",
+            "2",
+            "--bootstrap",
+            "0",
+            "--step",
+            "ckpt=1",
+            "--no-figures",
+            "--quiet",
+            "--out",
+            str(tmp_path / "e"),
+        ],
+    )
     assert evolved.exit_code == 0, evolved.output
     [row] = json.loads((tmp_path / "e" / "evolution.json").read_text())["rows"]
     accuracy = ActivationStore.open(store).ablation("ckpt").choice_accuracy
-    assert row["choice_accuracy_full"] == pytest.approx(sum(cells[FULL_MODEL] for cells in accuracy.values()) / len(LANGS))
+    assert row["choice_accuracy_full"] == pytest.approx(
+        sum(cells[FULL_MODEL] for cells in accuracy.values()) / len(LANGS)
+    )
     assert row["own_region_increase"] is not None
     assert row["random_twin_increase"] is not None
 
@@ -136,14 +235,18 @@ def test_bad_choice_files_and_option_values_are_refused_before_any_evaluation(an
     table = write_tsv(tmp_path / "not-jsonl.tsv", [("en", "1", "the cat")])
     wrong = tmp_path / "wrong.jsonl"
     wrong.write_text('{"lang": "en", "context": "a", "endings": ["b"], "label": 0}\n')
-    for options, message in ((["--choice", str(table)], "not-jsonl.tsv:1: not a JSON line; --choice takes the JSONL"),
-                             (["--choice", str(wrong)], "wrong.jsonl:1: a choice item needs lang, context, endings"),
-                             (["--window", "-1"], "--window must be positive, got -1"),
-                             (["--stride", "0"], "--stride must be positive, got 0"),
-                             (["--max-new-tokens", "-1"], "--max-new-tokens must be positive"),
-                             (["--seed", "-1"], "--seed must be 0 or more"),
-                             (["--window", "600"], "--window 600 does not fit the model's context of 512 positions")):
-        result = CliRunner().invoke(main, ["ablate", str(model), str(store), "--eval", str(held), *options])
+    for options, message in (
+        (["--choice", str(table)], "not-jsonl.tsv:1: not a JSON line; --choice takes the JSONL"),
+        (["--choice", str(wrong)], "wrong.jsonl:1: a choice item needs lang, context, endings"),
+        (["--window", "-1"], "--window must be positive, got -1"),
+        (["--stride", "0"], "--stride must be positive, got 0"),
+        (["--max-new-tokens", "-1"], "--max-new-tokens must be positive"),
+        (["--seed", "-1"], "--seed must be 0 or more"),
+        (["--window", "600"], "--window 600 does not fit the model's context of 512 positions"),
+    ):
+        result = CliRunner().invoke(
+            main, ["ablate", str(model), str(store), "--eval", str(held), *options]
+        )
         assert result.exit_code == 2, options
         assert message in result.output, options
         assert "Traceback" not in result.output, options
@@ -153,15 +256,28 @@ def test_bad_choice_files_and_option_values_are_refused_before_any_evaluation(an
 
 @pytest.mark.parametrize("stage", ["negative_log_likelihood", "ending_scores", "greedy_batch"])
 def test_an_interrupted_ablation_goes_on_from_its_finished_cells_and_equals_an_uninterrupted_one(
-        analysed, tmp_path, monkeypatch, stage):
+    analysed, tmp_path, monkeypatch, stage
+):
     model, store, held = analysed
-    items = [{"lang": lang, "sid": str(i), "context": text, "endings": [text, "zz zz"], "label": 0}
-             for i, (lang, _, text) in enumerate(parallel_rows(langs=LANGS, n_sids=2, seed=4))]
+    items = [
+        {"lang": lang, "sid": str(i), "context": text, "endings": [text, "zz zz"], "label": 0}
+        for i, (lang, _, text) in enumerate(parallel_rows(langs=LANGS, n_sids=2, seed=4))
+    ]
     choice = tmp_path / "choice.jsonl"
-    choice.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8")
-    prompts = write_tsv(tmp_path / "prompts.tsv", [("en", "p1", "the cat"), ("fr", "p1", "le chat")])
-    settings = AblationSettings(evaluation=str(held), regions=("en", "fr"), window=32, choice=str(choice),
-                                generate=str(prompts), max_new_tokens=3)
+    choice.write_text(
+        "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8"
+    )
+    prompts = write_tsv(
+        tmp_path / "prompts.tsv", [("en", "p1", "the cat"), ("fr", "p1", "le chat")]
+    )
+    settings = AblationSettings(
+        evaluation=str(held),
+        regions=("en", "fr"),
+        window=32,
+        choice=str(choice),
+        generate=str(prompts),
+        max_new_tokens=3,
+    )
     whole = ablate(str(model), store, settings, out=tmp_path / "whole")
     real = getattr(HfEvaluator, stage)
     calls: list[int] = []
@@ -177,16 +293,22 @@ def test_an_interrupted_ablation_goes_on_from_its_finished_cells_and_equals_an_u
         ablate(str(model), store, settings, out=tmp_path / "resumed")
     [journal] = (tmp_path / "resumed" / "ckpt").glob(".cells-ablate-*.jsonl")
     with journal.open("a") as torn:
-        torn.write('{"key": ["perplexity", "en"')  # a line cut short by a kill: that cell runs again
+        # a line cut short by a kill: that cell runs again
+        torn.write('{"key": ["perplexity", "en"')
     calls.clear()
     monkeypatch.setattr(HfEvaluator, stage, counted)
     resumed = ablate(str(model), store, settings, out=tmp_path / "resumed")
-    total = {"negative_log_likelihood": 5 * len(LANGS), "ending_scores": 5 * len(items), "greedy_batch": 5 * 2}[stage]
+    total = {
+        "negative_log_likelihood": 5 * len(LANGS),
+        "ending_scores": 5 * len(items),
+        "greedy_batch": 5 * 2,
+    }[stage]
     assert len(calls) == total - 5
     assert resumed == whole
     assert not journal.exists()
-    assert (json.loads((tmp_path / "resumed" / "ckpt" / "table.json").read_text())
-            == json.loads((tmp_path / "whole" / "ckpt" / "table.json").read_text()))
+    assert json.loads((tmp_path / "resumed" / "ckpt" / "table.json").read_text()) == json.loads(
+        (tmp_path / "whole" / "ckpt" / "table.json").read_text()
+    )
     calls.clear()
     ablate(str(model), store, replace(settings, seed=1), out=tmp_path / "resumed")
     assert len(calls) == total  # another experiment never reuses these cells
@@ -210,27 +332,52 @@ metric_list:
 
 @pytest.fixture
 def harness_task(tmp_path, monkeypatch):
-    """A local lm-evaluation-harness task (a YAML over a JSONL file written here), read with no network."""
+    """A local lm-evaluation-harness task (a YAML over a JSONL file written here), read with no
+    network."""
     import datasets
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     items = tmp_path / "items.jsonl"
-    items.write_text("".join(json.dumps({"context": text[:12], "continuation": text[12:]}, ensure_ascii=False) + "\n"
-                             for _, _, text in parallel_rows(langs=("en", "fr"), n_sids=3, seed=5)), encoding="utf-8")
+    items.write_text(
+        "".join(
+            json.dumps({"context": text[:12], "continuation": text[12:]}, ensure_ascii=False) + "\n"
+            for _, _, text in parallel_rows(langs=("en", "fr"), n_sids=3, seed=5)
+        ),
+        encoding="utf-8",
+    )
     (tmp_path / "tasks").mkdir()
-    (tmp_path / "tasks" / "local.yaml").write_text(HARNESS_TASK.format(items=items), encoding="utf-8")
+    (tmp_path / "tasks" / "local.yaml").write_text(
+        HARNESS_TASK.format(items=items), encoding="utf-8"
+    )
     return tmp_path / "tasks"
 
 
-def test_lm_eval_tasks_score_every_region_with_its_mask_live_and_join_evolve(analysed, harness_task, tmp_path):
+def test_lm_eval_tasks_score_every_region_with_its_mask_live_and_join_evolve(
+    analysed, harness_task, tmp_path
+):
     from lfe.intervene.harness import HarnessRunner
     from lfe.models.loading import load, resolve_source
 
     model, store, held = analysed
-    args = ["ablate", str(model), str(store), "--eval", str(held), "--regions", "fr", "--window", "32",
-            "--lm-eval", "lfe_local_continuation", "--lm-eval-include", str(harness_task), "--out", str(tmp_path / "a")]
+    args = [
+        "ablate",
+        str(model),
+        str(store),
+        "--eval",
+        str(held),
+        "--regions",
+        "fr",
+        "--window",
+        "32",
+        "--lm-eval",
+        "lfe_local_continuation",
+        "--lm-eval-include",
+        str(harness_task),
+        "--out",
+        str(tmp_path / "a"),
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     table = ActivationStore.open(store).ablation("ckpt")
@@ -238,18 +385,45 @@ def test_lm_eval_tasks_score_every_region_with_its_mask_live_and_join_evolve(ana
     assert set(scores) == {FULL_MODEL, "fr", "random~fr"}
     assert table.harness_version.startswith("lm-eval ")
     assert scores["fr"] != scores[FULL_MODEL]  # the mask was live while the harness ran
-    # the harness's own number for the intact model: lfe wraps its model class, it does not re-implement it
+    # the harness's own number for the intact model: lfe wraps its model class, it does not
+    # re-implement it
     loaded = load(resolve_source(str(model)), "float32", "cpu")
-    direct = HarnessRunner(loaded.model, loaded.tokenizer, ("lfe_local_continuation",), include=str(harness_task)).scores()
-    assert direct["lfe_local_continuation perplexity"] == pytest.approx(scores[FULL_MODEL], rel=1e-6)
+    direct = HarnessRunner(
+        loaded.model, loaded.tokenizer, ("lfe_local_continuation",), include=str(harness_task)
+    ).scores()
+    assert direct["lfe_local_continuation perplexity"] == pytest.approx(
+        scores[FULL_MODEL], rel=1e-6
+    )
     assert "## lm-evaluation-harness tasks" in (tmp_path / "a" / "ckpt" / "table.md").read_text()
-    evolved = CliRunner().invoke(main, ["evolve", str(store), "--top-percent", "2", "--bootstrap", "0", "--step",
-                                        "ckpt=1", "--no-figures", "--quiet", "--out", str(tmp_path / "e")])
+    evolved = CliRunner().invoke(
+        main,
+        [
+            "evolve",
+            str(store),
+            "--top-percent",
+            "2",
+            "--bootstrap",
+            "0",
+            "--step",
+            "ckpt=1",
+            "--no-figures",
+            "--quiet",
+            "--out",
+            str(tmp_path / "e"),
+        ],
+    )
     assert evolved.exit_code == 0, evolved.output
     [row] = json.loads((tmp_path / "e" / "evolution.json").read_text())["rows"]
-    assert row["harness_full"] == {"lfe_local_continuation perplexity": pytest.approx(scores[FULL_MODEL])}
-    assert "harness_full lfe_local_continuation perplexity" in (tmp_path / "e" / "evolution.csv").read_text()
-    unknown = CliRunner().invoke(main, [*args[:-4], "--lm-eval", "no_such_task", "--lm-eval-include", str(harness_task)])
+    assert row["harness_full"] == {
+        "lfe_local_continuation perplexity": pytest.approx(scores[FULL_MODEL])
+    }
+    assert (
+        "harness_full lfe_local_continuation perplexity"
+        in (tmp_path / "e" / "evolution.csv").read_text()
+    )
+    unknown = CliRunner().invoke(
+        main, [*args[:-4], "--lm-eval", "no_such_task", "--lm-eval-include", str(harness_task)]
+    )
     assert unknown.exit_code == 2
     assert "lm-evaluation-harness has no task no_such_task" in unknown.output
 
@@ -259,9 +433,20 @@ def test_lm_eval_without_the_harness_names_the_extra(analysed, monkeypatch):
 
     model, store, held = analysed
     real_import = builtins.__import__
-    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name))
-                        if name.startswith("lm_eval") else real_import(name, *a, **k))
-    result = CliRunner().invoke(main, ["ablate", str(model), str(store), "--eval", str(held), "--lm-eval", "xnli_fr"])
+    monkeypatch.setattr(
+        builtins,
+        "__import__",
+        lambda name, *a, **k: (
+            (_ for _ in ()).throw(ImportError(name))
+            if name.startswith("lm_eval")
+            else real_import(name, *a, **k)
+        ),
+    )
+    result = CliRunner().invoke(
+        main, ["ablate", str(model), str(store), "--eval", str(held), "--lm-eval", "xnli_fr"]
+    )
     assert result.exit_code == 2
-    assert "--lm-eval needs lm-evaluation-harness, an optional extra: pip install 'lfe[eval]'" \
+    assert (
+        "--lm-eval needs lm-evaluation-harness, an optional extra: pip install 'lfe[eval]'"
         in result.output
+    )

@@ -9,15 +9,24 @@ from click.testing import CliRunner
 
 from lfe.cli import main
 from lfe.errors import LfeError
-from lfe.records import FULL_MODEL, AblationSettings, AblationTable, AnalysisSettings, EvolutionSettings, ExtractSettings
+from lfe.records import (
+    FULL_MODEL,
+    AblationSettings,
+    AblationTable,
+    AnalysisSettings,
+    EvolutionSettings,
+    ExtractSettings,
+)
 from lfe.store import ActivationStore
 from lfe.workflows.evolve import evolve
 from tests.helpers import TREND, closed_form, planted_series
 
 
 def run(stores, out, threshold=1.5, n_boot=0, **options):
-    settings = EvolutionSettings(stores=tuple(str(store) for store in stores),
-                                 analysis=AnalysisSettings(threshold=threshold, n_boot=n_boot))
+    settings = EvolutionSettings(
+        stores=tuple(str(store) for store in stores),
+        analysis=AnalysisSettings(threshold=threshold, n_boot=n_boot),
+    )
     return evolve(settings, out=out, progress=False, **options)
 
 
@@ -36,8 +45,13 @@ def test_evolve_recovers_a_planted_trend(tmp_path):
     assert saved["trends"]["planted"]["sads"] == pytest.approx(1.0)
     assert saved["params"]["analysis"]["threshold"] == 1.5
     assert saved["params"]["analysis"]["n_boot"] == 20
-    for name in ("evolution.csv", "evolution.md", "evolution_alignment.png", "evolution_regions.png",
-                 "evolution_layers.png"):
+    for name in (
+        "evolution.csv",
+        "evolution.md",
+        "evolution_alignment.png",
+        "evolution_regions.png",
+        "evolution_layers.png",
+    ):
         assert (tmp_path / "evo" / name).stat().st_size > 0
     assert not (tmp_path / "evo" / "evolution_ablation.png").exists()  # no ablation was stored
 
@@ -68,7 +82,9 @@ def test_stored_analysis_is_reused_only_with_the_same_parameters(tmp_path, caplo
     opened = ActivationStore.open(store, mode="r+")
     assert opened.analysis("global_step0").params.threshold == 1.2
     # rows extracted another way since (same weights): that analysis is stale too
-    stale = replace(opened.analysis("global_step0"), checkpoint_settings=ExtractSettings(special_tokens="none"))
+    stale = replace(
+        opened.analysis("global_step0"), checkpoint_settings=ExtractSettings(special_tokens="none")
+    )
     opened.write_analysis("global_step0", stale, opened.analysis_arrays("global_step0"))
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="lfe"):
@@ -77,15 +93,21 @@ def test_stored_analysis_is_reused_only_with_the_same_parameters(tmp_path, caplo
 
 
 def test_steps_from_options_and_errors(tmp_path):
-    store = planted_series(tmp_path / "run.zarr", names="ckpt-{}-final", steps={7: TREND[0], 9: TREND[100]})
+    store = planted_series(
+        tmp_path / "run.zarr", names="ckpt-{}-final", steps={7: TREND[0], 9: TREND[100]}
+    )
     named = run([store], tmp_path / "e", figures=False)
     assert [row.step for row in named] == [7, 9]
-    odd = planted_series(tmp_path / "odd.zarr", names="main{}", steps={"": TREND[0], "-b": TREND[100]})
+    odd = planted_series(
+        tmp_path / "odd.zarr", names="main{}", steps={"": TREND[0], "-b": TREND[100]}
+    )
     with pytest.raises(LfeError, match="cannot tell the training step of main.*--step main=N"):
         run([odd], tmp_path / "o", figures=False)
     rows = run([odd], tmp_path / "o", steps={"main": 5, "main-b": 50}, figures=False)
     assert [row.step for row in rows] == [5, 50]
-    with pytest.raises(LfeError, match="--step names no checkpoint of the stores: nope; they have main, main-b"):
+    with pytest.raises(
+        LfeError, match="--step names no checkpoint of the stores: nope; they have main, main-b"
+    ):
         run([odd], tmp_path / "o", steps={"main": 5, "main-b": 50, "nope": 7}, figures=False)
     with pytest.raises(LfeError, match="--x 'size' is not one of step, params"):
         EvolutionSettings(stores=(str(store),), x="size")
@@ -94,8 +116,23 @@ def test_steps_from_options_and_errors(tmp_path):
 def test_several_stores_by_parameter_count_through_the_cli(tmp_path):
     small = planted_series(tmp_path / "small.zarr", steps={100: TREND[0]}, params=1_000_000)
     large = planted_series(tmp_path / "large.zarr", steps={100: TREND[10000]}, params=7_000_000_000)
-    result = CliRunner().invoke(main, ["evolve", str(small), str(large), "--x", "params", "--threshold", "1.5",
-                                       "--bootstrap", "0", "--out", str(tmp_path / "sizes"), "--quiet"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "evolve",
+            str(small),
+            str(large),
+            "--x",
+            "params",
+            "--threshold",
+            "1.5",
+            "--bootstrap",
+            "0",
+            "--out",
+            str(tmp_path / "sizes"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     table = json.loads((tmp_path / "sizes" / "evolution.json").read_text())["rows"]
     assert {row["series"] for row in table} == {"small:planted", "large:planted"}
@@ -110,15 +147,22 @@ def test_several_stores_by_parameter_count_through_the_cli(tmp_path):
 def _ablation(own: float, analysis: AnalysisSettings) -> AblationTable:
     increase = {"l0": {"l0": own, "random~l0": 2.0}, "l1": {"l1": own, "random~l1": 4.0}}
     return AblationTable(
-        checkpoint="c", model="m", params=AblationSettings(analysis=analysis), tokens={"l0": 9, "l1": 9},
-        perplexity={lang: {FULL_MODEL: 10.0, **row} for lang, row in increase.items()}, increase_percent=increase,
+        checkpoint="c",
+        model="m",
+        params=AblationSettings(analysis=analysis),
+        tokens={"l0": 9, "l1": 9},
+        perplexity={lang: {FULL_MODEL: 10.0, **row} for lang, row in increase.items()},
+        increase_percent=increase,
         region_size=dict.fromkeys(["l0", "l1", "random~l0", "random~l1"], 3),
         region_percent=dict.fromkeys(["l0", "l1", "random~l0", "random~l1"], 1.0),
         twins={"random~l0": "l0", "random~l1": "l1"},
-        choice_accuracy={"l0": {FULL_MODEL: 0.5, "l0": 0.25}, "l1": {FULL_MODEL: 1.0, "l1": 0.5}})
+        choice_accuracy={"l0": {FULL_MODEL: 0.5, "l0": 0.25}, "l1": {FULL_MODEL: 1.0, "l1": 0.5}},
+    )
 
 
-def test_stored_ablation_results_join_the_table_only_when_made_from_the_same_regions(tmp_path, caplog):
+def test_stored_ablation_results_join_the_table_only_when_made_from_the_same_regions(
+    tmp_path, caplog
+):
     store = planted_series(tmp_path / "run.zarr", steps={10: TREND[0], 20: TREND[100]})
     opened = ActivationStore.open(store, mode="r+")
     for name, own in (("global_step10", 50.0), ("global_step20", 400.0)):
@@ -128,6 +172,7 @@ def test_stored_ablation_results_join_the_table_only_when_made_from_the_same_reg
     assert [row.random_twin_increase for row in rows] == [3.0, 3.0]
     assert [row.choice_accuracy_full for row in rows] == [0.75, 0.75]
     assert (tmp_path / "evo" / "evolution_ablation.png").exists()
-    other = run([store], tmp_path / "other", threshold=1.2)  # regions of another threshold: left out, said why
+    # regions of another threshold: left out, said why
+    other = run([store], tmp_path / "other", threshold=1.2)
     assert [row.own_region_increase for row in other] == [None, None]
     assert "deactivated regions of another analysis (z > 1.5, now z > 1.2)" in caplog.text

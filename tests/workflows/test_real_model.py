@@ -24,7 +24,9 @@ def test_lrds_and_sads_are_positive_on_smollm2(tmp_path):
     model = fetch_model("smollm2-135m")
     extract(str(model), read_corpus(probe), tmp_path / "run.zarr", name="smollm2", progress=False)
     settings = AnalysisSettings(n_boot=200, seed=0)
-    [record] = analyze_store(tmp_path / "run.zarr", settings=settings, figures=False, progress=False).values()
+    [record] = analyze_store(
+        tmp_path / "run.zarr", settings=settings, figures=False, progress=False
+    ).values()
     whole = record.whole
     print(f"SmolLM2-135M, 9 x 20 verses: {whole.summary()}, SKLR {record.sklr}")
     assert whole.lrds_low is not None

@@ -1,5 +1,6 @@
-"""`lfe steer` on tiny models: forcing sets exactly the forced neurons, an empty region changes nothing,
-the run's table, files, control, errors and resume; and the language identifier it reports with."""
+"""`lfe steer` on tiny models: forcing sets exactly the forced neurons, an empty region changes
+nothing, the run's table, files, control, errors and resume; and the language identifier it reports
+with."""
 
 import json
 
@@ -27,7 +28,9 @@ PROMPTS = ["the cat sat", "le chat est assis sur", "猫坐在"]
 
 
 @pytest.mark.parametrize("family", ["llama", "gpt2", "bloom"])
-def test_forcing_sets_exactly_the_forced_neurons_and_an_empty_region_changes_nothing(family, tiny_models):
+def test_forcing_sets_exactly_the_forced_neurons_and_an_empty_region_changes_nothing(
+    family, tiny_models
+):
     loaded = load(resolve_source(str(tiny_models(family))))
     adapter = loaded.adapter
     total = adapter.n_layers * adapter.n_neurons
@@ -38,16 +41,25 @@ def test_forcing_sets_exactly_the_forced_neurons_and_an_empty_region_changes_not
     ids = loaded.tokenizer("le chat", return_tensors="pt")["input_ids"]
     with torch.no_grad(), adapter.on_neurons(lambda layer, x: plain.__setitem__(layer, x.clone())):
         loaded.model(input_ids=ids)
-    with torch.no_grad(), forced(adapter, mask, values), adapter.on_neurons(lambda layer, x: seen.__setitem__(layer, x.clone())):
+    with (
+        torch.no_grad(),
+        forced(adapter, mask, values),
+        adapter.on_neurons(lambda layer, x: seen.__setitem__(layer, x.clone())),
+    ):
         loaded.model(input_ids=ids)
-    neurons = torch.cat([seen[layer] for layer in range(adapter.n_layers)], dim=-1)[0]  # [T, layers x neurons]
-    np.testing.assert_array_equal(neurons[:, mask].numpy(), np.broadcast_to(values[mask], (ids.shape[1], 3)))
-    assert torch.equal(seen[0][..., :1], plain[0][..., :1])  # before the first forced neuron's effect: untouched
+    # [T, layers x neurons]
+    neurons = torch.cat([seen[layer] for layer in range(adapter.n_layers)], dim=-1)[0]
+    np.testing.assert_array_equal(
+        neurons[:, mask].numpy(), np.broadcast_to(values[mask], (ids.shape[1], 3))
+    )
+    # before the first forced neuron's effect: untouched
+    assert torch.equal(seen[0][..., :1], plain[0][..., :1])
     tokenizer = loaded.tokenizer
     unsteered = greedy_batch(loaded.model, tokenizer, PROMPTS, 6)
     with forced(adapter, np.zeros(total, bool), values):
         assert greedy_batch(loaded.model, tokenizer, PROMPTS, 6) == unsteered
-    assert unsteered == [greedy(loaded.model, tokenizer, prompt, 6) for prompt in PROMPTS]  # left padding changes nothing
+    # left padding changes nothing
+    assert unsteered == [greedy(loaded.model, tokenizer, prompt, 6) for prompt in PROMPTS]
 
 
 def test_the_language_identifier_knows_the_demo_languages():
@@ -62,9 +74,14 @@ def test_the_language_identifier_knows_the_demo_languages():
     assert identify(["", "12 ...", "猫坐在垫子上，看着窗外的鸟。"]) == ["none", "none", "zh"]
     # a study in FLORES codes (lfe corpus import flores) gets its own codes back, varieties included
     flores = ["eng_Latn", "zho_Hans", "ind_Latn"]
-    assert identify([sentences["en"][0], "猫坐在垫子上，看着窗外的鸟。", malay, "Le chat dort."], study=flores) == [
-        "eng_Latn", "zho_Hans", "ind_Latn", "fr"]
-    assert switch_shares(["fr", "en", "de", "fr"], source="en", target="fr") == {"target": 0.5, "source": 0.25, "other": 0.25}
+    assert identify(
+        [sentences["en"][0], "猫坐在垫子上，看着窗外的鸟。", malay, "Le chat dort."], study=flores
+    ) == ["eng_Latn", "zho_Hans", "ind_Latn", "fr"]
+    assert switch_shares(["fr", "en", "de", "fr"], source="en", target="fr") == {
+        "target": 0.5,
+        "source": 0.25,
+        "other": 0.25,
+    }
 
 
 @pytest.fixture
@@ -72,18 +89,32 @@ def analysed(tiny_models, tmp_path):
     corpus = read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows(langs=LANGS, n_sids=10)))
     model = tiny_models("llama", size="small")
     extract(str(model), corpus, tmp_path / "run.zarr", name="ckpt", progress=False)
-    analyze_store(tmp_path / "run.zarr", settings=AnalysisSettings(top_percent=2, n_boot=0, null=0), figures=False,
-                  progress=False)
-    prompts = write_tsv(tmp_path / "prompts.tsv", [("en", "p1", "the cat sat"), ("en", "p2", "the dog"),
-                                                   ("fr", "p1", "le chat est")])
+    analyze_store(
+        tmp_path / "run.zarr",
+        settings=AnalysisSettings(top_percent=2, n_boot=0, null=0),
+        figures=False,
+        progress=False,
+    )
+    prompts = write_tsv(
+        tmp_path / "prompts.tsv",
+        [("en", "p1", "the cat sat"), ("en", "p2", "the dog"), ("fr", "p1", "le chat est")],
+    )
     return model, tmp_path / "run.zarr", prompts
 
 
-def test_steer_writes_a_table_with_its_random_control_and_resumes_to_the_same_result(analysed, tmp_path, monkeypatch):
+def test_steer_writes_a_table_with_its_random_control_and_resumes_to_the_same_result(
+    analysed, tmp_path, monkeypatch
+):
     model, store, prompts = analysed
-    settings = SteerSettings(targets=("fr", "zh"), prompts=str(prompts), zero_source=True, max_new_tokens=4)
+    settings = SteerSettings(
+        targets=("fr", "zh"), prompts=str(prompts), zero_source=True, max_new_tokens=4
+    )
     whole = steer(str(model), store, settings, out=tmp_path / "whole")
-    assert [(cell.source, cell.target) for cell in whole.cells] == [("en", "fr"), ("en", "zh"), ("fr", "zh")]
+    assert [(cell.source, cell.target) for cell in whole.cells] == [
+        ("en", "fr"),
+        ("en", "zh"),
+        ("fr", "zh"),
+    ]
     for cell in whole.cells:
         assert cell.prompts == (2 if cell.source == "en" else 1)
         assert cell.region_size > 0
@@ -95,7 +126,9 @@ def test_steer_writes_a_table_with_its_random_control_and_resumes_to_the_same_re
     assert saved["language_id"].startswith("py3langid")
     assert {text["target"] for text in saved["texts"]} == {"fr", "zh"}
     # forcing the region changes what the model says (a tiny model: not which language)
-    assert any(text["continuations"]["steered"] != text["continuations"]["full"] for text in saved["texts"])
+    assert any(
+        text["continuations"]["steered"] != text["continuations"]["full"] for text in saved["texts"]
+    )
     for name in ("steer.md", "steer.csv", "steer.png"):
         assert (tmp_path / "whole" / "ckpt" / name).stat().st_size > 0
     real, calls = HfEvaluator.greedy_batch, []
@@ -110,9 +143,12 @@ def test_steer_writes_a_table_with_its_random_control_and_resumes_to_the_same_re
     with pytest.raises(KeyboardInterrupt):
         steer(str(model), store, settings, out=tmp_path / "resumed")
     calls.clear()
-    monkeypatch.setattr(HfEvaluator, "greedy_batch", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(
+        HfEvaluator, "greedy_batch", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     assert steer(str(model), store, settings, out=tmp_path / "resumed") == whole
-    assert len(calls) == 2 + 3 * 2 - 3  # full per source, steered and random per pair, less the 3 finished
+    # full per source, steered and random per pair, less the 3 finished
+    assert len(calls) == 2 + 3 * 2 - 3
     assert not list((tmp_path / "resumed" / "ckpt").glob(".cells-*"))
 
 
@@ -120,17 +156,21 @@ def test_steer_refuses_bad_input_in_one_line(analysed, tmp_path):
     model, store, prompts = analysed
     base = ["steer", str(model), str(store), "--prompts", str(prompts), "--max-new-tokens", "2"]
     german = write_tsv(tmp_path / "de.tsv", [("de", "p1", "die Katze")])
-    for options, message in ((["--to", "de"], "--to de: no region for it"),
-                             (["--to", "fr", "--from", "de"], "has no prompt in de"),
-                             (["--to", "fr", "--method", "lape"], "run `lfe analyze --method lape`"),
-                             (["--to", ","], "--to ',' names nothing"),
-                             (["--to", "fr", "--max-new-tokens", "0"], "--max-new-tokens must be positive"),
-                             (["--to", "fr", "--zero-source", "--prompts", str(german)], "--zero-source needs a region")):
+    for options, message in (
+        (["--to", "de"], "--to de: no region for it"),
+        (["--to", "fr", "--from", "de"], "has no prompt in de"),
+        (["--to", "fr", "--method", "lape"], "run `lfe analyze --method lape`"),
+        (["--to", ","], "--to ',' names nothing"),
+        (["--to", "fr", "--max-new-tokens", "0"], "--max-new-tokens must be positive"),
+        (["--to", "fr", "--zero-source", "--prompts", str(german)], "--zero-source needs a region"),
+    ):
         result = CliRunner().invoke(main, base + options)
         assert result.exit_code == 2, (options, result.output)
         assert message in result.output, (options, result.output)
         assert "Traceback" not in result.output, (options, result.output)
-    done = CliRunner().invoke(main, base + ["--to", "all", "--from", "fr", "--out", str(tmp_path / "o")])
+    done = CliRunner().invoke(
+        main, base + ["--to", "all", "--from", "fr", "--out", str(tmp_path / "o")]
+    )
     assert done.exit_code == 0, done.output
     assert "fr -> zh:" in done.output
     assert "fr -> fr" not in done.output
@@ -140,16 +180,43 @@ def test_the_demo_reports_own_region_twin_and_the_median_of_the_other_regions():
     from lfe.records import FULL_MODEL, AblationSettings, AblationTable, SteerCell, SteerTable
     from lfe.report.causal import causal_section
 
-    increase = {"en": {"en": 500.0, "fr": 10.0, "zh": 30.0, "random~en": 20.0, "random~fr": 1.0, "random~zh": 2.0},
-                "fr": {"en": 900.0, "fr": 200.0, "zh": 5.0, "random~en": 50.0, "random~fr": 3.0, "random~zh": 4.0}}
+    increase = {
+        "en": {
+            "en": 500.0,
+            "fr": 10.0,
+            "zh": 30.0,
+            "random~en": 20.0,
+            "random~fr": 1.0,
+            "random~zh": 2.0,
+        },
+        "fr": {
+            "en": 900.0,
+            "fr": 200.0,
+            "zh": 5.0,
+            "random~en": 50.0,
+            "random~fr": 3.0,
+            "random~zh": 4.0,
+        },
+    }
     ablation = AblationTable(
-        checkpoint="c", model="m", params=AblationSettings(window=64), tokens={"en": 9, "fr": 9},
-        perplexity={lang: {FULL_MODEL: 10.0} for lang in increase}, increase_percent=increase,
-        region_size={name: 1 for name in increase["en"]}, region_percent={name: 0.1 for name in increase["en"]},
-        twins={"random~en": "en", "random~fr": "fr", "random~zh": "zh"})
+        checkpoint="c",
+        model="m",
+        params=AblationSettings(window=64),
+        tokens={"en": 9, "fr": 9},
+        perplexity={lang: {FULL_MODEL: 10.0} for lang in increase},
+        increase_percent=increase,
+        region_size={name: 1 for name in increase["en"]},
+        region_percent={name: 0.1 for name in increase["en"]},
+        twins={"random~en": "en", "random~fr": "fr", "random~zh": "zh"},
+    )
     shares = {"target": 0.7, "source": 0.2, "other": 0.1}
-    steering = SteerTable("c", "m", SteerSettings(targets=("fr",)), (SteerCell("en", "fr", 10, 3, shares, shares, shares),),
-                          "py3langid 0.4.0")
+    steering = SteerTable(
+        "c",
+        "m",
+        SteerSettings(targets=("fr",)),
+        (SteerCell("en", "fr", 10, 3, shares, shares, shares),),
+        "py3langid 0.4.0",
+    )
     text = causal_section(ablation, steering, "a.md", "s.md")
     assert "| en | 10.00 | +500% | +20% | +20% |" in text  # median of fr's +10% and zh's +30%
     assert "| fr | 10.00 | +200% | +3% | +452% |" in text  # median of en's +900% and zh's +5%

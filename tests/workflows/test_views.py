@@ -14,14 +14,20 @@ from lfe.store import ActivationStore
 from lfe.workflows.analyze import analyze_store
 from tests.helpers import planted_series
 
-SETTINGS = AnalysisSettings(top_percent=10, n_boot=0, null=0, peers=PeerSettings(methods=("ap",), ap_top_k=5))
+SETTINGS = AnalysisSettings(
+    top_percent=10, n_boot=0, null=0, peers=PeerSettings(methods=("ap",), ap_top_k=5)
+)
 
 
 @pytest.fixture
 def series(tmp_path):
     """Two checkpoints of 2 layers x 40 neurons, 6 languages x 8 sids; only the second analysed."""
-    path = planted_series(tmp_path / "run.zarr", steps={0: ((3.0, 0.5), (2.0, 0.5)), 100: ((2.0, 1.0), (1.5, 1.0))})
-    analyze_store(path, settings=SETTINGS, checkpoint="global_step100", figures=False, progress=False)
+    path = planted_series(
+        tmp_path / "run.zarr", steps={0: ((3.0, 0.5), (2.0, 0.5)), 100: ((2.0, 1.0), (1.5, 1.0))}
+    )
+    analyze_store(
+        path, settings=SETTINGS, checkpoint="global_step100", figures=False, progress=False
+    )
     return path
 
 
@@ -37,23 +43,33 @@ def test_open_labels_every_axis_and_round_trips_the_store(series):
     assert list(ds.sid.values) == list(sids)
     assert list(ds.analysed.values) == [False, True]
     for name in ds.checkpoint.values:
-        np.testing.assert_array_equal(ds.pooled.sel(checkpoint=name).values, store.checkpoint(name).pooled[:])
+        np.testing.assert_array_equal(
+            ds.pooled.sel(checkpoint=name).values, store.checkpoint(name).pooled[:]
+        )
     # each neuron's layer and index in it: selecting a layer gives that layer's columns
     layer_one = ds.pooled.sel(checkpoint="global_step0", layer=1)
     np.testing.assert_array_equal(layer_one.values, store.checkpoint("global_step0").pooled[:, 40:])
     assert list(layer_one.neuron_in_layer.values) == list(range(40))
     one_language = ds.pooled.sel(checkpoint="global_step0").where(ds.lang == langs[0], drop=True)
-    np.testing.assert_array_equal(one_language.values, store.checkpoint("global_step0").pooled[:][langs == langs[0]])
+    np.testing.assert_array_equal(
+        one_language.values, store.checkpoint("global_step0").pooled[:][langs == langs[0]]
+    )
     # the analysis, labelled; NaN (False) where a checkpoint has none
     record, arrays = store.analysis("global_step100"), store.analysis_arrays("global_step100")
     assert list(ds.language.values) == list(record.languages)
-    np.testing.assert_array_equal(ds.zscores.sel(checkpoint="global_step100").values, arrays.zscores)
-    np.testing.assert_array_equal(ds.ap_regions.sel(checkpoint="global_step100").values, arrays.ap_regions)
+    np.testing.assert_array_equal(
+        ds.zscores.sel(checkpoint="global_step100").values, arrays.zscores
+    )
+    np.testing.assert_array_equal(
+        ds.ap_regions.sel(checkpoint="global_step100").values, arrays.ap_regions
+    )
     assert np.isnan(ds.zscores.sel(checkpoint="global_step0").values).all()
     assert not ds.regions.sel(checkpoint="global_step0").values.any()
     assert ds.key_neurons_per_layer.dims == ("checkpoint", "language", "layer_index")
     assert ds.lrds.sel(checkpoint="global_step100").item() == pytest.approx(record.whole.lrds)
-    assert ds.sads_per_layer.sel(checkpoint="global_step100", layer_index=1).item() == pytest.approx(record.layers[1].sads)
+    assert ds.sads_per_layer.sel(
+        checkpoint="global_step100", layer_index=1
+    ).item() == pytest.approx(record.layers[1].sads)
     assert json.loads(ds.attrs["analysis_params"])["global_step100"]["top_percent"] == 10
     assert "lape_regions" not in ds  # no analysis ran LAPE
 
@@ -62,7 +78,9 @@ def test_one_checkpoint_and_unknown_ones(series):
     ds = lfe.open(series, checkpoints="global_step0")
     assert list(ds.checkpoint.values) == ["global_step0"]
     assert "zscores" not in ds
-    with pytest.raises(LfeError, match="has no checkpoint nope; it has global_step0, global_step100"):
+    with pytest.raises(
+        LfeError, match="has no checkpoint nope; it has global_step0, global_step100"
+    ):
         lfe.open(series, checkpoints=["nope"])
 
 
@@ -85,7 +103,9 @@ def test_plain_xarray_sees_the_stores_named_dimensions(series):
     group = xr.open_zarr(series / "checkpoints" / "global_step0", consolidated=False)
     assert group.pooled.dims == ("sample", "neuron")
     assert group.done.dims == ("block",)
-    np.testing.assert_array_equal(group.pooled.values, ActivationStore.open(series).checkpoint("global_step0").pooled[:])
+    np.testing.assert_array_equal(
+        group.pooled.values, ActivationStore.open(series).checkpoint("global_step0").pooled[:]
+    )
 
 
 def test_without_xarray_a_one_line_error_names_the_extra(series, monkeypatch):
@@ -99,7 +119,12 @@ def test_without_xarray_a_one_line_error_names_the_extra(series, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_xarray)
     monkeypatch.setattr("importlib.import_module", lambda name: no_xarray(name))
     for call in (lfe.open, lfe.tables):
-        with pytest.raises(LfeError, match=r"needs (xarray|pandas), an optional dependency of lfe: pip install 'lfe\[xarray\]'"):
+        with pytest.raises(
+            LfeError,
+            match=(
+                r"needs (xarray|pandas), an optional dependency of lfe: pip install 'lfe\[xarray\]'"
+            ),
+        ):
             call(series)
 
 
@@ -112,5 +137,6 @@ def test_xarray_opens_a_store_with_the_lfe_engine(series, tmp_path):
     assert "pooled" not in xr.open_dataset(series, engine="lfe", drop_variables=["pooled"])
     zarr.open_group(tmp_path / "plain.zarr", mode="w").attrs["other"] = 1
     assert LfeBackendEntrypoint().guess_can_open(series)
-    assert not LfeBackendEntrypoint().guess_can_open(tmp_path / "plain.zarr")  # left to xarray's zarr engine
+    # left to xarray's zarr engine
+    assert not LfeBackendEntrypoint().guess_can_open(tmp_path / "plain.zarr")
     assert not LfeBackendEntrypoint().guess_can_open(tmp_path / "missing.zarr")

@@ -1,4 +1,5 @@
-"""FLORES-200 and FLORES+ from the user's own copy (their terms ask not to re-host them: lfe never ships them).
+"""FLORES-200 and FLORES+ from the user's own copy (their terms ask not to re-host them: lfe never
+ships them).
 
 The layouts users have, under a release folder (or its ``dev``/``devtest`` folder itself):
 
@@ -8,7 +9,8 @@ The layouts users have, under a release folder (or its ``dev``/``devtest`` folde
   (needs pyarrow: ``pip install 'lfe[flores]'``).
 
 Line i of every language is the same sentence: the sid is its FLORES id (1-based). Languages keep
-their FLORES codes; ``--langs`` also takes lfe's short codes through ``lfe.corpus.codes.SHORT_CODES``.
+their FLORES codes; ``--langs`` also takes lfe's short codes through
+``lfe.corpus.codes.SHORT_CODES``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ def flores_files(root: str | Path, split: str) -> dict[str, Path]:
     root = Path(root)
     folder = root / split if (root / split).is_dir() else root
     if not folder.is_dir():
-        raise CorpusError(f"{root} is not a folder; pass the FLORES release folder (the one holding dev/ and devtest/)")
+        raise CorpusError(
+            f"{root} is not a folder; pass the FLORES release folder (the one holding dev/ and"
+            " devtest/)"
+        )
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
         name = path.name
@@ -39,8 +44,10 @@ def flores_files(root: str | Path, split: str) -> dict[str, Path]:
         elif name.endswith(".parquet"):  # FLORES+ parquet
             found[name.removesuffix(".parquet")] = path
     if not found:
-        raise CorpusError(f"no FLORES {split} files in {folder} (looked for eng_Latn.{split}, {split}.eng_Latn and "
-                          "eng_Latn.parquet)")
+        raise CorpusError(
+            f"no FLORES {split} files in {folder} (looked for eng_Latn.{split}, {split}.eng_Latn"
+            " and eng_Latn.parquet)"
+        )
     return found
 
 
@@ -50,21 +57,39 @@ def flores_code(lang: str, known: dict[str, Path]) -> str:
         return lang
     code = SHORT_CODES.get(lang)
     if code is None or code not in known:
-        raise CorpusError(f"no FLORES file for {lang!r}; the release has {listing(sorted(known))}"
-                          + ("" if lang in SHORT_CODES else f"; short codes lfe maps: {', '.join(sorted(SHORT_CODES))}"))
+        raise CorpusError(
+            f"no FLORES file for {lang!r}; the release has {listing(sorted(known))}"
+            + (
+                ""
+                if lang in SHORT_CODES
+                else f"; short codes lfe maps: {', '.join(sorted(SHORT_CODES))}"
+            )
+        )
     return code
 
 
-def read_flores(root: str | Path, split: str = "dev", langs: list[str] | None = None) -> list[tuple[str, str, str]]:
-    """(FLORES code, id, sentence) rows of ``split`` for ``langs`` (default: every language in the release)."""
+def read_flores(
+    root: str | Path, split: str = "dev", langs: list[str] | None = None
+) -> list[tuple[str, str, str]]:
+    """(FLORES code, id, sentence) rows of ``split`` for ``langs`` (default: every language in the
+    release)."""
     files = flores_files(root, split)
-    codes = list(dict.fromkeys(flores_code(lang, files) for lang in langs)) if langs else list(files)
+    codes = (
+        list(dict.fromkeys(flores_code(lang, files) for lang in langs)) if langs else list(files)
+    )
     sentences = {code: _sentences(files[code]) for code in codes}
     counts = {code: len(lines) for code, lines in sentences.items()}
     if len(set(counts.values())) > 1:
-        raise CorpusError(f"FLORES files of {split} differ in length ({listing([f'{c}: {n}' for c, n in counts.items()])}): "
-                          "line i must be the same sentence in every language; is one file truncated?")
-    return [(code, str(index), text) for code, lines in sentences.items() for index, text in enumerate(lines, start=1)]
+        raise CorpusError(
+            f"FLORES files of {split} differ in length"
+            f" ({listing([f'{c}: {n}' for c, n in counts.items()])}): line i must be the same"
+            " sentence in every language; is one file truncated?"
+        )
+    return [
+        (code, str(index), text)
+        for code, lines in sentences.items()
+        for index, text in enumerate(lines, start=1)
+    ]
 
 
 def _sentences(path: Path) -> list[str]:
@@ -73,11 +98,15 @@ def _sentences(path: Path) -> list[str]:
     try:
         import pyarrow.parquet as parquet
     except ImportError:
-        raise CorpusError(f"{path.name} is parquet, which needs pyarrow: pip install 'lfe[flores]'") from None
+        raise CorpusError(
+            f"{path.name} is parquet, which needs pyarrow: pip install 'lfe[flores]'"
+        ) from None
     try:
         table = parquet.read_table(path)
     except Exception as error:  # noqa: BLE001 - pyarrow's own error types for a damaged or foreign file
-        raise CorpusError(f"{path} is not a readable parquet file ({type(error).__name__}); fetch it again") from None
+        raise CorpusError(
+            f"{path} is not a readable parquet file ({type(error).__name__}); fetch it again"
+        ) from None
     column = "text" if "text" in table.column_names else "sentence"
     if column not in table.column_names:
         raise CorpusError(f"{path} has no text column (columns: {', '.join(table.column_names)})")

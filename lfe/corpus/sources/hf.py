@@ -1,12 +1,14 @@
-"""Hugging Face ``datasets`` as parallel corpora: ``hf:NAME[:CONFIG][:SPLIT]`` and folders written by ``save_to_disk``.
+"""Hugging Face ``datasets`` as parallel corpora: ``hf:NAME[:CONFIG][:SPLIT]`` and folders written
+by ``save_to_disk``.
 
 Two shapes are read:
 
-- a (language, id, text) table: columns ``lang`` (or ``language``), ``sid`` (or ``id``) and ``text`` (or
+- a (language, id, text) table: columns ``lang`` (or ``language``), ``sid`` (or ``id``) and ``text``
+(or
   ``sentence``);
 - a text column per language, row i being sid i (its ``id`` when the dataset has one, else i counted
-  from 1): columns named ``sentence_<code>`` (FLORES on the Hub) when there are any, else every string
-  column but ``id``; or one ``translation`` column of {language: text} dicts (WMT, OPUS).
+  from 1): columns named ``sentence_<code>`` (FLORES on the Hub) when there are any, else every
+  string column but ``id``; or one ``translation`` column of {language: text} dicts (WMT, OPUS).
 
 ``datasets`` is optional (``pip install 'lfe[hf]'``); without it, or without the network for a Hub
 name, the error says so in one line.
@@ -32,7 +34,8 @@ def is_saved_dataset(path: Path) -> bool:
 
 
 def read_hub(spec: str) -> list[Record]:
-    """The records of ``hf:NAME[:CONFIG][:SPLIT]`` (``spec`` without the prefix), through ``datasets.load_dataset``."""
+    """The records of ``hf:NAME[:CONFIG][:SPLIT]`` (``spec`` without the prefix), through
+    ``datasets.load_dataset``."""
     name, config, split = (spec.split(":") + ["", ""])[:3]
     where = PREFIX + spec
     if not name:
@@ -43,19 +46,24 @@ def read_hub(spec: str) -> list[Record]:
         raise
     except Exception as error:  # noqa: BLE001 - no network, an unknown name, config or split: datasets raises many types
         why = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CorpusError(f"cannot load {where} ({type(error).__name__}: {why[:200]}); check the name, config and "
-                          "split and the network, or save the dataset with save_to_disk and pass its folder") from None
+        raise CorpusError(
+            f"cannot load {where} ({type(error).__name__}: {why[:200]}); check the name, config and"
+            " split and the network, or save the dataset with save_to_disk and pass its folder"
+        ) from None
     return _records(_one_split(loaded, where), where)
 
 
 def read_saved(path: Path) -> list[Record]:
-    """The records of a folder written by ``Dataset.save_to_disk`` (or a DatasetDict's, with one split)."""
+    """The records of a folder written by ``Dataset.save_to_disk`` (or a DatasetDict's, with one
+    split)."""
     try:
         loaded = _datasets().load_from_disk(str(path))
     except CorpusError:
         raise
     except Exception as error:  # noqa: BLE001 - a damaged or partial folder
-        raise CorpusError(f"{path} looks like a save_to_disk folder but cannot be read ({type(error).__name__})") from None
+        raise CorpusError(
+            f"{path} looks like a save_to_disk folder but cannot be read ({type(error).__name__})"
+        ) from None
     return _records(_one_split(loaded, str(path)), str(path))
 
 
@@ -63,35 +71,55 @@ def _datasets() -> Any:
     try:
         import datasets
     except ImportError:
-        raise CorpusError(f"reading Hugging Face datasets needs the datasets package, an optional extra: {EXTRA}") from None
+        raise CorpusError(
+            f"reading Hugging Face datasets needs the datasets package, an optional extra: {EXTRA}"
+        ) from None
     return datasets
 
 
 def _one_split(loaded, where: str):
-    if isinstance(loaded.column_names, list):  # a Dataset; a DatasetDict maps splits to column lists
+    # a Dataset; a DatasetDict maps splits to column lists
+    if isinstance(loaded.column_names, list):
         return loaded
     splits = list(loaded)
     if len(splits) == 1:
         return loaded[splits[0]]
-    raise CorpusError(f"{where} has the splits {', '.join(splits)}; name one (hf:NAME:CONFIG:SPLIT, or the split's "
-                      "folder inside a save_to_disk folder)")
+    raise CorpusError(
+        f"{where} has the splits {', '.join(splits)}; name one (hf:NAME:CONFIG:SPLIT, or the"
+        " split's folder inside a save_to_disk folder)"
+    )
 
 
 def _records(dataset, where: str) -> list[Record]:
     columns = list(dataset.column_names)
-    table = {role: next((name for name in names if name in columns), None) for role, names in TABLE.items()}
+    table = {
+        role: next((name for name in names if name in columns), None)
+        for role, names in TABLE.items()
+    }
     if all(table.values()):
         langs, sids, texts = (dataset[table[role]] for role in ("lang", "sid", "text"))
-        return [Record(str(lang), str(sid), str(text), f"{where}:{row}")
-                for row, (lang, sid, text) in enumerate(zip(langs, sids, texts), start=1)]
+        return [
+            Record(str(lang), str(sid), str(text), f"{where}:{row}")
+            for row, (lang, sid, text) in enumerate(zip(langs, sids, texts), start=1)
+        ]
     per_language = _language_columns(dataset, columns)
     if len(per_language) < 2:
-        raise CorpusError(f"{where} has the columns {listing(columns)}: lfe needs lang, sid and text columns, a "
-                          f"{PER_LANGUAGE_PREFIX}<language> column per language, or a translation column")
-    ids = [str(value) for value in dataset["id"]] if "id" in columns else [str(row) for row in range(1, len(dataset) + 1)]
-    return [Record(lang, sid, str(text), f"{where}:{row}")  # a row without this language (a pair) gives no text
-            for lang, texts in per_language.items() for row, (sid, text) in enumerate(zip(ids, texts), start=1)
-            if text is not None]
+        raise CorpusError(
+            f"{where} has the columns {listing(columns)}: lfe needs lang, sid and text columns, a "
+            f"{PER_LANGUAGE_PREFIX}<language> column per language, or a translation column"
+        )
+    ids = (
+        [str(value) for value in dataset["id"]]
+        if "id" in columns
+        else [str(row) for row in range(1, len(dataset) + 1)]
+    )
+    # a row without this language (a pair) gives no text
+    return [
+        Record(lang, sid, str(text), f"{where}:{row}")
+        for lang, texts in per_language.items()
+        for row, (sid, text) in enumerate(zip(ids, texts), start=1)
+        if text is not None
+    ]
 
 
 def _language_columns(dataset, columns: list[str]) -> dict[str, list]:
@@ -101,5 +129,9 @@ def _language_columns(dataset, columns: list[str]) -> dict[str, list]:
         langs = sorted({lang for pair in pairs for lang in pair})
         return {lang: [pair.get(lang) for pair in pairs] for lang in langs}
     prefixed = [name for name in columns if name.startswith(PER_LANGUAGE_PREFIX)]
-    strings = [name for name in columns if name != "id" and getattr(dataset.features[name], "dtype", None) == "string"]
-    return {name.removeprefix(PER_LANGUAGE_PREFIX): dataset[name] for name in (prefixed or strings)}
+    strings = [
+        name
+        for name in columns
+        if name != "id" and getattr(dataset.features[name], "dtype", None) == "string"
+    ]
+    return {name.removeprefix(PER_LANGUAGE_PREFIX): dataset[name] for name in prefixed or strings}

@@ -1,10 +1,11 @@
 """The adapter protocol: where one model family keeps its MLP neurons.
 
 An adapter is data plus two small lookups. Required: the module whose output (or input) holds the
-neurons (``neuron_module``, ``read``), and the projection that consumes them (``deactivation_module``,
-``deactivation_dim``). From these it derives the layer count and neurons per layer of a loaded model.
-Optional hooks (``check_config``, ``attn_implementation``) default to doing nothing; ``vllm`` names the
-same neurons in vLLM's model class of the family. The hooks themselves (``NeuronSite``) serve both.
+neurons (``neuron_module``, ``read``), and the projection that consumes them
+(``deactivation_module``, ``deactivation_dim``). From these it derives the layer count and neurons
+per layer of a loaded model. Optional hooks (``check_config``, ``attn_implementation``) default to
+doing nothing; ``vllm`` names the same neurons in vLLM's model class of the family. The hooks
+themselves (``NeuronSite``) serve both.
 """
 
 from __future__ import annotations
@@ -21,15 +22,16 @@ from lfe.errors import ModelError
 
 @dataclass(frozen=True)
 class VllmPoints:
-    """Where a family keeps the same neurons in vLLM's own model class (read by ``lfe.models.vllm_worker``).
+    """Where a family keeps the same neurons in vLLM's own model class (read by
+    ``lfe.models.vllm_worker``).
 
-    ``neurons``: the projection whose input is the neurons, [tokens, K]. Not vLLM's activation module:
-    ``get_act_fn`` hands one instance to every layer, so a hook there cannot tell the layers apart.
-    ``gate``: the fused gate-up projection of a gated MLP, whose output's first half is the activation's
-    input; LAPE's firing point act(gate) > 0 is gate > 0 (SiLU and GELU are positive exactly there).
-    None: the neurons themselves fire where they are > 0. ``activation``: (the MLP module, its
-    attribute, a factory of the module lfe puts there) where vLLM computes another activation than the
-    one the family was trained with.
+    ``neurons``: the projection whose input is the neurons, [tokens, K]. Not vLLM's activation
+    module: ``get_act_fn`` hands one instance to every layer, so a hook there cannot tell the layers
+    apart. ``gate``: the fused gate-up projection of a gated MLP, whose output's first half is the
+    activation's input; LAPE's firing point act(gate) > 0 is gate > 0 (SiLU and GELU are positive
+    exactly there). None: the neurons themselves fire where they are > 0. ``activation``: (the MLP
+    module, its attribute, a factory of the module lfe puts there) where vLLM computes another
+    activation than the one the family was trained with.
     """
 
     neurons: str
@@ -38,10 +40,12 @@ class VllmPoints:
 
 
 class NeuronSite:
-    """Hooks at the neurons of one loaded model: ``neuron_modules`` (one per layer, read at their ``read``
-    side) and ``firing_modules`` (what decides whether a neuron fires; None: the neurons themselves).
+    """Hooks at the neurons of one loaded model: ``neuron_modules`` (one per layer, read at their
+    ``read`` side) and ``firing_modules`` (what decides whether a neuron fires; None: the neurons
+    themselves).
 
-    Shared by the transformers adapters below and ``lfe.models.vllm_worker.VllmSite`` (vLLM's classes).
+    Shared by the transformers adapters below and ``lfe.models.vllm_worker.VllmSite`` (vLLM's
+    classes).
     """
 
     name: str
@@ -83,12 +87,14 @@ class NeuronSite:
                 handle.remove()
 
     def firing_values(self, output):
-        """What a firing module's output says: the values that fire where > 0 (the output itself here)."""
+        """What a firing module's output says: the values that fire where > 0 (the output itself
+        here)."""
         return output
 
     @contextmanager
     def on_firing(self, visit: Callable):
-        """Call ``visit(layer, values [..., K])`` with what decides whether each neuron fires (> 0), every layer."""
+        """Call ``visit(layer, values [..., K])`` with what decides whether each neuron fires (> 0),
+        every layer."""
         if self.firing_modules is None:
             with self.on_neurons(visit):
                 yield
@@ -97,7 +103,10 @@ class NeuronSite:
         def hook(layer: int):  # read only: visit returns None
             return lambda module, args, output: visit(layer, self.firing_values(output))
 
-        handles = [module.register_forward_hook(hook(layer)) for layer, module in enumerate(self.firing_modules)]
+        handles = [
+            module.register_forward_hook(hook(layer))
+            for layer, module in enumerate(self.firing_modules)
+        ]
         try:
             yield
         finally:
@@ -106,7 +115,8 @@ class NeuronSite:
 
 
 def numbered_modules(model: nn.Module, template: str, family: str) -> list[nn.Module]:
-    """The modules whose names end in ``template`` (a regex with one group, the layer index), in layer order."""
+    """The modules whose names end in ``template`` (a regex with one group, the layer index), in
+    layer order."""
     pattern = re.compile(r"(?:^|\.)" + template + r"$")
     found = {}
     for name, module in model.named_modules():
@@ -122,7 +132,8 @@ def numbered_modules(model: nn.Module, template: str, family: str) -> list[nn.Mo
 
 
 class FamilyAdapter(NeuronSite):
-    """Neuron read point and deactivation point of one family, bound to one loaded transformers model.
+    """Neuron read point and deactivation point of one family, bound to one loaded transformers
+    model.
 
     Module paths are regexes matched against the end of ``model.named_modules()`` names, with one
     group for the layer index, so wrappers (``model.``, ``transformer.``, ``language_model.``) need
@@ -137,13 +148,15 @@ class FamilyAdapter(NeuronSite):
     # The module whose forward computes the neurons, replaced by lfe.kernels.masked_activation for
     # per-row deactivation in one pass (None: the family has no fused form and uses hooks).
     activation_module: ClassVar[str | None] = None
-    # the config's activation name -> lfe.kernels activation kind (key None: whatever the config says)
+    # the config's activation name -> lfe.kernels activation kind (key None: whatever the config
+    # says)
     activation_kinds: ClassVar[dict[str | None, str]] = {}
     takes_position_ids: ClassVar[bool] = True  # False: positions come from the mask (ALiBi)
-    # Where a neuron "fires" for LAPE (the activation function's output > 0): the module whose output
-    # is act(gate) in a gated MLP; None: the neurons themselves (act(fc(x)) in a plain MLP).
+    # Where a neuron "fires" for LAPE (the activation function's output > 0): the module whose
+    # output is act(gate) in a gated MLP; None: the neurons themselves (act(fc(x)) in a plain MLP).
     firing_module: ClassVar[str | None] = None
-    vllm: ClassVar[VllmPoints | None] = None  # the same neurons in vLLM's model class; None: no vLLM form
+    # the same neurons in vLLM's model class; None: no vLLM form
+    vllm: ClassVar[VllmPoints | None] = None
 
     @classmethod
     def check_config(cls, config) -> None:
@@ -161,29 +174,38 @@ class FamilyAdapter(NeuronSite):
             )
         widths = [m.weight.shape[self.deactivation_dim] for m in self.deactivation_modules]
         if len(set(widths)) != 1:
-            raise ModelError(f"{self.name}: layers have different MLP widths {widths}; lfe needs one width")
+            raise ModelError(
+                f"{self.name}: layers have different MLP widths {widths}; lfe needs one width"
+            )
         self.n_neurons = widths[0]
 
     @property
     def activation_kind(self) -> str | None:
         """The lfe.kernels activation of this model, or None when it has no fused form."""
         config = self.model.config
-        name = next((getattr(config, key) for key in ("hidden_activation", "hidden_act", "activation_function")
-                     if getattr(config, key, None)), None)
+        name = next(
+            (
+                getattr(config, key)
+                for key in ("hidden_activation", "hidden_act", "activation_function")
+                if getattr(config, key, None)
+            ),
+            None,
+        )
         if not self.activation_module:
             return None
         return self.activation_kinds.get(name, self.activation_kinds.get(None))
 
     def fused_forward(self, module: nn.Module, activate: Callable) -> Callable:
-        """A forward for ``module`` (an ``activation_module``) that computes its neurons as ``activate(x, up)``."""
+        """A forward for ``module`` (an ``activation_module``) that computes its neurons as
+        ``activate(x, up)``."""
         return lambda x: activate(x, None)
 
     @contextmanager
     def activations_replaced(self, activate_in: Callable):
         """Compute every layer's neurons as ``activate_in(layer)(x, up)`` inside the ``with`` block.
 
-        Each ``activation_module``'s forward is swapped for ``fused_forward``; the class's forward is
-        back on exit, also when the forward pass raises.
+        Each ``activation_module``'s forward is swapped for ``fused_forward``; the class's forward
+        is back on exit, also when the forward pass raises.
         """
         if self.activation_module is None:
             raise ModelError(f"{self.name} has no fused activation form; deactivate with hooks")
@@ -199,7 +221,11 @@ class FamilyAdapter(NeuronSite):
     @property
     def firing_point(self) -> str:
         """What ``on_firing`` reads, in words (recorded with any statistic made from it)."""
-        return f"output of {self.firing_module}" if self.firing_module else f"the neurons ({self.read} of {self.neuron_module})"
+        return (
+            f"output of {self.firing_module}"
+            if self.firing_module
+            else f"the neurons ({self.read} of {self.neuron_module})"
+        )
 
     def _layers(self, template: str) -> list[nn.Module]:
         return numbered_modules(self.model, template, self.name)

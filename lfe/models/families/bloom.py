@@ -19,7 +19,10 @@ class BloomAdapter(FamilyAdapter):
     activation_module = neuron_module
     activation_kinds = {None: "gelu_tanh"}  # BloomGelu is fixed: the config names no activation
     takes_position_ids = False  # ALiBi: positions come from the attention mask
-    # NOTE: vLLM's BloomMLP computes exact (erf) GELU where BLOOM was trained with the tanh form (up to
-    # 4.7e-4 apart per element): lfe puts the tanh form back, so the whole forward pass is BLOOM's own.
-    vllm = VllmPoints(neurons=deactivation_module,
-                      activation=(r"h\.(\d+)\.mlp", "gelu_impl", lambda: nn.GELU(approximate="tanh")))
+    # NOTE: vLLM's BloomMLP computes exact (erf) GELU where BLOOM was trained with the tanh form (up
+    # to 4.7e-4 apart per element): lfe puts the tanh form back, so the whole forward pass is
+    # BLOOM's own.
+    vllm = VllmPoints(
+        neurons=deactivation_module,
+        activation=(r"h\.(\d+)\.mlp", "gelu_impl", lambda: nn.GELU(approximate="tanh")),
+    )

@@ -15,5 +15,6 @@ class GPT2Adapter(FamilyAdapter):
     activation_kinds = {"gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_tanh"}
     # Absolute positions: with left padding, explicit position ids keep pooling padding-free.
     takes_position_ids = True
-    # vLLM transposes Conv1D weights at load: there c_proj is a linear layer whose input is the neurons.
+    # vLLM transposes Conv1D weights at load: there c_proj is a linear layer whose input is the
+    # neurons.
     vllm = VllmPoints(neurons=deactivation_module)

@@ -14,10 +14,16 @@ class LlamaAdapter(FamilyAdapter):
     deactivation_module = neuron_module
     deactivation_dim = 1
     activation_module = r"layers\.(\d+)\.mlp"
-    firing_module = r"layers\.(\d+)\.mlp\.act_fn"  # act(gate), not its product with up (LAPE's reading)
-    activation_kinds = {"silu": "silu_gate", "gelu": "gelu_gate", "gelu_pytorch_tanh": "gelu_tanh_gate",
-                        "gelu_new": "gelu_tanh_gate"}
-    # vLLM fuses gate and up into gate_up_proj ([gate | up] along the output) and act_fn into one op.
+    # act(gate), not its product with up (LAPE's reading)
+    firing_module = r"layers\.(\d+)\.mlp\.act_fn"
+    activation_kinds = {
+        "silu": "silu_gate",
+        "gelu": "gelu_gate",
+        "gelu_pytorch_tanh": "gelu_tanh_gate",
+        "gelu_new": "gelu_tanh_gate",
+    }
+    # vLLM fuses gate and up into gate_up_proj ([gate | up] along the output) and act_fn into one
+    # op.
     vllm = VllmPoints(neurons=neuron_module, gate=r"layers\.(\d+)\.mlp\.gate_up_proj")
 
     def fused_forward(self, module, activate):
@@ -27,4 +33,7 @@ class LlamaAdapter(FamilyAdapter):
     def check_config(cls, config) -> None:
         experts = getattr(config, "num_experts", None) or getattr(config, "num_local_experts", None)
         if experts:
-            raise ModelError(f"{config.model_type} with {experts} experts: mixture-of-experts MLPs are not supported")
+            raise ModelError(
+                f"{config.model_type} with {experts} experts: mixture-of-experts MLPs are not"
+                " supported"
+            )
