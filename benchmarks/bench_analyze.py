@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_extract import cpu_name  # noqa: E402
 from lfe.corpus.corpus import rows_fingerprint
-from lfe.records import AnalysisSettings, CheckpointMeta  # noqa: E402
+from lfe.records import AnalysisSettings, CheckpointMeta, CorpusDescription  # noqa: E402
 from lfe.store import ActivationStore  # noqa: E402
 from lfe.workflows.analyze import analyze_store  # noqa: E402
 
@@ -52,7 +52,11 @@ def synthetic_store(
     langs = [f"l{l}" for l in range(n_langs) for _ in range(n_sids)]
     sids = [str(s) for _ in range(n_langs) for s in range(n_sids)]
     store = ActivationStore.create(
-        path, {"fingerprint": rows_fingerprint(langs, sids, ["-"] * n)}, langs, sids, ["-"] * n
+        path,
+        CorpusDescription(fingerprint=rows_fingerprint(langs, sids, ["-"] * n)),
+        langs,
+        sids,
+        ["-"] * n,
     )
     width = n_layers * n_neurons
     for index, name in enumerate(names):

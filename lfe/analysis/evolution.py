@@ -3,11 +3,14 @@ numbers."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Protocol, Sequence, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from lfe.records import SeriesTrend
 
 # "global_step1000", "checkpoint-1000", "step_1000", "ckpt1000", "iter-1000"; else a name's last
 # number
@@ -87,14 +90,17 @@ def spearman(x, y) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def trends(rows: Sequence, x: str, measures: Sequence[str]) -> dict[str, dict[str, float]]:
+def trends(rows: Sequence, x: str) -> dict[str, SeriesTrend]:
     """Per series, Spearman's rank correlation of each measure with ``x`` (+1: grows throughout)."""
+    measures = [field.name for field in dataclasses.fields(SeriesTrend)]
     return {
-        name: {
-            key: spearman(
-                [getattr(row, x) for row in series], [getattr(row, key) for row in series]
-            )
-            for key in measures
-        }
+        name: SeriesTrend(
+            **{
+                key: spearman(
+                    [getattr(row, x) for row in series], [getattr(row, key) for row in series]
+                )
+                for key in measures
+            }
+        )
         for name, series in by_series(rows).items()
     }

@@ -5,9 +5,8 @@ part).
   per language (the share of the language's tokens where the activation function's output is > 0),
   the entropy of those probabilities normalised across languages; low entropy = language-specific.
 - AP (Kojima et al. 2024, "Finding and Controlling Language-Specific Neurons"): the average
-precision
-  of each neuron's pooled activation as a detector of one language against the rest; the top-k (and
-  bottom-k) neurons per language.
+  precision of each neuron's pooled activation as a detector of one language against the rest; the
+  top-k (and bottom-k) neurons per language.
 
 Never imports torch, zarr or lfe.engine. Notation: L languages, K neurons, n rows.
 """

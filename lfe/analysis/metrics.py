@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from lfe.corpus import row_label
-from lfe.errors import AnalysisError, listing
+from lfe.errors import AnalysisError, Problem, listing
 from lfe.records import Alignment
 
 
@@ -176,7 +176,8 @@ def key_regions(
     n_langs, n_neurons = z.shape
     if top_percent is not None:
         if not 0 < top_percent <= 100:
-            raise AnalysisError(f"--top-percent must be in (0, 100], got {top_percent}")
+            problem = Problem("top_percent", f"must be in (0, 100], got {top_percent}")
+            raise AnalysisError.of(problem)
         count = max(1, int(round(n_neurons * top_percent / 100)))
         order = np.argsort(-z, axis=1, kind="stable")[:, :count]
         regions = np.zeros_like(z, dtype=bool)

@@ -12,8 +12,7 @@ whatever the neuron count:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,88 +22,33 @@ from lfe.analysis.metrics import (
     key_regions,
     label_grid,
     language_sums,
-    layer_counts,
-    region_overlap,
     similarity,
     zscores,
 )
 from lfe.analysis.nulls import RegionShuffles, alignment_nulls
 from lfe.corpus import row_label
 from lfe.errors import AnalysisError, PanelReadError
-from lfe.records import Alignment, AnalysisArrays, AnalysisRecord, AnalysisSettings, RegionNull
+from lfe.records import Alignment, AnalysisSettings, RegionNull
 
 SUB_PANEL = 4096  # columns of a panel converted to float32 at once
 
 REPAIR = "run `lfe check --repair` on the store, then the same `lfe extract`"
 
 
-@dataclass
-class AnalysisResult:
-    """Everything one checkpoint's analysis computes; arrays are numpy, rows in the input's
-    order."""
+@dataclass(frozen=True)
+class PaperMeasures:
+    """The paper's measures of one checkpoint's rows (numpy, rows in the input's order)."""
 
     langs: list[str]
     sids: list[str]
     grid: np.ndarray  # [L, N] row of (language, sid)
-    n_layers: int
-    n_neurons: int
-    params: AnalysisSettings
-    similarity: np.ndarray  # [n, n] whole-model cosine similarity
+    params: AnalysisSettings  # as used (with what computed the panels)
+    similarity: np.ndarray  # [n, n] float32 whole-model cosine similarity
     whole: Alignment  # lrds, sads and their intervals
     layers: list[Alignment]  # the same for each layer's own map
-    zscores: np.ndarray  # [L, layers x neurons]
+    zscores: np.ndarray  # [L, layers x neurons] float32
     regions: np.ndarray  # [L, layers x neurons] bool
     region_null: RegionNull | None  # the regions' chance level (None without a null)
-    peers: Any = None  # ``lfe.analysis.peers.PeerResult`` when the peers' methods ran
-    overlap: np.ndarray = field(init=False)  # [L, L]
-    counts: np.ndarray = field(init=False)  # [L, layers]
-
-    def __post_init__(self):
-        self.overlap = region_overlap(self.regions)
-        self.counts = layer_counts(self.regions, self.n_layers)
-
-    @property
-    def region_sizes(self) -> dict[str, int]:
-        return {lang: int(size) for lang, size in zip(self.langs, self.regions.sum(axis=1))}
-
-    @property
-    def sklr(self) -> int:
-        """SKLR: the sizes of all languages' key regions, summed."""
-        return int(self.regions.sum())
-
-    def record(self) -> AnalysisRecord:
-        """The numbers with the parameters that produced them (the store adds where they came
-        from)."""
-        total = self.n_layers * self.n_neurons
-        return AnalysisRecord(
-            params=self.params,
-            languages=tuple(self.langs),
-            n_sids=len(self.sids),
-            whole=self.whole,
-            layers=tuple(self.layers),
-            sklr=self.sklr,
-            sklr_percent=100 * self.sklr / total,
-            region_sizes=self.region_sizes,
-            region_percent={lang: 100 * size / total for lang, size in self.region_sizes.items()},
-            key_neurons_per_layer={
-                lang: self.counts[i].tolist() for i, lang in enumerate(self.langs)
-            },
-            overlap=self.overlap.tolist(),
-            n_layers=self.n_layers,
-            n_neurons=self.n_neurons,
-            region_null=self.region_null,
-            methods=self.peers.records if self.peers else {},
-            agreement=self.peers.agreement if self.peers else None,
-        )
-
-    def arrays(self) -> AnalysisArrays:
-        return AnalysisArrays(
-            self.similarity,
-            self.zscores,
-            self.regions,
-            self.counts,
-            **(self.peers.arrays() if self.peers else {}),
-        )
 
 
 def panel(pooled, layer: int, width: int) -> np.ndarray:
@@ -166,7 +110,7 @@ class NumpyPanels:
         return language_sums(block, grid, norms)
 
 
-def analyze(
+def paper_measures(
     pooled,
     langs,
     sids,
@@ -177,18 +121,17 @@ def analyze(
     progress: bool = False,
     norms: np.ndarray | None = None,
     panels_math=None,
-) -> AnalysisResult:
+) -> PaperMeasures:
     """Similarity maps, LRDS and SADS (whole and per layer), z-scores and key regions of ``pooled``.
 
     Parameters
     ----------
     pooled : numpy or dask array [n, n_layers * n_neurons]
         Mean-pooled activations, layer-major columns, any float dtype (computed in float32/float64).
-    langs, sids : sequences of n labels
-        Pairs are chosen by these, so the row order does not matter.
+        langs, sids : sequences of n labels Pairs are chosen by these, so the row order does not
+        matter.
     settings : the key-region rule (threshold or top percent), bootstrap resamples over sids (0:
-    none)
-        and their seed.
+        none) and their seed.
     norms : optional [n] L2 norms of the rows over all layers; with them, one pass instead of two.
     panels_math : the Gram and language sums of each block (default ``NumpyPanels``).
     """
@@ -242,12 +185,10 @@ def analyze(
     z = zscores(pass_.scores)
     regions = key_regions(z, settings.threshold, settings.top_percent)
     region_null = None if shuffles is None else shuffles.summary(regions, lang_names)
-    return AnalysisResult(
+    return PaperMeasures(
         lang_names,
         sid_names,
         grid,
-        n_layers,
-        n_neurons,
         replace(settings, arithmetic=arithmetic.name),
         sim.astype(np.float32),
         whole,

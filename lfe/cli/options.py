@@ -75,15 +75,29 @@ class CorpusSource(PathValue):
         return super().convert(value, param, ctx)
 
 
+# settings fields whose option is named otherwise (the others: the option of the same name)
+FIELD_OPTIONS = {"methods": "--method", "random": "--random"}
+
+
+def flag_of(field: str) -> str:
+    """The option (or argument) of the running command that sets a settings record's ``field``."""
+    context = click.get_current_context(silent=True)
+    for param in context.command.params if context else ():
+        if param.name == field:
+            return param.opts[0] if isinstance(param, click.Option) else param.human_readable_name
+    return FIELD_OPTIONS.get(field, "--" + field.replace("_", "-"))
+
+
 def friendly_errors(command):
-    """Report ``LfeError`` as ``Error: ...`` with exit status 2, without a traceback."""
+    """Report ``LfeError`` as ``Error: ...`` with exit status 2, without a traceback; a settings
+    record's problems name the options that set its fields."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except LfeError as error:
-            raise BadInput(str(error)) from None
+            raise BadInput(error.text(flag_of)) from None
         # a path the OS cannot take (too long, a file for a folder, no permission, ...)
         except OSError as error:
             raise BadInput(os_failure(error)) from None

@@ -110,7 +110,7 @@ def steer(
     table = run(model, store, settings, checkpoint=checkpoint, out=out)
     for cell in table.cells:
         click.echo(
-            f"{cell.source} -> {cell.target}: {100 * cell.steered['target']:.0f}% in {cell.target}"
-            f" steered, {100 * cell.random['target']:.0f}% with random neurons,"
-            f" {100 * cell.full['target']:.0f}% unsteered"
+            f"{cell.source} -> {cell.target}: {100 * cell.steered.target:.0f}% in {cell.target}"
+            f" steered, {100 * cell.random.target:.0f}% with random neurons,"
+            f" {100 * cell.full.target:.0f}% unsteered"
         )

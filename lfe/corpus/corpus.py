@@ -7,11 +7,12 @@ import hashlib
 import json
 import random
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Iterable, Sequence
 
-from lfe.errors import CorpusError, listing
+from lfe.errors import CorpusError, Problem, listing
+from lfe.records import CorpusDescription, CorpusSelection
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Corpus:
     langs: tuple[str, ...]
     sids: tuple[str, ...]
     texts: tuple[str, ...]
-    selection: dict = field(default_factory=dict)
+    selection: CorpusSelection = CorpusSelection()
 
     def __post_init__(self):
         if len(self.texts) != len(self.langs) * len(self.sids):
@@ -66,15 +67,15 @@ class Corpus:
         once per corpus: a cluster worker asks for it at every block)."""
         return rows_fingerprint(self.row_langs(), self.row_sids(), self.texts)
 
-    def describe(self) -> dict:
-        """JSON-ready summary stored with every run."""
-        return {
-            "languages": list(self.langs),
-            "n_sids": self.n_sids,
-            "n_rows": len(self),
-            "fingerprint": self.fingerprint,
-            "selection": dict(self.selection),
-        }
+    def describe(self) -> CorpusDescription:
+        """What every store of these rows records of them."""
+        return CorpusDescription(
+            languages=tuple(self.langs),
+            n_sids=self.n_sids,
+            n_rows=len(self),
+            fingerprint=self.fingerprint,
+            selection=self.selection,
+        )
 
 
 def row_label(lang: str, sid: str) -> str:
@@ -118,19 +119,19 @@ def select(
     if samples is not None:
         sids = _sample(sids, samples, seed)
     elif seed is not None:
-        raise CorpusError(
-            "--seed draws the --samples subset; without --samples it would change nothing: pass"
-            " both"
+        sentence = (
+            "draws the `samples` subset; without `samples` it would change nothing: pass both"
         )
+        raise CorpusError.of(Problem("seed", sentence))
     texts = tuple(by_key[(lang, sid)].text for lang in langs for sid in sids)
-    selection = {
-        "source": source,
-        "langs": list(langs),
-        "samples": samples,
-        "seed": seed,
-        "drop_incomplete": drop_incomplete,
-        "dropped_sids": len(all_sids) - len(sids) if samples is None else None,
-    }
+    selection = CorpusSelection(
+        source=None if source is None else str(source),
+        langs=tuple(langs),
+        samples=samples,
+        seed=seed,
+        drop_incomplete=drop_incomplete,
+        dropped_sids=len(all_sids) - len(sids) if samples is None else None,
+    )
     return Corpus(tuple(langs), tuple(sids), texts, selection)
 
 
@@ -165,7 +166,7 @@ def _chosen_langs(records: list[Record], langs: Sequence[str] | None, name: str)
             f"unknown language(s) {listing(unknown)}: {name} has {listing(sorted(present), 100)}"
         )
     if len(set(chosen)) != len(chosen):
-        raise CorpusError(f"--langs names a language twice: {', '.join(chosen)}")
+        raise CorpusError.of(Problem("langs", f"names a language twice: {', '.join(chosen)}"))
     return chosen
 
 
@@ -204,12 +205,15 @@ def _complete_sids(
 def _sample(sids: list[str], samples: int, seed: int | None) -> list[str]:
     """A seeded subset of ``samples`` sids, in their order."""
     if samples < 1:
-        raise CorpusError(f"--samples must be at least 1, got {samples}")
+        raise CorpusError.of(Problem("samples", f"must be at least 1, got {samples}"))
     if samples > len(sids):
-        raise CorpusError(
-            f"--samples {samples} asks for more sids than the corpus has ({len(sids)})"
+        problem = Problem(
+            "samples", f"{samples} asks for more sids than the corpus has ({len(sids)})"
         )
+        raise CorpusError.of(problem)
     if seed is None:
-        raise CorpusError("--samples needs --seed, so the same subset can be drawn again")
+        raise CorpusError.of(
+            Problem("samples", "needs `seed`, so the same subset can be drawn again")
+        )
     chosen = set(random.Random(seed).sample(range(len(sids)), samples))
     return [sid for i, sid in enumerate(sids) if i in chosen]

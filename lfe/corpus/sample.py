@@ -18,7 +18,8 @@ from lfe.corpus.corpus import Corpus
 from lfe.corpus.read import read_corpus
 from lfe.corpus.sources import hf
 from lfe.corpus.write import write_directory, write_tsv
-from lfe.errors import CorpusError
+from lfe.errors import CorpusError, Problem
+from lfe.records import ChoiceItem
 
 
 def _rows(corpus: Corpus, sids: list[str]) -> list[tuple[str, str, str]]:
@@ -33,15 +34,13 @@ def _rows(corpus: Corpus, sids: list[str]) -> list[tuple[str, str, str]]:
 
 def split(corpus: Corpus, samples: int, holdout: int, seed: int) -> tuple[list[str], list[str]]:
     """(probing sids, held-out sids): disjoint, drawn with ``seed``, each in corpus order."""
-    if samples < 1 or holdout < 0:
-        raise CorpusError(
-            f"--samples must be at least 1 and --holdout at least 0, got {samples} and {holdout}"
-        )
-    if samples + holdout > corpus.n_sids:
-        raise CorpusError(
-            f"--samples {samples} + --holdout {holdout} is more than the corpus's {corpus.n_sids}"
-            " sids"
-        )
+    problems = [Problem("samples", f"must be at least 1, got {samples}")] if samples < 1 else []
+    problems += [Problem("holdout", f"must be 0 or more, got {holdout}")] if holdout < 0 else []
+    if not problems and samples + holdout > corpus.n_sids:
+        sentence = f"{samples} + `holdout` {holdout} is more than the corpus's {corpus.n_sids} sids"
+        problems.append(Problem("samples", sentence))
+    if problems:
+        raise CorpusError.of(*problems)
     drawn = random.Random(seed).sample(range(corpus.n_sids), samples + holdout)
     probe, held = set(drawn[:samples]), set(drawn[samples:])
     return (
@@ -58,7 +57,7 @@ def choice_task(
     context: int = 3,
     ending_lang: str = "en",
     avoid: frozenset[str] = frozenset(),
-) -> list[dict]:
+) -> list[ChoiceItem]:
     """Items: the ``context`` sids before each of ``sids`` (in corpus order) in every language as
     the context; the true next text and a distractor from another sid, both in ``ending_lang``. No
     item shows a sid of ``avoid`` (the probed ones): a held-out evaluation must not contain probed
@@ -87,14 +86,14 @@ def choice_task(
         endings[label] = text(ending_lang, at)
         for lang in corpus.langs:
             items.append(
-                {
-                    "lang": lang,
-                    "sid": sid,
-                    "context": " ".join(text(lang, i) for i in range(at - context, at)),
-                    "endings": endings,
-                    "label": label,
-                    "ending_lang": ending_lang,
-                }
+                ChoiceItem(
+                    lang=lang,
+                    sid=sid,
+                    context=" ".join(text(lang, i) for i in range(at - context, at)),
+                    endings=tuple(endings),
+                    label=label,
+                    ending_lang=ending_lang,
+                )
             )
     return items
 
@@ -130,7 +129,8 @@ def sample_corpus(
         items = choice_task(corpus, held, seed=seed, ending_lang=ending, avoid=frozenset(probe))
         written["choice"] = out / "choice.jsonl"
         written["choice"].write_text(
-            "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8"
+            "".join(json.dumps(item.to_dict(), ensure_ascii=False) + "\n" for item in items),
+            encoding="utf-8",
         )
     (out / "split.json").write_text(
         json.dumps(
@@ -148,7 +148,7 @@ def sample_corpus(
     return written
 
 
-def read_choice_items(path: str | Path) -> list[dict]:
+def read_choice_items(path: str | Path) -> list[ChoiceItem]:
     """The items of a choice task (JSONL, the layout ``choice_task`` writes); ``CorpusError`` naming
     the line."""
     items = []
@@ -188,7 +188,17 @@ def read_choice_items(path: str | Path) -> list[dict]:
                 f"{path}:{number}: a choice item needs lang, context, endings (two or more texts)"
                 " and label (the index of the right ending)"
             )
-        items.append(item)
+        sid = item.get("sid")
+        items.append(
+            ChoiceItem(
+                lang=item["lang"],
+                context=item["context"],
+                endings=tuple(endings),
+                label=item["label"],
+                sid=None if sid is None else str(sid),
+                ending_lang=item.get("ending_lang"),
+            )
+        )
     if not items:
         raise CorpusError(f"{path} holds no choice items")
     return items

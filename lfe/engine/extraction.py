@@ -16,9 +16,9 @@ from lfe.engine.distributed import extract_on_cluster
 from lfe.engine.loop import run_blocks
 from lfe.engine.prepare import CheckpointReport, checkpoint_sources, diff_nested, prepare_checkpoint
 from lfe.engine.settings import resolved
-from lfe.errors import LfeError, ModelError, StoreError
+from lfe.errors import LfeError, ModelError, Problem, StoreError
 from lfe.models.loading import LoadedModel, load, model_device
-from lfe.records import ExtractSettings, ModelSource
+from lfe.records import CorpusDescription, ExtractSettings, ModelSource
 from lfe.store import ActivationStore
 from lfe.store.integrity import restored
 from lfe.store.lock import writer_lock
@@ -51,10 +51,11 @@ def extract(
     """
     settings = resolved(settings)
     if client is not None and settings.backend == "vllm":
-        raise LfeError(
-            "--backend vllm runs in one process (vLLM spreads one model over GPUs itself: "
-            "--tensor-parallel N); drop --workers and --scheduler"
+        sentence = (
+            "vllm runs in one process (vLLM spreads one model over GPUs itself: `tensor_parallel`"
+            " N); extract without a Dask cluster (drop `workers` and `scheduler`)"
         )
+        raise LfeError.of(Problem("backend", sentence))
     sources, names = checkpoint_sources(model, revisions, name, random_init)
     with writer_lock(out):
         new = not Path(out).exists() or is_empty_folder(Path(out))
@@ -125,7 +126,7 @@ def _open_store(path: Path, corpus: Corpus, overwrite: bool) -> ActivationStore:
             )
         store = restored(path, corpus)
         stored = store.corpus
-        if stored["fingerprint"] == corpus.fingerprint:
+        if stored.fingerprint == corpus.fingerprint:
             return store
         if not overwrite:
             raise StoreError(
@@ -139,10 +140,10 @@ def _open_store(path: Path, corpus: Corpus, overwrite: bool) -> ActivationStore:
     )
 
 
-def _corpus_differences(stored: dict, given: dict) -> str:
+def _corpus_differences(stored: CorpusDescription, given: CorpusDescription) -> str:
     """What differs between two corpus descriptions, most telling first; fingerprints shortened."""
-    shown = {**given, "fingerprint": given["fingerprint"][:12], "selection": {}}
-    before = {**stored, "fingerprint": stored["fingerprint"][:12], "selection": {}}
+    shown = {**given.to_dict(), "fingerprint": given.fingerprint[:12], "selection": {}}
+    before = {**stored.to_dict(), "fingerprint": stored.fingerprint[:12], "selection": {}}
     differences = diff_nested(before, shown)
-    selection = diff_nested(stored.get("selection", {}), given.get("selection", {}), "selection.")
+    selection = diff_nested(stored.selection.to_dict(), given.selection.to_dict(), "selection.")
     return "; ".join(part for part in (differences, selection) if part)

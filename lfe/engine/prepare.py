@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Callable
 
@@ -18,7 +19,7 @@ import torch
 
 from lfe.corpus import Corpus
 from lfe.engine.settings import default_block_rows
-from lfe.errors import LfeError, StoreError, listing
+from lfe.errors import LfeError, Problem, StoreError, listing
 from lfe.log import logger
 from lfe.models.loading import LoadedModel, context_length, files_signature, resolve_source
 from lfe.models.tokens import Encoded, encode
@@ -29,17 +30,24 @@ from lfe.store.schema import checkpoint_name_error
 Loader = Callable[[ModelSource, ExtractSettings], LoadedModel]
 
 
+class Status(StrEnum):
+    """What extraction did with a checkpoint."""
+
+    WRITTEN = "written"
+    COMPLETE = "already complete"
+
+
 @dataclass
 class CheckpointReport:
     """What extraction did for one checkpoint."""
 
     name: str
-    status: str  # WRITTEN or COMPLETE
+    status: Status
     rows: int = 0
     tokens: int = 0
     seconds: float = 0.0
 
-    WRITTEN, COMPLETE = "written", "already complete"
+    WRITTEN, COMPLETE = Status.WRITTEN, Status.COMPLETE
 
     @property
     def tokens_per_second(self) -> float:
@@ -66,11 +74,11 @@ def checkpoint_sources(
     """The model sources to extract and their checkpoint names; clear errors for clashes."""
     revisions = tuple(revisions) or (None,)
     if not isinstance(model, str) and (revisions != (None,) or name is not None):
-        raise LfeError("a checkpoint series (--checkpoints) takes neither --revision nor --name")
+        sentence = "(a checkpoint series) takes neither `revisions` nor `name`"
+        raise LfeError.of(Problem("pattern", sentence))
     if name is not None and len(revisions) > 1:
-        raise LfeError(
-            "--name names one checkpoint; with several revisions each is named after its revision"
-        )
+        sentence = "names one checkpoint; with several revisions each is named after its revision"
+        raise LfeError.of(Problem("name", sentence))
     if isinstance(model, str):
         sources = [resolve_source(model, revision, random_init) for revision in revisions]
     else:

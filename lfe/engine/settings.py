@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from lfe.errors import LfeError
+from lfe.errors import LfeError, Problem
 from lfe.records import ExtractSettings
 
 BLOCK_BYTES = 256 << 20  # host memory of one row block in float32; the writer queues two
@@ -25,17 +25,16 @@ def resolved(settings: ExtractSettings) -> ExtractSettings:
         from lfe.models.vllm_engine import vllm_device
 
         if (runs_on := vllm_device()) != device.type:
-            raise LfeError(
-                f"--device {settings.device}, but this vLLM build runs on {runs_on}; pass --device"
-                f" {runs_on}"
-            )
+            sentence = f"{settings.device}, but this vLLM build runs on {runs_on}; pass {runs_on}"
+            raise LfeError.of(Problem("device", sentence))
     if device.type == "cuda" and (
         not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()
     ):
-        raise LfeError(
-            f"--device {settings.device}: this machine has {torch.cuda.device_count()} CUDA"
-            " device(s); use --device cpu or another index"
+        sentence = (
+            f"{settings.device}: this machine has {torch.cuda.device_count()} CUDA device(s);"
+            " use cpu or another index"
         )
+        raise LfeError.of(Problem("device", sentence))
     if settings.batch_tokens is not None:
         return settings
     return replace(

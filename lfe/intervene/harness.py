@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from typing import Any, Callable
 
-from lfe.errors import LfeError, listing
+from lfe.errors import LfeError, Problem, listing
 
 EXTRA = "pip install 'lfe[eval]'"
 
@@ -22,9 +22,8 @@ def harness() -> Any:
         import lm_eval
         import lm_eval.models.huggingface  # noqa: F401  (HFLM needs the harness's hf extra: torch, transformers)
     except ImportError:
-        raise LfeError(
-            f"--lm-eval needs lm-evaluation-harness, an optional extra: {EXTRA}"
-        ) from None
+        problem = Problem("lm_eval", f"needs lm-evaluation-harness, an optional extra: {EXTRA}")
+        raise LfeError.of(problem) from None
     return lm_eval
 
 
@@ -50,12 +49,13 @@ class HarnessRunner:
         self.manager = TaskManager(include_path=include) if include else TaskManager()
         unknown = [task for task in tasks if task not in self.manager.all_tasks]
         if unknown:
-            raise LfeError(
-                f"lm-evaluation-harness has no task {listing(unknown)}"
+            sentence = (
+                f"{listing(unknown)}: lm-evaluation-harness has no such task"
                 + (f" (nor {include})" if include else "")
-                + "; `lm_eval ls tasks` lists them, "
-                "--lm-eval-include adds a folder of your own task YAMLs"
+                + "; 'lm_eval ls tasks' lists them, `lm_eval_include` adds a folder of your own"
+                " task YAMLs"
             )
+            raise LfeError.of(Problem("lm_eval", sentence))
         self.model = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=1)
 
     @property

@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Iterable
 
 from lfe.corpus.codes import short_code
-from lfe.records import OTHER, SHARES, SOURCE, TARGET
+from lfe.records import OTHER, SHARES, SOURCE, TARGET, LanguageShares
 
 # Varieties the identifier tells apart but a study of "ar" or "zh" counts as one language (on the
 # demo's held-out verses it calls a third of the Indonesian ones Malay): when a study has exactly
@@ -62,13 +62,15 @@ def known_languages() -> set[str]:
     return set(_identifier().nb_classes)
 
 
-def switch_shares(found: list[str], source: str, target: str) -> dict[str, float]:
+def switch_shares(found: list[str], source: str, target: str) -> LanguageShares:
     """The shares of texts identified as ``target``, as ``source`` and as anything else (no text
     included)."""
     counts = Counter(
         TARGET if lang == target else SOURCE if lang == source else OTHER for lang in found
     )
-    return {kind: counts[kind] / len(found) if found else float("nan") for kind in SHARES}
+    return LanguageShares(
+        **{kind: counts[kind] / len(found) if found else float("nan") for kind in SHARES}
+    )
 
 
 def same_language_share(found: list[str], prompt_langs: list[str]) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lfe.errors import LfeError
+from lfe.errors import LfeError, Problem
 from lfe.kernels import grouped_column_stats
 from lfe.records import parse_device
 
@@ -19,7 +19,10 @@ class TorchPanels:
     def __init__(self, device: str = "cuda"):
         self.device = torch.device(parse_device(device))
         if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise LfeError(f"--device {device}: this machine has no CUDA device; use --device cpu")
+            problem = Problem(
+                "device", f"{device}: this machine has no CUDA device; use `device` cpu"
+            )
+            raise LfeError.of(problem)
         self.name = f"torch-{self.device.type}"
         self._last: tuple[np.ndarray, torch.Tensor] | None = None
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import torch
 
-from lfe.errors import ModelError, StoreError
+from lfe.errors import ModelError, Problem, StoreError
 from lfe.models.families import adapter_class, adapter_for
 from lfe.models.families.base import FamilyAdapter
-from lfe.records import MODEL_DTYPES, ModelSource
+from lfe.records import MODEL_DTYPES, ModelSource, SourceKind
 from lfe.wheels import cache_dir, file_sha256
 
 TORCH_DTYPES = {name: getattr(torch, name) for name in MODEL_DTYPES}
@@ -44,29 +44,29 @@ def resolve_source(
                 " file"
             )
         if revision:
-            raise ModelError("--revision applies to hub ids, not to a GGUF file")
-        return ModelSource("gguf", str(path.resolve()))
+            raise ModelError.of(Problem("revision", "applies to hub ids, not to a GGUF file"))
+        return ModelSource(SourceKind.GGUF, str(path.resolve()))
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelError(
                 f"{spec} is a directory without config.json: not a saved transformers model"
             )
         if revision:
-            raise ModelError(
-                "--revision applies to hub ids, not to a local directory; pass each checkpoint's"
-                " directory"
+            sentence = (
+                "applies to hub ids, not to a local directory; pass each checkpoint's directory"
             )
-        return ModelSource("local", str(path.resolve()))
+            raise ModelError.of(Problem("revision", sentence))
+        return ModelSource(SourceKind.LOCAL, str(path.resolve()))
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise ModelError(f"model path {spec} does not exist")
-    return ModelSource("hub", spec, revision)
+    return ModelSource(SourceKind.HUB, spec, revision)
 
 
 def pretrained_args(source: ModelSource) -> tuple[str, dict]:
     """The (path or id, keyword arguments) that transformers' from_pretrained calls take."""
-    if source.kind == "gguf":
+    if source.kind == SourceKind.GGUF:
         return str(converted_gguf(source.spec)), {}
-    if source.kind == "hub":
+    if source.kind == SourceKind.HUB:
         return source.spec, {"revision": source.revision} if source.revision else {}
     return source.spec, {}
 
@@ -134,7 +134,7 @@ def load_config(source: ModelSource):
         config = AutoConfig.from_pretrained(where, **kwargs)
     except (OSError, ValueError) as error:
         hint = ""
-        if source.kind == "hub":
+        if source.kind == SourceKind.HUB:
             hint = (
                 " (nor is it in the local Hugging Face cache: fetch it where the hub is reachable,"
                 " or pass a local directory)"
@@ -150,9 +150,10 @@ def load_model(source: ModelSource, dtype: str = "float32", device: str = "cpu")
     from transformers.utils import logging as hf_logging
 
     if dtype not in TORCH_DTYPES:
-        raise ModelError(f"--dtype {dtype!r} is not one of {', '.join(TORCH_DTYPES)}")
+        raise ModelError.of(Problem("dtype", f"{dtype!r} is not one of {', '.join(TORCH_DTYPES)}"))
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelError("--device cuda, but torch sees no CUDA device here; pass --device cpu")
+        problem = Problem("device", "cuda, but torch sees no CUDA device here; pass `device` cpu")
+        raise ModelError.of(problem)
     config = load_config(source)
     hf_logging.disable_progress_bar()
     where, kwargs = pretrained_args(source)
@@ -220,7 +221,7 @@ def files_signature(source: ModelSource) -> str | None:
     """sha256 of the (name, size, mtime) of a local model's files: a cheap sign that the weights at
     a path changed, checked before a finished checkpoint is declared complete; None for a hub id (a
     pinned revision)."""
-    if source.kind == "hub":
+    if source.kind == SourceKind.HUB:
         return None
     path = Path(source.spec)
     files = sorted(path.iterdir()) if path.is_dir() else [path]
@@ -267,7 +268,8 @@ def checkpoint_dirs(pattern: str) -> list[str]:
 
     matches = [path for path in glob.glob(pattern) if (Path(path) / "config.json").is_file()]
     if not matches:
-        raise ModelError(f"--checkpoints {pattern!r} matches no directory with a config.json")
+        problem = Problem("pattern", f"{pattern!r} matches no directory with a config.json")
+        raise ModelError.of(problem)
     return sorted(
         matches,
         key=lambda path: [

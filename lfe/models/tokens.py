@@ -1,8 +1,7 @@
 """How a text is fed to a model: one special-tokens policy for extraction and every evaluation.
 
 - ``exclude`` (the default): feed each text as the model's tokenizer prepares it (``<bos>`` for
-Gemma
-  and LLaMA-family tokenizers, nothing extra for BLOOM or GPT-2), and leave the special-token
+  Gemma and LLaMA-family tokenizers, nothing extra for BLOOM or GPT-2), and leave the special-token
   positions out of the mean: the model sees what it was trained on, the rows describe the text;
 - ``include``: feed them and pool them too;
 - ``none``: feed the bare text (what the paper's released code did; kept to reproduce it).

@@ -54,14 +54,15 @@ class TrainingSettings(Record):
     seed: int = 0
 
     def __post_init__(self):
+        from lfe.errors import Problem
         from lfe.models.tiny import SIZES
         from lfe.records.base import not_one_of, not_positive, refuse
 
         refuse(
             not_positive(steps=self.steps, seq_len=self.seq_len, batch=self.batch)
-            + not_one_of("--size", self.size, tuple(SIZES))
+            + not_one_of("size", self.size, tuple(SIZES))
             + (
-                [f"--lr must be positive, got {self.learning_rate}"]
+                [Problem("learning_rate", f"must be positive, got {self.learning_rate}")]
                 if not self.learning_rate > 0
                 else []
             )

@@ -6,13 +6,11 @@ beside lfe's pinned torch. lfe runs it as its hooks need, and each setting is a 
 - in-process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``): the hooks' buffers are this process's tensors;
 - ``enforce_eager``: CUDA graphs and torch.compile run the model without calling forward hooks;
 - prefix caching off: a cached prefix is not computed again, so its tokens would be missing from the
-mean;
+  mean;
 - chunked prefill off and a step budget of at least the longest prompt: every prompt runs whole in
-one
-  step, which is what ``lfe.models.vllm_worker`` cuts steps by;
+  one step, which is what ``lfe.models.vllm_worker`` cuts steps by;
 - an explicit dtype (``auto`` is bfloat16 on x86 CPUs) and token-id prompts (vLLM's own tokenizer
-call
-  adds special tokens by its own rule; lfe feeds what the store's special-tokens policy says);
+  call adds special tokens by its own rule; lfe feeds what the store's special-tokens policy says);
 - on the CPU build: a KV cache sized to the work (the default takes most of the machine's memory and
   many seconds to touch), ``torch.set_num_threads`` given back (its worker replaces it for the whole
   process), and torch.compile held off for prompt log-probabilities (vLLM compiles a rank count
@@ -36,10 +34,10 @@ from functools import partial
 import numpy as np
 import torch
 
-from lfe.errors import LfeError, ModelError, listing
+from lfe.errors import LfeError, ModelError, Problem, listing
 from lfe.models import vllm_worker
 from lfe.models.loading import TORCH_DTYPES, LoadedModel, load_config, pretrained_args
-from lfe.records import ModelSource
+from lfe.records import ModelSource, SourceKind
 from lfe.wheels import cache_dir
 
 EXTRA = (
@@ -65,7 +63,9 @@ def import_vllm():
     try:
         import vllm
     except ImportError:
-        raise LfeError(f"--backend vllm needs vLLM, an optional extra: {EXTRA}") from None
+        raise LfeError.of(
+            Problem("backend", f"vllm needs vLLM, an optional extra: {EXTRA}")
+        ) from None
     # e.g. PyPI's torchvision beside a CPU torch: operator torchvision::nms
     except (RuntimeError, OSError) as error:
         raise LfeError(
@@ -167,7 +167,7 @@ class VllmModel:
             cache_dir().mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=cache_dir(), prefix="random-init-") as folder:
                 loaded.model.save_pretrained(folder)
-                self.llm = self._start(vllm, ModelSource("local", folder), loaded, dtype)
+                self.llm = self._start(vllm, ModelSource(SourceKind.LOCAL, folder), loaded, dtype)
         points, family = loaded.adapter.vllm, loaded.adapter.name
         assert points is not None  # vllm_problem says so otherwise
         shapes = self.llm.apply_model(

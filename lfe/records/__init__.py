@@ -18,7 +18,8 @@ from lfe.records.analysis import (
     RegionNull,
 )
 from lfe.records.base import Record
-from lfe.records.evolution import AXES, EvolutionRow, EvolutionSettings
+from lfe.records.corpus import ChoiceItem, CorpusDescription, CorpusSelection
+from lfe.records.evolution import AXES, EvolutionRow, EvolutionSettings, SeriesTrend
 from lfe.records.extraction import (
     BACKENDS,
     COMPRESSIONS,
@@ -30,6 +31,7 @@ from lfe.records.extraction import (
     CheckpointMeta,
     ExtractSettings,
     ModelSource,
+    SourceKind,
     parse_device,
 )
 from lfe.records.methods import AP, LAPE, METHODS, PEER_METHODS, ZSCORE, PeerSettings
@@ -43,13 +45,21 @@ from lfe.records.steering import (
     STEER_RANDOM,
     STEERED,
     TARGET,
+    LanguageShares,
     SteerCell,
     SteeredText,
     SteerSettings,
     SteerTable,
 )
+from lfe.records.summary import CheckpointSummary, StoreSummary
 
 __all__ = [
+    "SeriesTrend",
+    "ChoiceItem",
+    "CheckpointSummary",
+    "StoreSummary",
+    "CorpusDescription",
+    "CorpusSelection",
     "AP",
     "LAPE",
     "METHODS",
@@ -63,6 +73,7 @@ __all__ = [
     "OTHER",
     "RANDOM",
     "SHARES",
+    "LanguageShares",
     "SOURCE",
     "STEER_RANDOM",
     "STEERED",
@@ -92,6 +103,7 @@ __all__ = [
     "ExtractSettings",
     "Generation",
     "ModelSource",
+    "SourceKind",
     "NullSummary",
     "RandomWeights",
     "Record",

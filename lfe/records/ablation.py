@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lfe.errors import Problem
 from lfe.records.analysis import AnalysisSettings
-from lfe.records.base import Record, not_one_of, not_positive, refuse
-from lfe.records.extraction import MODEL_DTYPES, backend_problems, parse_device
+from lfe.records.base import Record, negative, not_one_of, not_positive, refuse
+from lfe.records.extraction import MODEL_DTYPES, backend_problems, device_problems
 from lfe.records.methods import METHODS, ZSCORE
 
 FULL_MODEL = "full model"  # the column of the intact model, in every table
@@ -39,25 +40,25 @@ class AblationSettings(Record):
     tensor_parallel: int = 1  # GPUs one vLLM model is split over
 
     def __post_init__(self):
-        parse_device(self.device)
         refuse(
-            not_positive(
+            device_problems(self.device)
+            + not_positive(
                 window=self.window,
                 stride=self.stride,
                 max_new_tokens=self.max_new_tokens,
                 lm_eval_limit=self.lm_eval_limit,
                 tensor_parallel=self.tensor_parallel,
             )
-            + not_one_of("--dtype", self.dtype, MODEL_DTYPES)
-            + not_one_of("--method", self.method, METHODS)
-            + ([f"--seed must be 0 or more, got {self.seed}"] if self.seed < 0 else [])
+            + not_one_of("dtype", self.dtype, MODEL_DTYPES)
+            + not_one_of("method", self.method, METHODS)
+            + negative(seed=self.seed)
             + backend_problems(self.backend, self.tensor_parallel)
             + (
-                ["--lm-eval runs the harness's own transformers model: use --backend hf"]
+                [Problem("lm_eval", "runs the harness's own transformers model: use `backend` hf")]
                 if self.lm_eval and self.backend != "hf"
                 else []
             )
-            + ([] if self.regions else ["--regions names no language"])
+            + ([] if self.regions else [Problem("regions", "names no language")])
         )
 
     @classmethod

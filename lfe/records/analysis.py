@@ -6,9 +6,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lfe.errors import AnalysisError
-from lfe.records.base import Record
-from lfe.records.extraction import ExtractSettings
+from lfe.errors import AnalysisError, Problem
+from lfe.records.base import Record, negative, not_positive, refuse
+from lfe.records.extraction import ExtractSettings, ModelSource
 from lfe.records.methods import AP, LAPE, ZSCORE, PeerSettings
 
 # fewer resamples give a "95% interval" of a handful of points, which may miss the estimate
@@ -36,23 +36,24 @@ class AnalysisSettings(Record):
     peers: PeerSettings = PeerSettings()  # the peers' methods run beside the z-scores
 
     def __post_init__(self):
+        problems = negative(seed=self.seed, null=self.null) + not_positive(
+            null_neurons=self.null_neurons
+        )
         if self.top_percent is not None:
             if not 0 < self.top_percent <= 100:
-                raise AnalysisError(f"--top-percent must be in (0, 100], got {self.top_percent}")
+                problems.append(
+                    Problem("top_percent", f"must be in (0, 100], got {self.top_percent}")
+                )
             object.__setattr__(self, "threshold", None)  # as recorded: the percent alone decides
         elif self.threshold is None or not math.isfinite(self.threshold):
-            raise AnalysisError(f"--threshold must be a finite number, got {self.threshold}")
+            problems.append(Problem("threshold", f"must be a finite number, got {self.threshold}"))
         if self.n_boot < 0 or 0 < self.n_boot < MIN_BOOTSTRAP:
-            raise AnalysisError(
-                f"--bootstrap must be 0 (no interval) or at least {MIN_BOOTSTRAP} resamples for a"
-                f" 95% interval, got {self.n_boot}"
+            sentence = (
+                f"must be 0 (no interval) or at least {MIN_BOOTSTRAP} resamples for a 95% interval,"
+                f" got {self.n_boot}"
             )
-        if self.seed < 0:
-            raise AnalysisError(f"--seed must be 0 or more, got {self.seed}")
-        if self.null < 0:
-            raise AnalysisError(f"--null must be 0 or more, got {self.null}")
-        if self.null_neurons < 1:
-            raise AnalysisError(f"--null-neurons must be positive, got {self.null_neurons}")
+            problems.append(Problem("n_boot", sentence))
+        refuse(problems)
 
     @classmethod
     def from_dict(cls, data: dict) -> "AnalysisSettings":
@@ -217,7 +218,7 @@ class AnalysisRecord(Record):
     checkpoint_settings: ExtractSettings | None = None
     corpus_fingerprint: str = ""
     weights_hash: str | None = None
-    source: dict[str, Any] = field(default_factory=dict)
+    source: ModelSource | None = None  # where the analysed model came from (None: not recorded)
     family: str | None = None
     store_dtype: str | None = None
     pooling: str | None = None

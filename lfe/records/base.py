@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from enum import Enum
 from typing import Any, TypeVar
 
-from lfe.errors import LfeError
+from lfe.errors import Problem, SettingsError
 
 R = TypeVar("R", bound="Record")
 
@@ -32,24 +33,37 @@ class Record:
         return cls(**values)
 
 
-def not_positive(**values: int | None) -> list[str]:
-    """ "--name must be positive, got V" for each given value below 1 (None: not given)."""
+def not_positive(**values: int | None) -> list[Problem]:
+    """ "must be positive, got V" for each given value below 1 (None: not given)."""
     return [
-        f"--{name.replace('_', '-')} must be positive, got {value}"
+        Problem(name, f"must be positive, got {value}")
         for name, value in values.items()
         if value is not None and value < 1
     ]
 
 
-def not_one_of(option: str, value: Any, choices: tuple[str, ...]) -> list[str]:
-    """ "OPTION 'V' is not one of A, B" when ``value`` is not a choice."""
-    return [] if value in choices else [f"{option} {value!r} is not one of {', '.join(choices)}"]
+def negative(**values: int) -> list[Problem]:
+    """ "must be 0 or more, got V" for each value below 0."""
+    return [
+        Problem(name, f"must be 0 or more, got {value}")
+        for name, value in values.items()
+        if value < 0
+    ]
 
 
-def refuse(problems: list[str]) -> None:
-    """One ``LfeError`` naming every problem, if there are any."""
+def not_one_of(field: str, value: Any, choices: tuple[str, ...]) -> list[Problem]:
+    """ "'V' is not one of A, B" when ``value`` is not a choice."""
+    return (
+        []
+        if value in choices
+        else [Problem(field, f"{value!r} is not one of {', '.join(choices)}")]
+    )
+
+
+def refuse(problems: list[Problem]) -> None:
+    """One ``SettingsError`` naming every problem, if there are any."""
     if problems:
-        raise LfeError("; ".join(problems))
+        raise SettingsError.of(*problems)
 
 
 def _plain(value: Any) -> Any:
@@ -73,8 +87,11 @@ def _typed(hint: Any, value: Any) -> Any:
         else [hint]
     )
     target = options[0] if len(options) == 1 else None
+    if isinstance(target, type) and issubclass(target, Enum):
+        return target(value)
     if isinstance(target, type) and issubclass(target, Record):
-        return target.from_dict(value)
+        # an optional record an older lfe wrote as {} when there was none
+        return None if value == {} and _is_optional(hint) else target.from_dict(value)
     if typing.get_origin(target) is tuple:
         [item, *_] = typing.get_args(target)
         return tuple(_typed(item, entry) for entry in value)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lfe.errors import LfeError
+from lfe.errors import Problem
 from lfe.records.ablation import AblationSettings
 from lfe.records.analysis import AnalysisSettings
-from lfe.records.base import Record
+from lfe.records.base import Record, not_one_of, refuse
 
 AXES = ("step", "params")  # what a row can be plotted against
 
@@ -22,10 +22,10 @@ class EvolutionSettings(Record):
     analysis: AnalysisSettings = AnalysisSettings()
 
     def __post_init__(self):
-        if self.x not in AXES:
-            raise LfeError(f"--x {self.x!r} is not one of {', '.join(AXES)}")
-        if not self.stores:
-            raise LfeError("pass at least one store")
+        refuse(
+            not_one_of("x", self.x, AXES)
+            + ([] if self.stores else [Problem("stores", "names none: pass at least one store")])
+        )
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,18 @@ class EvolutionRow(Record):
         "duplicate_of",
         "weights_hash",
     )
-    # the measures whose rank correlation with the x axis evolution.json reports
-    TRENDS = ("lrds", "sads", "sklr_percent", "key_layer_center")
 
     def x(self, axis: str) -> int | None:
         """The row's position on ``axis`` ("step" or "params")."""
         return getattr(self, axis)
+
+
+@dataclass(frozen=True)
+class SeriesTrend(Record):
+    """Spearman's rank correlation of each measure of one series' rows with the x axis (+1: rises
+    throughout, -1: falls throughout; NaN with fewer than two distinct values)."""
+
+    lrds: float
+    sads: float
+    sklr_percent: float
+    key_layer_center: float

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 
-from lfe.errors import LfeError
+from lfe.errors import Problem
 from lfe.records.base import Record, not_one_of, not_positive, refuse
 
 MODEL_DTYPES = ("float32", "float16", "bfloat16")  # what a model runs in
@@ -27,30 +28,42 @@ POOLING = (
 )
 
 
-def backend_problems(backend: str, tensor_parallel: int) -> list[str]:
+def backend_problems(backend: str, tensor_parallel: int) -> list[Problem]:
     """What is wrong with running on ``backend`` split over ``tensor_parallel`` devices (shared by
     every settings record)."""
-    problems = not_one_of("--backend", backend, BACKENDS)
+    problems = not_one_of("backend", backend, BACKENDS)
     if tensor_parallel > 1 and backend != "vllm":
-        problems.append(
-            f"--tensor-parallel {tensor_parallel} splits a model over GPUs with vLLM: add --backend"
-            " vllm"
-        )
+        sentence = f"{tensor_parallel} splits a model over GPUs with vLLM: set `backend` to vllm"
+        problems.append(Problem("tensor_parallel", sentence))
     return problems
 
 
+def device_problems(device: str) -> list[Problem]:
+    """Why ``device`` names no device lfe runs on (cpu, cuda, cuda:N), if it does not."""
+    if isinstance(device, str) and _DEVICE.match(device):
+        return []
+    return [Problem("device", f"{device!r} is not a device: use cpu, cuda or cuda:N")]
+
+
 def parse_device(device: str) -> str:
-    """``device`` if it names one lfe runs on (cpu, cuda, cuda:N); ``LfeError`` otherwise."""
-    if not isinstance(device, str) or not _DEVICE.match(device):
-        raise LfeError(f"--device {device!r} is not a device: use cpu, cuda or cuda:N")
+    """``device`` if it names one lfe runs on (cpu, cuda, cuda:N); ``SettingsError`` otherwise."""
+    refuse(device_problems(device))
     return device
+
+
+class SourceKind(StrEnum):
+    """Where a model's files are: a saved folder, the Hugging Face Hub, or one GGUF file."""
+
+    LOCAL = "local"
+    HUB = "hub"
+    GGUF = "gguf"
 
 
 @dataclass(frozen=True)
 class ModelSource(Record):
-    """Where a model comes from: ``kind`` is "local", "hub" or "gguf"."""
+    """Where a model comes from (``kind``), and which of its weights."""
 
-    kind: str
+    kind: SourceKind
     spec: str
     revision: str | None = None
     # the seed of random weights in this model's architecture (a control), or None
@@ -60,9 +73,13 @@ class ModelSource(Record):
     def series(self) -> str:
         """What the checkpoints of one training run share: the hub id, or a local checkpoint's
         parent folder."""
-        if self.kind == "local":
+        if self.kind == SourceKind.LOCAL:
             return Path(self.spec).parent.name or self.spec
-        return Path(self.spec).name.removesuffix(".gguf") if self.kind == "gguf" else self.spec
+        return (
+            Path(self.spec).name.removesuffix(".gguf")
+            if self.kind == SourceKind.GGUF
+            else self.spec
+        )
 
     @property
     def default_name(self) -> str:
@@ -102,25 +119,17 @@ class ExtractSettings(Record):
         )
         problems += backend_problems(self.backend, self.tensor_parallel)
         problems += (
-            not_one_of("--dtype", self.dtype, MODEL_DTYPES)
-            + not_one_of("--store-dtype", self.store_dtype, STORE_DTYPES)
-            + not_one_of("--compression", self.compression, COMPRESSIONS)
-            + not_one_of("--padding-side", self.padding_side, PADDING_SIDES)
-            + not_one_of("--special-tokens", self.special_tokens, SPECIAL_TOKENS)
+            not_one_of("dtype", self.dtype, MODEL_DTYPES)
+            + not_one_of("store_dtype", self.store_dtype, STORE_DTYPES)
+            + not_one_of("compression", self.compression, COMPRESSIONS)
+            + not_one_of("padding_side", self.padding_side, PADDING_SIDES)
+            + not_one_of("special_tokens", self.special_tokens, SPECIAL_TOKENS)
         )
-        problems += [
-            problem for stat in self.stats for problem in not_one_of("--stats", stat, STATS)
-        ]
+        problems += [problem for stat in self.stats for problem in not_one_of("stats", stat, STATS)]
         if "mean" not in self.stats:
-            problems.append(
-                "--stats must include mean (the rows every analysis reads), got"
-                f" {','.join(self.stats)}"
-            )
-        try:
-            parse_device(self.device)
-        except LfeError as error:
-            problems.append(str(error))
-        refuse(problems)
+            got = ",".join(self.stats)
+            problems.append(Problem("stats", f"must include mean (what analyses read), got {got}"))
+        refuse(problems + device_problems(self.device))
 
     @classmethod
     def from_dict(cls, data: dict) -> "ExtractSettings":

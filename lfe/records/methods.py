@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lfe.errors import AnalysisError
-from lfe.records.base import Record, not_positive, refuse
+from lfe.errors import Problem, SettingsError
+from lfe.records.base import Record, negative, not_positive, refuse
 
 ZSCORE, LAPE, AP = "zscore", "lape", "ap"
 METHODS = (ZSCORE, LAPE, AP)  # the paper's, Tang et al.'s, Kojima et al.'s
@@ -31,21 +31,17 @@ class PeerSettings(Record):
     def __post_init__(self):
         refuse(
             [
-                f"--method {method!r} is not one of {', '.join(METHODS)}, all"
+                Problem("methods", f"{method!r} is not one of {', '.join(METHODS)}, all")
                 for method in self.methods
                 if method not in PEER_METHODS
             ]
             + [
-                f"--{name.replace('_', '-')} must be in (0, 1], got {getattr(self, name)}"
+                Problem(name, f"must be in (0, 1], got {getattr(self, name)}")
                 for name in ("lape_top_rate", "lape_filter_rate", "lape_bar_ratio")
                 if not 0 < getattr(self, name) <= 1
             ]
             + not_positive(ap_top_k=self.ap_top_k)
-            + (
-                [f"the peers' shuffles must be 0 or more, got {self.shuffles}"]
-                if self.shuffles < 0
-                else []
-            )
+            + negative(shuffles=self.shuffles)
         )
 
     @classmethod
@@ -54,8 +50,8 @@ class PeerSettings(Record):
         names = METHODS if chosen == ("all",) else chosen
         unknown = [name for name in names if name not in METHODS]
         if unknown or not names:
-            raise AnalysisError(
-                f"--method {','.join(chosen)!r} is not one of {', '.join(METHODS)}, all "
-                "(or a comma list of them)"
+            message = (
+                f"{','.join(chosen)!r} is not one of {', '.join(METHODS)}, all (or a comma list)"
             )
+            raise SettingsError.of(Problem("methods", message))
         return cls(methods=tuple(name for name in PEER_METHODS if name in names), **parameters)

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lfe.errors import Problem
 from lfe.records.analysis import AnalysisSettings
-from lfe.records.base import Record, not_one_of, not_positive, refuse
-from lfe.records.extraction import MODEL_DTYPES, backend_problems, parse_device
+from lfe.records.base import Record, negative, not_one_of, not_positive, refuse
+from lfe.records.extraction import MODEL_DTYPES, backend_problems, device_problems
 from lfe.records.methods import METHODS, ZSCORE
 
 # the conditions: a SteerCell's fields, SteeredText's keys
 FULL, STEERED, RANDOM = "full", "steered", "random"
 CONDITIONS = (FULL, STEERED, RANDOM)
-TARGET, SOURCE, OTHER = "target", "source", "other"  # the keys of each condition's language shares
+TARGET, SOURCE, OTHER = "target", "source", "other"  # the fields of LanguageShares
 SHARES = (TARGET, SOURCE, OTHER)
 STEER_RANDOM = ("matched", "layer-matched")  # the controls a steering run can take
 
@@ -43,16 +44,26 @@ class SteerSettings(Record):
     tensor_parallel: int = 1  # GPUs one vLLM model is split over
 
     def __post_init__(self):
-        parse_device(self.device)
         refuse(
-            not_positive(max_new_tokens=self.max_new_tokens, tensor_parallel=self.tensor_parallel)
-            + not_one_of("--dtype", self.dtype, MODEL_DTYPES)
-            + not_one_of("--method", self.method, METHODS)
-            + not_one_of("--random", self.random, STEER_RANDOM)
-            + ([f"--seed must be 0 or more, got {self.seed}"] if self.seed < 0 else [])
-            + ([] if self.targets else ["--to names no language"])
+            device_problems(self.device)
+            + not_positive(max_new_tokens=self.max_new_tokens, tensor_parallel=self.tensor_parallel)
+            + not_one_of("dtype", self.dtype, MODEL_DTYPES)
+            + not_one_of("method", self.method, METHODS)
+            + not_one_of("random", self.random, STEER_RANDOM)
+            + negative(seed=self.seed)
+            + ([] if self.targets else [Problem("targets", "names no language")])
             + backend_problems(self.backend, self.tensor_parallel)
         )
+
+
+@dataclass(frozen=True)
+class LanguageShares(Record):
+    """The shares of continuations identified as the target language, as the source (prompt)
+    language and as any other (NaN when there was none); ``SHARES`` names the fields."""
+
+    target: float
+    source: float
+    other: float
 
 
 @dataclass(frozen=True)
@@ -65,9 +76,9 @@ class SteerCell(Record):
     target: str
     prompts: int
     region_size: int  # neurons forced (the target's region; the control forces as many random ones)
-    full: dict[str, float]
-    steered: dict[str, float]
-    random: dict[str, float]
+    full: LanguageShares
+    steered: LanguageShares
+    random: LanguageShares
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from lfe.records import (
     EvolutionRow,
     EvolutionSettings,
     Generation,
+    SeriesTrend,
     SteerTable,
 )
 from lfe.report import figures as draw
@@ -103,7 +104,7 @@ def write_ablation(
 def write_evolution(
     rows: list[EvolutionRow],
     settings: EvolutionSettings,
-    trends: dict,
+    trends: dict[str, SeriesTrend],
     folder: Path,
     *,
     figures: bool = True,
@@ -115,7 +116,7 @@ def write_evolution(
         json.dumps(
             {
                 "params": settings.to_dict(),
-                "trends": trends,
+                "trends": {series: trend.to_dict() for series, trend in trends.items()},
                 "rows": [row.to_dict() for row in rows],
             },
             indent=2,

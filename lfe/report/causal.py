@@ -59,8 +59,8 @@ def causal_section(
         "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {cell.source} | {cell.target} | {100 * cell.full['target']:.0f}% |"
-        f" {100 * cell.steered['target']:.0f}% | {100 * cell.random['target']:.0f}% |"
+        f"| {cell.source} | {cell.target} | {100 * cell.full.target:.0f}% |"
+        f" {100 * cell.steered.target:.0f}% | {100 * cell.random.target:.0f}% |"
         for cell in steering.cells
     ]
     lines += ["", f"Examples and the heatmap: [{steering_link}]({steering_link}).", ""]

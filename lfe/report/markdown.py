@@ -14,6 +14,7 @@ from lfe.records import (
     EvolutionRow,
     EvolutionSettings,
     Generation,
+    SeriesTrend,
 )
 from lfe.report.methods import methods_section
 
@@ -27,12 +28,12 @@ ANALYSIS_FIGURES = {  # file -> caption, in the order the report shows them afte
 def analysis_report(record: AnalysisRecord, figures: bool = True) -> str:
     """The report's text: what was measured, on what, with which parameters, and the pictures."""
     whole, params = record.whole, record.params
-    source = record.source or {}
+    spec = record.source.spec if record.source else "?"
     lines = [
         f"# lfe report: {record.checkpoint}",
         "",
         (
-            f"- model: {source.get('spec', '?')} ({record.family or '?'}, {record.n_layers} layers"
+            f"- model: {spec} ({record.family or '?'}, {record.n_layers} layers"
             f" x {record.n_neurons} neurons), weights sha256 {str(record.weights_hash)[:16]}"
         ),
         (
@@ -331,7 +332,7 @@ def ablation_report(table: AblationTable, generations: list[Generation] | None) 
 def evolution_report(
     rows: list[EvolutionRow],
     settings: EvolutionSettings,
-    trends: dict[str, dict[str, float]],
+    trends: dict[str, SeriesTrend],
     figures: list[str],
 ) -> str:
     """The evolution table, the rank correlations with the x axis, and the figures."""
@@ -361,12 +362,12 @@ def evolution_report(
         "",
         "Spearman rank correlation with the x axis (+1: rises throughout, -1: falls throughout):",
         "",
-        "| series | " + " | ".join(EvolutionRow.TRENDS) + " |",
-        "|---|" + "---|" * len(EvolutionRow.TRENDS),
+        "| series | " + " | ".join(SeriesTrend.__dataclass_fields__) + " |",
+        "|---|" + "---|" * len(SeriesTrend.__dataclass_fields__),
     ]
     lines += [
-        f"| {name} | " + " | ".join(f"{value:+.2f}" for value in values.values()) + " |"
-        for name, values in trends.items()
+        f"| {name} | " + " | ".join(f"{value:+.2f}" for value in trend.to_dict().values()) + " |"
+        for name, trend in trends.items()
     ]
     if figures:
         lines.append("")

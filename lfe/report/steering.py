@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from lfe.corpus import row_label
-from lfe.records import CONDITIONS, RANDOM, SHARES, STEERED, TARGET, SteeredText, SteerTable
+from lfe.records import CONDITIONS, RANDOM, SHARES, STEERED, SteeredText, SteerTable
 from lfe.report.plotting import pyplot, save, title
 from lfe.report.tables import write_csv
 
@@ -43,7 +43,11 @@ def write_steering(table: SteerTable, texts: list[SteeredText], folder: Path) ->
                 cell.target,
                 cell.prompts,
                 cell.region_size,
-                *(getattr(cell, condition)[share] for condition in CONDITIONS for share in SHARES),
+                *(
+                    getattr(getattr(cell, condition), share)
+                    for condition in CONDITIONS
+                    for share in SHARES
+                ),
             ]
             for cell in table.cells
         ],
@@ -78,9 +82,9 @@ def steering_report(table: SteerTable, texts: list[SteeredText]) -> str:
     for cell in table.cells:
         lines.append(
             f"| {cell.source} | {cell.target} | {cell.prompts} | {cell.region_size} | "
-            f"{_percent(cell.full['target'])} | **{_percent(cell.steered['target'])}** | "
-            f"{_percent(cell.steered['source'])} | {_percent(cell.steered['other'])} | "
-            f"{_percent(cell.random['target'])} | {_percent(cell.random['source'])} |"
+            f"{_percent(cell.full.target)} | **{_percent(cell.steered.target)}** | "
+            f"{_percent(cell.steered.source)} | {_percent(cell.steered.other)} | "
+            f"{_percent(cell.random.target)} | {_percent(cell.random.source)} |"
         )
     lines += [
         "",
@@ -122,7 +126,7 @@ def steering_heatmap(table: SteerTable, path: Path) -> Path:
         values = np.full((len(sources), len(targets)), np.nan)
         for cell in table.cells:
             values[sources.index(cell.source), targets.index(cell.target)] = (
-                100 * getattr(cell, condition)[TARGET]
+                100 * getattr(cell, condition).target
             )
         image = axes.imshow(values, cmap="viridis", vmin=0, vmax=100, aspect="auto")
         for (i, j), value in np.ndenumerate(values):

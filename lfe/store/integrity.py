@@ -17,6 +17,7 @@ from lfe.corpus import Corpus
 from lfe.corpus.corpus import rows_fingerprint
 from lfe.errors import StoreError
 from lfe.log import logger
+from lfe.records import CorpusDescription
 from lfe.store.schema import SCHEMA_VERSION
 from lfe.store.store import ActivationStore
 from lfe.version import __version__
@@ -36,7 +37,7 @@ def restored(path: Path, corpus: Corpus) -> ActivationStore:
         )
         store = ActivationStore.open(path, mode="r+")
     if (
-        store.corpus.get("fingerprint") == corpus.fingerprint
+        store.corpus.fingerprint == corpus.fingerprint
         and stored_rows_fingerprint(path) != corpus.fingerprint
     ):
         store.write_corpus(corpus.row_langs(), corpus.row_sids(), corpus.texts)
@@ -44,7 +45,7 @@ def restored(path: Path, corpus: Corpus) -> ActivationStore:
     return store
 
 
-def write_metadata(path: str | Path, corpus: dict) -> None:
+def write_metadata(path: str | Path, corpus: CorpusDescription) -> None:
     """Rewrite the store's own metadata (the lfe attributes of its root group), leaving every array
     alone."""
     (Path(path) / "zarr.json").unlink(missing_ok=True)
@@ -52,7 +53,7 @@ def write_metadata(path: str | Path, corpus: dict) -> None:
     group.attrs["lfe"] = {
         "schema_version": SCHEMA_VERSION,
         "lfe_version": __version__,
-        "corpus": corpus,
+        "corpus": corpus.to_dict(),
     }
 
 

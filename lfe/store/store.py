@@ -26,14 +26,13 @@ import shutil
 import uuid
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import zarr
 
 from lfe.corpus.corpus import rows_fingerprint
 from lfe.errors import DamagedStoreError, StoreError
-from lfe.records import CheckpointMeta
+from lfe.records import CheckpointMeta, CheckpointSummary, CorpusDescription, StoreSummary
 from lfe.store.checkpoint import Checkpoint
 from lfe.store.results import ABLATION, ANALYSIS, STEERING, CheckpointRecords
 from lfe.store.schema import (
@@ -96,13 +95,15 @@ class ActivationStore(CheckpointRecords):
         return cls(path, group)
 
     @classmethod
-    def create(cls, path: str | Path, corpus: dict, langs, sids, texts) -> "ActivationStore":
+    def create(
+        cls, path: str | Path, corpus: CorpusDescription, langs, sids, texts
+    ) -> "ActivationStore":
         """Create a store atomically: it is built beside ``path`` and renamed into place."""
         path = Path(os.path.abspath(path))  # "." has no name to build beside
         if path.exists() and not is_empty_folder(path):
             raise StoreError(f"{path} already exists")
         # every read checks it (damage)
-        if corpus.get("fingerprint") != rows_fingerprint(langs, sids, texts):
+        if corpus.fingerprint != rows_fingerprint(langs, sids, texts):
             raise StoreError(
                 "the corpus description's fingerprint is not the rows'"
                 " (lfe.corpus.corpus.rows_fingerprint of langs, sids, texts); describe the corpus"
@@ -123,7 +124,7 @@ class ActivationStore(CheckpointRecords):
             group.attrs["lfe"] = {
                 "schema_version": SCHEMA_VERSION,
                 "lfe_version": __version__,
-                "corpus": corpus,
+                "corpus": corpus.to_dict(),
             }
             os.rename(staging, path)
         except BaseException as error:
@@ -166,8 +167,10 @@ class ActivationStore(CheckpointRecords):
         return dict(self._group.attrs["lfe"])
 
     @property
-    def corpus(self) -> dict:
-        return self.info["corpus"]
+    def corpus(self) -> CorpusDescription:
+        """What the store recorded of its corpus (empty where its metadata lost it)."""
+        recorded = self.info.get("corpus")
+        return CorpusDescription.from_dict(recorded if isinstance(recorded, dict) else {})
 
     def labels(self) -> tuple[np.ndarray, np.ndarray]:
         """(lang, sid) of every row, as object arrays of str in row order."""
@@ -187,7 +190,7 @@ class ActivationStore(CheckpointRecords):
             )
         except Exception as error:  # noqa: BLE001 - JSON, metadata validation, each codec: every type a damaged file raises
             raise self._damaged_corpus(type(error).__name__) from None
-        if rows_fingerprint(*(array.tolist() for array in rows)) != self.corpus.get("fingerprint"):
+        if rows_fingerprint(*(array.tolist() for array in rows)) != self.corpus.fingerprint:
             raise self._damaged_corpus("they no longer hash to the recorded fingerprint")
         return rows[0], rows[1], rows[2]
 
@@ -366,29 +369,34 @@ class ActivationStore(CheckpointRecords):
         """Remove checkpoint ``name`` (its folder, so damaged metadata inside cannot stop it)."""
         shutil.rmtree(self.path / "checkpoints" / name)
 
-    def describe(self) -> dict:
-        """Everything ``lfe info`` shows, JSON-ready."""
-        checkpoints: dict[str, dict[str, Any]] = {}
-        for name in self.checkpoint_names():
-            try:
-                checkpoint = self.checkpoint(name)
-            except StoreError as error:
-                checkpoints[name] = {"damaged": str(error)}
-                continue
-            done = int(checkpoint.done[:].sum())
-            # done, but their files are gone: not complete
-            missing = checkpoint.blocks_missing_chunks()
-            checkpoints[name] = {
-                "shape": list(checkpoint.pooled.shape),
-                "chunks": list(checkpoint.pooled.chunks),
-                "dtype": str(checkpoint.pooled.dtype),
-                "blocks_done": done,
-                "blocks": checkpoint.n_blocks,
-                "blocks_missing_chunks": missing,
-                "complete": done == checkpoint.n_blocks and not missing,
-                "analysis": self._record_params(ANALYSIS, name),
-                "ablation": self._record_params(ABLATION, name),
-                "steering": self._record_params(STEERING, name),
-                **checkpoint.meta.to_dict(),
-            }
-        return {"path": str(self.path), **self.info, "checkpoints": checkpoints}
+    def describe(self) -> StoreSummary:
+        """Everything ``lfe info`` shows."""
+        info = self.info
+        return StoreSummary(
+            path=str(self.path),
+            schema_version=info["schema_version"],
+            lfe_version=str(info.get("lfe_version", "?")),
+            corpus=self.corpus,
+            checkpoints={name: self._summary(name) for name in self.checkpoint_names()},
+        )
+
+    def _summary(self, name: str) -> CheckpointSummary:
+        try:
+            checkpoint = self.checkpoint(name)
+        except StoreError as error:
+            return CheckpointSummary(damaged=str(error))
+        done = int(checkpoint.done[:].sum())
+        missing = checkpoint.blocks_missing_chunks()  # done, but their files are gone
+        return CheckpointSummary(
+            shape=tuple(checkpoint.pooled.shape),
+            chunks=tuple(checkpoint.pooled.chunks),
+            dtype=str(checkpoint.pooled.dtype),
+            blocks_done=done,
+            blocks=checkpoint.n_blocks,
+            blocks_missing_chunks=tuple(missing),
+            complete=done == checkpoint.n_blocks and not missing,
+            analysis=self._record_params(ANALYSIS, name),
+            ablation=self._record_params(ABLATION, name),
+            steering=self._record_params(STEERING, name),
+            meta=checkpoint.meta,
+        )

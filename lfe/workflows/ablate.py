@@ -22,7 +22,7 @@ from lfe.analysis.controls import control_regions
 from lfe.corpus import read_corpus
 from lfe.corpus.read import read_records
 from lfe.corpus.sample import read_choice_items
-from lfe.errors import LfeError
+from lfe.errors import LfeError, Problem
 from lfe.intervene.deactivate import deactivated
 from lfe.intervene.evaluate import perplexity
 from lfe.intervene.evaluators import Evaluator, evaluator_for
@@ -37,7 +37,7 @@ from lfe.models.loading import (
     resolve_source,
 )
 from lfe.models.tokens import special_prefix
-from lfe.records import FULL_MODEL, AblationSettings, AblationTable, Generation
+from lfe.records import FULL_MODEL, AblationSettings, AblationTable, ChoiceItem, Generation
 from lfe.report import write_ablation
 from lfe.store import ActivationStore
 from lfe.workflows.journal import CellJournal
@@ -93,10 +93,10 @@ def ablate(
     prefix = special_prefix(loaded.tokenizer, policy)
     window = _window(loaded, settings.window, prefix)
     if settings.stride is not None and settings.stride > window:
-        raise LfeError(
-            f"--stride {settings.stride} is longer than the window of {window} tokens; "
-            f"pass --stride {window} or less"
+        sentence = (
+            f"{settings.stride} is longer than the window of {window} tokens; pass {window} or less"
         )
+        raise LfeError.of(Problem("stride", sentence))
     params = replace(settings, window=window, analysis=analysis.params)
     folder = Path(out or beside(store, "ablation")) / checkpoint
     identity = {
@@ -104,7 +104,7 @@ def ablate(
         "weights": loaded.weights_hash,
         "prefix": prefix,
         "texts": texts,
-        "items": items,
+        "items": [item.to_dict() for item in items] if items else None,
         "settings": params.to_dict(),
         "masks": _digests(columns),
     }
@@ -184,7 +184,7 @@ def _longest(
     loaded: LoadedModel,
     window: int,
     prefix: list[int],
-    items: list[dict] | None,
+    items: list[ChoiceItem] | None,
     prompts: list | None,
     max_new_tokens: int,
 ) -> int:
@@ -194,9 +194,9 @@ def _longest(
         return len(prefix) + len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     choices = [
-        length(item["context"]) + length(" " + ending) - len(prefix) + 1
+        length(item.context) + length(" " + ending) - len(prefix) + 1
         for item in items or []
-        for ending in item["endings"]
+        for ending in item.endings
     ]
     continued = [length(record.text) + max_new_tokens for record in prompts or []]
     return max([window, *choices, *continued])
@@ -208,15 +208,15 @@ def _window(loaded: LoadedModel, window: int | None, prefix: list[int]) -> int:
     context = context_length(loaded.model.config)
     window = window or min(context or 1024, 1024) - len(prefix)
     if window < 2:
-        raise LfeError(
-            f"--window must be at least 2 tokens (one to read, one to predict), got {window}"
-        )
+        sentence = f"must be at least 2 tokens (one to read, one to predict), got {window}"
+        raise LfeError.of(Problem("window", sentence))
     if context is not None and window + len(prefix) > context:
-        raise LfeError(
-            f"--window {window} does not fit the model's context of {context} positions"
+        sentence = (
+            f"{window} does not fit the model's context of {context} positions"
             + (f" (with its {len(prefix)} special token(s) before each window)" if prefix else "")
-            + f"; pass --window {context - len(prefix)} or less"
+            + f"; pass {context - len(prefix)} or less"
         )
+        raise LfeError.of(Problem("window", sentence))
     return window
 
 
@@ -312,7 +312,7 @@ def _perplexities(
 def choice_accuracy(
     evaluator: Evaluator,
     columns: Columns,
-    items: list[dict],
+    items: list[ChoiceItem],
     prefix: Sequence[int] = (),
     journal: CellJournal | None = None,
 ) -> dict[str, dict[str, float]]:
@@ -332,8 +332,8 @@ def choice_accuracy(
             with evaluator.deactivated(mask):  # live during the whole evaluation
                 for index in todo:
                     item = items[index]
-                    scores = evaluator.ending_scores(item["context"], item["endings"], prefix)
-                    hits[name, index] = int(np.argmax(scores)) == item["label"]
+                    scores = evaluator.ending_scores(item.context, list(item.endings), prefix)
+                    hits[name, index] = int(np.argmax(scores)) == item.label
                     if journal is not None:
                         journal.put(("choice", name, str(index)), hits[name, index])
                     bar.update()
@@ -345,12 +345,12 @@ def choice_accuracy(
                         for index in range(len(items))
                     }
                 )
-    langs = dict.fromkeys(item["lang"] for item in items)
+    langs = dict.fromkeys(item.lang for item in items)
     return {
         lang: {
             name: float(
                 np.mean(
-                    [hits[name, index] for index, item in enumerate(items) if item["lang"] == lang]
+                    [hits[name, index] for index, item in enumerate(items) if item.lang == lang]
                 )
             )
             for name in columns

@@ -7,7 +7,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from lfe.analysis import analyze
-from lfe.analysis.peers import peer_methods
 from lfe.errors import PanelReadError, StoreError
 from lfe.records import LAPE, AnalysisRecord, AnalysisSettings, RandomWeights
 from lfe.report import write_analysis
@@ -48,9 +47,9 @@ def analyze_store(
         record = replace(
             result.record(),
             checkpoint=name,
-            corpus_fingerprint=opened.corpus["fingerprint"],
+            corpus_fingerprint=opened.corpus.fingerprint,
             weights_hash=meta.weights_hash,
-            source=meta.source.to_dict() if meta.source else {},
+            source=meta.source,
             family=meta.family,
             store_dtype=meta.store_dtype,
             pooling=meta.pooling,
@@ -90,25 +89,12 @@ def _analysis(
             data.n_layers,
             data.n_neurons,
             settings=settings,
+            positive=data.as_dask("positive") if LAPE in settings.peers.methods else None,
+            n_tokens=data.n_tokens if LAPE in settings.peers.methods else None,
             progress=progress,
             norms=data.norms[:],
             panels_math=panels_math,
         )
-        if settings.peers.methods:
-            result.peers = peer_methods(
-                data.as_dask(),
-                data.as_dask("positive") if data.positive is not None else None,
-                data.n_tokens,
-                result.grid,
-                result.langs,
-                data.n_layers,
-                data.n_neurons,
-                result.regions,
-                peers=settings.peers,
-                seed=settings.seed,
-                null_neurons=settings.null_neurons,
-                progress=progress,
-            )
     except PanelReadError as error:
         raise StoreError(
             f"checkpoint {name!r} of {store} is damaged: {error}; run `lfe check --repair {store}`,"

@@ -9,6 +9,7 @@ recomputes exactly those blocks; nothing else is changed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,17 @@ from lfe.store import SCHEMA_VERSION, ActivationStore
 from lfe.store.lock import writer_lock
 
 
-@dataclass
+class Level(StrEnum):
+    """How bad a finding is."""
+
+    ERROR = "error"  # data wrong or missing
+    WARNING = "warning"  # incomplete or stale
+    OK = "ok"
+
+
+@dataclass(frozen=True)
 class Finding:
-    level: str  # "error" (data wrong or missing), "warning" (incomplete or stale), "ok"
+    level: Level
     where: str
     what: str
     fix: str = ""
@@ -43,9 +52,9 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
-        return not any(finding.level == "error" for finding in self.findings)
+        return not any(finding.level == Level.ERROR for finding in self.findings)
 
-    def add(self, level: str, where: str, what: str, fix: str = "") -> None:
+    def add(self, level: Level, where: str, what: str, fix: str = "") -> None:
         self.findings.append(Finding(level, where, what, fix))
 
 
@@ -68,13 +77,13 @@ def _check(path: str | Path, deep: bool, repair: bool, progress: bool) -> CheckR
     store = ActivationStore.open(path, mode="r+" if repair else "r")
     report = CheckReport(str(path), deep)
     report.add(
-        "ok",
+        Level.OK,
         "store",
         f"schema {store.info['schema_version']} (this lfe reads up to {SCHEMA_VERSION})",
     )
     for leftover in Path(path).parent.glob(f".{Path(path).name}.*.partial"):
         report.add(
-            "warning",
+            Level.WARNING,
             str(leftover),
             "a store left half-created by an interrupted run",
             f"remove it: rm -r '{leftover}'",
@@ -82,7 +91,7 @@ def _check(path: str | Path, deep: bool, repair: bool, progress: bool) -> CheckR
     n_rows = _check_corpus(store, report)
     for name in store.half_created_checkpoints():
         report.add(
-            "warning",
+            Level.WARNING,
             f"checkpoint {name}",
             "half-created (its attributes were never written)",
             "rerun the `lfe extract` that made it: it recreates the checkpoint",
@@ -98,10 +107,12 @@ def _check_corpus(store: ActivationStore, report: CheckReport) -> int | None:
     try:
         langs, _ = store.labels()  # read and checked against the recorded fingerprint
     except DamagedStoreError as error:
-        report.add("error", "corpus", error.what, error.fix)
+        report.add(Level.ERROR, "corpus", error.what, error.fix)
         return None
     report.add(
-        "ok", "corpus", f"{len(langs)} rows, fingerprint {store.corpus['fingerprint'][:12]} matches"
+        Level.OK,
+        "corpus",
+        f"{len(langs)} rows, fingerprint {store.corpus.fingerprint[:12]} matches",
     )
     return len(langs)
 
@@ -119,7 +130,7 @@ def _check_checkpoint(
     where = f"checkpoint {name}"
     if damage := checkpoint.small_arrays_damage():
         report.add(
-            "error",
+            Level.ERROR,
             where,
             f"damaged: {damage}",
             "run `lfe check --repair` (it removes the checkpoint: its rows cannot be trusted"
@@ -152,7 +163,7 @@ def _check_checkpoint(
         )
     if wrong:
         report.add(
-            "error",
+            Level.ERROR,
             where,
             "shapes do not match the metadata: " + "; ".join(wrong),
             "the checkpoint is damaged; extract it again with --overwrite",
@@ -167,7 +178,7 @@ def _check_checkpoint(
         bad.update(_deep_read(checkpoint, done, bad, report, progress))
     for block, why in sorted(bad.items()):
         report.add(
-            "error",
+            Level.ERROR,
             f"{where}, block {block} (rows {checkpoint.block_slice(block).start}-"
             f"{checkpoint.block_slice(block).stop - 1})",
             why,
@@ -180,11 +191,14 @@ def _check_checkpoint(
     pending = int((~done).sum())
     if pending:
         report.add(
-            "warning", where, f"incomplete: {pending} of {len(done)} blocks not written yet", rerun
+            Level.WARNING,
+            where,
+            f"incomplete: {pending} of {len(done)} blocks not written yet",
+            rerun,
         )
     if not bad and not pending:
         report.add(
-            "ok",
+            Level.OK,
             where,
             f"{len(done)} blocks complete{', every chunk read and verified' if deep else ''}",
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 
-from lfe.errors import LfeError
+from lfe.errors import LfeError, Problem
 
 
 @contextmanager
@@ -21,16 +21,15 @@ def cluster(scheduler: str | None = None, workers: int | None = None):
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise LfeError(
-            "--scheduler and --workers need dask.distributed: pip install 'dask[distributed]'"
-        ) from None
+        sentence = "(or `workers`) needs dask.distributed: pip install 'dask[distributed]'"
+        raise LfeError.of(Problem("scheduler", sentence)) from None
     if scheduler is not None:
         try:
             client = Client(scheduler, timeout="30s")
         except (OSError, ValueError, TypeError) as error:
             raise LfeError(
                 f"cannot reach the Dask scheduler at {scheduler!r} ({error}); pass its address as "
-                "tcp://HOST:PORT, or --workers N for a local cluster"
+                "tcp://HOST:PORT, or workers=N (--workers N) for a local cluster"
             ) from None
         with client:
             yield client
@@ -38,10 +37,11 @@ def cluster(scheduler: str | None = None, workers: int | None = None):
     cores = os.cpu_count() or 1
     # each worker is a process with at least one thread
     if workers is None or not 1 <= workers <= cores:
-        raise LfeError(
-            f"--workers must be 1 to {cores} (this machine's cores), got {workers}; "
-            "for more, start a Dask cluster and pass --scheduler"
+        sentence = (
+            f"must be 1 to {cores} (this machine's cores), got {workers}; for more, start a Dask"
+            " cluster and pass `scheduler`"
         )
+        raise LfeError.of(Problem("workers", sentence))
     threads = str(cores // workers)  # torch threads per worker: no oversubscription
     env = {
         "OMP_NUM_THREADS": threads,

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lfe.analysis.evolution import duplicates, layer_center, step_from_name, trends
-from lfe.errors import LfeError, StoreError
+from lfe.errors import LfeError, Problem, StoreError
 from lfe.log import logger
 from lfe.records import FULL_MODEL, ZSCORE, EvolutionRow, EvolutionSettings
 from lfe.report import write_evolution
@@ -40,17 +40,16 @@ def evolve(
         ]
     unknown = sorted(set(steps or {}) - {row.checkpoint for row in rows})
     if unknown:
-        raise LfeError(
-            f"--step names no checkpoint of the stores: {', '.join(unknown)}; they have "
+        sentence = (
+            f"names no checkpoint of the stores: {', '.join(unknown)}; they have "
             f"{', '.join(sorted({row.checkpoint for row in rows}))}"
         )
+        raise LfeError.of(Problem("steps", sentence))
     _check_axis(rows, settings.x)
     rows.sort(key=lambda row: (row.series, row.x(settings.x), row.checkpoint))
     rows = _flag_duplicates(rows)
     folder = Path(out) if out is not None else beside(settings.stores[0], "evolution")
-    write_evolution(
-        rows, settings, trends(rows, settings.x, EvolutionRow.TRENDS), folder, figures=figures
-    )
+    write_evolution(rows, settings, trends(rows, settings.x), folder, figures=figures)
     return rows
 
 

@@ -21,7 +21,7 @@ from lfe.analysis.controls import control_regions
 from lfe.analysis.metrics import label_grid
 from lfe.analysis.streaming import language_means
 from lfe.corpus.read import read_records
-from lfe.errors import LfeError
+from lfe.errors import LfeError, Problem
 from lfe.intervene.evaluators import Evaluator, evaluator_for
 from lfe.intervene.language_id import identify, known_languages, switch_shares
 from lfe.log import logger
@@ -56,9 +56,8 @@ def steer(
     targets = langs if settings.targets == ("all",) else list(settings.targets)
     unknown = [lang for lang in targets if lang not in langs]
     if unknown:
-        raise LfeError(
-            f"--to {', '.join(unknown)}: no region for it; the analysis has {', '.join(langs)}"
-        )
+        sentence = f"{', '.join(unknown)}: no region for it; the analysis has {', '.join(langs)}"
+        raise LfeError.of(Problem("targets", sentence))
     prompts = read_prompts(
         settings.prompts, settings.source, langs if settings.zero_source else None
     )
@@ -147,10 +146,11 @@ def read_prompts(path: str | Path, source: str | None, with_regions: list[str] |
         )
     missing = [lang for lang in prompts if with_regions is not None and lang not in with_regions]
     if missing:
-        raise LfeError(
-            "--zero-source needs a region of each prompt language; the analysis has none for "
-            f"{', '.join(missing)}: pass --from one of {', '.join(with_regions or [])}"
+        sentence = (
+            "needs a region of each prompt language; the analysis has none for "
+            f"{', '.join(missing)}: pass `source` one of {', '.join(with_regions or [])}"
         )
+        raise LfeError.of(Problem("zero_source", sentence))
     return prompts
 
 

@@ -18,7 +18,8 @@ from lfe.errors import LfeError, listing
 from lfe.records import METHODS, Alignment, AnalysisArrays
 from lfe.store import ActivationStore
 from lfe.store.schema import DIMENSIONS
-from lfe.workflows.export import REGION_COLUMNS, region_rows
+from lfe.workflows.formats import Regions
+from lfe.workflows.formats.table import COLUMNS, table_rows
 
 EXTRA = "pip install 'lfe[xarray]'"
 PER_LAYER = "layer_index"  # the dimension of per-layer results ("layer" labels each neuron's layer)
@@ -95,7 +96,7 @@ def open_store(path: str | Path, checkpoints: str | list[str] | None = None):
         data.update(_alignments(names, records, n_layers))
     attrs = {
         "store": str(path),
-        "corpus": json.dumps(store.corpus),
+        "corpus": json.dumps(store.corpus.to_dict()),
         "checkpoints": json.dumps({c.name: c.meta.to_dict() for c in opened}),
         "analysis_params": json.dumps(
             {name: record.params.to_dict() for name, record in records.items()}
@@ -222,11 +223,10 @@ def result_tables(path: str | Path) -> dict[str, Any]:
             for lang, counts in record.key_neurons_per_layer.items()
             for layer, count in enumerate(counts)
         ]
-        width = np.asarray(arrays.regions).shape[1] // len(record.layers)
         for method in METHODS:
             if getattr(arrays, AnalysisArrays.METHOD_FIELDS[method][1]) is not None:
+                regions = Regions.of(record, arrays, method, len(record.layers))
                 tables["regions"] += [
-                    {**params, **dict(zip(REGION_COLUMNS, row))}
-                    for row in region_rows(record.languages, arrays, method, width)
+                    {**params, **dict(zip(COLUMNS, row))} for row in table_rows(regions)
                 ]
     return {key: pd.DataFrame(rows) for key, rows in tables.items()}

@@ -169,7 +169,7 @@ def test_top_percent_takes_each_languages_best_neurons():
     assert (regions.sum(axis=1) >= 40).all()
     for l in range(4):
         assert z[l, regions[l]].min() >= z[l, ~regions[l]].max() or (z[l, ~regions[l]] <= 0).all()
-    with pytest.raises(AnalysisError, match="top-percent"):
+    with pytest.raises(AnalysisError, match="top_percent must be in"):
         key_regions(z, top_percent=0)
 
 

@@ -56,7 +56,7 @@ def test_results_go_into_the_store_and_the_folder_with_their_parameters(tmp_path
     stored = opened.analysis("step1")
     assert stored == record
     assert stored.params == settings
-    assert stored.corpus_fingerprint == opened.corpus["fingerprint"]
+    assert stored.corpus_fingerprint == opened.corpus.fingerprint
     assert stored.weights_hash == "w"
     regions = opened.analysis_arrays("step1").regions
     assert regions.sum() == record.sklr > 0

@@ -91,7 +91,7 @@ def test_incomplete_corpus_names_languages_and_sids(tmp_path):
     assert "en lacks" not in str(error.value)
     kept = read_corpus(path, drop_incomplete=True)
     assert kept.sids == ("0", "2")
-    assert kept.selection["dropped_sids"] == 2
+    assert kept.selection.dropped_sids == 2
     assert read_corpus(path, langs=["en", "zh"]).n_sids == 4  # complete in the chosen languages
 
 
@@ -130,7 +130,7 @@ def test_seeded_samples_are_reproducible_and_keep_order(tmp_path):
     assert len(a.sids) == 5
     assert list(a.sids) == sorted(a.sids, key=int)  # corpus order kept
     assert a.fingerprint == b.fingerprint != c.fingerprint
-    with pytest.raises(CorpusError, match="needs --seed"):
+    with pytest.raises(CorpusError, match="samples needs seed"):
         read_corpus(path, samples=5)
     with pytest.raises(CorpusError, match="more sids than the corpus has"):
         read_corpus(path, samples=50, seed=0)
@@ -152,7 +152,9 @@ def test_select_rejects_no_records():
 
 def test_a_seed_without_samples_and_a_list_typed_sid_are_refused(tmp_path):
     path = write_tsv(tmp_path / "c.tsv", parallel_rows(n_sids=6))
-    with pytest.raises(CorpusError, match="without --samples it would change nothing"):
+    with pytest.raises(
+        CorpusError, match="seed draws the samples subset; without samples it would change nothing"
+    ):
         read_corpus(path, seed=3)
     jsonl = tmp_path / "c.jsonl"
     jsonl.write_text('{"lang": "en", "sid": [1, 2], "text": "a"}\n', encoding="utf-8")

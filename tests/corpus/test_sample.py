@@ -10,7 +10,7 @@ CORPUS = Corpus(LANGS, SIDS, tuple(f"{lang}-{sid}" for lang in LANGS for sid in 
 
 
 def _shown(items) -> set[str]:
-    return {text for item in items for text in item["context"].split(" ") + item["endings"]}
+    return {text for item in items for text in item.context.split(" ") + list(item.endings)}
 
 
 def test_choice_items_never_show_a_probed_text():
@@ -23,7 +23,7 @@ def test_choice_items_never_show_a_probed_text():
     assert items
     assert not _shown(items) & probed_texts
     for item in items:
-        assert item["endings"][item["label"]] == f"en-{item['sid']}"
+        assert item.endings[item.label] == f"en-{item.sid}"
 
 
 def test_a_language_code_never_writes_outside_the_output_folder(tmp_path):

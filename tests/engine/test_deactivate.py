@@ -14,7 +14,7 @@ from lfe.intervene.evaluators import HfEvaluator
 from lfe.models.families import FAMILIES, adapter_for
 from lfe.models.loading import load, load_model, resolve_source
 from lfe.models.tokens import special_prefix
-from lfe.records import FULL_MODEL
+from lfe.records import FULL_MODEL, ChoiceItem
 from lfe.workflows.ablate import choice_accuracy
 
 TEXTS = ["le chat est assis sur le tapis rouge", "the cat sat"]
@@ -136,11 +136,9 @@ def test_masks_are_live_during_the_choice_evaluation(tiny_models, tmp_path):
         endings = [" ".join(rng.choice(words, 3)) for _ in range(2)]
         # what the full model picks
         label = int(np.argmax(ending_scores(model, tokenizer, context, endings)))
-        items.append(
-            {"lang": "en", "sid": str(i), "context": context, "endings": endings, "label": label}
-        )
+        items.append(ChoiceItem("en", context, tuple(endings), label, sid=str(i)))
     path = tmp_path / "choice.jsonl"
-    path.write_text("".join(json.dumps(item) + "\n" for item in items))
+    path.write_text("".join(json.dumps(item.to_dict()) + "\n" for item in items))
     total = adapter.n_layers * adapter.n_neurons
     accuracy = choice_accuracy(
         HfEvaluator(loaded), {FULL_MODEL: np.zeros(total, bool), "all": np.ones(total, bool)}, items

@@ -122,7 +122,7 @@ def test_foreign_corpus_settings_and_weights_are_refused(tiny_models, corpus, tm
     [report] = extract(
         str(model_dir), other, store, settings=SETTINGS, overwrite=True, progress=False
     )
-    assert ActivationStore.open(store).corpus["fingerprint"] == other.fingerprint
+    assert ActivationStore.open(store).corpus.fingerprint == other.fingerprint
 
 
 def test_checkpoint_records_every_parameter(tiny_models, corpus, tmp_path):
@@ -142,8 +142,8 @@ def test_checkpoint_records_every_parameter(tiny_models, corpus, tmp_path):
     assert meta.n_layers == 2
     assert len(meta.weights_hash) == 64
     assert len(meta.tokenizer_hash) == 64
-    assert store.corpus["fingerprint"] == corpus.fingerprint
-    assert store.corpus["languages"] == ["en", "fr", "zh"]
+    assert store.corpus.fingerprint == corpus.fingerprint
+    assert store.corpus.languages == ("en", "fr", "zh")
     checkpoint = store.checkpoint("step0")
     np.testing.assert_allclose(
         checkpoint.norms[:],
@@ -266,9 +266,7 @@ def test_hub_ids_and_revisions_load_from_the_local_cache(
 
 
 def test_bad_settings_are_clear():
-    with pytest.raises(
-        LfeError, match=r"--batch-tokens must be positive, got 0; --store-dtype 'int8'"
-    ):
+    with pytest.raises(LfeError, match=r"batch_tokens must be positive, got 0; store_dtype 'int8'"):
         ExtractSettings(batch_tokens=0, store_dtype="int8")
 
 

@@ -76,9 +76,7 @@ def test_bad_training_and_series_inputs(tmp_path):
             save_steps=[0, 9],
             progress=False,
         )
-    with pytest.raises(
-        LfeError, match="--steps must be positive, got 0; --size 'huge' is not one of"
-    ):
+    with pytest.raises(LfeError, match="steps must be positive, got 0; size 'huge' is not one of"):
         TrainingSettings(steps=0, size="huge")
     script = Path(__file__).resolve().parents[2] / "examples" / "train_tiny_bloom.py"
     corpus_file = write_tsv(tmp_path / "t.tsv", parallel_rows(n_sids=3))

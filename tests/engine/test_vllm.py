@@ -124,9 +124,9 @@ def test_a_resume_with_the_other_backend_is_refused_with_what_differs(tiny_model
     [
         (
             ["--backend", "vllm", "--device", "cuda"],
-            "this vLLM build runs on cpu; pass --device cpu",
+            "--device cuda, but this vLLM build runs on cpu; pass cpu",
         ),
-        (["--tensor-parallel", "2"], "add --backend vllm"),
+        (["--tensor-parallel", "2"], "set --backend to vllm"),
         (["--backend", "vllm", "--tensor-parallel", "0"], "--tensor-parallel must be positive"),
         (["--backend", "vllm", "--workers", "2"], "drop --workers and --scheduler"),
     ],

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lfe.errors import AnalysisError, LfeError
+from lfe.errors import LfeError, SettingsError
 from lfe.records import (
     FULL_MODEL,
     AblationSettings,
@@ -18,6 +18,7 @@ from lfe.records import (
     EvolutionSettings,
     ExtractSettings,
     Generation,
+    LanguageShares,
     MethodRegions,
     ModelSource,
     NullSummary,
@@ -128,9 +129,9 @@ RECORDS = [
                 "fr",
                 2,
                 7,
-                {"target": 0.0, "source": 1.0, "other": 0.0},
-                {"target": 0.5, "source": 0.5, "other": 0.0},
-                {"target": 0.0, "source": 1.0, "other": 0.0},
+                LanguageShares(target=0.0, source=1.0, other=0.0),
+                LanguageShares(target=0.5, source=0.5, other=0.0),
+                LanguageShares(target=0.0, source=1.0, other=0.0),
             ),
         ),
         language_id="py3langid 0.4.0",
@@ -183,23 +184,33 @@ def test_an_ablation_tables_own_region_twin_and_full_model_accuracy():
     assert table.columns == ["en", "random~en"]
 
 
-def test_settings_refuse_bad_values_with_the_option_to_fix():
-    with pytest.raises(AnalysisError, match="--top-percent must be in"):
+def test_settings_refuse_bad_values_in_their_field_names():
+    with pytest.raises(SettingsError, match="^top_percent must be in"):
         AnalysisSettings(top_percent=0)
-    with pytest.raises(AnalysisError, match="--threshold must be a finite number"):
+    with pytest.raises(SettingsError, match="^threshold must be a finite number"):
         AnalysisSettings(threshold=float("nan"))
-    with pytest.raises(LfeError, match=r"--device 'gpu' is not a device"):
+    with pytest.raises(LfeError, match=r"^device 'gpu' is not a device"):
         ExtractSettings(device="gpu")
     with pytest.raises(
-        LfeError,
-        match=r"--window must be positive, got -1; --stride must be positive, got 0; "
-        r"--max-new-tokens must be positive, got -1; --dtype 'int8' is not one of",
-    ):
+        SettingsError,
+        match=r"^window must be positive, got -1; stride must be positive, got 0; "
+        r"max_new_tokens must be positive, got -1; dtype 'int8' is not one of",
+    ) as refused:
         AblationSettings(window=-1, stride=0, max_new_tokens=-1, dtype="int8")
-    with pytest.raises(
-        AnalysisError, match=r"--bootstrap must be 0 \(no interval\) or at least 10"
-    ):
+    assert [problem.field for problem in refused.value.problems] == [
+        "window",
+        "stride",
+        "max_new_tokens",
+        "dtype",
+    ]
+    flags = {"max_new_tokens": "--max-new-tokens"}
+    assert refused.value.text(lambda field: flags.get(field, field.upper())).startswith(
+        "WINDOW must be positive, got -1; STRIDE must be positive, got 0; --max-new-tokens must"
+    )
+    with pytest.raises(SettingsError, match=r"^n_boot must be 0 \(no interval\) or at least 10"):
         AnalysisSettings(n_boot=-1)
+    with pytest.raises(SettingsError, match="^lm_eval runs the harness's own transformers model"):
+        AblationSettings(lm_eval=("xnli",), backend="vllm")
     # the percent alone decides, as recorded
     assert AnalysisSettings(threshold=1.0, top_percent=3).threshold is None
     assert AnalysisSettings().same_numbers(AnalysisSettings(arithmetic="torch-cuda"))

@@ -5,7 +5,7 @@ import pytest
 import zarr
 
 from lfe.errors import StoreError
-from lfe.records import CheckpointMeta, ModelSource
+from lfe.records import CheckpointMeta, CheckpointSummary, CorpusDescription, ModelSource
 from lfe.store import ActivationStore, BackgroundWriter
 from tests.helpers import store_of_rows
 
@@ -35,7 +35,7 @@ def test_create_open_and_labels(tmp_path):
         _store(tmp_path / "run.zarr")
     with pytest.raises(StoreError, match="fingerprint is not the rows'"):
         ActivationStore.create(
-            tmp_path / "other.zarr", {"fingerprint": "made up"}, ["en"], ["0"], ["t"]
+            tmp_path / "other.zarr", CorpusDescription(fingerprint="made up"), ["en"], ["0"], ["t"]
         )
     assert not (tmp_path / "other.zarr").exists()
     assert store.checkpoint_names() == []
@@ -55,10 +55,15 @@ def test_blocks_are_chunk_aligned_and_marked_done_after_writing(tmp_path):
     with pytest.raises(ValueError, match="needs shape"):
         checkpoint.write_block(0, last)
     assert checkpoint.pending_blocks() == [0, 1]
-    described = store.describe()["checkpoints"]["c"]
-    assert described["blocks_done"] == 1
-    assert described["blocks"] == 3
-    assert described["source"] == {
+    described = store.describe().checkpoints["c"]
+    assert described.blocks_done == 1
+    assert described.blocks == 3
+    assert described.complete is False
+    printed = (
+        described.to_dict()
+    )  # as `lfe info --json` prints it, the metadata beside the progress
+    assert CheckpointSummary.from_dict(printed) == described
+    assert printed["source"] == {
         "kind": "local",
         "spec": "x",
         "revision": None,

@@ -425,7 +425,7 @@ def test_lm_eval_tasks_score_every_region_with_its_mask_live_and_join_evolve(
         main, [*args[:-4], "--lm-eval", "no_such_task", "--lm-eval-include", str(harness_task)]
     )
     assert unknown.exit_code == 2
-    assert "lm-evaluation-harness has no task no_such_task" in unknown.output
+    assert "--lm-eval no_such_task: lm-evaluation-harness has no such task" in unknown.output
 
 
 def test_lm_eval_without_the_harness_names_the_extra(analysed, monkeypatch):

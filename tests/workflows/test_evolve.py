@@ -106,10 +106,10 @@ def test_steps_from_options_and_errors(tmp_path):
     rows = run([odd], tmp_path / "o", steps={"main": 5, "main-b": 50}, figures=False)
     assert [row.step for row in rows] == [5, 50]
     with pytest.raises(
-        LfeError, match="--step names no checkpoint of the stores: nope; they have main, main-b"
+        LfeError, match="steps names no checkpoint of the stores: nope; they have main, main-b"
     ):
         run([odd], tmp_path / "o", steps={"main": 5, "main-b": 50, "nope": 7}, figures=False)
-    with pytest.raises(LfeError, match="--x 'size' is not one of step, params"):
+    with pytest.raises(LfeError, match="x 'size' is not one of step, params"):
         EvolutionSettings(stores=(str(store),), x="size")
 
 

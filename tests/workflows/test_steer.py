@@ -17,7 +17,7 @@ from lfe.intervene.evaluators import HfEvaluator
 from lfe.intervene.language_id import identify, same_language_share, switch_shares
 from lfe.models.forcing import forced
 from lfe.models.loading import load, resolve_source
-from lfe.records import AnalysisSettings, SteerSettings
+from lfe.records import AnalysisSettings, LanguageShares, SteerSettings
 from lfe.workflows.analyze import analyze_store
 from lfe.workflows.demo import DEMO_SENTENCES
 from lfe.workflows.steer import steer
@@ -77,11 +77,9 @@ def test_the_language_identifier_knows_the_demo_languages():
     assert identify(
         [sentences["en"][0], "猫坐在垫子上，看着窗外的鸟。", malay, "Le chat dort."], study=flores
     ) == ["eng_Latn", "zho_Hans", "ind_Latn", "fr"]
-    assert switch_shares(["fr", "en", "de", "fr"], source="en", target="fr") == {
-        "target": 0.5,
-        "source": 0.25,
-        "other": 0.25,
-    }
+    assert switch_shares(["fr", "en", "de", "fr"], source="en", target="fr") == LanguageShares(
+        target=0.5, source=0.25, other=0.25
+    )
 
 
 @pytest.fixture
@@ -119,7 +117,7 @@ def test_steer_writes_a_table_with_its_random_control_and_resumes_to_the_same_re
         assert cell.prompts == (2 if cell.source == "en" else 1)
         assert cell.region_size > 0
         for shares in (cell.full, cell.steered, cell.random):
-            assert sum(shares.values()) == pytest.approx(1.0)
+            assert shares.target + shares.source + shares.other == pytest.approx(1.0)
     saved = json.loads((tmp_path / "whole" / "ckpt" / "steer.json").read_text())
     assert len(saved["texts"]) == 5
     assert saved["params"]["analysis"]["top_percent"] == 2
@@ -209,7 +207,7 @@ def test_the_demo_reports_own_region_twin_and_the_median_of_the_other_regions():
         region_percent={name: 0.1 for name in increase["en"]},
         twins={"random~en": "en", "random~fr": "fr", "random~zh": "zh"},
     )
-    shares = {"target": 0.7, "source": 0.2, "other": 0.1}
+    shares = LanguageShares(target=0.7, source=0.2, other=0.1)
     steering = SteerTable(
         "c",
         "m",

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lfe.corpus.codes import SHORT_CODES
-from lfe.errors import CorpusError, listing
+from lfe.errors import CorpusError, Problem, listing
 
 SPLITS = ("dev", "devtest")
 
@@ -26,7 +26,7 @@ SPLITS = ("dev", "devtest")
 def flores_files(root: str | Path, split: str) -> dict[str, Path]:
     """FLORES code -> the file of ``split`` in whichever layout ``root`` holds."""
     if split not in SPLITS:
-        raise CorpusError(f"--split {split!r} is not one of {', '.join(SPLITS)}")
+        raise CorpusError.of(Problem("split", f"{split!r} is not one of {', '.join(SPLITS)}"))
     root = Path(root)
     folder = root / split if (root / split).is_dir() else root
     if not folder.is_dir():

@@ -4,8 +4,7 @@ by ``save_to_disk``.
 Two shapes are read:
 
 - a (language, id, text) table: columns ``lang`` (or ``language``), ``sid`` (or ``id``) and ``text``
-(or
-  ``sentence``);
+  (or ``sentence``);
 - a text column per language, row i being sid i (its ``id`` when the dataset has one, else i counted
   from 1): columns named ``sentence_<code>`` (FLORES on the Hub) when there are any, else every
   string column but ``id``; or one ``translation`` column of {language: text} dicts (WMT, OPUS).
