@@ -13,26 +13,16 @@ import numpy as np
 from lfe.analysis.metrics import layer_counts, region_overlap
 from lfe.analysis.peers import PeerResult, peer_methods
 from lfe.analysis.streaming import PaperMeasures, paper_measures
-from lfe.records import Alignment, AnalysisArrays, AnalysisRecord, AnalysisSettings, RegionNull
+from lfe.records import AnalysisArrays, AnalysisRecord, AnalysisSettings
 
 
 @dataclass(frozen=True)
-class AnalysisResult:
-    """Everything one checkpoint's analysis computes; arrays are numpy, rows in the input's
-    order."""
+class AnalysisResult(PaperMeasures):
+    """Everything one checkpoint's analysis computes: the paper's measures, the shape they were
+    computed on, and the peers' methods; arrays are numpy, rows in the input's order."""
 
-    langs: list[str]
-    sids: list[str]
-    grid: np.ndarray  # [L, N] row of (language, sid)
     n_layers: int
     n_neurons: int
-    params: AnalysisSettings
-    similarity: np.ndarray  # [n, n] float32 whole-model cosine similarity
-    whole: Alignment  # lrds, sads and their intervals
-    layers: list[Alignment]  # the same for each layer's own map
-    zscores: np.ndarray  # [L, layers x neurons] float32
-    regions: np.ndarray  # [L, layers x neurons] bool
-    region_null: RegionNull | None  # the regions' chance level (None without a null)
     peers: PeerResult | None = None  # the peers' methods, when the settings name any
 
     @cached_property
@@ -146,7 +136,7 @@ def analyze(
             progress=progress,
         )
     return AnalysisResult(
-        **{name: getattr(measures, name) for name in PaperMeasures.__dataclass_fields__},
+        **vars(measures),
         n_layers=n_layers,
         n_neurons=n_neurons,
         peers=peers,

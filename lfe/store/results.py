@@ -29,7 +29,7 @@ from lfe.store.schema import CODECS, DIMENSIONS
 ANALYSIS, ABLATION, STEERING = "analysis", "ablation", "steering"
 MADE_BY = {ANALYSIS: "lfe analyze", ABLATION: "lfe ablate", STEERING: "lfe steer"}
 DETAILS = "details"  # beside a record: the rows its tables summarise (generations, continuations)
-Detail = TypeVar("Detail", bound=Record)
+Detail = TypeVar("Detail", bound=Record)  # a record read back (a table, or one of its rows)
 # the peers' arrays are optional
 REQUIRED_ARRAYS = ("similarity", "zscores", "regions", "key_neurons_per_layer")
 
@@ -99,8 +99,7 @@ class CheckpointRecords:
 
     def ablation(self, name: str) -> AblationTable | None:
         """The last ablation table of checkpoint ``name``, or None."""
-        attrs = self._record_attrs(ABLATION, name)
-        return None if attrs is None else AblationTable.from_dict(attrs)
+        return self._kept(ABLATION, name, AblationTable)
 
     def ablation_generations(self, name: str) -> list[Generation]:
         """The continuations of the last ablation of checkpoint ``name`` (none without
@@ -114,8 +113,7 @@ class CheckpointRecords:
 
     def steering(self, name: str) -> SteerTable | None:
         """The last steering table of checkpoint ``name``, or None."""
-        attrs = self._record_attrs(STEERING, name)
-        return None if attrs is None else SteerTable.from_dict(attrs)
+        return self._kept(STEERING, name, SteerTable)
 
     def steering_texts(self, name: str) -> list[SteeredText]:
         """Every continuation of the last steering run of checkpoint ``name``."""
@@ -128,6 +126,14 @@ class CheckpointRecords:
         self._fresh_group(kind, name).attrs.update(
             {DETAILS: [detail.to_dict() for detail in details], "lfe": record.to_dict()}
         )
+
+    def _kept(self, kind: str, name: str, kind_of_record: type[Detail]) -> Detail | None:
+        """The record kept under ``kind/name``, or None; one that does not read back is damage."""
+        attrs = self._record_attrs(kind, name)
+        if attrs is None:
+            return None
+        with self._damaged_record(kind, name):
+            return kind_of_record.from_dict(attrs)
 
     def _details(self, kind: str, name: str, kind_of_detail: type[Detail]) -> list[Detail]:
         self._required_attrs(kind, name)

@@ -51,7 +51,9 @@ def rebuild_reports(
         # an unknown name is an error naming the store's checkpoints
         opened.checkpoint(name, verify=False)
     roots = {kind: Path(out) / kind if out is not None else beside(store, kind) for kind in KINDS}
-    rebuilt = [_rebuild(opened, name, roots, figures) for name in names]
+    # the store row of each (language, sid): one grid for every checkpoint's similarity map
+    langs, _, grid = label_grid(*opened.labels())
+    rebuilt = [_rebuild(opened, name, roots, (langs, grid), figures) for name in names]
     if not any(row.analysis or row.ablation or row.steer for row in rebuilt):
         raise StoreError(
             f"{opened.path} keeps no analysis of {', '.join(names)}; run `lfe analyze"
@@ -60,7 +62,13 @@ def rebuild_reports(
     return rebuilt
 
 
-def _rebuild(opened: ActivationStore, name: str, roots: dict[str, Path], figures: bool) -> Rebuilt:
+def _rebuild(
+    opened: ActivationStore,
+    name: str,
+    roots: dict[str, Path],
+    labelled: tuple[list[str], np.ndarray],
+    figures: bool,
+) -> Rebuilt:
     record = opened.analysis(name) if opened.has_analysis(name) else None
     ablation, steering = opened.ablation(name), opened.steering(name)
     folders = {kind: roots[kind] / name for kind in KINDS}
@@ -69,7 +77,7 @@ def _rebuild(opened: ActivationStore, name: str, roots: dict[str, Path], figures
             record,
             opened.analysis_arrays(name),
             folders["analysis"],
-            grid=_grid(opened, record),
+            grid=_in_analysis_order(*labelled, record),
             figures=figures,
         )
     if ablation is not None:
@@ -100,7 +108,6 @@ def _rebuild(opened: ActivationStore, name: str, roots: dict[str, Path], figures
     )
 
 
-def _grid(opened: ActivationStore, record: AnalysisRecord) -> np.ndarray:
-    """The store row of each (language, sid), languages in the analysis's order."""
-    langs, _, grid = label_grid(*opened.labels())
+def _in_analysis_order(langs: list[str], grid: np.ndarray, record: AnalysisRecord) -> np.ndarray:
+    """``grid``'s rows (languages ``langs``) in the order of the analysis's languages."""
     return grid[[langs.index(lang) for lang in record.languages]]
