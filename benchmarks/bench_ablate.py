@@ -60,15 +60,15 @@ def main() -> None:
     mask = np.zeros(total, dtype=bool)
     mask[rng.choice(total, total // 10, replace=False)] = True
 
-    def plain():
+    def plain() -> None:
         negative_log_likelihood(model, ids, args.window)
 
-    def weight_form():
+    def weight_form() -> None:
         with deactivated(adapter, mask):
             negative_log_likelihood(model, ids, args.window)
 
     def row_form(fused: bool):
-        def run():
+        def run() -> None:
             with row_masks(adapter, (~mask)[None], torch.zeros(1, dtype=torch.long), fused=fused):
                 negative_log_likelihood(model, ids, args.window)
 

@@ -118,7 +118,7 @@ class _Wrapped:
     """The model as ``forward`` sees it, with ``base_model`` swapped for the eager or compiled
     decoder."""
 
-    def __init__(self, base_model):
+    def __init__(self, base_model) -> None:
         self.base_model = base_model
 
 

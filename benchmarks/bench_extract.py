@@ -241,19 +241,19 @@ def write_throughput(
     (``write_block``), Zarr's own ``array[rows] = block`` (the writer before issue 18), and one raw
     file of the same bytes, interleaved."""
 
-    def lfe_writer(checkpoint, norms):
+    def lfe_writer(checkpoint, norms) -> None:
         for block in range(checkpoint.n_blocks):
             span = checkpoint.block_slice(block)
             checkpoint.write_block(block, rows[span], norms[span])
 
-    def zarr_setitem(checkpoint, norms):
+    def zarr_setitem(checkpoint, norms) -> None:
         for block in range(checkpoint.n_blocks):
             span = checkpoint.block_slice(block)
             checkpoint.pooled[span, :] = rows[span]
             checkpoint.norms[span] = norms[span]
             checkpoint.done[block] = True
 
-    def raw_file(folder):
+    def raw_file(folder) -> None:
         with open(folder / "raw.bin", "wb") as handle:
             handle.write(rows)  # the contiguous rows in one write: no copy made first
 

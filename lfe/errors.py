@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Self
+from typing import TYPE_CHECKING, Callable, Self
+
+if TYPE_CHECKING:
+    from typing import Iterable
 
 _FIELD = re.compile(r"`([a-z][a-z_]*)`")
 
@@ -20,8 +23,10 @@ class Problem:
     sentence: str
 
     def text(self, name: Callable[[str], str] = str) -> str:
-        """``field sentence``, with every parameter shown as ``name(parameter)``."""
-        return f"{name(self.field)} " + _FIELD.sub(lambda found: name(found[1]), self.sentence)
+        """``field sentence`` (the sentence alone without a field), with every parameter shown as
+        ``name(parameter)``."""
+        head = f"{name(self.field)} " if self.field else ""
+        return head + _FIELD.sub(lambda found: name(found[1]), self.sentence)
 
 
 class LfeError(Exception):
@@ -38,6 +43,12 @@ class LfeError(Exception):
         error = cls("; ".join(problem.text() for problem in problems))
         error.problems = problems
         return error
+
+    @classmethod
+    def naming(cls, sentence: str) -> Self:
+        """This error saying ``sentence``, whose `parameters` (in backticks) are shown as the
+        library's names or, by the CLI, as the command's options."""
+        return cls.of(Problem("", sentence))
 
     def text(self, name: Callable[[str], str] = str) -> str:
         """The message, each problem's parameters shown as ``name(parameter)``."""
@@ -66,7 +77,7 @@ class DamagedStoreError(StoreError):
     """A part of the store cannot be read or trusted: ``what`` is wrong, ``fix`` is the command that
     repairs it."""
 
-    def __init__(self, what: str, fix: str):
+    def __init__(self, what: str, fix: str) -> None:
         super().__init__(f"{what}; {fix}")
         self.what, self.fix = what, fix
 
@@ -84,7 +95,7 @@ class FetchError(LfeError):
     """A download failed, or what was downloaded is not what was expected."""
 
 
-def listing(items, limit: int = 10) -> str:
+def listing(items: Iterable[object], limit: int = 10) -> str:
     """Join the first ``limit`` items with commas and say how many were left out."""
     items = list(items)
     shown = ", ".join(str(item) for item in items[:limit])

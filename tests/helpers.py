@@ -6,6 +6,7 @@ Test modules import from here, never from each other.
 
 from __future__ import annotations
 
+import json
 import random
 import zipfile
 from pathlib import Path
@@ -179,3 +180,22 @@ def assert_same_files(originals: Path, copies: Path) -> None:
         if (originals / name).read_bytes() != (copies / name).read_bytes()
     ]
     assert not different, f"{copies}: {different}"
+
+
+def write_xlsum(folder: Path, articles: dict[str, list[str]]) -> Path:
+    """A folder in XL-Sum's hub layout: one config per language (named in English), split test,
+    columns id, title, summary and text."""
+    configs = []
+    for name, texts in articles.items():
+        (folder / name).mkdir(parents=True)
+        (folder / name / "test.jsonl").write_text(
+            "".join(
+                json.dumps({"id": f"{name}-{i}", "title": "t", "summary": "s", "text": text}) + "\n"
+                for i, text in enumerate(texts)
+            )
+        )
+        configs.append(
+            f"- config_name: {name}\n  data_files:\n  - split: test\n    path: {name}/test.jsonl\n"
+        )
+    (folder / "README.md").write_text("---\nconfigs:\n" + "".join(configs) + "---\n")
+    return folder

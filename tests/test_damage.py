@@ -40,7 +40,7 @@ ADVICE = {
 class Pristine:
     """A finished store (extracted, analysed, ablated), its files and the commands that made it."""
 
-    def __init__(self, root: Path, model: Path):
+    def __init__(self, root: Path, model: Path) -> None:
         self.root = root
         corpus = write_tsv(root / "c.tsv", parallel_rows(langs=LANGS, n_sids=4))
         held = root / "held"
@@ -262,7 +262,7 @@ def _follow(pristine: Pristine, where: Path, file: str, damage: str, advice: str
 
 # numpy noise before the message is a defect too
 @pytest.mark.filterwarnings("error::RuntimeWarning")
-def test_every_damaged_file_under_every_command(pristine, tmp_path):
+def test_every_damaged_file_under_every_command(pristine, tmp_path) -> None:
     tried, failures = 0, []
     for number, (file, damage) in enumerate(cases(pristine.files)):
         said = {}

@@ -66,7 +66,9 @@ def _chunk(out, block, layer=0, array="pooled"):
     return folder / str(layer) if array == "pooled" else folder
 
 
-def test_a_missing_chunk_is_found_and_exactly_its_block_redone(run, tmp_path, monkeypatch, caplog):
+def test_a_missing_chunk_is_found_and_exactly_its_block_redone(
+    run, tmp_path, monkeypatch, caplog
+) -> None:
     go, whole = run
     out = tmp_path / "run.zarr"
     go(out)
@@ -92,7 +94,9 @@ def test_a_missing_chunk_is_found_and_exactly_its_block_redone(run, tmp_path, mo
 @pytest.mark.parametrize(
     "damage", ["flip a byte", "truncate", "swap two blocks' chunks", "overwrite the norms"]
 )
-def test_corruption_is_found_by_a_deep_check_and_repaired(run, tmp_path, monkeypatch, damage):
+def test_corruption_is_found_by_a_deep_check_and_repaired(
+    run, tmp_path, monkeypatch, damage
+) -> None:
     go, whole = run
     out = tmp_path / "run.zarr"
     go(out)
@@ -127,7 +131,7 @@ class _FailingWrites:
     """Make the store's chunk writes (through Zarr, or lfe's threaded block writer) fail with
     ``code`` after ``allowed`` successful ones."""
 
-    def __init__(self, monkeypatch, code, allowed):
+    def __init__(self, monkeypatch, code, allowed) -> None:
         self.count, self.allowed, self.code = 0, allowed, code
         self.lock = threading.Lock()  # the block writer's threads count concurrently
         original_set, original_write = zarr.storage.LocalStore.set, chunks.write_file
@@ -157,7 +161,9 @@ ENOSPC_POINTS = range(28) if os.environ.get("LFE_ENOSPC_ALL") else [0, 3, 7, 12,
 
 
 @pytest.mark.parametrize("allowed", ENOSPC_POINTS)
-def test_disk_full_gives_a_clear_error_and_resume_completes(run, tmp_path, monkeypatch, allowed):
+def test_disk_full_gives_a_clear_error_and_resume_completes(
+    run, tmp_path, monkeypatch, allowed
+) -> None:
     go, whole = run
     out = tmp_path / "run.zarr"
     with monkeypatch.context() as patch:
@@ -175,7 +181,7 @@ def test_disk_full_gives_a_clear_error_and_resume_completes(run, tmp_path, monke
     assert _rows(out).tobytes() == whole.tobytes()
 
 
-def test_a_read_only_store_is_a_clear_error(run, tmp_path, monkeypatch):
+def test_a_read_only_store_is_a_clear_error(run, tmp_path, monkeypatch) -> None:
     go, _ = run
     with monkeypatch.context() as patch:
         _FailingWrites(patch, errno.EROFS, 0)
@@ -189,7 +195,7 @@ def test_a_read_only_store_is_a_clear_error(run, tmp_path, monkeypatch):
             go(tmp_path / "whole.zarr")
 
 
-def test_missing_foreign_and_newer_stores_are_clear_errors(run, tmp_path):
+def test_missing_foreign_and_newer_stores_are_clear_errors(run, tmp_path) -> None:
     go, _ = run
     runner = CliRunner()
     missing = runner.invoke(main, ["check", str(tmp_path / "nothing.zarr")])
@@ -207,7 +213,7 @@ def test_missing_foreign_and_newer_stores_are_clear_errors(run, tmp_path):
     assert "written by a newer lfe" in newer.output
 
 
-def test_check_cli_reports_and_exits_nonzero_on_damage(run, tmp_path):
+def test_check_cli_reports_and_exits_nonzero_on_damage(run, tmp_path) -> None:
     go, _ = run
     out = tmp_path / "run.zarr"
     go(out)
@@ -227,7 +233,7 @@ def test_check_cli_reports_and_exits_nonzero_on_damage(run, tmp_path):
     assert "no longer hash to the recorded fingerprint" in changed.output
 
 
-def test_a_second_writer_is_refused_and_a_crashed_one_leaves_no_lock(run, tmp_path):
+def test_a_second_writer_is_refused_and_a_crashed_one_leaves_no_lock(run, tmp_path) -> None:
     go, _ = run
     out = tmp_path / "run.zarr"
     with writer_lock(out):
@@ -268,7 +274,7 @@ def test_a_second_writer_is_refused_and_a_crashed_one_leaves_no_lock(run, tmp_pa
 INTERRUPTS = int(os.environ.get("LFE_INTERRUPTS", 2))  # RELIABILITY.md's longer campaign sets more
 
 
-def test_ctrl_c_flushes_finished_blocks_and_exits_cleanly(tiny_models, tmp_path):
+def test_ctrl_c_flushes_finished_blocks_and_exits_cleanly(tiny_models, tmp_path) -> None:
     model = tiny_models("gpt2", size="small")
     corpus = write_tsv(tmp_path / "c.tsv", parallel_rows(langs=("en", "fr", "zh", "hi"), n_sids=60))
     command = [
@@ -326,7 +332,7 @@ def test_ctrl_c_flushes_finished_blocks_and_exits_cleanly(tiny_models, tmp_path)
     assert _rows(tmp_path / "run.zarr").tobytes() == _rows(tmp_path / "whole.zarr").tobytes()
 
 
-def test_analyzing_a_damaged_chunk_says_how_to_repair_it(run, tmp_path):
+def test_analyzing_a_damaged_chunk_says_how_to_repair_it(run, tmp_path) -> None:
     go, whole = run
     out = tmp_path / "run.zarr"
     go(out)
@@ -354,7 +360,7 @@ def test_analyzing_a_damaged_chunk_says_how_to_repair_it(run, tmp_path):
 
 def test_a_broken_metadata_file_and_a_flipped_corpus_chunk_get_one_line_and_the_way_out(
     run, tmp_path
-):
+) -> None:
     import shutil
 
     go, whole = run

@@ -52,7 +52,7 @@ GRAPH = {
 }
 
 
-def test_no_import_cycle():
+def test_no_import_cycle() -> None:
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     path: list[str] = []
 
@@ -158,7 +158,7 @@ FORBIDDEN = {
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
-def test_each_layer_imports_only_what_it_may(package):
+def test_each_layer_imports_only_what_it_may(package) -> None:
     broken = sorted(
         f"{module} imports {target}"
         for module, path in MODULES.items()
@@ -179,7 +179,7 @@ def test_each_layer_imports_only_what_it_may(package):
         ("lfe.workflows.evolve", ["torch", "transformers"]),
     ],
 )
-def test_importing_does_not_pull_in_heavy_packages(module, forbidden):
+def test_importing_does_not_pull_in_heavy_packages(module, forbidden) -> None:
     code = f"import sys, {module}; print([m for m in {forbidden!r} if m in sys.modules])"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
@@ -192,7 +192,7 @@ def _statements(node: ast.AST) -> int:
     return sum(isinstance(child, ast.stmt) for child in ast.walk(node)) - isinstance(node, ast.stmt)
 
 
-def test_modules_and_functions_stay_short():
+def test_modules_and_functions_stay_short() -> None:
     too_long = []
     for name, path in MODULES.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))

@@ -14,18 +14,18 @@ def _run(*command: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_ruff_is_clean():
+def test_ruff_is_clean() -> None:
     result = _run("ruff", "check", "--no-cache", "lfe", "tests", "benchmarks", "examples")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_ruff_format_leaves_everything_as_it_is():
+def test_ruff_format_leaves_everything_as_it_is() -> None:
     result = _run(
         "ruff", "format", "--check", "--no-cache", "lfe", "tests", "benchmarks", "examples"
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_mypy_is_clean():
+def test_mypy_is_clean() -> None:
     result = _run("mypy", "--cache-dir", "/dev/null")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Protocol, Sequence, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from lfe.records import SeriesTrend
+from lfe.records import NullSummary, SeriesTrend
+
+if TYPE_CHECKING:
+    pass
 
 # "global_step1000", "checkpoint-1000", "step_1000", "ckpt1000", "iter-1000"; else a name's last
 # number
@@ -65,7 +68,7 @@ def layer_center(counts: ArrayLike) -> float:
     )
 
 
-def spearman(x, y) -> float:
+def spearman(x: Sequence[float | None], y: Sequence[float | None]) -> float:
     """Spearman's rank correlation of two sequences (ties get their mean rank).
 
     Pairs where either value is NaN or None are dropped (a checkpoint without key neurons has no
@@ -75,7 +78,7 @@ def spearman(x, y) -> float:
     b_values = np.asarray([np.nan if v is None else v for v in y], dtype=np.float64)
     kept = ~(np.isnan(a_values) | np.isnan(b_values))
 
-    def ranks(values):
+    def ranks(values: np.ndarray) -> np.ndarray:
         order = np.argsort(values, kind="stable")
         rank = np.empty(len(values))
         rank[order] = np.arange(len(values))
@@ -88,6 +91,11 @@ def spearman(x, y) -> float:
     if len(a) < 2 or a.std() == 0 or b.std() == 0:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def above_chance(value: float, null: NullSummary | None) -> float | None:
+    """value − E[null]: how far a measure lies above what shuffled labels give (None: no null)."""
+    return None if null is None else float(value - null.mean)
 
 
 def trends(rows: Sequence, x: str) -> dict[str, SeriesTrend]:

@@ -8,6 +8,7 @@ the labels, never by row position.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,8 +16,13 @@ from lfe.corpus import row_label
 from lfe.errors import AnalysisError, Problem, listing
 from lfe.records import Alignment
 
+if TYPE_CHECKING:
+    from typing import Sequence
 
-def label_grid(langs, sids) -> tuple[list[str], list[str], np.ndarray]:
+
+def label_grid(
+    langs: Sequence[str] | np.ndarray, sids: Sequence[str] | np.ndarray
+) -> tuple[list[str], list[str], np.ndarray]:
     """(languages, sids, grid [L, N]) from per-row labels; error unless every (lang, sid) is there
     once.
 
@@ -101,7 +107,7 @@ def pair_means(
 
 
 def alignment_scores(
-    sim, grid, *, n_boot: int = 0, seed: int = 0, level: float = 0.95
+    sim: np.ndarray, grid: np.ndarray, *, n_boot: int = 0, seed: int = 0, level: float = 0.95
 ) -> Alignment:
     """LRDS = mean S(same lang, diff sid) − mean S(diff lang, diff sid); SADS = mean S(same sid,
     diff lang) − the same; with percentile intervals from ``n_boot`` seeded bootstrap resamples over
@@ -187,10 +193,10 @@ def key_regions(
     if threshold is None:
         raise AnalysisError("pass a threshold or a top percent")
     if threshold >= limit:
-        raise AnalysisError(
-            f"threshold {threshold} cannot be exceeded: with {n_langs} languages and the population"
-            f" std the largest possible z is sqrt({n_langs}-1) = {limit:.3f}; lower the threshold,"
-            " add languages (threshold 2 needs at least 6), or use --top-percent"
+        raise AnalysisError.naming(
+            f"`threshold` {threshold} cannot be exceeded: with {n_langs} languages and the"
+            f" population std the largest possible z is sqrt({n_langs}-1) = {limit:.3f}; lower the"
+            " threshold, add languages (threshold 2 needs at least 6), or use `top_percent`"
         )
     return z > threshold
 

@@ -144,7 +144,7 @@ class RegionShuffles:
         sample: int,
         seed: int,
         threshold: float,
-    ):
+    ) -> None:
         rng = np.random.default_rng([seed, 3])
         self.columns = np.sort(
             rng.choice(n_layers * n_neurons, size=min(sample, n_layers * n_neurons), replace=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,10 @@ from lfe.analysis.nulls import LANGUAGES_SHUFFLED, language_indicator, shuffle_l
 from lfe.analysis.streaming import SUB_PANEL, panels
 from lfe.errors import AnalysisError
 from lfe.records import AP, LAPE, ZSCORE, Agreement, AnalysisArrays, MethodRegions, PeerSettings
+
+if TYPE_CHECKING:
+    import dask.array as da
+    from tqdm import tqdm
 
 MEASURES = {
     LAPE: (
@@ -63,8 +68,8 @@ class PeerResult:
 
 
 def peer_methods(
-    pooled,
-    positive,
+    pooled: da.Array,
+    positive: da.Array,
     n_tokens: np.ndarray | None,
     grid: np.ndarray,
     langs: list[str],
@@ -132,7 +137,12 @@ def peer_methods(
 
 
 def lape_probabilities(
-    positive, n_tokens: np.ndarray, grids: np.ndarray, n_layers: int, n_neurons: int, bar
+    positive: da.Array,
+    n_tokens: np.ndarray,
+    grids: np.ndarray,
+    n_layers: int,
+    n_neurons: int,
+    bar: tqdm,
 ) -> np.ndarray:
     """Activation probabilities [B, L, N] under each labelling of ``grids`` [B, L, sids] (the first:
     the true one)."""
@@ -149,7 +159,12 @@ def lape_probabilities(
 
 
 def language_average_precision(
-    pooled, grids: np.ndarray, n_layers: int, n_neurons: int, columns: np.ndarray, bar
+    pooled: da.Array,
+    grids: np.ndarray,
+    n_layers: int,
+    n_neurons: int,
+    columns: np.ndarray,
+    bar: tqdm,
 ) -> tuple[np.ndarray, np.ndarray]:
     """AP of every neuron for each language [L, N] under the true labels ``grids[0]``, and of the
     neurons ``columns`` under each shuffled labelling ``grids[1:]`` [B-1, L, len(columns)]."""

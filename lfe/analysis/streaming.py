@@ -13,6 +13,7 @@ whatever the neuron count:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Iterator, Protocol
 
 import numpy as np
 
@@ -29,6 +30,12 @@ from lfe.analysis.nulls import RegionShuffles, alignment_nulls
 from lfe.corpus import row_label
 from lfe.errors import AnalysisError, PanelReadError
 from lfe.records import Alignment, AnalysisSettings, RegionNull
+
+if TYPE_CHECKING:
+    from typing import Sequence
+
+    import dask.array as da
+    from tqdm import tqdm
 
 SUB_PANEL = 4096  # columns of a panel converted to float32 at once
 
@@ -51,7 +58,7 @@ class PaperMeasures:
     region_null: RegionNull | None  # the regions' chance level (None without a null)
 
 
-def panel(pooled, layer: int, width: int) -> np.ndarray:
+def panel(pooled: da.Array, layer: int, width: int) -> np.ndarray:
     """Layer ``layer``'s full-height columns as numpy; dask arrays are computed here and only
     here."""
     part = pooled[:, layer * width : (layer + 1) * width]
@@ -67,7 +74,7 @@ def panel(pooled, layer: int, width: int) -> np.ndarray:
         ) from error
 
 
-def panels(pooled, n_layers: int, width: int):
+def panels(pooled: da.Array, n_layers: int, width: int) -> Iterator[np.ndarray]:
     """Yield each layer's panel, reading the next one in a thread while the caller computes."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -80,7 +87,7 @@ def panels(pooled, n_layers: int, width: int):
             yield values
 
 
-def language_means(pooled, grid: np.ndarray, n_layers: int, n_neurons: int) -> np.ndarray:
+def language_means(pooled: da.Array, grid: np.ndarray, n_layers: int, n_neurons: int) -> np.ndarray:
     """Each language's mean pooled activation per neuron [L, layers x neurons]: Σ_{i ∈ l} h_ik / N,
     panel by panel."""
     means = np.empty((grid.shape[0], n_layers * n_neurons))
@@ -89,6 +96,19 @@ def language_means(pooled, grid: np.ndarray, n_layers: int, n_neurons: int) -> n
             language_sums(values, grid)[0] / grid.shape[1]
         )
     return means
+
+
+class PanelMath(Protocol):
+    """The arithmetic on each panel block: its Gram and its language sums (``NumpyPanels``, or
+    ``lfe.kernels.TorchPanels`` on a GPU)."""
+
+    name: str
+
+    def gram(self, block: np.ndarray) -> np.ndarray: ...
+
+    def language_sums(
+        self, block: np.ndarray, grid: np.ndarray, norms: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class NumpyPanels:
@@ -111,16 +131,16 @@ class NumpyPanels:
 
 
 def paper_measures(
-    pooled,
-    langs,
-    sids,
+    pooled: da.Array,
+    langs: Sequence[str],
+    sids: Sequence[str],
     n_layers: int,
     n_neurons: int,
     *,
     settings: AnalysisSettings = AnalysisSettings(),
     progress: bool = False,
     norms: np.ndarray | None = None,
-    panels_math=None,
+    panels_math: PanelMath | None = None,
 ) -> PaperMeasures:
     """Similarity maps, LRDS and SADS (whole and per layer), z-scores and key regions of ``pooled``.
 
@@ -204,20 +224,20 @@ class _Pass:
 
     def __init__(
         self,
-        pooled,
+        pooled: da.Array,
         grid: np.ndarray,
         n_layers: int,
         n_neurons: int,
-        arithmetic,
+        arithmetic: PanelMath,
         labels: list[str],
         shuffles: RegionShuffles | None,
-    ):
+    ) -> None:
         self.pooled, self.grid, self.n_layers, self.n_neurons = pooled, grid, n_layers, n_neurons
         self.arithmetic, self.labels, self.shuffles = arithmetic, labels, shuffles
         self.scores = np.empty((grid.shape[0], n_layers * n_neurons))
 
     def grams(
-        self, norms: np.ndarray | None, settings: AnalysisSettings, bar
+        self, norms: np.ndarray | None, settings: AnalysisSettings, bar: tqdm
     ) -> tuple[np.ndarray, list[Alignment]]:
         """Pass 1: every layer's Gram (its own LRDS/SADS) summed into the whole model's; with known
         ``norms``, the contribution scores in the same pass."""
@@ -248,7 +268,7 @@ class _Pass:
             bar.update()
         return gram, layers
 
-    def scores_from(self, gram: np.ndarray, norms: np.ndarray | None, bar) -> None:
+    def scores_from(self, gram: np.ndarray, norms: np.ndarray | None, bar: tqdm) -> None:
         """Check the row norms against the Gram; without stored norms, pass 2 for the contribution
         scores."""
         from_gram = np.sqrt(np.diag(gram))

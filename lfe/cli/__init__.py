@@ -31,7 +31,7 @@ SUBCOMMANDS = {
 
 
 class LazyGroup(click.Group):
-    def parse_args(self, ctx, args):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # the OS cannot take a NUL byte in a path or a name; refuse it before any option sees it
         for arg in args:
             if "\x00" in arg:
@@ -40,10 +40,10 @@ class LazyGroup(click.Group):
                 )
         return super().parse_args(ctx, args)
 
-    def list_commands(self, ctx):
+    def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(SUBCOMMANDS)
 
-    def get_command(self, ctx, name):
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in SUBCOMMANDS:
             return None
         module, attribute = SUBCOMMANDS[name].split(":")
@@ -55,7 +55,7 @@ class LazyGroup(click.Group):
     context_settings={"auto_envvar_prefix": "LFE", "help_option_names": ["-h", "--help"]},
 )
 @click.version_option(package_name="lfe")
-def main():
+def main() -> None:
     """lfe, the Lingua Franca Engine: where does a multilingual model keep each language?"""
     from lfe.cli.options import show_log
 

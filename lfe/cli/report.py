@@ -21,7 +21,7 @@ from lfe.cli.options import PathValue, friendly_errors
     ),
 )
 @click.option("--no-figures", is_flag=True, help="The analysis's numbers and text only.")
-def report(store, checkpoint, out, no_figures):
+def report(store: str, checkpoint: str, out: str | None, no_figures: bool) -> None:
     """Write the reports of STORE's checkpoints again from the store alone (no model, no
     recomputation).
 

@@ -65,23 +65,23 @@ from lfe.records import METHODS, STEER_RANDOM, ZSCORE
 @backend_options
 @click.option("--out", type=PathValue(), default=None, help="[default: STORE-steer/<checkpoint>]")
 def steer(
-    model,
-    store,
-    targets,
-    source,
-    prompts,
-    checkpoint,
-    method,
-    zero_source,
-    random_kind,
-    seed,
-    max_new_tokens,
-    dtype,
-    device,
-    backend,
-    tensor_parallel,
-    out,
-):
+    model: str,
+    store: str,
+    targets: tuple[str, ...],
+    source: str | None,
+    prompts: str,
+    checkpoint: str | None,
+    method: str,
+    zero_source: bool,
+    random_kind: str,
+    seed: int,
+    max_new_tokens: int,
+    dtype: str,
+    device: str,
+    backend: str,
+    tensor_parallel: int,
+    out: str | None,
+) -> None:
     """Continue prompts with a language's key region of MODEL forced to that language's mean (from
     STORE).
 

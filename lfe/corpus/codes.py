@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from lfe.errors import CorpusError
+
 SHORT_CODES = {  # lfe's (ISO 639-1) codes -> FLORES codes
     "ar": "arb_Arab",
     "de": "deu_Latn",
@@ -30,6 +32,27 @@ SHORT_CODES = {  # lfe's (ISO 639-1) codes -> FLORES codes
     "zh": "zho_Hans",
 }
 _FLORES_TO_SHORT = {flores: short for short, flores in SHORT_CODES.items()}
+# the English name of each language, in lower case (as XL-Sum names its configs)
+NAMES = {
+    "ar": "arabic",
+    "de": "german",
+    "en": "english",
+    "es": "spanish",
+    "fr": "french",
+    "hi": "hindi",
+    "id": "indonesian",
+    "it": "italian",
+    "ja": "japanese",
+    "ko": "korean",
+    "nl": "dutch",
+    "pt": "portuguese",
+    "ru": "russian",
+    "sv": "swedish",
+    "sw": "swahili",
+    "tr": "turkish",
+    "vi": "vietnamese",
+    "zh": "chinese_simplified",
+}
 
 
 def short_code(lang: str) -> str:
@@ -41,3 +64,15 @@ def short_code(lang: str) -> str:
 def english_in(langs: Iterable[str]) -> str | None:
     """The code English has among ``langs`` (``en`` or ``eng_Latn``), or None."""
     return next((lang for lang in langs if short_code(lang) == "en"), None)
+
+
+def language_name(lang: str) -> str:
+    """The English name of ``lang`` (a short or FLORES code) as XL-Sum's configs spell it:
+    "zh" -> "chinese_simplified"; ``CorpusError`` for a code lfe has no name for."""
+    name = NAMES.get(short_code(lang))
+    if name is None:
+        raise CorpusError(
+            f"lfe has no English name for the language {lang!r} (it knows {', '.join(NAMES)});"
+            " use {lang} in the spec, or a folder of <lang>.txt files"
+        )
+    return name

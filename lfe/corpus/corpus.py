@@ -9,10 +9,13 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from lfe.errors import CorpusError, Problem, listing
 from lfe.records import CorpusDescription, CorpusSelection
+
+if TYPE_CHECKING:
+    from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class Corpus:
     texts: tuple[str, ...]
     selection: CorpusSelection = CorpusSelection()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if len(self.texts) != len(self.langs) * len(self.sids):
             raise ValueError(
                 f"{len(self.texts)} texts for {len(self.langs)} languages x {len(self.sids)} sids"
@@ -83,7 +86,7 @@ def row_label(lang: str, sid: str) -> str:
     return f"{lang}/{sid}"
 
 
-def rows_fingerprint(langs, sids, texts) -> str:
+def rows_fingerprint(langs: Sequence[str], sids: Sequence[str], texts: Sequence[str]) -> str:
     """sha256 of (lang, sid, text) rows as JSON lines: a corpus's identity, recomputable from a
     store."""
     digest = hashlib.sha256()
@@ -188,10 +191,10 @@ def _complete_sids(
         lines = [
             f"  {lang} lacks {len(sids)} sid(s): {listing(sids)}" for lang, sids in missing.items()
         ]
-        raise CorpusError(
+        raise CorpusError.naming(
             f"{name} is incomplete: every sid must exist in every language.\n"
             + "\n".join(lines)
-            + "\nAdd the missing texts, choose languages with --langs, or pass --drop-incomplete "
+            + "\nAdd the missing texts, choose languages with `langs`, or pass `drop_incomplete` "
             "to keep only the sids present in every language."
         )
     sids = [sid for sid in all_sids if all(sid in sids_of[lang] for lang in langs)]

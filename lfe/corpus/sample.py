@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lfe.corpus.codes import english_in
 from lfe.corpus.corpus import Corpus
@@ -20,6 +22,27 @@ from lfe.corpus.sources import hf
 from lfe.corpus.write import write_directory, write_tsv
 from lfe.errors import CorpusError, Problem
 from lfe.records import ChoiceItem
+
+if TYPE_CHECKING:
+    from typing import Sequence
+
+
+@dataclass(frozen=True)
+class SampleFiles:
+    """What ``sample_corpus`` wrote: the probing rows, and the held-out files with ``holdout``."""
+
+    probe: Path  # probe.tsv, for `lfe extract`
+    holdout: Path | None = None  # holdout.tsv: the held-out rows (steering prompts)
+    holdout_texts: Path | None = None  # holdout/<lang>.txt, for `lfe ablate --eval`
+    choice: Path | None = None  # choice.jsonl, for `lfe ablate --choice`
+
+    def written(self) -> list[tuple[str, Path]]:
+        """(kind, path) of every file written, in the fields' order."""
+        return [
+            (field.name, path)
+            for field in fields(self)
+            if (path := getattr(self, field.name)) is not None
+        ]
 
 
 def _rows(corpus: Corpus, sids: list[str]) -> list[tuple[str, str, str]]:
@@ -105,33 +128,21 @@ def sample_corpus(
     seed: int,
     holdout: int = 0,
     out_dir: str | Path | None = None,
-    langs=None,
+    langs: Sequence[str] | None = None,
     drop_incomplete: bool = False,
-) -> dict[str, Path]:
+) -> SampleFiles:
     """Write probe.tsv, and with ``holdout``: holdout.tsv, holdout/<lang>.txt and choice.jsonl."""
     if out_dir is None and str(path).startswith(hf.PREFIX):
-        raise CorpusError(
-            f"{path} is a Hugging Face dataset: pass --out-dir for what is drawn from it"
+        raise CorpusError.naming(
+            f"{path} is a Hugging Face dataset: pass `out_dir` for what is drawn from it"
         )
     corpus = read_corpus(path, langs=langs, drop_incomplete=drop_incomplete)
     probe, held = split(corpus, samples, holdout, seed)
     out = Path(out_dir) if out_dir else Path(path).with_suffix("")
     out.mkdir(parents=True, exist_ok=True)
-    written = {"probe": write_tsv(out / "probe.tsv", _rows(corpus, probe))}
+    written = SampleFiles(probe=write_tsv(out / "probe.tsv", _rows(corpus, probe)))
     if held:
-        held_rows = _rows(corpus, held)
-        written["holdout"] = write_tsv(out / "holdout.tsv", held_rows)
-        written["holdout_texts"] = write_directory(
-            out / "holdout",
-            {lang: [text for l, _, text in held_rows if l == lang] for lang in corpus.langs},
-        )
-        ending = english_in(corpus.langs) or corpus.langs[0]
-        items = choice_task(corpus, held, seed=seed, ending_lang=ending, avoid=frozenset(probe))
-        written["choice"] = out / "choice.jsonl"
-        written["choice"].write_text(
-            "".join(json.dumps(item.to_dict(), ensure_ascii=False) + "\n" for item in items),
-            encoding="utf-8",
-        )
+        written = _held_out_files(out, corpus, probe, held, seed, written.probe)
     (out / "split.json").write_text(
         json.dumps(
             {
@@ -148,20 +159,43 @@ def sample_corpus(
     return written
 
 
+def _held_out_files(
+    out: Path, corpus: Corpus, probe: list[str], held: list[str], seed: int, probe_file: Path
+) -> SampleFiles:
+    """holdout.tsv, holdout/<lang>.txt and choice.jsonl of the held-out sids ``held``."""
+    held_rows = _rows(corpus, held)
+    ending = english_in(corpus.langs) or corpus.langs[0]
+    items = choice_task(corpus, held, seed=seed, ending_lang=ending, avoid=frozenset(probe))
+    choice = out / "choice.jsonl"
+    choice.write_text(
+        "".join(json.dumps(item.to_dict(), ensure_ascii=False) + "\n" for item in items),
+        encoding="utf-8",
+    )
+    return SampleFiles(
+        probe=probe_file,
+        holdout=write_tsv(out / "holdout.tsv", held_rows),
+        holdout_texts=write_directory(
+            out / "holdout",
+            {lang: [text for l, _, text in held_rows if l == lang] for lang in corpus.langs},
+        ),
+        choice=choice,
+    )
+
+
 def read_choice_items(path: str | Path) -> list[ChoiceItem]:
     """The items of a choice task (JSONL, the layout ``choice_task`` writes); ``CorpusError`` naming
     the line."""
     items = []
     if not Path(path).is_file():
-        raise CorpusError(
-            f"{path} is not a file; --choice takes the JSONL that `lfe corpus sample --holdout` "
+        raise CorpusError.naming(
+            f"{path} is not a file; `choice` takes the JSONL that `lfe corpus sample --holdout` "
             "writes (choice.jsonl)"
         )
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
-        raise CorpusError(
-            f"{path} is not UTF-8 text; --choice takes a JSONL file (choice.jsonl)"
+        raise CorpusError.naming(
+            f"{path} is not UTF-8 text; `choice` takes a JSONL file (choice.jsonl)"
         ) from None
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -169,8 +203,8 @@ def read_choice_items(path: str | Path) -> list[ChoiceItem]:
         try:
             item = json.loads(line)
         except json.JSONDecodeError:
-            raise CorpusError(
-                f"{path}:{number}: not a JSON line; --choice takes the JSONL that "
+            raise CorpusError.naming(
+                f"{path}:{number}: not a JSON line; `choice` takes the JSONL that "
                 "`lfe corpus sample --holdout` writes (choice.jsonl)"
             ) from None
         endings = item.get("endings") if isinstance(item, dict) else None

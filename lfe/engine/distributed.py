@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lfe.corpus import Corpus
 from lfe.engine.loop import run_blocks
@@ -22,6 +23,9 @@ from lfe.errors import StoreError
 from lfe.models.loading import LoadedModel, load
 from lfe.records import ExtractSettings, ModelSource
 from lfe.store import ActivationStore
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 RETRIES = 3  # a task that raises (say, out of memory on one worker) is retried this often
 _LAST_MODEL: dict = {}  # per worker process: the model of the last task
@@ -75,7 +79,7 @@ def block_task(
 
 
 def extract_on_cluster(
-    client,
+    client: Client,
     path: Path,
     sources: list[ModelSource],
     names: list[str],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lfe.corpus import Corpus
 from lfe.engine.distributed import extract_on_cluster
@@ -24,6 +25,9 @@ from lfe.store.integrity import restored
 from lfe.store.lock import writer_lock
 from lfe.store.store import is_empty_folder
 
+if TYPE_CHECKING:
+    from distributed import Client
+
 
 def extract(
     model: str | list[str],
@@ -35,7 +39,7 @@ def extract(
     name: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
-    client=None,
+    client: Client | None = None,
     random_init: int | None = None,
 ) -> list[CheckpointReport]:
     """Extract pooled activations of ``corpus`` for each revision of ``model`` into the store
@@ -114,25 +118,25 @@ def load_for(source: ModelSource, settings: ExtractSettings) -> LoadedModel:
     from lfe.models.vllm_engine import vllm_problem
 
     if problem := vllm_problem(source, loaded):
-        raise ModelError(f"{source.spec}: {problem}")
+        raise ModelError.naming(f"{source.spec}: {problem}")
     return loaded
 
 
 def _open_store(path: Path, corpus: Corpus, overwrite: bool) -> ActivationStore:
     if path.exists() and not is_empty_folder(path):
         if not os.access(path, os.W_OK):
-            raise StoreError(
-                f"{path} is read-only for this user; fix its permissions or pass another --out"
+            raise StoreError.naming(
+                f"{path} is read-only for this user; fix its permissions or pass another `out`"
             )
         store = restored(path, corpus)
         stored = store.corpus
         if stored.fingerprint == corpus.fingerprint:
             return store
         if not overwrite:
-            raise StoreError(
+            raise StoreError.naming(
                 f"{path} holds activations of another corpus"
                 f" ({_corpus_differences(stored, corpus.describe())}); pass the same corpus and"
-                " selection, --overwrite to replace the store, or another --out"
+                " selection, `overwrite` to replace the store, or another `out`"
             )
         ActivationStore.remove(path)
     return ActivationStore.create(

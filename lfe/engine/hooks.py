@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
 import torch
 
 from lfe.kernels import masked_mean_pool, masked_positive_count
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from lfe.models.families.base import FamilyAdapter
 
 
 class PoolingHooks:
@@ -17,7 +23,9 @@ class PoolingHooks:
     ``__exit__`` even when the forward pass raises.
     """
 
-    def __init__(self, adapter, out: torch.Tensor, counts: torch.Tensor | None = None):
+    def __init__(
+        self, adapter: FamilyAdapter, out: torch.Tensor, counts: torch.Tensor | None = None
+    ) -> None:
         self.adapter = adapter
         self.out = out  # [max_batch, L, K]
         # [max_batch, L, K] int32: pooled tokens where each neuron fired, or None
@@ -45,5 +53,5 @@ class PoolingHooks:
             self._hooks.enter_context(self.adapter.on_firing(self._count))
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._hooks.__exit__(*exc)

@@ -115,11 +115,11 @@ class BatchLanding:
         max_batch: int,
         width: int,
         store_dtype: str,
-        device,
-        writer,
+        device: torch.device,
+        writer: BackgroundWriter,
         labels: np.ndarray,
         positive: bool = False,
-    ):
+    ) -> None:
         self.on_gpu = device.type == "cuda"
         self.positive = positive  # positive counts [B, L, K] int32 land with the rows
         self.host_counts = [
@@ -200,11 +200,11 @@ class BatchLanding:
             bad = self.labels[span][sorted(batch[i] for i in np.flatnonzero(~flags[0]))]
             overflow = (flags[1] & ~flags[0]).any()
             hint = (
-                "; they overflow float16: pass --store-dtype float32"
+                "; they overflow float16: pass `store_dtype` float32"
                 if overflow
-                else "; try --dtype float32"
+                else "; try `dtype` float32"
             )
-            raise LfeError(f"non-finite activations for {listing(bad)}{hint}")
+            raise LfeError.naming(f"non-finite activations for {listing(bad)}{hint}")
         rows[batch] = host.numpy()
         norms[batch] = host_norms.numpy()
         if positive is not None and host_counts is not None:

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -26,6 +26,11 @@ from lfe.models.tokens import Encoded, encode
 from lfe.records import CheckpointMeta, ExtractSettings, ModelSource
 from lfe.store import ActivationStore, Checkpoint
 from lfe.store.schema import checkpoint_name_error
+
+if TYPE_CHECKING:
+    from typing import Sequence
+
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
 Loader = Callable[[ModelSource, ExtractSettings], LoadedModel]
 
@@ -67,10 +72,10 @@ class Prepared:
 
 def checkpoint_sources(
     model: str | list[str],
-    revisions=(None,),
+    revisions: Sequence[str | None] = (None,),
     name: str | None = None,
     random_init: int | None = None,
-):
+) -> tuple[list[ModelSource], list[str]]:
     """The model sources to extract and their checkpoint names; clear errors for clashes."""
     revisions = tuple(revisions) or (None,)
     if not isinstance(model, str) and (revisions != (None,) or name is not None):
@@ -84,9 +89,7 @@ def checkpoint_sources(
     else:
         sources = [resolve_source(path, random_init=random_init) for path in model]
     if not sources:
-        raise LfeError(
-            "no checkpoints to extract: the --checkpoints pattern matched no model directory"
-        )
+        raise LfeError.naming("no checkpoints to extract: the `pattern` matched no model directory")
     names = [name or source.default_name for source in sources]
     for checkpoint_name in names:
         if problem := checkpoint_name_error(checkpoint_name):
@@ -154,10 +157,10 @@ def _resumable(
     if stored == identity(source, settings):
         return checkpoint
     if not overwrite:
-        raise StoreError(
+        raise StoreError.naming(
             f"checkpoint {name!r} in {store.path} was made with other inputs"
             f" ({diff_nested(stored, identity(source, settings))}); rerun with the same model and"
-            " settings to resume, pass --name to add another checkpoint, or --overwrite to"
+            " settings to resume, pass `name` to add another checkpoint, or `overwrite` to"
             " replace it"
         )
     store.delete_checkpoint(name)
@@ -190,9 +193,9 @@ def _model_changed(
         if stored != now
     ]
     if changed and not overwrite:
-        raise StoreError(
+        raise StoreError.naming(
             f"checkpoint {checkpoint.name!r} in {store.path} was written by a model with other"
-            f" {' and '.join(changed)}; pass --overwrite to replace it or --name to add this model"
+            f" {' and '.join(changed)}; pass `overwrite` to replace it or `name` to add this model"
             " as another checkpoint"
         )
     if changed:
@@ -280,7 +283,7 @@ def _transformers_version() -> str:
     return transformers.__version__
 
 
-def pad_id(tokenizer) -> int:
+def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
     """Any id works for padding (it is masked out of attention and pooling); prefer the
     tokenizer's."""
     for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
@@ -289,16 +292,21 @@ def pad_id(tokenizer) -> int:
     return 0
 
 
-def tokenize(tokenizer, corpus: Corpus, settings: ExtractSettings, config) -> Encoded:
+def tokenize(
+    tokenizer: PreTrainedTokenizerBase,
+    corpus: Corpus,
+    settings: ExtractSettings,
+    config: PretrainedConfig,
+) -> Encoded:
     """Every row's token ids and pooled positions under the special-tokens policy
     (``lfe.models.tokens``)."""
     tokens = encode(tokenizer, corpus.texts, settings.special_tokens, settings.max_tokens)
     labels = corpus.row_labels()
     empty = [labels[i] for i, pooled in enumerate(tokens.pooled) if not any(pooled)]
     if empty:
-        raise LfeError(
+        raise LfeError.naming(
             f"these texts have no tokens to pool: {listing(empty)}; remove them or pass"
-            " --special-tokens include"
+            " `special_tokens` include"
         )
     limit = context_length(config)
     if limit is not None:
@@ -308,8 +316,8 @@ def tokenize(tokenizer, corpus: Corpus, settings: ExtractSettings, config) -> En
             if len(ids) > limit
         ]
         if long:
-            raise LfeError(
+            raise LfeError.naming(
                 f"{len(long)} text(s) are longer than the model's context of {limit} tokens:"
-                f" {listing(long)}; pass --max-tokens {limit} to truncate them"
+                f" {listing(long)}; pass `max_tokens` {limit} to truncate them"
             )
     return tokens

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, ContextManager, Iterator, Protocol
 
 import torch
 
@@ -19,6 +19,9 @@ from lfe.engine.hooks import PoolingHooks
 from lfe.engine.prepare import Prepared, pad_id
 from lfe.log import logger
 from lfe.models.loading import context_length
+
+if TYPE_CHECKING:
+    from lfe.models.families.base import FamilyAdapter
 
 # [B, L, K] float32 means, [B, L, K] int32 positive counts or None
 Pooled = tuple[torch.Tensor, torch.Tensor | None]
@@ -44,7 +47,7 @@ def padded_batches(
     padding_side: str,
     pad: int,
     block_pooled: list[list[bool]] | None = None,
-):
+) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Yield (row indices within the block, input_ids, mask, positions, pooling mask) for one
     block's batch plan."""
     assert batch_tokens is not None, "resolve the settings first (lfe.engine.settings.resolved)"
@@ -53,7 +56,14 @@ def padded_batches(
         yield (batch, *pad_batch([block_ids[i] for i in batch], pad, padding_side, pooled))
 
 
-def forward(model, adapter, input_ids, mask, positions, device) -> None:
+def forward(
+    model: torch.nn.Module,
+    adapter: FamilyAdapter,
+    input_ids: torch.Tensor,
+    mask: torch.Tensor,
+    positions: torch.Tensor,
+    device: torch.device | str,
+) -> None:
     """One forward pass of the decoder without its LM head: the logits are never needed."""
     kwargs = {"position_ids": positions.to(device)} if adapter.takes_position_ids else {}
     model.base_model(
@@ -65,13 +75,13 @@ class HfRunner:
     """transformers: padded batches through the decoder, pooled by hooks into one preallocated
     buffer."""
 
-    def __init__(self, prepared: Prepared):
+    def __init__(self, prepared: Prepared) -> None:
         self.loaded, self.settings = prepared.loaded, prepared.checkpoint.meta.settings
 
     def plan(self, ids: list[list[int]], pooled: list[list[bool]]) -> list[Batch]:
         pad = pad_id(self.loaded.tokenizer)
         return [
-            Batch(rows, inputs)
+            Batch(rows, tuple(inputs))
             for rows, *inputs in padded_batches(
                 ids, self.settings.batch_tokens, self.settings.padding_side, pad, pooled
             )
@@ -103,7 +113,7 @@ class HfRunner:
 class VllmRunner:
     """vLLM: packed batches, one engine step each, pooled by lfe's hooks in vLLM's worker."""
 
-    def __init__(self, prepared: Prepared):
+    def __init__(self, prepared: Prepared) -> None:
         self.prepared, self.settings = prepared, prepared.checkpoint.meta.settings
 
     def plan(self, ids: list[list[int]], pooled: list[list[bool]]) -> list[Batch]:

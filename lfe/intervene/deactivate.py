@@ -15,12 +15,18 @@ of the up projection is not (its bias still flows). Two forms:
 from __future__ import annotations
 
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 import torch
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
-def _layer_masks(mask, n_layers: int, n_neurons: int) -> np.ndarray:
+    from lfe.models.families.base import FamilyAdapter
+
+
+def _layer_masks(mask: ArrayLike, n_layers: int, n_neurons: int) -> np.ndarray:
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != (n_layers * n_neurons,):
         raise ValueError(f"mask has shape {mask.shape}, expected ({n_layers * n_neurons},)")
@@ -28,7 +34,7 @@ def _layer_masks(mask, n_layers: int, n_neurons: int) -> np.ndarray:
 
 
 @contextmanager
-def deactivated(adapter, mask):
+def deactivated(adapter: FamilyAdapter, mask: ArrayLike) -> Iterator[None]:
     """Zero the down-projection weights of the neurons where ``mask`` [layers x neurons] is True."""
     saved = []
     try:
@@ -50,7 +56,9 @@ def deactivated(adapter, mask):
 
 
 @contextmanager
-def row_masks(adapter, table, ids: torch.Tensor, fused: bool | None = None):
+def row_masks(
+    adapter: FamilyAdapter, table: ArrayLike, ids: torch.Tensor, fused: bool | None = None
+) -> Iterator[None]:
     """Multiply each batch row b's neurons by ``table[ids[b]]`` (1 keeps, 0 deactivates) in every
     layer.
 
@@ -85,14 +93,16 @@ def row_masks(adapter, table, ids: torch.Tensor, fused: bool | None = None):
 
 
 @contextmanager
-def _fused_activations(adapter, kind: str, keep: torch.Tensor, ids: torch.Tensor):
+def _fused_activations(
+    adapter: FamilyAdapter, kind: str, keep: torch.Tensor, ids: torch.Tensor
+) -> Iterator[None]:
     """Each layer's activation computed by the masked-activation kernel with its mask rows."""
     from lfe.kernels import masked_activation
 
     tables = {}
 
-    def activate_in(layer: int):
-        def activate(x, up):
+    def activate_in(layer: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        def activate(x: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
             # this layer's [M, K] table, moved to the device once
             if (layer, x.device) not in tables:
                 tables[layer, x.device] = keep[:, layer].to(x.device)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 LOGIT_BYTES = 1 << 30  # float32 logits held at once; batches of windows are sized to it
 
@@ -50,7 +53,11 @@ def window_pieces(
 
 @torch.inference_mode()
 def negative_log_likelihood(
-    model, ids: list[int], window: int, stride: int | None = None, prefix: Sequence[int] = ()
+    model: torch.nn.Module,
+    ids: list[int],
+    window: int,
+    stride: int | None = None,
+    prefix: Sequence[int] = (),
 ) -> tuple[float, int]:
     """(summed negative log-likelihood, scored tokens) of the token stream ``ids``.
 
@@ -91,7 +98,11 @@ def perplexity(nll: float, tokens: int) -> float:
 
 @torch.inference_mode()
 def ending_scores(
-    model, tokenizer, context: str, endings: list[str], prefix: Sequence[int] = ()
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    context: str,
+    endings: list[str],
+    prefix: Sequence[int] = (),
 ) -> list[float]:
     """Log-likelihood of each ending after ``prefix`` + ``context`` (ending tokens only, summed)."""
     device = next(model.parameters()).device
@@ -113,14 +124,24 @@ def ending_scores(
 GENERATION_BATCH = 16  # prompts generated together (left-padded)
 
 
-def greedy(model, tokenizer, prompt: str, max_new_tokens: int, prefix: Sequence[int] = ()) -> str:
+def greedy(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    prompt: str,
+    max_new_tokens: int,
+    prefix: Sequence[int] = (),
+) -> str:
     """The greedy continuation of ``prefix`` + ``prompt``."""
     return greedy_batch(model, tokenizer, [prompt], max_new_tokens, prefix)[0]
 
 
 @torch.inference_mode()
 def greedy_batch(
-    model, tokenizer, prompts: Sequence[str], max_new_tokens: int, prefix: Sequence[int] = ()
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    max_new_tokens: int,
+    prefix: Sequence[int] = (),
 ) -> list[str]:
     """The greedy continuations of ``prefix`` + each prompt, generated in left-padded batches."""
     device = next(model.parameters()).device

@@ -11,7 +11,7 @@ before every piece of text either way.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import ContextManager, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, ContextManager, Iterator, Protocol, Sequence
 
 from lfe.intervene.deactivate import deactivated
 from lfe.intervene.evaluate import (
@@ -25,15 +25,23 @@ from lfe.models.forcing import forced
 from lfe.models.loading import LoadedModel
 from lfe.records import ModelSource
 
+if TYPE_CHECKING:
+    from typing import Sequence
+
+    from numpy.typing import ArrayLike
+    from transformers import PreTrainedTokenizerBase
+
+    from lfe.models.vllm_engine import VllmModel
+
 
 class Evaluator(Protocol):
     """What the causal experiments need of a model; ``tokenizer`` is its transformers tokenizer."""
 
     tokenizer: object
 
-    def deactivated(self, mask) -> ContextManager: ...
+    def deactivated(self, mask: ArrayLike) -> ContextManager: ...
 
-    def forced(self, mask, values) -> ContextManager: ...
+    def forced(self, mask: ArrayLike, values: ArrayLike) -> ContextManager: ...
 
     def negative_log_likelihood(
         self, ids: list[int], window: int, stride: int | None, prefix: Sequence[int]
@@ -51,22 +59,26 @@ class Evaluator(Protocol):
 class HfEvaluator:
     """transformers: the loaded model itself."""
 
-    def __init__(self, loaded: LoadedModel):
+    def __init__(self, loaded: LoadedModel) -> None:
         self.loaded, self.tokenizer = loaded, loaded.tokenizer
 
-    def deactivated(self, mask):
+    def deactivated(self, mask: ArrayLike) -> ContextManager:
         return deactivated(self.loaded.adapter, mask)
 
-    def forced(self, mask, values):
+    def forced(self, mask: ArrayLike, values: ArrayLike) -> ContextManager:
         return forced(self.loaded.adapter, mask, values)
 
-    def negative_log_likelihood(self, ids, window, stride, prefix):
+    def negative_log_likelihood(
+        self, ids: list[int], window: int, stride: int | None, prefix: Sequence[int]
+    ) -> tuple[float, int]:
         return negative_log_likelihood(self.loaded.model, ids, window, stride, prefix)
 
-    def ending_scores(self, context, endings, prefix):
+    def ending_scores(self, context: str, endings: list[str], prefix: Sequence[int]) -> list[float]:
         return ending_scores(self.loaded.model, self.tokenizer, context, endings, prefix)
 
-    def greedy_batch(self, prompts, max_new_tokens, prefix):
+    def greedy_batch(
+        self, prompts: Sequence[str], max_new_tokens: int, prefix: Sequence[int]
+    ) -> list[str]:
         return greedy_batch(self.loaded.model, self.tokenizer, prompts, max_new_tokens, prefix)
 
 
@@ -74,27 +86,31 @@ class VllmEvaluator:
     """vLLM: a ``lfe.models.vllm_engine.VllmModel`` and the transformers tokenizer lfe feeds it ids
     from."""
 
-    def __init__(self, engine, tokenizer):
+    def __init__(self, engine: VllmModel, tokenizer: PreTrainedTokenizerBase) -> None:
         self.engine, self.tokenizer = engine, tokenizer
 
-    def deactivated(self, mask):
+    def deactivated(self, mask: ArrayLike) -> ContextManager:
         return self.engine.deactivated(mask)
 
-    def forced(self, mask, values):
+    def forced(self, mask: ArrayLike, values: ArrayLike) -> ContextManager:
         return self.engine.forced(mask, values)
 
-    def negative_log_likelihood(self, ids, window, stride, prefix):
+    def negative_log_likelihood(
+        self, ids: list[int], window: int, stride: int | None, prefix: Sequence[int]
+    ) -> tuple[float, int]:
         scored = self.engine.negative_log_likelihoods(window_pieces(ids, window, stride, prefix))
         return sum(nll for nll, _ in scored), sum(count for _, count in scored)
 
-    def ending_scores(self, context, endings, prefix):
+    def ending_scores(self, context: str, endings: list[str], prefix: Sequence[int]) -> list[float]:
         context_ids = [*prefix, *self._ids(context)]
         pieces = [
             ([*context_ids, *self._ids(" " + ending)], len(context_ids)) for ending in endings
         ]
         return [-nll for nll, _ in self.engine.negative_log_likelihoods(pieces)]
 
-    def greedy_batch(self, prompts, max_new_tokens, prefix):
+    def greedy_batch(
+        self, prompts: Sequence[str], max_new_tokens: int, prefix: Sequence[int]
+    ) -> list[str]:
         outputs = self.engine.greedy(
             [[*prefix, *self._ids(prompt)] for prompt in prompts], max_new_tokens
         )

@@ -8,12 +8,19 @@ The harness is optional (``pip install 'lfe[eval]'``). It tokenizes and batches 
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-from typing import Any, Callable
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from lfe.errors import LfeError, Problem, listing
 
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
 EXTRA = "pip install 'lfe[eval]'"
+# lfe's own task configs (the paper's cross-lingual XStoryCloze), found beside the harness's
+LFE_TASKS = Path(__file__).with_name("harness_tasks")
 
 
 def harness() -> Any:
@@ -27,26 +34,44 @@ def harness() -> Any:
     return lm_eval
 
 
+@contextmanager
+def _harness_failures(tasks: list[str]) -> Iterator[None]:
+    """What the harness raises while it runs the tasks (a dataset it cannot load, a task config it
+    cannot read) as one ``LfeError`` naming the tasks and the harness's own reason."""
+    try:
+        yield
+    except LfeError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the harness and datasets raise any type for a bad task or dataset
+        why = (str(error).strip().splitlines() or [""])[-1] or type(error).__name__
+        sentence = f"{listing(tasks)}: lm-evaluation-harness failed ({type(error).__name__}: {why})"
+        raise LfeError.of(Problem("lm_eval", sentence)) from None
+
+
 class HarnessRunner:
     """The harness bound to one loaded model and a set of tasks, checked to exist before anything
     runs."""
 
     def __init__(
         self,
-        model,
-        tokenizer,
+        model: torch.nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
         tasks: tuple[str, ...],
         *,
         limit: int | None = None,
         include: str | None = None,
+        metadata: dict[str, str] | None = None,
         seed: int = 0,
-    ):
+    ) -> None:
         lm_eval = harness()
         from lm_eval.models.huggingface import HFLM
         from lm_eval.tasks import TaskManager
 
         self.lm_eval, self.tasks, self.limit, self.seed = lm_eval, list(tasks), limit, seed
-        self.manager = TaskManager(include_path=include) if include else TaskManager()
+        self.manager = TaskManager(
+            include_path=[str(LFE_TASKS), *([include] if include else [])],
+            metadata=metadata or None,
+        )
         unknown = [task for task in tasks if task not in self.manager.all_tasks]
         if unknown:
             sentence = (
@@ -66,7 +91,7 @@ class HarnessRunner:
 
     def scores(self, live: Callable[[], Any] = nullcontext) -> dict[str, float]:
         """{"task metric": value} of every task, evaluated inside ``live()`` (a region's mask)."""
-        with live():
+        with live(), _harness_failures(self.tasks):
             results = self.lm_eval.simple_evaluate(
                 model=self.model,
                 tasks=self.tasks,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from typing import Iterable
+from typing import Any, Iterable
 
 from lfe.corpus.codes import short_code
 from lfe.records import OTHER, SHARES, SOURCE, TARGET, LanguageShares
@@ -31,7 +31,7 @@ NO_TEXT = "none"  # a continuation with nothing to identify (empty, digits, punc
 
 
 @functools.lru_cache(maxsize=1)
-def _identifier():
+def _identifier() -> Any:
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     return LanguageIdentifier.from_model_file(MODEL_FILE)

@@ -5,6 +5,11 @@ installed) and the torch reference elsewhere; ``LFE_KERNELS=torch|triton`` force
 Triton module is imported only when first used, so ``import lfe`` never imports Triton.
 """
 
+from __future__ import annotations
+
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 from lfe.kernels._settings import HAS_TRITON, use_triton
 from lfe.kernels.reference import (
     ACTIVATIONS,
@@ -16,14 +21,19 @@ from lfe.kernels.reference import (
     packed_positive_count_torch,
 )
 
+if TYPE_CHECKING:
+    import torch
 
-def _triton():
+
+def _triton() -> ModuleType:
     from lfe.kernels import triton_kernels
 
     return triton_kernels
 
 
-def masked_mean_pool(x, mask, out=None):
+def masked_mean_pool(
+    x: torch.Tensor, mask: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-sample mean of ``x`` [B, T, K] over the tokens where ``mask`` [B, T] is set -> [B, K]
     float32."""
     if use_triton(x):
@@ -31,7 +41,7 @@ def masked_mean_pool(x, mask, out=None):
     return masked_mean_pool_torch(x, mask, out)
 
 
-def masked_positive_count(x, mask):
+def masked_positive_count(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Per-sample count of the tokens where ``mask`` [B, T] is set and ``x`` [B, T, K] > 0 -> [B, K]
     int32."""
     if use_triton(x):
@@ -39,7 +49,7 @@ def masked_positive_count(x, mask):
     return masked_positive_count_torch(x, mask)
 
 
-def packed_mean_pool(x, offsets):
+def packed_mean_pool(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """Per-sample mean of packed rows ``x`` [tokens, K], sample s = rows offsets[s]:offsets[s+1] ->
     [S, K]."""
     if use_triton(x):
@@ -47,7 +57,7 @@ def packed_mean_pool(x, offsets):
     return packed_mean_pool_torch(x, offsets)
 
 
-def packed_positive_count(x, offsets):
+def packed_positive_count(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """Per-sample count of packed rows ``x`` [tokens, K] > 0, sample s = rows
     offsets[s]:offsets[s+1] -> [S, K] int32."""
     if use_triton(x):
@@ -55,7 +65,9 @@ def packed_positive_count(x, offsets):
     return packed_positive_count_torch(x, offsets)
 
 
-def grouped_column_stats(a, groups, n_groups):
+def grouped_column_stats(
+    a: torch.Tensor, groups: torch.Tensor, n_groups: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(Σa, Σa², Σ_{i<j} a_i a_j) per group and column of ``a`` [n, K], groups [n] -> three [G,
     K]."""
     if use_triton(a):
@@ -63,7 +75,9 @@ def grouped_column_stats(a, groups, n_groups):
     return grouped_column_stats_torch(a, groups, n_groups)
 
 
-def masked_activation(kind, x, up, table, ids):
+def masked_activation(
+    kind: str, x: torch.Tensor, up: torch.Tensor | None, table: torch.Tensor, ids: torch.Tensor
+) -> torch.Tensor:
     """act(x) [* up] with each batch row's neurons multiplied by ``table[ids[row]]``."""
     if use_triton(x):
         return _triton().masked_activation_triton(kind, x, up, table, ids)

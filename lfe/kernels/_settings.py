@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 PATHS = ("auto", "torch", "triton")
@@ -15,7 +19,7 @@ def block_size(n: int, cap: int) -> int:
     return max(16, min(cap, 1 << max(0, (n - 1).bit_length())))
 
 
-def use_triton(tensor) -> bool:
+def use_triton(tensor: torch.Tensor) -> bool:
     """Triton for CUDA tensors when it is installed; ``LFE_KERNELS=torch|triton`` forces a path.
 
     Forcing ``triton`` on CPU tensors needs Triton's interpreter (``TRITON_INTERPRET=1``, set before

@@ -63,7 +63,7 @@ def _specs(launch: dict) -> dict:
     settings."""
     from lfe.kernels import triton_kernels as tk
 
-    def pointer(dtype):
+    def pointer(dtype: torch.dtype) -> tuple[str, str]:
         return (f"*{dtype}", _ALIGNED)
 
     # widths and strides are multiples of 16; token and row counts not

@@ -16,7 +16,7 @@ from lfe.records import parse_device
 
 
 class TorchPanels:
-    def __init__(self, device: str = "cuda"):
+    def __init__(self, device: str = "cuda") -> None:
         self.device = torch.device(parse_device(device))
         if self.device.type == "cuda" and not torch.cuda.is_available():
             problem = Problem(

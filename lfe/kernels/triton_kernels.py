@@ -73,7 +73,7 @@ def _masked_mean_pool_kernel(
     BLOCK_T: tl.constexpr,
     BLOCK_K: tl.constexpr,
     NUM_STAGES: tl.constexpr,
-):
+) -> None:
     b = tl.program_id(0).to(tl.int64)
     ks = tl.program_id(1).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
     first, last = _real_span(w_ptr, b, T)
@@ -137,7 +137,7 @@ def _masked_positive_count_kernel(
     BLOCK_T: tl.constexpr,
     BLOCK_K: tl.constexpr,
     NUM_STAGES: tl.constexpr,
-):
+) -> None:
     b = tl.program_id(0).to(tl.int64)
     ks = tl.program_id(1).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
     first, last = _real_span(w_ptr, b, T)
@@ -192,7 +192,7 @@ def _segment_sums_kernel(
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
     NUM_STAGES: tl.constexpr,
-):
+) -> None:
     s = tl.program_id(0).to(tl.int64)
     ks = tl.program_id(1).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
     start = tl.load(offsets_ptr + s)
@@ -274,7 +274,7 @@ def _grouped_stats_kernel(
     BLOCK_G: tl.constexpr,
     VALUE_PARTS: tl.constexpr,
     SQUARE_PARTS: tl.constexpr,
-):
+) -> None:
     """One program per (column block, 16 groups) walks all rows once, in their own order.
 
     Each step's rows go to their groups by a one-hot [BLOCK_G, BLOCK_N] product, so rows need not be
@@ -313,7 +313,9 @@ STATS_OPTIONS = {"enable_fp_fusion": False}
 BFLOAT16_PIECES = {torch.bfloat16: (1, 2), torch.float16: (2, 3), torch.float32: (3, 3)}
 
 
-def grouped_column_stats_triton(a: torch.Tensor, groups: torch.Tensor, n_groups: int):
+def grouped_column_stats_triton(
+    a: torch.Tensor, groups: torch.Tensor, n_groups: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Same contract as ``grouped_column_stats_torch``: one pass over ``a`` in its own row order."""
     if a.dtype not in BFLOAT16_PIECES:
         raise TypeError(
@@ -361,7 +363,7 @@ def _masked_activation_kernel(
     KIND: tl.constexpr,
     GATED: tl.constexpr,
     BLOCK_K: tl.constexpr,
-):
+) -> None:
     row = tl.program_id(0).to(tl.int64)  # one (batch row, token) pair
     ks = tl.program_id(1).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
     inside = ks < K

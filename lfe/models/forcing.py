@@ -7,13 +7,19 @@ masked-activation kernel only scales neurons."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import torch
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from lfe.models.families.base import NeuronSite
+
 
 @contextmanager
-def forced(adapter, mask, values):
+def forced(adapter: NeuronSite, mask: ArrayLike, values: ArrayLike) -> Iterator[None]:
     """Set the neurons where ``mask`` [layers x neurons] is True to ``values`` [layers x neurons],
     at every position of every forward pass in the block; an empty mask leaves the model untouched
     (no hook)."""

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -24,6 +24,9 @@ from lfe.models.families import adapter_class, adapter_for
 from lfe.models.families.base import FamilyAdapter
 from lfe.records import MODEL_DTYPES, ModelSource, SourceKind
 from lfe.wheels import cache_dir, file_sha256
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
 TORCH_DTYPES = {name: getattr(torch, name) for name in MODEL_DTYPES}
 
@@ -125,7 +128,7 @@ def converted_gguf(path: str | Path, cache: str | Path | None = None) -> Path:
     return target
 
 
-def load_config(source: ModelSource):
+def load_config(source: ModelSource) -> PretrainedConfig:
     """The model's config; ``ModelError`` if it cannot be read or its family is unsupported."""
     from transformers import AutoConfig
 
@@ -144,7 +147,7 @@ def load_config(source: ModelSource):
     return config
 
 
-def load_model(source: ModelSource, dtype: str = "float32", device: str = "cpu"):
+def load_model(source: ModelSource, dtype: str = "float32", device: str = "cpu") -> tuple[Any, Any]:
     """Load (model, tokenizer) in ``dtype`` on ``device``, in eval mode."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -233,7 +236,7 @@ def files_signature(source: ModelSource) -> str | None:
     return digest.hexdigest()
 
 
-def context_length(config) -> int | None:
+def context_length(config: PretrainedConfig) -> int | None:
     """The longest input the model's positions allow; None for models without a limit (ALiBi)."""
     for key in ("max_position_embeddings", "n_positions"):
         if getattr(config, key, None):
@@ -253,7 +256,7 @@ def weights_hash(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def tokenizer_fingerprint(tokenizer) -> str:
+def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     """sha256 of the tokenizer's full definition (vocabulary, merges, normalisation)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     text = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))

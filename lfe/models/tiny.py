@@ -8,9 +8,13 @@ hub can be reached: tests, benchmarks and the offline demo use them. Their token
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 # One example config per registered model type (see lfe/models/families/registry.py): width, depth,
 # heads.
@@ -135,7 +139,7 @@ def byte_tokenizer(bos: bool = False) -> PreTrainedTokenizerFast:
     )
 
 
-def tiny_config(model_type: str, size: str = "tiny"):
+def tiny_config(model_type: str, size: str = "tiny") -> PretrainedConfig:
     """A transformers config of ``model_type`` at one of ``SIZES``."""
     dims = SIZES[size]
     # A vocabulary larger than the byte tokenizer's 259 ids only adds unused rows, as in real

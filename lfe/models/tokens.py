@@ -12,9 +12,12 @@ prefix (``special_prefix``) before each piece they feed, unless the policy is ``
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 from lfe.records import SPECIAL_TOKENS
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 class Encoded(NamedTuple):
@@ -24,7 +27,12 @@ class Encoded(NamedTuple):
     pooled: list[list[bool]]
 
 
-def encode(tokenizer, texts: Sequence[str], policy: str, max_tokens: int | None = None) -> Encoded:
+def encode(
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    policy: str,
+    max_tokens: int | None = None,
+) -> Encoded:
     """Every text's token ids under ``policy``, truncated to ``max_tokens``, with the pooled
     positions."""
     if policy not in SPECIAL_TOKENS:
@@ -44,7 +52,7 @@ def encode(tokenizer, texts: Sequence[str], policy: str, max_tokens: int | None 
     return Encoded(ids, pooled)
 
 
-def special_prefix(tokenizer, policy: str) -> list[int]:
+def special_prefix(tokenizer: PreTrainedTokenizerBase, policy: str) -> list[int]:
     """The special tokens the tokenizer puts before a text (``[<bos>]`` for Gemma), or [] under
     ``none``."""
     if policy == "none":

@@ -14,6 +14,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,7 +54,7 @@ class TrainingSettings(Record):
     learning_rate: float = 2e-3
     seed: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         from lfe.errors import Problem
         from lfe.models.tiny import SIZES
         from lfe.records.base import not_one_of, not_positive, refuse
@@ -86,7 +87,9 @@ def train_series(
     steps = settings.steps
     save_steps = sorted(set(save_steps if save_steps is not None else default_save_steps(steps)))
     if not save_steps or save_steps[0] < 0 or save_steps[-1] > steps:
-        raise LfeError(f"save steps must lie between 0 and --steps {steps}, got {save_steps}")
+        raise LfeError.naming(
+            f"save steps must lie between 0 and `steps` {steps}, got {save_steps}"
+        )
     rng = np.random.default_rng(settings.seed)
     stream = _token_stream(texts, rng, settings.seq_len)
     model, optimizer, schedule = _trainer(settings)
@@ -124,13 +127,13 @@ def _token_stream(texts: list[str], rng: np.random.Generator, seq_len: int) -> n
         ]
     )
     if len(stream) < seq_len + 1:
-        raise LfeError(
-            f"the texts hold {len(stream)} tokens; training needs more than --seq-len {seq_len}"
+        raise LfeError.naming(
+            f"the texts hold {len(stream)} tokens; training needs more than `seq_len` {seq_len}"
         )
     return stream
 
 
-def _trainer(settings: TrainingSettings):
+def _trainer(settings: TrainingSettings) -> Any:
     """(a seeded fresh BLOOM model in training mode, AdamW, warm-up then cosine schedule)."""
     from transformers import AutoModelForCausalLM
 
@@ -149,7 +152,12 @@ def _trainer(settings: TrainingSettings):
 
 
 def _save(
-    model, out: Path, step: int, loss: float | None, settings: TrainingSettings, n_texts: int
+    model: torch.nn.Module,
+    out: Path,
+    step: int,
+    loss: float | None,
+    settings: TrainingSettings,
+    n_texts: int,
 ) -> Path:
     """``checkpoint-<step>``: the model, its tokenizer and a trainer_state.json with the step and
     settings."""

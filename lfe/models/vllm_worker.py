@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -32,6 +33,9 @@ import torch
 from lfe.kernels import packed_mean_pool, packed_positive_count
 from lfe.models.families.base import NeuronSite, VllmPoints, numbered_modules
 from lfe.models.forcing import forced
+
+if TYPE_CHECKING:
+    from typing import Any
 
 STATE = "_lfe_state"  # the attribute of vLLM's model that holds lfe's state in each worker
 
@@ -42,7 +46,7 @@ class VllmSite(NeuronSite):
 
     read = "input"
 
-    def __init__(self, model: torch.nn.Module, points: VllmPoints, family: str):
+    def __init__(self, model: torch.nn.Module, points: VllmPoints, family: str) -> None:
         self.name = family
         if points.activation is not None:  # the family's own activation where vLLM computes another
             parent, attribute, make = points.activation
@@ -54,7 +58,7 @@ class VllmSite(NeuronSite):
         # field
         self.n_neurons = int(self.neuron_modules[0].input_size_per_partition)
 
-    def firing_values(self, output):
+    def firing_values(self, output: Any) -> torch.Tensor:
         """The gate half of a fused gate-up projection's output ([gate | up] on this worker's
         shard)."""
         # vLLM's linear layers return (out, bias)
@@ -75,7 +79,7 @@ class WorkerState:
     """The batch being run and its pooled rows; the forced neurons; kept on vLLM's model as
     ``STATE``."""
 
-    def __init__(self, site: VllmSite, max_rows: int, positive: bool, rank: int):
+    def __init__(self, site: VllmSite, max_rows: int, positive: bool, rank: int) -> None:
         device = next(site.neuron_modules[0].parameters()).device
         self.site, self.rank = site, rank
         self.sums = torch.zeros(
@@ -149,11 +153,13 @@ class WorkerState:
         )
 
 
-def _state(model) -> WorkerState:
+def _state(model: torch.nn.Module) -> WorkerState:
     return getattr(model, STATE)
 
 
-def bind(model, points: VllmPoints, family: str, max_rows: int, positive: bool) -> tuple[int, int]:
+def bind(
+    model: torch.nn.Module, points: VllmPoints, family: str, max_rows: int, positive: bool
+) -> tuple[int, int]:
     """Install lfe's hooks on this worker's model; returns its (layers, neurons per layer)."""
     from vllm.distributed import get_tensor_model_parallel_rank
 
@@ -161,7 +167,7 @@ def bind(model, points: VllmPoints, family: str, max_rows: int, positive: bool) 
     state = WorkerState(site, max_rows, positive, get_tensor_model_parallel_rank())
     setattr(model, STATE, state)
 
-    def step_hook(module, args, kwargs):
+    def step_hook(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
         input_ids = kwargs.get("input_ids", args[0] if args else None)
         positions = kwargs.get("positions", args[1] if len(args) > 1 else None)
         state.step(input_ids, positions)
@@ -173,13 +179,13 @@ def bind(model, points: VllmPoints, family: str, max_rows: int, positive: bool) 
     return site.n_layers, site.n_neurons
 
 
-def begin(model, prompts: list[list[int]], pooled: list[list[bool]]) -> None:
+def begin(model: torch.nn.Module, prompts: list[list[int]], pooled: list[list[bool]]) -> None:
     """The next ``generate`` runs these prompts (a batch's token ids and pooled positions)."""
     _state(model).begin(prompts, pooled)
 
 
 def take(
-    model, rows: int, to_host: bool
+    model: torch.nn.Module, rows: int, to_host: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None, list[int], int]:
     """(pooled [rows, L, K] float32, positive counts or None, rows never seen whole, steps) of the
     last batch."""
@@ -192,13 +198,13 @@ def take(
     return sums, counts, missing, state.steps
 
 
-def force(model, mask: np.ndarray, values: np.ndarray) -> None:
+def force(model: torch.nn.Module, mask: np.ndarray, values: np.ndarray) -> None:
     """Hold the neurons where ``mask`` [L x all neurons] is True at ``values`` until ``release``."""
     state = _state(model)
     state.forcing.close()
     state.forcing.enter_context(forced(state.site, state.shard(mask), state.shard(values)))
 
 
-def release(model) -> None:
+def release(model: torch.nn.Module) -> None:
     """Let the forced neurons go (a no-op when none are held)."""
     _state(model).forcing.close()

@@ -35,11 +35,13 @@ class AblationSettings(Record):
     lm_eval: tuple[str, ...] = ()  # lm-evaluation-harness tasks run with every mask live
     lm_eval_limit: int | None = None  # at most this many documents of each task (None: all)
     lm_eval_include: str | None = None  # a folder of the user's own harness task YAMLs
+    # the harness's metadata, handed to every task (lfe's XStoryCloze tasks: "dataset_path")
+    lm_eval_metadata: dict[str, str] = field(default_factory=dict)
     # BACKENDS: the engine the model runs on; a record without one ran on transformers
     backend: str = "hf"
     tensor_parallel: int = 1  # GPUs one vLLM model is split over
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         refuse(
             device_problems(self.device)
             + not_positive(

@@ -35,7 +35,7 @@ class AnalysisSettings(Record):
     arithmetic: str = "numpy"
     peers: PeerSettings = PeerSettings()  # the peers' methods run beside the z-scores
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         problems = negative(seed=self.seed, null=self.null) + not_positive(
             null_neurons=self.null_neurons
         )

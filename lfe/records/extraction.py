@@ -110,7 +110,7 @@ class ExtractSettings(Record):
     backend: str = "hf"  # BACKENDS; a stored checkpoint without one was made by transformers
     tensor_parallel: int = 1  # GPUs one vLLM model is split over (vLLM only)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         problems = not_positive(
             batch_tokens=self.batch_tokens,
             max_tokens=self.max_tokens,

@@ -4,9 +4,13 @@ regions."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lfe.errors import Problem, SettingsError
 from lfe.records.base import Record, negative, not_positive, refuse
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ZSCORE, LAPE, AP = "zscore", "lape", "ap"
 METHODS = (ZSCORE, LAPE, AP)  # the paper's, Tang et al.'s, Kojima et al.'s
@@ -28,7 +32,7 @@ class PeerSettings(Record):
     ap_top_k: int = 1000  # AP: each language's neurons with the highest average precision
     shuffles: int = 20  # label shuffles for each method's chance level (0: none)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         refuse(
             [
                 Problem("methods", f"{method!r} is not one of {', '.join(METHODS)}, all")
@@ -45,7 +49,7 @@ class PeerSettings(Record):
         )
 
     @classmethod
-    def parse(cls, chosen: tuple[str, ...], **parameters) -> "PeerSettings":
+    def parse(cls, chosen: tuple[str, ...], **parameters: Any) -> "PeerSettings":
         """From ``--method``'s names ("zscore", "lape", "ap", several of them, or "all")."""
         names = METHODS if chosen == ("all",) else chosen
         unknown = [name for name in names if name not in METHODS]

@@ -43,7 +43,7 @@ class SteerSettings(Record):
     backend: str = "hf"
     tensor_parallel: int = 1  # GPUs one vLLM model is split over
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         refuse(
             device_problems(self.device)
             + not_positive(max_new_tokens=self.max_new_tokens, tensor_parallel=self.tensor_parallel)

@@ -24,7 +24,8 @@ from lfe.records import (
 )
 from lfe.report import figures as draw
 from lfe.report.causal import causal_section
-from lfe.report.markdown import ablation_report, analysis_report, evolution_report
+from lfe.report.evolution import ABLATION_EVOLUTION, EVOLUTION, evolution_report
+from lfe.report.markdown import ablation_report, analysis_report
 from lfe.report.methods import FIGURE as METHODS_FIGURE
 from lfe.report.methods import methods_figure, methods_tables
 from lfe.report.steering import write_steering
@@ -125,8 +126,8 @@ def write_evolution(
     evolution_table(rows, folder / "evolution.csv")
     drawn = []
     if figures:
-        for filename, figure in draw.EVOLUTION.items():
-            if filename == draw.ABLATION_EVOLUTION and all(
+        for filename, figure in EVOLUTION.items():
+            if filename == ABLATION_EVOLUTION and all(
                 row.own_region_increase is None for row in rows
             ):
                 continue  # no ablation was stored

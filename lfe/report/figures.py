@@ -2,20 +2,22 @@
 
 One checkpoint's figures are drawn from what the store keeps: its ``AnalysisRecord`` (and, for the
 similarity map, the stored map with its rows in language blocks), a path and an optional title
-prefix (the checkpoint's name); the evolution figures take ``EvolutionRow``s and the x axis. Each
-writes one PNG.
+prefix (the checkpoint's name); each writes one PNG (the evolution figures:
+``lfe.report.evolution``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from lfe.analysis.evolution import by_series
-from lfe.records import AnalysisRecord, EvolutionRow
+from lfe.records import AnalysisRecord
 from lfe.report.plotting import layer_axis, pyplot, save, title
+
+if TYPE_CHECKING:
+    pass
 
 SIMILARITY_MAP = "similarity_map.png"
 
@@ -174,162 +176,3 @@ def ablation_heatmap(increase: dict[str, dict[str, float]], path: Path, prefix: 
     axes.set_title(title(prefix, "perplexity increase, percent"))
     figure.colorbar(image, ax=axes, shrink=0.8, label="log10(1 + increase %)")
     return save(figure, path)
-
-
-# -- evolution over checkpoints and model sizes: each takes the rows of `lfe evolve`'s table
-# ---------
-
-
-def _x_axis(axes, x: str, rows: list[EvolutionRow]) -> None:
-    axes.set_xlabel("training step" if x == "step" else "parameters")
-    values = [row.x(x) or 0 for row in rows]
-    positive = [value for value in values if value > 0]
-    if x == "params" or (positive and max(positive) / min(positive) > 100):
-        if 0 in values:  # step 0 (the initial weights) stays on the axis
-            axes.set_xscale("symlog", linthresh=max(1, min(positive, default=1)))
-        else:
-            axes.set_xscale("log")
-
-
-def evolution_alignment(rows: list[EvolutionRow], x: str, path: Path) -> Path:
-    """LRDS and SADS of the whole model against the step or the size, with 95% intervals (paper Fig.
-    4)."""
-    plt = pyplot()
-    figure, panels = plt.subplots(1, 2, figsize=(11, 4.2))
-    for axes, key, heading in (
-        (panels[0], "lrds", "LRDS (language separation)"),
-        (panels[1], "sads", "SADS (semantic alignment)"),
-    ):
-        for name, series in by_series(rows).items():
-            xs = [row.x(x) for row in series]
-            (line,) = axes.plot(
-                xs, [getattr(row, key) for row in series], marker="o", markersize=3, label=name
-            )
-            if getattr(series[0], f"{key}_low") is not None:
-                axes.fill_between(
-                    xs,
-                    [getattr(row, f"{key}_low") for row in series],
-                    [getattr(row, f"{key}_high") for row in series],
-                    color=line.get_color(),
-                    alpha=0.2,
-                    linewidth=0,
-                )
-        axes.axhline(0, color="grey", linewidth=0.5)
-        _x_axis(axes, x, rows)
-        axes.set_title(heading)
-    panels[0].legend(fontsize="small")
-    return save(figure, path)
-
-
-def evolution_regions(rows: list[EvolutionRow], x: str, path: Path) -> Path:
-    """SKLR and each language's key-region size against the step or the size (paper Fig. 5)."""
-    plt = pyplot()
-    figure, panels = plt.subplots(1, 2, figsize=(11, 4.2))
-    styles = ["-", "--", ":", "-."]
-    for index, (name, series) in enumerate(by_series(rows).items()):
-        xs = [row.x(x) for row in series]
-        panels[0].plot(
-            xs, [row.sklr_percent for row in series], marker="o", markersize=3, label=name
-        )
-        for lang in series[0].region_percent:
-            panels[1].plot(
-                xs,
-                [row.region_percent[lang] for row in series],
-                styles[index % len(styles)],
-                marker="o",
-                markersize=2,
-                label=lang if index == 0 else None,
-            )
-    panels[0].set_ylabel("SKLR, percent of all neurons")
-    panels[0].set_title("Size of all key linguistic regions")
-    panels[0].legend(fontsize="small")
-    panels[1].set_ylabel("percent of all neurons")
-    panels[1].set_title(
-        "Key region per language" + (" (line style: series)" if len(by_series(rows)) > 1 else "")
-    )
-    panels[1].legend(fontsize="x-small", ncol=2)
-    for axes in panels:
-        _x_axis(axes, x, rows)
-    return save(figure, path)
-
-
-def evolution_layers(rows: list[EvolutionRow], x: str, path: Path) -> Path:
-    """Share of each layer in all key neurons, per checkpoint, and its centre of depth (paper Fig.
-    7)."""
-    plt = pyplot()
-    groups = by_series(rows)
-    figure, panels = plt.subplots(
-        1, len(groups) + 1, figsize=(4.5 * (len(groups) + 1), 4.2), squeeze=False
-    )
-    for axes, (name, series) in zip(panels[0], groups.items()):
-        shares = np.array(
-            [np.sum(list(row.key_neurons_per_layer.values()), axis=0) for row in series],
-            dtype=float,
-        )
-        shares /= np.maximum(shares.sum(axis=1, keepdims=True), 1)
-        image = axes.imshow(
-            shares.T, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest"
-        )
-        axes.set_xticks(
-            range(len(series)), [str(row.x(x)) for row in series], rotation=60, fontsize="x-small"
-        )
-        axes.set_yticks(range(shares.shape[1]))
-        axes.set_xlabel("training step" if x == "step" else "parameters")
-        axes.set_ylabel("layer")
-        axes.set_title(f"{name}: share of key neurons per layer", fontsize="small")
-        figure.colorbar(image, ax=axes, shrink=0.8)
-    centre = panels[0][-1]
-    for name, series in groups.items():
-        centre.plot(
-            [row.x(x) for row in series],
-            [row.key_layer_center for row in series],
-            marker="o",
-            markersize=3,
-            label=name,
-        )
-    centre.set_ylim(0, 1)
-    centre.set_ylabel("centre of key neurons in depth (0 first, 1 last layer)")
-    _x_axis(centre, x, rows)
-    centre.legend(fontsize="small")
-    return save(figure, path)
-
-
-def evolution_ablation(rows: list[EvolutionRow], x: str, path: Path) -> Path:
-    """Perplexity increase from switching off each language's own region vs its random twin, per
-    checkpoint."""
-    plt = pyplot()
-    figure, axes = plt.subplots(figsize=(7.5, 4.2))
-    for name, series in by_series(
-        [row for row in rows if row.own_region_increase is not None]
-    ).items():
-        xs = [row.x(x) for row in series]
-        (line,) = axes.plot(
-            xs,
-            [row.own_region_increase for row in series],
-            marker="o",
-            markersize=3,
-            label=f"{name}: own region",
-        )
-        if series[0].random_twin_increase is not None:
-            axes.plot(
-                xs,
-                [row.random_twin_increase for row in series],
-                "--",
-                color=line.get_color(),
-                label=f"{name}: random twin",
-            )
-    axes.set_yscale("symlog")
-    axes.set_ylabel("perplexity increase, percent (mean over languages)")
-    _x_axis(axes, x, rows)
-    axes.set_title("Deactivating key regions")
-    axes.legend(fontsize="small")
-    return save(figure, path)
-
-
-ABLATION_EVOLUTION = "evolution_ablation.png"
-EVOLUTION = {  # the figures of `lfe evolve`, by file name
-    "evolution_alignment.png": evolution_alignment,
-    "evolution_regions.png": evolution_regions,
-    "evolution_layers.png": evolution_layers,
-    ABLATION_EVOLUTION: evolution_ablation,
-}

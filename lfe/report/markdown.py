@@ -3,6 +3,8 @@ table, an evolution table. Each function returns the text; ``lfe.report`` writes
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from lfe.corpus import row_label
@@ -11,12 +13,12 @@ from lfe.records import (
     AblationTable,
     Alignment,
     AnalysisRecord,
-    EvolutionRow,
-    EvolutionSettings,
     Generation,
-    SeriesTrend,
 )
 from lfe.report.methods import methods_section
+
+if TYPE_CHECKING:
+    from lfe.records import NullSummary
 
 ANALYSIS_FIGURES = {  # file -> caption, in the order the report shows them after the similarity map
     "region_sizes.png": "region sizes",
@@ -164,7 +166,7 @@ def _trained_against_controls(record: AnalysisRecord) -> list[str]:
         return []
     whole, regions = record.whole, record.region_null
 
-    def chance(null) -> str:
+    def chance(null: NullSummary | None) -> str:
         return "-" if null is None else f"{null.mean:.4f}"
 
     rows = [
@@ -327,49 +329,3 @@ def ablation_report(table: AblationTable, generations: list[Generation] | None) 
         lines.append("")
     lines.append("![heatmap](table.png)")
     return "\n".join(lines)
-
-
-def evolution_report(
-    rows: list[EvolutionRow],
-    settings: EvolutionSettings,
-    trends: dict[str, SeriesTrend],
-    figures: list[str],
-) -> str:
-    """The evolution table, the rank correlations with the x axis, and the figures."""
-    x, analysis = settings.x, settings.analysis
-    lines = [
-        f"# Evolution against {'the training step' if x == 'step' else 'the parameter count'}",
-        "",
-        (
-            f"Key neurons: {analysis.rule}; {analysis.n_boot} bootstrap resamples (seed"
-            f" {analysis.seed}) for the 95% intervals."
-        ),
-        "",
-        (
-            f"| series | checkpoint | {x} | LRDS | SADS | SKLR % | key-neuron depth (0 first, 1"
-            " last) | own-region PPL increase % |"
-        ),
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        own = row.own_region_increase
-        lines.append(
-            f"| {row.series} | {row.checkpoint}{' (duplicate)' if row.duplicate_of else ''} | "
-            f"{row.x(x)} | {row.lrds:.4f} | {row.sads:.4f} | {row.sklr_percent:.2f} | "
-            f"{row.key_layer_center:.3f} | {'' if own is None else f'{own:.0f}'} |"
-        )
-    lines += [
-        "",
-        "Spearman rank correlation with the x axis (+1: rises throughout, -1: falls throughout):",
-        "",
-        "| series | " + " | ".join(SeriesTrend.__dataclass_fields__) + " |",
-        "|---|" + "---|" * len(SeriesTrend.__dataclass_fields__),
-    ]
-    lines += [
-        f"| {name} | " + " | ".join(f"{value:+.2f}" for value in trend.to_dict().values()) + " |"
-        for name, trend in trends.items()
-    ]
-    if figures:
-        lines.append("")
-        lines += [f"![{filename}]({filename})" for filename in figures]
-    return "\n".join(lines) + "\n"

@@ -74,21 +74,33 @@ def ablation_table(table: AblationTable, path: Path) -> Path:
 
 
 def evolution_table(rows: list[EvolutionRow], path: Path) -> Path:
-    """evolution.csv: ``EvolutionRow.CSV_COLUMNS``, each language's key-region percent, then each
+    """evolution.csv: ``EvolutionRow.CSV_COLUMNS``, each language's key-region percent with its
+    chance level (the null's mean and 95th percentile, p) and the excess over it, then each
     harness score."""
     langs = sorted({lang for row in rows for lang in row.region_percent})
     tasks = sorted({key for row in rows for key in row.harness_full or {}})
+    parts = ("region_percent", "region_null_mean", "region_null_p95", "region_p")
     return write_csv(
         path,
         [
             *EvolutionRow.CSV_COLUMNS,
-            *(f"region_percent_{lang}" for lang in langs),
+            *(f"{part}_{lang}" for lang in langs for part in (*parts, "region_above_chance")),
             *(f"harness_full {key}" for key in tasks),
         ],
         [
-            [getattr(row, key) for key in EvolutionRow.CSV_COLUMNS]
-            + [row.region_percent.get(lang) for lang in langs]
+            [row.column(key) for key in EvolutionRow.CSV_COLUMNS]
+            + [value for lang in langs for value in _region_columns(row, lang)]
             + [(row.harness_full or {}).get(key) for key in tasks]
             for row in rows
         ],
     )
+
+
+def _region_columns(row: EvolutionRow, lang: str) -> list[float | None]:
+    """``lang``'s key-region percent, its null's mean, 95th percentile and p, and the excess."""
+    null = row.region_null.get(lang)
+    return [
+        row.region_percent.get(lang),
+        *((None, None, None) if null is None else (null.mean, null.p95, null.p_value)),
+        row.region_above_chance.get(lang),
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import zarr
@@ -14,6 +15,11 @@ from lfe.records import CheckpointMeta
 from lfe.store.chunks import write_row_block
 from lfe.store.schema import write_failure
 
+if TYPE_CHECKING:
+    from typing import Iterable
+
+    import dask.array as da
+
 
 class Checkpoint:
     """``checkpoints/<name>`` of a store: rows [samples, layers x neurons] in row blocks, one chunk
@@ -22,7 +28,7 @@ class Checkpoint:
     Opening is lazy: arrays are read only when indexed.
     """
 
-    def __init__(self, name: str, group: zarr.Group):
+    def __init__(self, name: str, group: zarr.Group) -> None:
         self.name = name
         self._group = group
 
@@ -198,13 +204,13 @@ class Checkpoint:
                 missing.append(int(block))
         return missing
 
-    def mark_pending(self, blocks) -> None:
+    def mark_pending(self, blocks: Iterable[int]) -> None:
         """Clear the done flags of ``blocks``, so the next ``lfe extract`` recomputes exactly
         those."""
         for block in blocks:
             self.done[int(block)] = False
 
-    def as_dask(self, array: str = "pooled"):
+    def as_dask(self, array: str = "pooled") -> da.Array:
         """``array`` (pooled, or positive if kept) as a lazy dask array, one dask chunk per store
         chunk."""
         import dask.array as da

@@ -15,6 +15,7 @@ import socket
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from lfe.errors import StoreError
 from lfe.store.schema import write_failure
@@ -28,7 +29,7 @@ def lock_path(store: str | Path) -> Path:
 
 
 @contextmanager
-def writer_lock(store: str | Path, command: str = "lfe extract"):
+def writer_lock(store: str | Path, command: str = "lfe extract") -> Iterator[None]:
     """Hold the store's writer lock for the ``with`` block; ``StoreError`` naming the holder if
     taken."""
     path = lock_path(store)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence, TypeVar
+from typing import Iterator, Sequence, TypeVar
 
 import numpy as np
 import zarr
@@ -151,7 +151,7 @@ class CheckpointRecords:
             return dict(group[name].attrs["lfe"])
 
     @contextmanager
-    def _damaged_record(self, kind: str, name: str):
+    def _damaged_record(self, kind: str, name: str) -> Iterator[None]:
         """Reading ``kind/name``: damaged metadata or chunks become one ``StoreError`` that names
         the repair."""
         try:

@@ -26,6 +26,7 @@ import shutil
 import uuid
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import zarr
@@ -43,6 +44,9 @@ from lfe.store.schema import (
     write_failure,
 )
 from lfe.version import __version__
+
+if TYPE_CHECKING:
+    from typing import Sequence
 
 
 def _parses(path: Path) -> bool:
@@ -62,7 +66,7 @@ def is_empty_folder(path: Path) -> bool:
 class ActivationStore(CheckpointRecords):
     """A run's store. Create with ``ActivationStore.create``, open with ``ActivationStore.open``."""
 
-    def __init__(self, path: str | Path, group: zarr.Group):
+    def __init__(self, path: str | Path, group: zarr.Group) -> None:
         self.path = Path(path)
         self._group = group
 
@@ -96,7 +100,12 @@ class ActivationStore(CheckpointRecords):
 
     @classmethod
     def create(
-        cls, path: str | Path, corpus: CorpusDescription, langs, sids, texts
+        cls,
+        path: str | Path,
+        corpus: CorpusDescription,
+        langs: Sequence[str],
+        sids: Sequence[str],
+        texts: Sequence[str],
     ) -> "ActivationStore":
         """Create a store atomically: it is built beside ``path`` and renamed into place."""
         path = Path(os.path.abspath(path))  # "." has no name to build beside
@@ -111,8 +120,8 @@ class ActivationStore(CheckpointRecords):
             )
         # it is renamed into place: the shell would be left in a deleted folder
         if path == Path.cwd():
-            raise StoreError(
-                f"{path} is the folder you are in; name a new folder for the store, e.g. --out"
+            raise StoreError.naming(
+                f"{path} is the folder you are in; name a new folder for the store, e.g. `out`"
                 " run.zarr"
             )
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +145,7 @@ class ActivationStore(CheckpointRecords):
             raise
         return cls.open(path, mode="r+")
 
-    def write_corpus(self, langs, sids, texts) -> None:
+    def write_corpus(self, langs: Sequence[str], sids: Sequence[str], texts: Sequence[str]) -> None:
         """(Re)write the corpus arrays: the rows' languages, sids and texts, in row order."""
         shutil.rmtree(self.path / "corpus", ignore_errors=True)
         corpus_group = self._group.create_group("corpus", overwrite=True)
@@ -264,8 +273,8 @@ class ActivationStore(CheckpointRecords):
         """``checkpoint``, or the store's only one; a store with none or several (and no choice) is
         an error."""
         if checkpoint is None and len(names := self.selected()) > 1:
-            raise StoreError(
-                f"{self.path} has several checkpoints ({', '.join(names)}); pass --checkpoint"
+            raise StoreError.naming(
+                f"{self.path} has several checkpoints ({', '.join(names)}); pass `checkpoint`"
             )
         return checkpoint or self.selected()[0]
 

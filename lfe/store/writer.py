@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import Any
 
 _STOP = object()
 
 
 class BackgroundWriter:
-    def __init__(self, write: Callable[..., None], max_pending: int = 2):
+    def __init__(self, write: Callable[..., None], max_pending: int = 2) -> None:
         self._write = write
         self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
         self._error: BaseException | None = None
@@ -30,7 +34,7 @@ class BackgroundWriter:
                 except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
                     self._error = error
 
-    def submit(self, *args) -> None:
+    def submit(self, *args: Any) -> None:
         """Queue one write; blocks while the queue is full; raises a failed write's error."""
         self._raise()
         self._queue.put(args)
@@ -49,7 +53,12 @@ class BackgroundWriter:
     def __enter__(self) -> "BackgroundWriter":
         return self
 
-    def __exit__(self, kind, error, traceback) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         if error is None:
             self.close()
         else:

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from lfe.analysis.controls import control_regions
-from lfe.corpus import read_corpus
+from lfe.corpus.eval_text import read_eval_texts
 from lfe.corpus.read import read_records
 from lfe.corpus.sample import read_choice_items
 from lfe.errors import LfeError, Problem
@@ -69,7 +69,7 @@ def ablate(
         settings.dtype,
         model_device(settings.backend, settings.device),
     )
-    texts, eval_sids = read_eval_texts(settings.evaluation, langs)
+    held_out = read_eval_texts(settings.evaluation, langs)
     # checked before any evaluation
     items = read_choice_items(settings.choice) if settings.choice else None
     # prompts need not be parallel
@@ -81,12 +81,13 @@ def ablate(
             settings.lm_eval,
             limit=settings.lm_eval_limit,
             include=settings.lm_eval_include,
+            metadata=settings.lm_eval_metadata,
             seed=settings.seed,
         )
         if settings.lm_eval
         else None
     )
-    _warn_if_probed(opened, eval_sids)
+    _warn_if_probed(opened, held_out.sids)
     # the store's special-tokens policy, in every evaluation: the prefix it feeds before each piece
     # of text
     policy = opened.checkpoint(checkpoint).meta.settings.special_tokens
@@ -103,7 +104,7 @@ def ablate(
         "checkpoint": checkpoint,
         "weights": loaded.weights_hash,
         "prefix": prefix,
-        "texts": texts,
+        "texts": held_out.texts,
         "items": [item.to_dict() for item in items] if items else None,
         "settings": params.to_dict(),
         "masks": _digests(columns),
@@ -122,7 +123,7 @@ def ablate(
         longest=longest,
     ) as evaluator:
         tokens, table = _perplexities(
-            evaluator, columns, texts, window, settings.stride, prefix, journal
+            evaluator, columns, held_out.texts, window, settings.stride, prefix, journal
         )
         generations = (
             _generations(evaluator, columns, prompts, settings.max_new_tokens, prefix, journal)
@@ -164,7 +165,7 @@ def ablate(
     return result
 
 
-def _warn_if_probed(opened: ActivationStore, eval_sids: set[str]) -> None:
+def _warn_if_probed(opened: ActivationStore, eval_sids: frozenset[str]) -> None:
     shared = eval_sids & set(opened.labels()[1].tolist())
     if shared:
         logger.warning(
@@ -245,32 +246,6 @@ def _columns(
         **controls.regions,
     }
     return columns, controls.twins
-
-
-def read_eval_texts(path: str | Path, langs: list[str]) -> tuple[dict[str, str], set[str]]:
-    """({lang: text}, sids) from a folder of <lang>.txt files or a corpus file of held-out sids."""
-    path = Path(path)
-    if path.is_dir():
-        texts = {
-            lang: (path / f"{lang}.txt").read_text(encoding="utf-8")
-            for lang in langs
-            if (path / f"{lang}.txt").exists()
-        }
-        sids: set[str] = set()
-    else:
-        corpus = read_corpus(path)
-        texts = {
-            lang: "\n".join(
-                text for row_lang, text in zip(corpus.row_langs(), corpus.texts) if row_lang == lang
-            )
-            for lang in langs
-            if lang in corpus.langs
-        }
-        sids = set(corpus.sids)
-    missing = [lang for lang in langs if lang not in texts]
-    if missing:
-        raise LfeError(f"no evaluation text for {', '.join(missing)} in {path}")
-    return texts, sids
 
 
 def _perplexities(

@@ -5,13 +5,22 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lfe.analysis import analyze
 from lfe.errors import PanelReadError, StoreError
 from lfe.records import LAPE, AnalysisRecord, AnalysisSettings, RandomWeights
 from lfe.report import write_analysis
-from lfe.store import ActivationStore
+from lfe.store import ActivationStore, Checkpoint
 from lfe.workflows.paths import beside, writable_store
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from distributed import Client
+
+    from lfe.analysis.checkpoint import AnalysisResult
+    from lfe.analysis.streaming import PanelMath
 
 
 def analyze_store(
@@ -33,7 +42,7 @@ def analyze_store(
     folder = Path(out) if out is not None else beside(store, "analysis")
     kept = writable_store(store, "analysis", folder)
     opened = kept or ActivationStore.open(store)
-    panels_math = None  # numpy on the CPU
+    panels_math: PanelMath | None = None  # numpy on the CPU
     if device != "cpu":
         from lfe.kernels.panels import TorchPanels
 
@@ -65,8 +74,12 @@ def analyze_store(
 
 
 def _analysis(
-    opened: ActivationStore, data, settings: AnalysisSettings, progress: bool, panels_math
-):
+    opened: ActivationStore,
+    data: Checkpoint,
+    settings: AnalysisSettings,
+    progress: bool,
+    panels_math: PanelMath | None,
+) -> AnalysisResult:
     """One complete checkpoint's ``AnalysisResult``, with the peers' methods if ``settings`` asks
     for them."""
     name, store = data.name, opened.path
@@ -104,7 +117,7 @@ def _analysis(
 
 
 def analyze_on_cluster(
-    client, store: str | Path, checkpoint: str | list[str] = "all", **options
+    client: Client, store: str | Path, checkpoint: str | list[str] = "all", **options: Any
 ) -> dict[str, AnalysisRecord]:
     """``analyze_store`` with one task per checkpoint on a Dask cluster; each checkpoint's record.
 

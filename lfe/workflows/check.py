@@ -11,12 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lfe.errors import DamagedStoreError, listing
 from lfe.store import SCHEMA_VERSION, ActivationStore
 from lfe.store.lock import writer_lock
+
+if TYPE_CHECKING:
+    from lfe.store import Checkpoint
 
 
 class Level(StrEnum):
@@ -166,7 +170,7 @@ def _check_checkpoint(
             Level.ERROR,
             where,
             "shapes do not match the metadata: " + "; ".join(wrong),
-            "the checkpoint is damaged; extract it again with --overwrite",
+            "the checkpoint is damaged; extract it again (`lfe extract --overwrite`)",
         )
         return
     done = checkpoint.done[:]
@@ -205,7 +209,7 @@ def _check_checkpoint(
 
 
 def _deep_read(
-    checkpoint, done: np.ndarray, known: dict, report: CheckReport, progress: bool
+    checkpoint: Checkpoint, done: np.ndarray, known: dict, report: CheckReport, progress: bool
 ) -> dict[int, str]:
     """Read every chunk of every done block: checksums, non-finite values, norms against the
     rows."""
@@ -251,12 +255,16 @@ def _deep_read(
     return bad
 
 
-def _positive_problem(checkpoint, span: slice, layer: int, tokens: np.ndarray) -> str | None:
+def _positive_problem(
+    checkpoint: Checkpoint, span: slice, layer: int, tokens: np.ndarray
+) -> str | None:
     """Why one block's positive counts of one layer are wrong (unreadable, or above the tokens
     pooled), or None."""
-    width = checkpoint.n_neurons
+    width, positive = checkpoint.n_neurons, checkpoint.positive
+    if positive is None:  # extracted without positive counts: nothing to check
+        return None
     try:
-        counts = checkpoint.positive[span, layer * width : (layer + 1) * width]
+        counts = positive[span, layer * width : (layer + 1) * width]
     except Exception as error:  # noqa: BLE001 - checksum mismatch or undecodable bytes: each codec raises its own type
         return (
             f"layer {layer}'s positive-count chunk is corrupted ({type(error).__name__}: {error})"

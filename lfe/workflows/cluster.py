@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator
 
 from lfe.errors import LfeError, Problem
 
+if TYPE_CHECKING:
+    from distributed import Client
+
 
 @contextmanager
-def cluster(scheduler: str | None = None, workers: int | None = None):
+def cluster(scheduler: str | None = None, workers: int | None = None) -> Iterator[Client | None]:
     """A ``Client`` for ``--scheduler ADDRESS`` or ``--workers N`` (a local cluster), else None."""
     if scheduler is None and workers is None:
         yield None
         return
     if scheduler is not None and workers is not None:
-        raise LfeError(
-            "pass --scheduler (an existing Dask cluster) or --workers (a local one), not both"
+        raise LfeError.naming(
+            "pass `scheduler` (an existing Dask cluster) or `workers` (a local one), not both"
         )
     try:
         from distributed import Client, LocalCluster
@@ -27,9 +31,9 @@ def cluster(scheduler: str | None = None, workers: int | None = None):
         try:
             client = Client(scheduler, timeout="30s")
         except (OSError, ValueError, TypeError) as error:
-            raise LfeError(
+            raise LfeError.naming(
                 f"cannot reach the Dask scheduler at {scheduler!r} ({error}); pass its address as "
-                "tcp://HOST:PORT, or workers=N (--workers N) for a local cluster"
+                "tcp://HOST:PORT, or `workers` N for a local cluster"
             ) from None
         with client:
             yield client

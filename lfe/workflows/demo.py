@@ -59,7 +59,15 @@ class DemoSettings(Record):
         )
 
 
-def run_demo(settings: DemoSettings) -> dict[str, Path]:
+@dataclass(frozen=True)
+class DemoReports:
+    """What ``run_demo`` wrote for a person to read."""
+
+    report: Path  # the trained model's analysis report, with the causal tests appended
+    evolution: Path | None = None  # evolution.md of the training run (None: no training steps)
+
+
+def run_demo(settings: DemoSettings) -> DemoReports:
     """Fetch (or build), extract, analyze, report, and follow a training run; the reports
     written."""
     out = Path(settings.out)
@@ -89,7 +97,7 @@ def run_demo(settings: DemoSettings) -> dict[str, Path]:
             f"{name}: {record.whole.summary()}, SKLR {record.sklr} neurons"
             f" ({record.sklr_percent:.2f}%)"
         )
-    written = {"report": out / "analysis" / settings.model / "report.md"}
+    analysis_report = out / "analysis" / settings.model / "report.md"
     if settings.eval_verses > 0:
         evaluation = (
             _first_lines(out / "sample" / "holdout", out / "eval", settings.eval_verses)
@@ -97,12 +105,13 @@ def run_demo(settings: DemoSettings) -> dict[str, Path]:
             else corpus_path
         )
         prompts = out / "sample" / "holdout.tsv" if sampled else corpus_path
-        _causal_tests(out, model, store, settings, evaluation, prompts, written["report"])
-    if settings.steps > 0:
-        written["evolution"] = _evolution_section(
-            out, training_texts, corpus, settings.steps, analysis
-        )
-    return written
+        _causal_tests(out, model, store, settings, evaluation, prompts, analysis_report)
+    evolution = (
+        _evolution_section(out, training_texts, corpus, settings.steps, analysis)
+        if settings.steps > 0
+        else None
+    )
+    return DemoReports(analysis_report, evolution)
 
 
 def _causal_tests(
@@ -197,10 +206,9 @@ def _corpus_inputs(out: Path, settings: DemoSettings) -> tuple[Path, Path, bool]
         out_dir=out / "sample",
     )
     logger.info(
-        f"held-out rows for evaluation: {written.get('holdout_texts')}, choice task:"
-        f" {written.get('choice')}"
+        f"held-out rows for evaluation: {written.holdout_texts}, choice task: {written.choice}"
     )
-    return written["probe"], source, True
+    return written.probe, source, True
 
 
 def _model(out: Path, settings: DemoSettings) -> Path:

@@ -9,15 +9,25 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lfe.analysis.evolution import duplicates, layer_center, step_from_name, trends
+from lfe.analysis.evolution import (
+    above_chance,
+    duplicates,
+    layer_center,
+    step_from_name,
+    trends,
+)
 from lfe.errors import LfeError, Problem, StoreError
 from lfe.log import logger
-from lfe.records import FULL_MODEL, ZSCORE, EvolutionRow, EvolutionSettings
+from lfe.records import FULL_MODEL, ZSCORE, AnalysisRecord, EvolutionRow, EvolutionSettings
 from lfe.report import write_evolution
 from lfe.store import ActivationStore
 from lfe.workflows.analyze import analyze_on_cluster, analyze_store
 from lfe.workflows.paths import beside
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 def evolve(
@@ -25,7 +35,7 @@ def evolve(
     *,
     out: str | Path | None = None,
     steps: dict[str, int] | None = None,
-    client=None,
+    client: Client | None = None,
     figures: bool = True,
     progress: bool = True,
 ) -> list[EvolutionRow]:
@@ -54,7 +64,7 @@ def evolve(
 
 
 def _analyse_stale(
-    store: str, settings: EvolutionSettings, *, client, figures: bool, progress: bool
+    store: str, settings: EvolutionSettings, *, client: Client, figures: bool, progress: bool
 ) -> None:
     """Analyse the checkpoints of ``store`` whose stored analysis is missing or was made
     otherwise."""
@@ -113,7 +123,7 @@ def _row(
         )
         ablation = None
     whole = record.whole
-    return EvolutionRow(
+    row = EvolutionRow(
         store=str(opened.path),
         series=f"{store_name}:{series}" if several_stores else series,
         checkpoint=name,
@@ -143,6 +153,30 @@ def _row(
         ),
         ablation_params=ablation.params if ablation else None,
     )
+    return _with_chance(row, record)
+
+
+def _with_chance(row: EvolutionRow, record: AnalysisRecord) -> EvolutionRow:
+    """``row`` with the chance levels its checkpoint's analysis computed, and each measure above
+    its chance level (the nulls are the analysis's own, not computed again)."""
+    region_null = record.region_null
+    sklr_null = region_null.sklr_percent if region_null else None
+    by_language = region_null.region_percent if region_null else {}
+    return replace(
+        row,
+        lrds_null=record.whole.lrds_null,
+        sads_null=record.whole.sads_null,
+        sklr_null=sklr_null,
+        region_null=by_language,
+        lrds_above_chance=above_chance(row.lrds, record.whole.lrds_null),
+        sads_above_chance=above_chance(row.sads, record.whole.sads_null),
+        sklr_above_chance=above_chance(row.sklr_percent, sklr_null),
+        region_above_chance={
+            lang: float(row.region_percent[lang] - null.mean)
+            for lang, null in by_language.items()
+            if lang in row.region_percent
+        },
+    )
 
 
 def _flag_duplicates(rows: list[EvolutionRow]) -> list[EvolutionRow]:
@@ -164,11 +198,11 @@ def _check_axis(rows: list[EvolutionRow], x: str) -> None:
     if not unknown:
         return
     if x == "step":
-        raise LfeError(
+        raise LfeError.naming(
             f"cannot tell the training step of {', '.join(unknown)} from its name or files; "
-            f"pass --step {unknown[0]}=N for each"
+            f"pass `steps` {unknown[0]}=N for each"
         )
-    raise LfeError(
+    raise LfeError.naming(
         f"the store does not record the parameter count of {', '.join(unknown)} (extracted by an"
-        " older lfe); extract them again with --overwrite, or use --x step"
+        " older lfe); extract them again (`lfe extract --overwrite`), or use `x` step"
     )

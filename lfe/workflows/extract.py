@@ -39,7 +39,7 @@ def extract_corpus(
     """Extract ``model`` (or every checkpoint folder ``pattern`` matches) over the corpus file into
     ``out``."""
     if (model is None) == (pattern is None):
-        raise LfeError("pass MODEL or --checkpoints PATTERN (one of them)")
+        raise LfeError.naming("pass `model` or `pattern` (one of them)")
     models: str | list[str] = checkpoint_dirs(pattern) if pattern is not None else str(model)
     rows = read_corpus(
         corpus,

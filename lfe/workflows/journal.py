@@ -29,7 +29,7 @@ def identity_digest(identity: Any) -> str:
 class CellJournal:
     """Cells keyed by tuples of strings, appended to ``folder/.cells-<kind>-<digest>.jsonl``."""
 
-    def __init__(self, folder: Path, kind: str, identity: Any):
+    def __init__(self, folder: Path, kind: str, identity: Any) -> None:
         self.path = Path(folder) / f".cells-{kind}-{identity_digest(identity)}.jsonl"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

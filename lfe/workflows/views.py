@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from lfe.store import ActivationStore
 from lfe.store.schema import DIMENSIONS
 from lfe.workflows.formats import Regions
 from lfe.workflows.formats.table import COLUMNS, table_rows
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 EXTRA = "pip install 'lfe[xarray]'"
 PER_LAYER = "layer_index"  # the dimension of per-layer results ("layer" labels each neuron's layer)
@@ -33,7 +36,7 @@ def optional(module: str) -> Any:
         raise LfeError(f"this needs {module}, an optional dependency of lfe: {EXTRA}") from None
 
 
-def open_store(path: str | Path, checkpoints: str | list[str] | None = None):
+def open_store(path: str | Path, checkpoints: str | list[str] | None = None) -> xr.Dataset:
     """The store as an ``xarray.Dataset``: ``pooled[checkpoint, sample, neuron]`` and each analysis,
     labelled.
 

@@ -6,7 +6,7 @@ import numpy as np
 from lfe.analysis.controls import control_regions, layer_matched_region
 
 
-def test_random_controls_are_seeded_and_sized():
+def test_random_controls_are_seeded_and_sized() -> None:
     regions = np.zeros((3, 40), dtype=bool)
     regions[0, :6], regions[1, 10:13], regions[2, 30:40] = True, True, True
     a = control_regions(regions, ["en", "fr", "zh"], n_layers=4, kind="matched", seed=5)

@@ -21,15 +21,15 @@ from lfe.analysis.evolution import duplicates, layer_center, spearman, step_from
         ("final", None),
     ],
 )
-def test_step_from_name(name, step):
+def test_step_from_name(name, step) -> None:
     assert step_from_name(name) == step
 
 
-def test_duplicates_point_to_the_first_equal_hash():
+def test_duplicates_point_to_the_first_equal_hash() -> None:
     assert duplicates(["a", "b", "a", None, "b", "a", None]) == [None, None, 0, None, 1, 0, None]
 
 
-def test_layer_center_is_zero_at_the_first_layer_and_one_at_the_last():
+def test_layer_center_is_zero_at_the_first_layer_and_one_at_the_last() -> None:
     assert layer_center([[5, 0, 0, 0]]) == 0.0
     assert layer_center([[0, 0, 0, 2], [0, 0, 0, 1]]) == 1.0
     assert layer_center([[1, 0, 0, 1]]) == pytest.approx(0.5)
@@ -40,7 +40,7 @@ def test_layer_center_is_zero_at_the_first_layer_and_one_at_the_last():
     assert np.isnan(layer_center([[0, 0, 0]]))
 
 
-def test_spearman_signs_and_ties():
+def test_spearman_signs_and_ties() -> None:
     assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     assert spearman([1, 2, 3, 4], [1, 1, 2, 2]) == pytest.approx(
@@ -65,7 +65,7 @@ def _brute_spearman(x, y):
     return cov / (sum((p - mean_a) ** 2 for p in ra) * sum((q - mean_b) ** 2 for q in rb)) ** 0.5
 
 
-def test_spearman_equals_a_brute_force_rank_correlation_with_ties_and_nan():
+def test_spearman_equals_a_brute_force_rank_correlation_with_ties_and_nan() -> None:
     rng = np.random.default_rng(3)
     for _ in range(20):
         x = rng.integers(0, 5, size=9).astype(float)  # many ties

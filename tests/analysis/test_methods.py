@@ -27,7 +27,7 @@ def _ap_reference(scores, positive):
     return total
 
 
-def test_average_precision_equals_its_definition_with_ties():
+def test_average_precision_equals_its_definition_with_ties() -> None:
     rng = np.random.default_rng(0)
     scores = rng.integers(0, 6, size=(40, 7)).astype(float)  # many ties
     scores[:, 0] = np.arange(40)  # a perfect detector of the top rows
@@ -47,7 +47,7 @@ def test_average_precision_equals_its_definition_with_ties():
         average_precision(scores, np.ones(40, bool))
 
 
-def test_ap_regions_take_each_languages_top_and_bottom_neurons():
+def test_ap_regions_take_each_languages_top_and_bottom_neurons() -> None:
     ap = np.array([[0.9, 0.1, 0.5, 0.3], [0.2, 0.8, 0.4, 0.6]])
     np.testing.assert_array_equal(ap_regions(ap, top_k=1), [[1, 0, 0, 0], [0, 1, 0, 0]])
     np.testing.assert_array_equal(ap_regions(ap, top_k=1, bottom_k=1), [[1, 1, 0, 0], [1, 1, 0, 0]])
@@ -77,7 +77,7 @@ def _lape_reference(p, top_rate, filter_rate, bar_ratio):
     return regions
 
 
-def test_lape_finds_planted_language_neurons_as_its_definition_does():
+def test_lape_finds_planted_language_neurons_as_its_definition_does() -> None:
     rng = np.random.default_rng(1)
     p = rng.uniform(0.2, 0.4, size=(5, 400))  # every neuron fires about as often in every language
     for lang in range(5):

@@ -29,7 +29,7 @@ def run(pooled, langs, sids, n_layers, n_neurons, **settings):
     return analyze(pooled, langs, sids, n_layers, n_neurons, settings=AnalysisSettings(**settings))
 
 
-def test_planted_lrds_and_sads_match_the_closed_form():
+def test_planted_lrds_and_sads_match_the_closed_form() -> None:
     layers = ((1.0, 2.0), (3.0, 0.5))
     pooled, langs, sids = planted(layers=layers)
     result = run(pooled, langs, sids, n_layers=2, n_neurons=40, n_boot=0, threshold=1.5)
@@ -41,7 +41,7 @@ def test_planted_lrds_and_sads_match_the_closed_form():
         assert layer.sads == pytest.approx(beta**2 / (alpha**2 + beta**2), abs=1e-6)
 
 
-def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate():
+def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate() -> None:
     pooled, langs, sids = planted(n_sids=12)
     pooled = pooled + np.random.default_rng(1).normal(scale=0.3, size=pooled.shape)
     a = run(pooled, langs, sids, 2, 40, n_boot=300, seed=5, threshold=1.5).whole
@@ -53,7 +53,7 @@ def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate():
         assert getattr(a, f"{name}_low") < getattr(a, name) < getattr(a, f"{name}_high")
 
 
-def test_unit_bootstrap_weights_give_the_plain_means():
+def test_unit_bootstrap_weights_give_the_plain_means() -> None:
     pooled, langs, sids = planted()
     pooled = pooled + np.random.default_rng(0).normal(scale=0.3, size=pooled.shape)
     _, _, grid = label_grid(langs, sids)
@@ -76,7 +76,7 @@ def test_unit_bootstrap_weights_give_the_plain_means():
     assert plain["same_sid"][0] == pytest.approx(np.mean(same_sid))
 
 
-def test_shuffling_rows_changes_no_metric():
+def test_shuffling_rows_changes_no_metric() -> None:
     pooled, langs, sids = planted()
     pooled = pooled + np.random.default_rng(2).normal(scale=0.2, size=pooled.shape)
     order = np.random.default_rng(3).permutation(len(langs))
@@ -100,7 +100,7 @@ def test_shuffling_rows_changes_no_metric():
     assert a.regions.any()
 
 
-def test_pairing_by_position_with_an_off_by_one_stride_is_not_what_lfe_does():
+def test_pairing_by_position_with_an_off_by_one_stride_is_not_what_lfe_does() -> None:
     """The released code paired row i with row i + N + 1 as 'same meaning': mostly neighbouring
     sids."""
     pooled, langs, sids = planted(n_langs=3, n_sids=8, layers=((1.0, 2.0),))
@@ -113,7 +113,7 @@ def test_pairing_by_position_with_an_off_by_one_stride_is_not_what_lfe_does():
     assert abs(buggy - alignment_scores(sim, grid).sads) > 0.3
 
 
-def test_closed_form_contribution_equals_the_double_loop():
+def test_closed_form_contribution_equals_the_double_loop() -> None:
     rng = np.random.default_rng(4)
     a = rng.normal(size=(3 * 5, 7))
     langs = [l for l in "abc" for _ in range(5)]
@@ -134,7 +134,7 @@ def test_closed_form_contribution_equals_the_double_loop():
 
 
 @pytest.mark.parametrize("n_langs", [2, 3, 5, 9])
-def test_z_never_exceeds_sqrt_l_minus_1_and_regions_are_disjoint_at_2_with_9(n_langs):
+def test_z_never_exceeds_sqrt_l_minus_1_and_regions_are_disjoint_at_2_with_9(n_langs) -> None:
     scores = np.random.default_rng(n_langs).standard_cauchy(size=(n_langs, 5000))
     scores[:, 0] = 0  # a neuron with zero std is key for no language
     z = zscores(scores)
@@ -148,7 +148,7 @@ def test_z_never_exceeds_sqrt_l_minus_1_and_regions_are_disjoint_at_2_with_9(n_l
         assert not regions[:, 0].any()
 
 
-def test_unreachable_threshold_and_one_language_are_errors():
+def test_unreachable_threshold_and_one_language_are_errors() -> None:
     z = zscores(np.random.default_rng(0).standard_cauchy(size=(5, 1000)))
     with pytest.raises(
         AnalysisError, match=r"largest possible z is sqrt\(5-1\) = 2.000.*needs at least 6"
@@ -162,7 +162,7 @@ def test_unreachable_threshold_and_one_language_are_errors():
         zscores(np.ones((1, 4)))
 
 
-def test_top_percent_takes_each_languages_best_neurons():
+def test_top_percent_takes_each_languages_best_neurons() -> None:
     z = zscores(np.random.default_rng(0).normal(size=(4, 1000)))
     regions = key_regions(z, top_percent=5)
     assert (regions.sum(axis=1) <= 50).all()
@@ -173,7 +173,7 @@ def test_top_percent_takes_each_languages_best_neurons():
         key_regions(z, top_percent=0)
 
 
-def test_incomplete_labels_nan_rows_and_zero_rows_are_errors():
+def test_incomplete_labels_nan_rows_and_zero_rows_are_errors() -> None:
     pooled, langs, sids = planted()
     with pytest.raises(AnalysisError, match="missing l3/5"):
         run(pooled[:-1], langs[:-1], sids[:-1], 2, 40)
@@ -185,7 +185,7 @@ def test_incomplete_labels_nan_rows_and_zero_rows_are_errors():
         run(broken, langs, sids, 2, 40, threshold=1.5)
 
 
-def test_per_layer_grams_sum_to_the_whole_and_planted_language_neurons_are_found():
+def test_per_layer_grams_sum_to_the_whole_and_planted_language_neurons_are_found() -> None:
     rng = np.random.default_rng(7)
     n_langs, n_sids, width = 9, 20, 30
     pooled = rng.normal(size=(n_langs * n_sids, 2 * width)) * 0.1 + 1.0
@@ -235,7 +235,9 @@ def _reference_zscores(pooled: np.ndarray, langs: list[str]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("stored_norms", [False, True])
-def test_key_neuron_scoring_equals_an_independent_reference_where_normalising_matters(stored_norms):
+def test_key_neuron_scoring_equals_an_independent_reference_where_normalising_matters(
+    stored_norms,
+) -> None:
     rng = np.random.default_rng(11)
     pooled, langs, sids = planted(n_langs=5, n_sids=6, width=12)
     pooled = pooled + rng.normal(scale=0.5, size=pooled.shape)
@@ -250,7 +252,7 @@ def test_key_neuron_scoring_equals_an_independent_reference_where_normalising_ma
     np.testing.assert_array_equal(result.regions, reference > 1.0)
 
 
-def test_bootstrap_weights_equal_explicit_resamples_of_the_sids():
+def test_bootstrap_weights_equal_explicit_resamples_of_the_sids() -> None:
     pooled, langs, sids = planted(n_langs=3, n_sids=5, layers=((1.0, 1.0),))
     pooled = pooled + np.random.default_rng(0).normal(scale=0.4, size=pooled.shape)
     _, sid_names, grid = label_grid(langs, sids)

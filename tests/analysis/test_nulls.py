@@ -33,7 +33,7 @@ def _map(seed=0, scale=0.3, layers=((1.0, 1.0),)):
     return similarity(pooled @ pooled.T), grid
 
 
-def test_permutations_relabel_within_the_right_groups():
+def test_permutations_relabel_within_the_right_groups() -> None:
     _, grid = _map()
     languages = shuffle_languages(grid, 20, np.random.default_rng(0))
     sids = shuffle_sids(grid, 20, np.random.default_rng(0))
@@ -45,7 +45,7 @@ def test_permutations_relabel_within_the_right_groups():
     assert not all(np.array_equal(p, grid) for p in sids)
 
 
-def test_the_fast_nulls_equal_pair_means_on_each_relabelled_grid():
+def test_the_fast_nulls_equal_pair_means_on_each_relabelled_grid() -> None:
     sim, grid = _map()
     observed = alignment_scores(sim, grid)
     # the gathers read the map in float32: agreement to 1e-6, where a wrong formula is off by 1e-2
@@ -61,7 +61,7 @@ def test_the_fast_nulls_equal_pair_means_on_each_relabelled_grid():
         assert fast == pytest.approx(means["same_sid"][0] - means["cross"][0], abs=1e-6)
 
 
-def test_a_planted_effect_is_above_chance_and_noise_is_not():
+def test_a_planted_effect_is_above_chance_and_noise_is_not() -> None:
     sim, grid = _map(layers=((1.0, 1.0),), scale=0.2)
     lrds_null, sads_null = alignment_nulls(sim, grid, 200, seed=0)
     observed = alignment_scores(sim, grid)
@@ -82,7 +82,7 @@ def test_a_planted_effect_is_above_chance_and_noise_is_not():
     assert abs(sads_null.mean) < 0.02
 
 
-def test_analyze_records_the_nulls_of_the_whole_model_and_every_layer_seeded():
+def test_analyze_records_the_nulls_of_the_whole_model_and_every_layer_seeded() -> None:
     pooled, langs, sids = planted(n_langs=4, n_sids=6)
     settings = AnalysisSettings(threshold=1.5, n_boot=0, null=10, seed=3)
     a = analyze(pooled, langs, sids, 2, 40, settings=settings)
@@ -101,7 +101,7 @@ def test_analyze_records_the_nulls_of_the_whole_model_and_every_layer_seeded():
     assert none.whole.lrds == a.whole.lrds
 
 
-def test_region_shuffles_count_the_key_neurons_of_each_relabelled_grid():
+def test_region_shuffles_count_the_key_neurons_of_each_relabelled_grid() -> None:
     pooled, langs, sids = planted(n_langs=6, n_sids=6, width=20)
     pooled = pooled + np.random.default_rng(2).normal(scale=0.3, size=pooled.shape)
     _, _, grid = label_grid(langs, sids)
@@ -120,7 +120,7 @@ def test_region_shuffles_count_the_key_neurons_of_each_relabelled_grid():
     assert shuffles.key.sum() > 0
 
 
-def test_planted_language_neurons_are_far_above_the_regions_chance_and_noise_is_not():
+def test_planted_language_neurons_are_far_above_the_regions_chance_and_noise_is_not() -> None:
     rng = np.random.default_rng(7)
     n_langs, n_sids, width = 9, 12, 60
     langs = [f"l{l}" for l in range(n_langs) for _ in range(n_sids)]

@@ -58,7 +58,7 @@ def _run(pooled, positive, tokens, langs, sids, **settings):
     )
 
 
-def test_planted_neurons_are_found_by_both_methods_above_their_chance_level():
+def test_planted_neurons_are_found_by_both_methods_above_their_chance_level() -> None:
     result = _run(*_planted_store())
     for method in ("lape", "ap"):
         found = result.regions[method]
@@ -73,7 +73,7 @@ def test_planted_neurons_are_found_by_both_methods_above_their_chance_level():
     np.testing.assert_array_equal(result.records["lape"].key_neurons_per_layer["l1"], [1, 0, 1])
 
 
-def test_each_number_equals_a_plain_reference_and_row_order_does_not_matter():
+def test_each_number_equals_a_plain_reference_and_row_order_does_not_matter() -> None:
     pooled, positive, tokens, langs, sids = _planted_store(seed=1)
     result = _run(pooled, positive, tokens, langs, sids, shuffles=3)
     rows = {
@@ -127,7 +127,7 @@ def test_each_number_equals_a_plain_reference_and_row_order_does_not_matter():
         np.testing.assert_allclose(shuffled.scores[method], result.scores[method][back], rtol=1e-6)
 
 
-def test_no_shuffles_means_no_chance_level_and_a_store_without_counts_can_still_run_ap():
+def test_no_shuffles_means_no_chance_level_and_a_store_without_counts_can_still_run_ap() -> None:
     pooled, positive, tokens, langs, sids = _planted_store()
     result = _run(pooled, positive, tokens, langs, sids, shuffles=0)
     assert result.records["ap"].selectivity_null == {}
@@ -151,7 +151,7 @@ def test_no_shuffles_means_no_chance_level_and_a_store_without_counts_can_still_
 
 def test_analyze_method_all_through_the_cli_stores_every_methods_regions_and_reports_them(
     tiny_models, tmp_path
-):
+) -> None:
     from click.testing import CliRunner
 
     from lfe.cli import main

@@ -35,7 +35,7 @@ def planted_store(path, n_langs=6, n_sids=10, block_rows=7, complete=True):
     return pooled, langs, sids
 
 
-def test_dask_path_equals_the_in_memory_path(tmp_path):
+def test_dask_path_equals_the_in_memory_path(tmp_path) -> None:
     pooled, langs, sids = planted_store(tmp_path / "run.zarr")
     lazy = ActivationStore.open(tmp_path / "run.zarr").checkpoint("step1").as_dask()
     assert lazy.chunks[0][0] == 7  # row blocks that cut across languages
@@ -48,7 +48,7 @@ def test_dask_path_equals_the_in_memory_path(tmp_path):
     assert from_store.layers == in_memory.layers
 
 
-def test_results_go_into_the_store_and_the_folder_with_their_parameters(tmp_path):
+def test_results_go_into_the_store_and_the_folder_with_their_parameters(tmp_path) -> None:
     planted_store(tmp_path / "run.zarr")
     settings = AnalysisSettings(threshold=1.5, n_boot=30, seed=3)
     [record] = analyze_store(tmp_path / "run.zarr", settings=settings, progress=False).values()
@@ -89,7 +89,7 @@ def test_results_go_into_the_store_and_the_folder_with_their_parameters(tmp_path
     assert "above chance" in report
 
 
-def test_an_incomplete_store_is_refused(tmp_path):
+def test_an_incomplete_store_is_refused(tmp_path) -> None:
     planted_store(tmp_path / "run.zarr", complete=False)
     with pytest.raises(
         StoreError, match=r"incomplete \(8/9 blocks\): rerun the same `lfe extract`"
@@ -97,7 +97,7 @@ def test_an_incomplete_store_is_refused(tmp_path):
         analyze_store(tmp_path / "run.zarr", progress=False)
 
 
-def test_cli_analyze_reports_and_explains_errors(tmp_path):
+def test_cli_analyze_reports_and_explains_errors(tmp_path) -> None:
     planted_store(tmp_path / "run.zarr")
     result = CliRunner().invoke(
         main,
@@ -129,7 +129,9 @@ def test_cli_analyze_reports_and_explains_errors(tmp_path):
     assert "has no checkpoint 'nope'; it has step1" in result.output
 
 
-def test_one_pass_with_stored_norms_equals_two_passes_and_damaged_norms_are_caught(tmp_path):
+def test_one_pass_with_stored_norms_equals_two_passes_and_damaged_norms_are_caught(
+    tmp_path,
+) -> None:
     pooled, langs, sids = planted_store(tmp_path / "run.zarr")
     checkpoint = ActivationStore.open(tmp_path / "run.zarr", "r+").checkpoint("step1")
     norms = checkpoint.norms[:]
@@ -146,7 +148,7 @@ def test_one_pass_with_stored_norms_equals_two_passes_and_damaged_norms_are_caug
         analyze(pooled, langs, sids, 3, 40, settings=AT_1_5, norms=damaged)
 
 
-def test_analyze_on_a_missing_gpu_is_a_clear_error(tmp_path):
+def test_analyze_on_a_missing_gpu_is_a_clear_error(tmp_path) -> None:
     planted_store(tmp_path / "run.zarr")
     result = CliRunner().invoke(
         main,
@@ -178,7 +180,7 @@ def torch_has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def test_contradictory_and_out_of_range_analysis_options_are_one_line_errors(tmp_path):
+def test_contradictory_and_out_of_range_analysis_options_are_one_line_errors(tmp_path) -> None:
     planted_store(tmp_path / "run.zarr")
     for options, message in (
         (
@@ -201,7 +203,7 @@ def test_contradictory_and_out_of_range_analysis_options_are_one_line_errors(tmp
     assert not ActivationStore.open(tmp_path / "run.zarr").has_analysis("step1")
 
 
-def test_a_read_only_store_is_analysed_into_the_folder_only(tmp_path, monkeypatch, caplog):
+def test_a_read_only_store_is_analysed_into_the_folder_only(tmp_path, monkeypatch, caplog) -> None:
     import os
 
     planted_store(tmp_path / "run.zarr")
@@ -222,7 +224,9 @@ def test_a_read_only_store_is_analysed_into_the_folder_only(tmp_path, monkeypatc
     assert not ActivationStore.open(tmp_path / "run.zarr").has_analysis("step1")
 
 
-def test_analysis_on_two_workers_equals_one_process_controls_included(tiny_models, tmp_path):
+def test_analysis_on_two_workers_equals_one_process_controls_included(
+    tiny_models, tmp_path
+) -> None:
     from lfe.corpus import read_corpus
     from lfe.engine import extract
     from lfe.workflows.analyze import analyze_on_cluster, analyze_store

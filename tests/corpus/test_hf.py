@@ -16,7 +16,7 @@ LANGS = ("en", "fr", "zh")
 
 
 @pytest.fixture(autouse=True)
-def offline(monkeypatch):
+def offline(monkeypatch) -> None:
     """No Hub: what is not on this disk fails at once instead of retrying the network."""
     import huggingface_hub.constants
 
@@ -24,7 +24,7 @@ def offline(monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
 
 
-def test_a_language_id_text_table_saved_to_disk(tmp_path):
+def test_a_language_id_text_table_saved_to_disk(tmp_path) -> None:
     rows = parallel_rows(langs=LANGS, n_sids=6)
     table = datasets.Dataset.from_dict(
         {
@@ -41,7 +41,7 @@ def test_a_language_id_text_table_saved_to_disk(tmp_path):
     assert list(corpus.texts) == [r[2] for r in rows]
 
 
-def test_a_column_per_language_as_flores_on_the_hub_and_its_splits(tmp_path):
+def test_a_column_per_language_as_flores_on_the_hub_and_its_splits(tmp_path) -> None:
     rows = {lang: [f"{PHRASES[lang]} {i}" for i in range(5)] for lang in LANGS}
     columns = {
         "id": list(range(1, 6)),
@@ -70,7 +70,7 @@ def test_a_column_per_language_as_flores_on_the_hub_and_its_splits(tmp_path):
         read_corpus(f"hf:{tmp_path / 'hub'}::train")
 
 
-def test_a_translation_column_of_pairs(tmp_path):
+def test_a_translation_column_of_pairs(tmp_path) -> None:
     pairs = [{"en": f"{PHRASES['en']} {i}", "fr": f"{PHRASES['fr']} {i}"} for i in range(4)]
     datasets.Dataset.from_dict({"translation": pairs}).save_to_disk(tmp_path / "pairs")
     corpus = read_corpus(tmp_path / "pairs")
@@ -78,7 +78,7 @@ def test_a_translation_column_of_pairs(tmp_path):
     assert len(corpus) == 8
 
 
-def test_errors_are_one_line_and_name_the_fix(tmp_path, monkeypatch):
+def test_errors_are_one_line_and_name_the_fix(tmp_path, monkeypatch) -> None:
     datasets.Dataset.from_dict({"id": [1, 2], "score": [0.5, 0.7]}).save_to_disk(
         tmp_path / "scores"
     )
@@ -111,7 +111,7 @@ def test_errors_are_one_line_and_name_the_fix(tmp_path, monkeypatch):
         read_corpus(tmp_path / "scores")
 
 
-def test_the_cli_takes_a_dataset_wherever_it_takes_a_corpus(tmp_path):
+def test_the_cli_takes_a_dataset_wherever_it_takes_a_corpus(tmp_path) -> None:
     rows = parallel_rows(langs=LANGS, n_sids=8)
     datasets.Dataset.from_dict(
         {"lang": [r[0] for r in rows], "sid": [r[1] for r in rows], "text": [r[2] for r in rows]}

@@ -11,7 +11,7 @@ def _same(a, b):
     return (a.langs, a.sids, a.texts) == (b.langs, b.sids, b.texts)
 
 
-def test_every_layout_reads_the_same_corpus(tmp_path):
+def test_every_layout_reads_the_same_corpus(tmp_path) -> None:
     rows = parallel_rows(n_sids=5)
     tsv = read_corpus(write_tsv(tmp_path / "c.tsv", rows))
     (tmp_path / "c.csv").write_text(
@@ -40,7 +40,7 @@ def test_every_layout_reads_the_same_corpus(tmp_path):
     assert aligned.texts == tsv.texts
 
 
-def test_corpus_order_is_language_then_sid(tmp_path):
+def test_corpus_order_is_language_then_sid(tmp_path) -> None:
     rows = parallel_rows(n_sids=3)
     corpus = read_corpus(write_tsv(tmp_path / "c.tsv", rows[::-1]), langs=["fr", "en"])
     assert corpus.langs == ("fr", "en")
@@ -49,43 +49,43 @@ def test_corpus_order_is_language_then_sid(tmp_path):
     assert corpus.texts[0] == dict(((l, s), t) for l, s, t in rows)[("fr", "2")]
 
 
-def test_missing_column_names_the_header(tmp_path):
+def test_missing_column_names_the_header(tmp_path) -> None:
     path = write_tsv(tmp_path / "c.tsv", [("en", "hello")], header=("lang", "text"))
     with pytest.raises(CorpusError, match=r"missing column\(s\) sid.*\['lang', 'text'\]"):
         read_records(path)
 
 
-def test_broken_utf8_names_the_line(tmp_path):
+def test_broken_utf8_names_the_line(tmp_path) -> None:
     path = tmp_path / "c.tsv"
     path.write_bytes(b"lang\tsid\ttext\nen\t1\thello\nen\t2\tbad \xff byte\n")
     with pytest.raises(CorpusError, match=r"c.tsv:3: not valid UTF-8"):
         read_records(path)
 
 
-def test_empty_text_names_the_line(tmp_path):
+def test_empty_text_names_the_line(tmp_path) -> None:
     path = write_tsv(tmp_path / "c.tsv", [("en", "1", "hello"), ("en", "2", "  ")])
     with pytest.raises(CorpusError, match=r"empty text at .*c.tsv:3"):
         read_records(path)
 
 
-def test_field_count_mismatch_names_the_line(tmp_path):
+def test_field_count_mismatch_names_the_line(tmp_path) -> None:
     path = tmp_path / "c.tsv"
     path.write_text("lang\tsid\ttext\nen\t1\ta\ttab inside\n", encoding="utf-8")
     with pytest.raises(CorpusError, match=r"c.tsv:2 \(4 fields\).*tab inside a text"):
         read_records(path)
 
 
-def test_duplicates_are_named_with_both_lines(tmp_path):
+def test_duplicates_are_named_with_both_lines(tmp_path) -> None:
     path = write_tsv(tmp_path / "c.tsv", [("en", "1", "a"), ("en", "1", "b")])
     with pytest.raises(CorpusError, match=r"duplicate .*en/1 at .*c.tsv:2 and .*c.tsv:3"):
         read_corpus(path)
 
 
-def test_incomplete_corpus_names_languages_and_sids(tmp_path):
+def test_incomplete_corpus_names_languages_and_sids(tmp_path) -> None:
     rows = [r for r in parallel_rows(n_sids=4) if not (r[0] == "fr" and r[1] in ("1", "3"))]
     path = write_tsv(tmp_path / "c.tsv", rows)
     with pytest.raises(
-        CorpusError, match=r"(?s)incomplete.*fr lacks 2 sid\(s\): 1, 3.*--drop-incomplete"
+        CorpusError, match=r"(?s)incomplete.*fr lacks 2 sid\(s\): 1, 3.*pass drop_incomplete"
     ) as error:
         read_corpus(path)
     assert "en lacks" not in str(error.value)
@@ -95,19 +95,19 @@ def test_incomplete_corpus_names_languages_and_sids(tmp_path):
     assert read_corpus(path, langs=["en", "zh"]).n_sids == 4  # complete in the chosen languages
 
 
-def test_unknown_language_lists_the_known_ones(tmp_path):
+def test_unknown_language_lists_the_known_ones(tmp_path) -> None:
     with pytest.raises(CorpusError, match=r"unknown language\(s\) de: .*c.tsv has en, fr, zh"):
         read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows()), langs=["en", "de"])
 
 
-def test_misaligned_directory_names_line_counts(tmp_path):
+def test_misaligned_directory_names_line_counts(tmp_path) -> None:
     (tmp_path / "en.txt").write_text("a\nb\nc\n", encoding="utf-8")
     (tmp_path / "fr.txt").write_text("a\nb\n", encoding="utf-8")
     with pytest.raises(CorpusError, match=r"line counts differ \(en 3, fr 2\)"):
         read_records(tmp_path)
 
 
-def test_bad_jsonl_and_unknown_format(tmp_path):
+def test_bad_jsonl_and_unknown_format(tmp_path) -> None:
     (tmp_path / "c.jsonl").write_text(
         '{"lang": "en", "sid": 1, "text": "a"}\n{oops\n', encoding="utf-8"
     )
@@ -120,7 +120,7 @@ def test_bad_jsonl_and_unknown_format(tmp_path):
         read_records(tmp_path / "nope.tsv")
 
 
-def test_seeded_samples_are_reproducible_and_keep_order(tmp_path):
+def test_seeded_samples_are_reproducible_and_keep_order(tmp_path) -> None:
     path = write_tsv(tmp_path / "c.tsv", parallel_rows(n_sids=12))
     a = read_corpus(path, samples=5, seed=3)
     b = read_corpus(path, samples=5, seed=3)
@@ -136,7 +136,7 @@ def test_seeded_samples_are_reproducible_and_keep_order(tmp_path):
         read_corpus(path, samples=50, seed=0)
 
 
-def test_fingerprint_changes_with_any_text(tmp_path):
+def test_fingerprint_changes_with_any_text(tmp_path) -> None:
     rows = parallel_rows(n_sids=3)
     a = read_corpus(write_tsv(tmp_path / "a.tsv", rows))
     rows[4] = (rows[4][0], rows[4][1], rows[4][2] + "!")
@@ -145,12 +145,12 @@ def test_fingerprint_changes_with_any_text(tmp_path):
     assert len(a.fingerprint) == 64
 
 
-def test_select_rejects_no_records():
+def test_select_rejects_no_records() -> None:
     with pytest.raises(CorpusError, match="holds no texts"):
         select([])
 
 
-def test_a_seed_without_samples_and_a_list_typed_sid_are_refused(tmp_path):
+def test_a_seed_without_samples_and_a_list_typed_sid_are_refused(tmp_path) -> None:
     path = write_tsv(tmp_path / "c.tsv", parallel_rows(n_sids=6))
     with pytest.raises(
         CorpusError, match="seed draws the samples subset; without samples it would change nothing"
@@ -165,7 +165,7 @@ def test_a_seed_without_samples_and_a_list_typed_sid_are_refused(tmp_path):
         read_corpus(jsonl)
 
 
-def test_sample_drops_incomplete_sids_when_asked(tmp_path):
+def test_sample_drops_incomplete_sids_when_asked(tmp_path) -> None:
     from click.testing import CliRunner
 
     from lfe.cli import main
@@ -196,7 +196,7 @@ def test_sample_drops_incomplete_sids_when_asked(tmp_path):
     assert "3" not in read_corpus(tmp_path / "s" / "probe.tsv").sids
 
 
-def test_the_fingerprint_is_hashed_once_per_corpus(monkeypatch):
+def test_the_fingerprint_is_hashed_once_per_corpus(monkeypatch) -> None:
     import lfe.corpus.corpus as corpus_module
 
     calls = []

@@ -13,7 +13,7 @@ def _shown(items) -> set[str]:
     return {text for item in items for text in item.context.split(" ") + list(item.endings)}
 
 
-def test_choice_items_never_show_a_probed_text():
+def test_choice_items_never_show_a_probed_text() -> None:
     probe, held = split(CORPUS, 12, 12, seed=0)
     assert not set(probe) & set(held)
     probed_texts = {f"{lang}-{sid}" for lang in LANGS for sid in probe}
@@ -26,7 +26,7 @@ def test_choice_items_never_show_a_probed_text():
         assert item.endings[item.label] == f"en-{item.sid}"
 
 
-def test_a_language_code_never_writes_outside_the_output_folder(tmp_path):
+def test_a_language_code_never_writes_outside_the_output_folder(tmp_path) -> None:
     import pytest
 
     from lfe.corpus import write_tsv

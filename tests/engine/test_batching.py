@@ -5,7 +5,7 @@ import pytest
 from lfe.engine.batching import pad_batch, plan_batches, plan_packed_batches
 
 
-def test_plan_covers_every_row_once_within_budget_longest_first():
+def test_plan_covers_every_row_once_within_budget_longest_first() -> None:
     rng = random.Random(0)
     lengths = [rng.randint(1, 40) for _ in range(200)]
     plan = plan_batches(lengths, token_budget=128)
@@ -19,13 +19,13 @@ def test_plan_covers_every_row_once_within_budget_longest_first():
     assert plan == plan_batches(list(lengths), 128)  # a pure function
 
 
-def test_a_row_longer_than_the_budget_gets_its_own_batch():
+def test_a_row_longer_than_the_budget_gets_its_own_batch() -> None:
     assert plan_batches([50, 3, 3], token_budget=10) == [[0], [1, 2]]
     with pytest.raises(ValueError):
         plan_batches([1], 0)
 
 
-def test_packed_plan_counts_real_tokens_and_rows():
+def test_packed_plan_counts_real_tokens_and_rows() -> None:
     rng = random.Random(1)
     lengths = [rng.randint(1, 40) for _ in range(300)]
     plan = plan_packed_batches(lengths, token_budget=256, max_rows=16)
@@ -40,7 +40,7 @@ def test_packed_plan_counts_real_tokens_and_rows():
 
 
 @pytest.mark.parametrize("side", ["right", "left"])
-def test_padding_keeps_tokens_and_positions(side):
+def test_padding_keeps_tokens_and_positions(side) -> None:
     ids, mask, positions, pooling = pad_batch([[5, 6, 7], [8]], pad_id=0, side=side)
     assert ids.shape == mask.shape == positions.shape == pooling.shape == (2, 3)
     assert pooling.tolist() == mask.tolist()  # no positions left out: every real token is pooled

@@ -24,7 +24,7 @@ def _rows(model, corpus, out, **settings):
 
 
 @pytest.mark.parametrize("model_type", ["bloom", "llama", "gpt2", "gemma3_text", "qwen3"])
-def test_cuda_rows_equal_cpu_rows(model_type, tiny_models, tmp_path):
+def test_cuda_rows_equal_cpu_rows(model_type, tiny_models, tmp_path) -> None:
     corpus = read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows(n_sids=10)))
     model = tiny_models(model_type)
     cpu = _rows(model, corpus, tmp_path / "cpu.zarr", device="cpu")
@@ -45,7 +45,7 @@ def test_cuda_rows_equal_cpu_rows(model_type, tiny_models, tmp_path):
 @pytest.mark.parametrize("model_type", ["bloom", "llama"])
 def test_triton_pooling_equals_torch_pooling_in_the_engine(
     model_type, tiny_models, tmp_path, monkeypatch
-):
+) -> None:
     corpus = read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows(n_sids=10)))
     model = tiny_models(model_type)
     runs = {}
@@ -61,7 +61,7 @@ def test_triton_pooling_equals_torch_pooling_in_the_engine(
 
 
 @pytest.mark.parametrize("model_type", ["bloom", "llama", "gpt2", "gemma3_text"])
-def test_fused_row_masks_run_the_triton_kernel_and_equal_the_hooks(model_type, tiny_models):
+def test_fused_row_masks_run_the_triton_kernel_and_equal_the_hooks(model_type, tiny_models) -> None:
     from lfe.intervene.deactivate import row_masks
     from lfe.kernels import use_triton
     from lfe.models.loading import load, resolve_source

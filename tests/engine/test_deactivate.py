@@ -2,6 +2,7 @@
 live."""
 
 import json
+from typing import NoReturn
 
 import numpy as np
 import pytest
@@ -34,7 +35,7 @@ def _batch(tokenizer):
 
 
 @pytest.mark.parametrize("model_type", sorted(FAMILIES))
-def test_three_forms_agree_and_an_empty_mask_changes_nothing(model_type, tiny_models):
+def test_three_forms_agree_and_an_empty_mask_changes_nothing(model_type, tiny_models) -> None:
     model, tokenizer = _load(tiny_models(model_type))
     adapter = adapter_for(model)
     total = adapter.n_layers * adapter.n_neurons
@@ -93,7 +94,7 @@ def _hook_zeroing(model, adapter, mask, input_ids, attention):
             handle.remove()
 
 
-def test_weights_are_restored_when_an_evaluation_fails(tiny_models):
+def test_weights_are_restored_when_an_evaluation_fails(tiny_models) -> NoReturn:
     model, _ = _load(tiny_models("llama"))
     adapter = adapter_for(model)
     before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
@@ -106,7 +107,9 @@ def test_weights_are_restored_when_an_evaluation_fails(tiny_models):
 
 
 @pytest.mark.parametrize("stride", [None, 3])
-def test_windows_score_every_token_once_and_perplexity_equals_the_reference(stride, tiny_models):
+def test_windows_score_every_token_once_and_perplexity_equals_the_reference(
+    stride, tiny_models
+) -> None:
     ids = list(range(1, 24))
     scored = [t for piece, first in windows(ids, 8, stride) for t in piece[first:]]
     # non-overlapping: each window's first token has no context and is not scored
@@ -125,7 +128,7 @@ def test_windows_score_every_token_once_and_perplexity_equals_the_reference(stri
     assert perplexity(nll, count) == pytest.approx(float(torch.exp(loss)), rel=1e-5)
 
 
-def test_masks_are_live_during_the_choice_evaluation(tiny_models, tmp_path):
+def test_masks_are_live_during_the_choice_evaluation(tiny_models, tmp_path) -> None:
     loaded = load(resolve_source(str(tiny_models("qwen2", size="small"))))
     model, tokenizer, adapter = loaded.model, loaded.tokenizer, loaded.adapter
     rng = np.random.default_rng(0)
@@ -150,7 +153,7 @@ def test_masks_are_live_during_the_choice_evaluation(tiny_models, tmp_path):
 @pytest.mark.parametrize("stride, policy", [(None, "none"), (5, "none"), (5, "exclude")])
 def test_strided_batched_perplexity_equals_hugging_faces_loss_window_by_window(
     stride, policy, tiny_models, monkeypatch
-):
+) -> None:
     import lfe.intervene.evaluate as evaluate
 
     model, tokenizer = _load(tiny_models("llama", bos=True))

@@ -52,7 +52,7 @@ def series(tmp_path_factory):
     return root, corpus, command
 
 
-def _same_stores(a, b):
+def _same_stores(a, b) -> None:
     first, second = ActivationStore.open(a), ActivationStore.open(b)
     assert (
         first.checkpoint_names()
@@ -67,7 +67,7 @@ def _same_stores(a, b):
         assert x.meta.weights_hash == y.meta.weights_hash
 
 
-def test_two_workers_via_the_cli_equal_one_process(series):
+def test_two_workers_via_the_cli_equal_one_process(series) -> None:
     root, _, command = series
     result = subprocess.run(
         command + ["--out", str(root / "cli.zarr"), "--workers", "2"],
@@ -80,7 +80,7 @@ def test_two_workers_via_the_cli_equal_one_process(series):
     _same_stores(root / "one.zarr", root / "cli.zarr")
 
 
-def test_a_worker_killed_mid_run_still_ends_identical(series, tmp_path):
+def test_a_worker_killed_mid_run_still_ends_identical(series, tmp_path) -> None:
     root, corpus_path, _ = series
     corpus = read_corpus(corpus_path)
     checkpoints = sorted(str(path) for path in (root / "runs").iterdir())
@@ -117,7 +117,7 @@ def test_a_worker_killed_mid_run_still_ends_identical(series, tmp_path):
     _same_stores(root / "one.zarr", out)
 
 
-def _capture(errors, function, *args, **kwargs):
+def _capture(errors, function, *args, **kwargs) -> None:
     try:
         function(*args, **kwargs)
     except Exception as error:  # noqa: BLE001 - re-raised by the test's assertion
@@ -143,7 +143,7 @@ def _done(out) -> int:
     return sum(len(os.listdir(folder)) for folder in folders if folder.exists())
 
 
-def test_a_cluster_that_cannot_be_had_is_refused_in_one_line(series, tmp_path):
+def test_a_cluster_that_cannot_be_had_is_refused_in_one_line(series, tmp_path) -> None:
     from click.testing import CliRunner
 
     from lfe.cli import main

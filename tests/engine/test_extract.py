@@ -30,7 +30,7 @@ def _pooled(path, name):
 
 def test_resume_recomputes_only_missing_blocks_bit_identically(
     tiny_models, corpus, tmp_path, monkeypatch
-):
+) -> None:
     model = str(tiny_models("llama"))
     extract(model, corpus, tmp_path / "full.zarr", settings=SETTINGS, progress=False)
     full = _pooled(tmp_path / "full.zarr", "llama-tiny-0")
@@ -53,7 +53,7 @@ def test_resume_recomputes_only_missing_blocks_bit_identically(
     assert _pooled(tmp_path / "cut.zarr", "llama-tiny-0").tobytes() == full.tobytes()
 
 
-def test_rerunning_a_finished_run_loads_nothing(tiny_models, corpus, tmp_path, monkeypatch):
+def test_rerunning_a_finished_run_loads_nothing(tiny_models, corpus, tmp_path, monkeypatch) -> None:
     model = str(tiny_models("gpt2"))
     extract(model, corpus, tmp_path / "run.zarr", settings=SETTINGS, progress=False)
     from transformers import AutoModelForCausalLM
@@ -67,7 +67,7 @@ def test_rerunning_a_finished_run_loads_nothing(tiny_models, corpus, tmp_path, m
     assert report.status == report.COMPLETE == "already complete"
 
 
-def test_foreign_corpus_settings_and_weights_are_refused(tiny_models, corpus, tmp_path):
+def test_foreign_corpus_settings_and_weights_are_refused(tiny_models, corpus, tmp_path) -> None:
     model_dir = tmp_path / "model"
     shutil.copytree(tiny_models("qwen2"), model_dir)
     store = tmp_path / "run.zarr"
@@ -125,7 +125,7 @@ def test_foreign_corpus_settings_and_weights_are_refused(tiny_models, corpus, tm
     assert ActivationStore.open(store).corpus.fingerprint == other.fingerprint
 
 
-def test_checkpoint_records_every_parameter(tiny_models, corpus, tmp_path):
+def test_checkpoint_records_every_parameter(tiny_models, corpus, tmp_path) -> None:
     extract(
         str(tiny_models("bloom")),
         corpus,
@@ -155,7 +155,7 @@ def test_checkpoint_records_every_parameter(tiny_models, corpus, tmp_path):
     assert n_tokens[0] == len(corpus.texts[0].encode("utf-8"))
 
 
-def test_float16_store_and_bfloat16_model(tiny_models, corpus, tmp_path):
+def test_float16_store_and_bfloat16_model(tiny_models, corpus, tmp_path) -> None:
     model = str(tiny_models("gemma3_text"))
     extract(model, corpus, tmp_path / "a.zarr", settings=SETTINGS, progress=False)
     extract(
@@ -176,7 +176,7 @@ def test_float16_store_and_bfloat16_model(tiny_models, corpus, tmp_path):
     np.testing.assert_allclose(half.astype(np.float32), exact, atol=0.05 * scale)
 
 
-def test_non_finite_rows_are_reported_and_never_marked_done(tiny_models, corpus, tmp_path):
+def test_non_finite_rows_are_reported_and_never_marked_done(tiny_models, corpus, tmp_path) -> None:
     model_dir = tmp_path / "model"
     shutil.copytree(tiny_models("llama"), model_dir)
     from transformers import AutoModelForCausalLM
@@ -191,7 +191,7 @@ def test_non_finite_rows_are_reported_and_never_marked_done(tiny_models, corpus,
     assert not checkpoint.done[:].any()
 
 
-def test_texts_longer_than_the_context_are_named(tiny_models, tmp_path):
+def test_texts_longer_than_the_context_are_named(tiny_models, tmp_path) -> None:
     rows = parallel_rows(n_sids=3)
     rows[1] = ("en", "1", "x" * 600)  # the tiny models have 512 positions
     corpus = read_corpus(write_tsv(tmp_path / "c.tsv", rows))
@@ -223,7 +223,7 @@ def test_texts_longer_than_the_context_are_named(tiny_models, tmp_path):
 
 def test_hub_ids_and_revisions_load_from_the_local_cache(
     tiny_models, corpus, tmp_path, monkeypatch
-):
+) -> None:
     """The real hub loader, offline: a cache laid out as huggingface_hub lays it out."""
     repo = tmp_path / "hub" / "models--lfe-test--tiny-mistral"
     for revision, seed in (("step1", 0), ("step2", 1)):
@@ -265,12 +265,12 @@ def test_hub_ids_and_revisions_load_from_the_local_cache(
         extract("lfe-test/absent", corpus, tmp_path / "x.zarr", settings=SETTINGS, progress=False)
 
 
-def test_bad_settings_are_clear():
+def test_bad_settings_are_clear() -> None:
     with pytest.raises(LfeError, match=r"batch_tokens must be positive, got 0; store_dtype 'int8'"):
         ExtractSettings(batch_tokens=0, store_dtype="int8")
 
 
-def test_float16_overflow_is_named_with_the_fix(tiny_models, corpus, tmp_path):
+def test_float16_overflow_is_named_with_the_fix(tiny_models, corpus, tmp_path) -> None:
     model_dir = tmp_path / "model"
     shutil.copytree(tiny_models("llama"), model_dir)
     from transformers import AutoModelForCausalLM
@@ -282,7 +282,7 @@ def test_float16_overflow_is_named_with_the_fix(tiny_models, corpus, tmp_path):
             layer.mlp.gate_proj.weight.mul_(3000.0)
     loud.save_pretrained(model_dir)
     half = ExtractSettings(batch_tokens=256, block_rows=8, store_dtype="float16")
-    with pytest.raises(LfeError, match=r"overflow float16: pass --store-dtype float32"):
+    with pytest.raises(LfeError, match=r"overflow float16: pass store_dtype float32"):
         extract(str(model_dir), corpus, tmp_path / "run.zarr", settings=half, progress=False)
     [report] = extract(
         str(model_dir), corpus, tmp_path / "ok.zarr", settings=SETTINGS, progress=False
@@ -290,7 +290,7 @@ def test_float16_overflow_is_named_with_the_fix(tiny_models, corpus, tmp_path):
     assert np.abs(_pooled(tmp_path / "ok.zarr", "model")).max() > 65504  # float32 keeps them
 
 
-def test_a_changed_tokenizer_is_refused_on_resume(tiny_models, corpus, tmp_path):
+def test_a_changed_tokenizer_is_refused_on_resume(tiny_models, corpus, tmp_path) -> None:
     from transformers import AutoTokenizer
 
     model_dir = tmp_path / "model"
@@ -306,7 +306,7 @@ def test_a_changed_tokenizer_is_refused_on_resume(tiny_models, corpus, tmp_path)
 
 def test_a_random_weights_control_is_named_seeded_and_reported_beside_the_trained_model(
     tiny_models, tmp_path
-):
+) -> None:
     from lfe.records import AnalysisSettings
     from lfe.workflows.analyze import analyze_store
 
@@ -348,7 +348,7 @@ def test_a_random_weights_control_is_named_seeded_and_reported_beside_the_traine
 
 def test_a_failed_first_extract_leaves_no_store_and_an_empty_folder_is_a_fine_out(
     tiny_models, corpus, tmp_path
-):
+) -> None:
     long_text = read_corpus(
         write_tsv(tmp_path / "long.tsv", [(lang, "0", "word " * 600) for lang in ("en", "fr")])
     )
@@ -374,7 +374,9 @@ def test_a_failed_first_extract_leaves_no_store_and_an_empty_folder_is_a_fine_ou
     assert ActivationStore.open(tmp_path / "made.zarr").checkpoint(report.name).complete
 
 
-def test_touched_model_files_with_the_same_weights_stay_complete(tiny_models, corpus, tmp_path):
+def test_touched_model_files_with_the_same_weights_stay_complete(
+    tiny_models, corpus, tmp_path
+) -> None:
     import os
 
     model_dir = tmp_path / "model"

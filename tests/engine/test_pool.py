@@ -5,14 +5,14 @@ import torch
 from lfe.kernels import masked_mean_pool
 
 
-def test_worked_example_from_the_docstring():
+def test_worked_example_from_the_docstring() -> None:
     x = torch.tensor([[[1.0, 2], [3, 4], [5, 6], [9, 9]]])
     mask = torch.tensor([[1, 1, 1, 0]])
     assert masked_mean_pool(x, mask).tolist() == [[3.0, 4.0]]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
-def test_equals_numpy_mean_over_real_tokens(dtype):
+def test_equals_numpy_mean_over_real_tokens(dtype) -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(5, 7, 13)).astype(np.float32)
     lengths = [7, 1, 3, 5, 2]
@@ -24,7 +24,7 @@ def test_equals_numpy_mean_over_real_tokens(dtype):
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-6, atol=1e-6)
 
 
-def test_padding_values_do_not_leak():
+def test_padding_values_do_not_leak() -> None:
     x = torch.randn(2, 4, 3)
     mask = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
     changed = x.clone()
@@ -32,7 +32,7 @@ def test_padding_values_do_not_leak():
     torch.testing.assert_close(masked_mean_pool(x, mask)[0], masked_mean_pool(changed, mask)[0])
 
 
-def test_positive_count_is_a_loop_over_real_tokens_and_ignores_padding():
+def test_positive_count_is_a_loop_over_real_tokens_and_ignores_padding() -> None:
     from lfe.kernels import masked_positive_count
 
     generator = torch.Generator().manual_seed(0)

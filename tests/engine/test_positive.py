@@ -31,7 +31,7 @@ def _reference(model_dir, texts):
             else [block.mlp.act for block in model.transformer.h]
         )
 
-        def hook(module, args, output, fired=fired):
+        def hook(module, args, output, fired=fired) -> None:
             values = module.act_fn(module.gate_proj(args[0])) if gated else output
             fired.append((values[0] > 0).sum(dim=0))
 
@@ -47,7 +47,7 @@ def _reference(model_dir, texts):
 @pytest.mark.parametrize("family", ["llama", "gpt2"])
 def test_positive_counts_equal_a_plain_reference_and_padding_changes_nothing(
     family, tiny_models, tmp_path
-):
+) -> None:
     model = tiny_models(family)
     corpus = read_corpus(
         write_tsv(tmp_path / "c.tsv", parallel_rows(langs=("en", "fr", "zh"), n_sids=4))
@@ -74,7 +74,7 @@ def test_positive_counts_equal_a_plain_reference_and_padding_changes_nothing(
 
 def test_a_lost_positive_chunk_is_recomputed_and_other_stats_are_refused_on_resume(
     tiny_models, tmp_path
-):
+) -> None:
     model = str(tiny_models("llama"))
     corpus_file = write_tsv(tmp_path / "c.tsv", parallel_rows(langs=("en", "fr"), n_sids=6))
     base = [

@@ -20,7 +20,7 @@ TEXTS = [
 ]
 
 
-def test_default_save_steps_start_at_zero_and_end_at_the_last_step():
+def test_default_save_steps_start_at_zero_and_end_at_the_last_step() -> None:
     steps = default_save_steps(300)
     assert steps[0] == 0
     assert steps[-1] == 300
@@ -28,7 +28,7 @@ def test_default_save_steps_start_at_zero_and_end_at_the_last_step():
     assert len(steps) == 8
 
 
-def test_training_is_seeded_and_saves_a_series_that_extracts_with_its_steps(tmp_path):
+def test_training_is_seeded_and_saves_a_series_that_extracts_with_its_steps(tmp_path) -> None:
     settings = TrainingSettings(steps=6, size="tiny", seq_len=32, batch=4)
     first = train_series(TEXTS, tmp_path / "a", settings, save_steps=[0, 3, 6], progress=False)
     again = train_series(TEXTS, tmp_path / "b", settings, save_steps=[0, 3, 6], progress=False)
@@ -67,8 +67,8 @@ def test_training_is_seeded_and_saves_a_series_that_extracts_with_its_steps(tmp_
     assert meta.weights_hash != store.checkpoint("checkpoint-6").meta.weights_hash
 
 
-def test_bad_training_and_series_inputs(tmp_path):
-    with pytest.raises(LfeError, match="save steps must lie between 0 and --steps 5"):
+def test_bad_training_and_series_inputs(tmp_path) -> None:
+    with pytest.raises(LfeError, match="save steps must lie between 0 and steps 5"):
         train_series(
             TEXTS,
             tmp_path / "x",
@@ -95,7 +95,7 @@ def test_bad_training_and_series_inputs(tmp_path):
         assert done.returncode == 2, done.stderr
         assert message in done.stderr, done.stderr
         assert "Traceback" not in done.stderr, done.stderr
-    with pytest.raises(LfeError, match="training needs more than --seq-len"):
+    with pytest.raises(LfeError, match="training needs more than seq_len"):
         train_series(
             ["short"],
             tmp_path / "y",
@@ -131,4 +131,4 @@ def test_bad_training_and_series_inputs(tmp_path):
         ],
     )
     assert both.exit_code != 0
-    assert "pass MODEL or --checkpoints PATTERN" in both.output
+    assert "pass MODEL or --checkpoints (one of them)" in both.output

@@ -29,7 +29,7 @@ LONG = (
 BUDGET = 64  # tokens per step: LONG is longer, so it must still run whole
 
 
-def test_vllm_imports():
+def test_vllm_imports() -> None:
     from lfe.models.vllm_engine import import_vllm
 
     assert import_vllm().__version__
@@ -61,7 +61,9 @@ def _vllm_model(tiny_models, model_type):
 
 
 @pytest.mark.parametrize("model_type", sorted(FAMILIES))
-def test_vllm_rows_equal_the_transformers_rows_for_every_family(tiny_models, tmp_path, model_type):
+def test_vllm_rows_equal_the_transformers_rows_for_every_family(
+    tiny_models, tmp_path, model_type
+) -> None:
     model, corpus = _vllm_model(tiny_models, model_type), _corpus(tmp_path)
     assert max(len(text) for text in corpus.texts) > BUDGET
     stores = {}
@@ -97,7 +99,9 @@ def test_vllm_rows_equal_the_transformers_rows_for_every_family(tiny_models, tmp
     assert meta.weights_hash == hf.meta.weights_hash
 
 
-def test_a_resume_with_the_other_backend_is_refused_with_what_differs(tiny_models, tmp_path):
+def test_a_resume_with_the_other_backend_is_refused_with_what_differs(
+    tiny_models, tmp_path
+) -> None:
     model = _vllm_model(tiny_models, "llama")
     _corpus(tmp_path, langs=("en",))  # written as c.tsv
     corpus_file = tmp_path / "c.tsv"
@@ -131,7 +135,7 @@ def test_a_resume_with_the_other_backend_is_refused_with_what_differs(tiny_model
         (["--backend", "vllm", "--workers", "2"], "drop --workers and --scheduler"),
     ],
 )
-def test_bad_vllm_options_are_refused_in_one_line(tiny_models, tmp_path, options, message):
+def test_bad_vllm_options_are_refused_in_one_line(tiny_models, tmp_path, options, message) -> None:
     model = _vllm_model(tiny_models, "llama")
     corpus = write_tsv(tmp_path / "c.tsv", parallel_rows(langs=("en",), n_sids=2))
     result = CliRunner().invoke(
@@ -152,7 +156,7 @@ def test_bad_vllm_options_are_refused_in_one_line(tiny_models, tmp_path, options
     assert not (tmp_path / "r.zarr").exists()
 
 
-def test_a_vllm_engine_that_will_not_start_is_one_line(tiny_models, tmp_path):
+def test_a_vllm_engine_that_will_not_start_is_one_line(tiny_models, tmp_path) -> None:
     model = _vllm_model(tiny_models, "llama")
     corpus = write_tsv(tmp_path / "c.tsv", parallel_rows(langs=("en",), n_sids=2))
     # vLLM's CPU build splits a model over NUMA nodes: this machine has one, so vLLM's own check
@@ -179,7 +183,7 @@ def test_a_vllm_engine_that_will_not_start_is_one_line(tiny_models, tmp_path):
     assert "Traceback" not in failed.output
 
 
-def test_a_quantized_model_is_refused_before_anything_is_written(tiny_models, tmp_path):
+def test_a_quantized_model_is_refused_before_anything_is_written(tiny_models, tmp_path) -> None:
     import json
     import shutil
 
@@ -207,7 +211,9 @@ def test_a_quantized_model_is_refused_before_anything_is_written(tiny_models, tm
     assert not (tmp_path / "r.zarr").exists()
 
 
-def test_a_random_weights_control_through_vllm_equals_the_transformers_one(tiny_models, tmp_path):
+def test_a_random_weights_control_through_vllm_equals_the_transformers_one(
+    tiny_models, tmp_path
+) -> None:
     model, corpus = _vllm_model(tiny_models, "gemma3_text"), _corpus(tmp_path, langs=("en", "fr"))
     rows = {}
     for backend in ("hf", "vllm"):
@@ -233,7 +239,9 @@ def _done_blocks(out):
     )
 
 
-def test_a_sigkilled_vllm_extraction_resumes_to_the_uninterrupted_store(tiny_models, tmp_path):
+def test_a_sigkilled_vllm_extraction_resumes_to_the_uninterrupted_store(
+    tiny_models, tmp_path
+) -> None:
     model = _vllm_model(tiny_models, "qwen2")
     corpus = write_tsv(tmp_path / "c.tsv", parallel_rows(langs=("en", "fr", "zh", "hi"), n_sids=40))
     command = [

@@ -38,7 +38,7 @@ PLAIN_DEACTIVATION = {
 }
 
 
-def test_every_registered_family_has_an_example_and_a_reference():
+def test_every_registered_family_has_an_example_and_a_reference() -> None:
     assert sorted(EXAMPLES) == FAMILY_TYPES
     assert sorted(PLAIN_READ_POINTS) == FAMILY_TYPES
 
@@ -95,7 +95,7 @@ def _extract(model_dir, corpus, out, **settings):
 
 
 @pytest.mark.parametrize("model_type", FAMILY_TYPES)
-def test_adapter_finds_every_layer_and_neuron(model_type, tiny_models):
+def test_adapter_finds_every_layer_and_neuron(model_type, tiny_models) -> None:
     model, _ = _load(tiny_models(model_type))
     adapter = adapter_for(model)
     assert adapter.n_layers == model.config.num_hidden_layers == 2
@@ -106,7 +106,7 @@ def test_adapter_finds_every_layer_and_neuron(model_type, tiny_models):
 @pytest.mark.parametrize("model_type", FAMILY_TYPES)
 def test_rows_equal_the_plain_reference_and_ignore_padding_and_batch_size(
     model_type, tiny_models, tmp_path
-):
+) -> None:
     corpus = read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows(n_sids=6)))
     path = tiny_models(model_type)
     expected = reference_rows(path, corpus.texts)
@@ -123,7 +123,7 @@ def test_rows_equal_the_plain_reference_and_ignore_padding_and_batch_size(
 @pytest.mark.parametrize("model_type", FAMILY_TYPES)
 def test_each_special_tokens_policy_equals_its_plain_reference_with_a_tokenizer_that_adds_bos(
     model_type, tiny_models, tmp_path
-):
+) -> None:
     corpus = read_corpus(write_tsv(tmp_path / "c.tsv", parallel_rows(n_sids=4)))
     path = tiny_models(model_type, bos=True)
     bos = AutoTokenizer.from_pretrained(path).convert_tokens_to_ids("<bos>")
@@ -153,7 +153,7 @@ def test_each_special_tokens_policy_equals_its_plain_reference_with_a_tokenizer_
 
 
 @pytest.mark.parametrize("model_type", FAMILY_TYPES)
-def test_deactivation_point_equals_zeroing_the_neuron(model_type, tiny_models):
+def test_deactivation_point_equals_zeroing_the_neuron(model_type, tiny_models) -> None:
     """Zeroing the adapter's deactivation weight slice == zeroing the neuron's activation."""
     model, tokenizer = _load(tiny_models(model_type))
     adapter = adapter_for(model)
@@ -188,7 +188,7 @@ def test_deactivation_point_equals_zeroing_the_neuron(model_type, tiny_models):
     assert not torch.allclose(full, by_weight)
 
 
-def test_unsupported_family_lists_the_supported_ones(tmp_path):
+def test_unsupported_family_lists_the_supported_ones(tmp_path) -> None:
     from transformers import OPTConfig, OPTForCausalLM
 
     OPTForCausalLM(
@@ -208,7 +208,9 @@ def test_unsupported_family_lists_the_supported_ones(tmp_path):
 
 
 @pytest.mark.parametrize("model_type", FAMILY_TYPES)
-def test_firing_point_is_the_activation_functions_output_as_lape_reads_it(model_type, tiny_models):
+def test_firing_point_is_the_activation_functions_output_as_lape_reads_it(
+    model_type, tiny_models
+) -> None:
     """on_firing gives act(gate) in a gated MLP (not act(gate) * up), the neurons themselves
     otherwise."""
     from lfe.kernels import masked_positive_count

@@ -44,7 +44,7 @@ def analysed(tiny_models, tmp_path_factory):
     return model, store, held, choice, prompts, tmp_path
 
 
-def test_vllm_perplexities_and_choices_equal_the_transformers_ones(analysed):
+def test_vllm_perplexities_and_choices_equal_the_transformers_ones(analysed) -> None:
     model, store, held, choice, prompts, tmp_path = analysed
     tables = {}
     for backend in ("hf", "vllm"):
@@ -73,7 +73,7 @@ def test_vllm_perplexities_and_choices_equal_the_transformers_ones(analysed):
     assert hf.params.backend == "hf"
 
 
-def test_vllm_steering_continues_as_transformers_does(analysed):
+def test_vllm_steering_continues_as_transformers_does(analysed) -> None:
     model, store, _, _, prompts, tmp_path = analysed
     tables = {
         backend: steer(
@@ -104,7 +104,7 @@ def test_vllm_steering_continues_as_transformers_does(analysed):
 
 def test_vllm_deactivation_equals_zeroed_down_projection_columns_and_forcing_equals_transformers(
     analysed,
-):
+) -> None:
     from lfe.intervene.evaluate import negative_log_likelihood
     from lfe.intervene.evaluators import HfEvaluator, evaluator_for
 
@@ -138,7 +138,7 @@ def test_vllm_deactivation_equals_zeroed_down_projection_columns_and_forcing_equ
     assert intact[0] != pytest.approx(got[0], rel=1e-3)
 
 
-def test_lm_eval_with_vllm_is_refused_in_one_line(analysed):
+def test_lm_eval_with_vllm_is_refused_in_one_line(analysed) -> None:
     model, store, held, *_ = analysed
     result = CliRunner().invoke(
         main,

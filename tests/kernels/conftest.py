@@ -6,7 +6,7 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def interpreter_with_bfloat16_dots(monkeypatch):
+def interpreter_with_bfloat16_dots(monkeypatch) -> None:
     """Teach the interpreter bfloat16 ``tl.dot``, which GPUs run natively (the statistics kernel
     uses it).
 

@@ -33,7 +33,7 @@ def compiled():
 
 
 @pytest.mark.skipif(not HAVE_TRITON, reason="Triton cannot be imported here (pip install triton)")
-def test_every_kernel_compiles_for_an_h100_with_its_launch_settings(compiled):
+def test_every_kernel_compiles_for_an_h100_with_its_launch_settings(compiled) -> None:
     variants = {(entry["kernel"], entry["variant"]) for entry in compiled}
     assert {kernel for kernel, _ in variants} == {"pool", "segments", "stats", "activation"}
     assert {variant for kernel, variant in variants if kernel == "stats"} == {

@@ -43,14 +43,14 @@ needs_triton = pytest.mark.skipif(
 
 
 @pytest.fixture
-def triton_path(monkeypatch):
+def triton_path(monkeypatch) -> None:
     monkeypatch.setenv("LFE_KERNELS", "triton")
 
 
 @needs_triton
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(3, 7, 13), (1, 1, 5), (4, 33, 300)])
-def test_masked_mean_pool(dtype, shape, triton_path):
+def test_masked_mean_pool(dtype, shape, triton_path) -> None:
     batch, tokens, width = shape
     x = torch.randn(shape).to(DEVICE, dtype)
     lengths = torch.randint(1, tokens + 1, (batch,))
@@ -63,7 +63,7 @@ def test_masked_mean_pool(dtype, shape, triton_path):
 
 
 @pytest.mark.parametrize("path", ["torch", pytest.param("triton", marks=needs_triton)])
-def test_padding_values_never_reach_the_mean(path, monkeypatch):
+def test_padding_values_never_reach_the_mean(path, monkeypatch) -> None:
     monkeypatch.setenv("LFE_KERNELS", path)
     x = torch.randn(3, 6, 40, device=DEVICE)
     mask = torch.tensor(
@@ -76,7 +76,7 @@ def test_padding_values_never_reach_the_mean(path, monkeypatch):
 
 
 @needs_triton
-def test_pooling_spans_beyond_one_scan_block(triton_path):
+def test_pooling_spans_beyond_one_scan_block(triton_path) -> None:
     # the kernel finds each sample's real span in blocks of 1,024 tokens: real tokens only in the
     # second block, a span across both, a hole inside the span (an excluded special token), none at
     # all
@@ -94,7 +94,7 @@ def test_pooling_spans_beyond_one_scan_block(triton_path):
 @needs_triton
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(3, 7, 13), (1, 1, 5), (2, 1100, 40)])
-def test_masked_positive_count_equals_a_token_by_token_count(dtype, shape, triton_path):
+def test_masked_positive_count_equals_a_token_by_token_count(dtype, shape, triton_path) -> None:
     batch, tokens, width = shape
     x = torch.randn(shape).to(DEVICE, dtype)
     x[..., 0] = 0.0  # exactly zero never counts as fired
@@ -112,7 +112,7 @@ def test_masked_positive_count_equals_a_token_by_token_count(dtype, shape, trito
 
 @needs_triton
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_packed_mean_pool_equals_the_padded_layout(dtype, triton_path):
+def test_packed_mean_pool_equals_the_padded_layout(dtype, triton_path) -> None:
     lengths = [5, 1, 9, 2]
     x = torch.randn(sum(lengths), 37).to(DEVICE, dtype)
     offsets = torch.tensor(np.concatenate([[0], np.cumsum(lengths)]), device=DEVICE)
@@ -128,7 +128,7 @@ def test_packed_mean_pool_equals_the_padded_layout(dtype, triton_path):
 
 @needs_triton
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_packed_positive_count_equals_a_token_by_token_count(dtype, triton_path):
+def test_packed_positive_count_equals_a_token_by_token_count(dtype, triton_path) -> None:
     lengths = [5, 1, 9, 0, 2]  # an empty sample counts nothing
     x = torch.randn(sum(lengths), 37).to(DEVICE, dtype)
     x[3, :5] = 0.0  # zero does not fire
@@ -145,7 +145,7 @@ def test_packed_positive_count_equals_a_token_by_token_count(dtype, triton_path)
 
 @needs_triton
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_grouped_column_stats_against_float64(dtype, triton_path):
+def test_grouped_column_stats_against_float64(dtype, triton_path) -> None:
     a = (torch.randn(50, 300) * 3).to(DEVICE, dtype)
     groups = torch.randint(0, 9, (50,), device=DEVICE)
     expected = [torch.zeros(9, 300, dtype=torch.float64, device=DEVICE) for _ in range(2)]
@@ -159,7 +159,7 @@ def test_grouped_column_stats_against_float64(dtype, triton_path):
 
 @needs_triton
 @pytest.mark.parametrize("rounding", ["nearest-even", "truncation"])
-def test_bfloat16_pieces_hold_each_dtype_exactly(rounding):
+def test_bfloat16_pieces_hold_each_dtype_exactly(rounding) -> None:
     # the statistics kernel's claim, on 100,000 values per dtype over seven orders of magnitude:
     # VALUE_PARTS pieces hold a value, SQUARE_PARTS its float32 square, whether float32 -> bfloat16
     # rounds to nearest even (GPUs) or truncates (Triton's interpreter)
@@ -195,7 +195,7 @@ def test_bfloat16_pieces_hold_each_dtype_exactly(rounding):
 
 
 @needs_triton
-def test_grouped_column_stats_of_row_blocks_merge(triton_path):
+def test_grouped_column_stats_of_row_blocks_merge(triton_path) -> None:
     # S(A ∪ B) = S(A) + S(B) + Σ_A · Σ_B: blocks of rows (or checkpoints' shards) combine exactly
     a = torch.randn(60, 50, device=DEVICE)
     groups = torch.randint(0, 5, (60,), device=DEVICE)
@@ -214,7 +214,7 @@ def test_grouped_column_stats_of_row_blocks_merge(triton_path):
 
 
 @needs_triton
-def test_grouped_column_stats_names_the_dtypes_it_takes(triton_path):
+def test_grouped_column_stats_names_the_dtypes_it_takes(triton_path) -> None:
     with pytest.raises(TypeError, match="float32, float16 or bfloat16"):
         grouped_column_stats(
             torch.ones(4, 8, dtype=torch.float64, device=DEVICE),
@@ -225,7 +225,7 @@ def test_grouped_column_stats_names_the_dtypes_it_takes(triton_path):
 
 @needs_triton
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_grouped_column_stats_with_empty_and_one_row_groups(dtype, triton_path):
+def test_grouped_column_stats_with_empty_and_one_row_groups(dtype, triton_path) -> None:
     a = torch.randn(20, 70).to(DEVICE, dtype)
     groups = torch.tensor([0] * 12 + [2] + [3] * 7, device=DEVICE)  # group 1 empty, group 2 one row
     got = grouped_column_stats(a, groups, 4)
@@ -259,7 +259,7 @@ def test_grouped_column_stats_with_empty_and_one_row_groups(dtype, triton_path):
 @pytest.mark.parametrize(
     "kind", ["gelu_tanh", "gelu_new", "silu_gate", "gelu_gate", "gelu_tanh_gate"]
 )
-def test_masked_activation_with_a_mask_per_row(kind, dtype, triton_path):
+def test_masked_activation_with_a_mask_per_row(kind, dtype, triton_path) -> None:
     x, up = torch.randn(3, 5, 45).to(DEVICE, dtype), torch.randn(3, 5, 45).to(DEVICE, dtype)
     table = torch.ones(2, 45, device=DEVICE)
     table[1, ::3] = 0
@@ -283,14 +283,14 @@ def test_masked_activation_with_a_mask_per_row(kind, dtype, triton_path):
         ("gelu_tanh_gate", "gelu_pytorch_tanh", True),
     ],
 )
-def test_reference_activations_equal_the_model_families(kind, act, gated):
+def test_reference_activations_equal_the_model_families(kind, act, gated) -> None:
     x, up = torch.randn(2, 4, 19), torch.randn(2, 4, 19)
     expected = ACT2FN[act](x) * (up if gated else 1)
     got = masked_activation_torch(kind, x, up, torch.ones(1, 19), torch.zeros(2, dtype=torch.long))
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_torch_path_is_the_default_on_cpu(monkeypatch):
+def test_torch_path_is_the_default_on_cpu(monkeypatch) -> None:
     from lfe.kernels import use_triton
 
     monkeypatch.delenv("LFE_KERNELS", raising=False)
@@ -301,7 +301,7 @@ def test_torch_path_is_the_default_on_cpu(monkeypatch):
 
 
 @needs_triton
-def test_analysis_on_torch_panels_equals_numpy(triton_path):
+def test_analysis_on_torch_panels_equals_numpy(triton_path) -> None:
     """`lfe analyze --device cuda`'s arithmetic (matmul Gram, grouped statistics kernel) gives
     numpy's results."""
     from lfe.analysis import analyze

@@ -172,11 +172,11 @@ RECORDS = [
 
 
 @pytest.mark.parametrize("record", RECORDS, ids=lambda record: type(record).__name__)
-def test_every_record_round_trips_through_json(record):
+def test_every_record_round_trips_through_json(record) -> None:
     assert type(record).from_dict(json.loads(json.dumps(record.to_dict()))) == record
 
 
-def test_an_ablation_tables_own_region_twin_and_full_model_accuracy():
+def test_an_ablation_tables_own_region_twin_and_full_model_accuracy() -> None:
     table = next(record for record in RECORDS if isinstance(record, AblationTable))
     assert table.own_region_increase() == 100.0
     assert table.random_twin_increase() == 25.0
@@ -184,7 +184,7 @@ def test_an_ablation_tables_own_region_twin_and_full_model_accuracy():
     assert table.columns == ["en", "random~en"]
 
 
-def test_settings_refuse_bad_values_in_their_field_names():
+def test_settings_refuse_bad_values_in_their_field_names() -> None:
     with pytest.raises(SettingsError, match="^top_percent must be in"):
         AnalysisSettings(top_percent=0)
     with pytest.raises(SettingsError, match="^threshold must be a finite number"):
@@ -296,7 +296,7 @@ OLD_ABLATION = {
 }
 
 
-def test_records_written_before_the_restructuring_still_read():
+def test_records_written_before_the_restructuring_still_read() -> None:
     analysis = AnalysisRecord.from_dict(OLD_ANALYSIS)
     assert analysis.params.top_percent == 2
     assert analysis.whole.interval("lrds") == (0.0587, 0.0611)
@@ -313,7 +313,7 @@ def test_records_written_before_the_restructuring_still_read():
     assert table.params.analysis == analysis.params
 
 
-def test_settings_written_before_the_backends_and_the_regions_tuple_still_read():
+def test_settings_written_before_the_backends_and_the_regions_tuple_still_read() -> None:
     # a comma string before
     assert AblationSettings.from_dict({"regions": "en, fr"}).regions == ("en", "fr")
     assert AblationSettings.from_dict({"regions": "all"}).regions == ("all",)

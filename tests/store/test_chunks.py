@@ -18,7 +18,7 @@ def _chunk_files(path):
 
 @pytest.mark.parametrize("compression", sorted(CODECS))
 @pytest.mark.parametrize("dtype", ["float32", "float16", "uint32"])
-def test_block_writer_files_equal_zarrs_own(tmp_path, compression, dtype):
+def test_block_writer_files_equal_zarrs_own(tmp_path, compression, dtype) -> None:
     rows = (np.random.default_rng(0).standard_normal((11, 14)) * 100).astype(dtype)
     arrays = {}
     # 11 x 14 in chunks of 4 x 5: an edge block of 3 rows and an edge column of 4
@@ -45,7 +45,7 @@ def test_block_writer_files_equal_zarrs_own(tmp_path, compression, dtype):
     assert not list(tmp_path.rglob("*.partial"))
 
 
-def test_other_codecs_and_stores_go_through_zarr():
+def test_other_codecs_and_stores_go_through_zarr() -> None:
     rows = np.arange(24, dtype=np.float32).reshape(4, 6)
     in_memory = zarr.create_array(
         {}, shape=(8, 6), chunks=(4, 3), dtype="float32", compressors=CODECS["none"]

@@ -25,7 +25,7 @@ def _checkpoint(store, name="c", block_rows=4):
     return store.create_checkpoint(name, meta, np.arange(1, store.n_rows + 1, dtype=np.int32))
 
 
-def test_create_open_and_labels(tmp_path):
+def test_create_open_and_labels(tmp_path) -> None:
     store = _store(tmp_path / "run.zarr")
     langs, sids = ActivationStore.open(tmp_path / "run.zarr").labels()
     assert langs.tolist()[:6] == ["en"] * 5 + ["fr"]
@@ -41,7 +41,7 @@ def test_create_open_and_labels(tmp_path):
     assert store.checkpoint_names() == []
 
 
-def test_blocks_are_chunk_aligned_and_marked_done_after_writing(tmp_path):
+def test_blocks_are_chunk_aligned_and_marked_done_after_writing(tmp_path) -> None:
     store = _store(tmp_path / "run.zarr")
     checkpoint = _checkpoint(store)
     assert checkpoint.pooled.chunks == (4, 3)
@@ -71,7 +71,7 @@ def test_blocks_are_chunk_aligned_and_marked_done_after_writing(tmp_path):
     }
 
 
-def test_half_created_checkpoint_is_invisible_and_recreated(tmp_path):
+def test_half_created_checkpoint_is_invisible_and_recreated(tmp_path) -> None:
     store = _store(tmp_path / "run.zarr")
     # a crash before the attributes were written
     zarr.open_group(str(tmp_path / "run.zarr"), mode="r+")["checkpoints"].create_group("c")
@@ -79,7 +79,7 @@ def test_half_created_checkpoint_is_invisible_and_recreated(tmp_path):
     assert _checkpoint(store).pending_blocks() == [0, 1, 2]
 
 
-def test_not_a_store_missing_store_and_newer_schema(tmp_path):
+def test_not_a_store_missing_store_and_newer_schema(tmp_path) -> None:
     with pytest.raises(StoreError, match="does not exist; run `lfe extract`"):
         ActivationStore.open(tmp_path / "none.zarr")
     zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")
@@ -97,10 +97,10 @@ def test_not_a_store_missing_store_and_newer_schema(tmp_path):
         ActivationStore.open(tmp_path / "run.zarr")
 
 
-def test_writer_writes_in_order_and_bounds_its_queue():
+def test_writer_writes_in_order_and_bounds_its_queue() -> None:
     written, gate = [], threading.Event()
 
-    def write(i):
+    def write(i) -> None:
         gate.wait()
         written.append(i)
 
@@ -113,10 +113,10 @@ def test_writer_writes_in_order_and_bounds_its_queue():
     assert written == [0, 1, 2]
 
 
-def test_writer_error_reaches_the_caller_and_later_writes_stop():
+def test_writer_error_reaches_the_caller_and_later_writes_stop() -> None:
     written = []
 
-    def write(i):
+    def write(i) -> None:
         if i == 1:
             raise OSError(28, "No space left on device")
         written.append(i)
@@ -128,7 +128,7 @@ def test_writer_error_reaches_the_caller_and_later_writes_stop():
     assert written == [0]
 
 
-def test_a_leftover_partial_file_does_not_hide_a_lost_chunk(tmp_path):
+def test_a_leftover_partial_file_does_not_hide_a_lost_chunk(tmp_path) -> None:
     checkpoint = _checkpoint(_store(tmp_path / "run.zarr"))
     checkpoint.write_block(0, np.ones((4, 6), dtype=np.float32))
     folder = checkpoint.chunk_folder("pooled") / "0"

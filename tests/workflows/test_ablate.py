@@ -27,7 +27,9 @@ def analysed(tiny_models, tmp_path):
     return model, store, held
 
 
-def test_table_compares_every_region_with_the_full_model_on_the_same_windows(analysed, tmp_path):
+def test_table_compares_every_region_with_the_full_model_on_the_same_windows(
+    analysed, tmp_path
+) -> None:
     model, store, held = analysed
     table = ablate(
         str(model), store, AblationSettings(evaluation=str(held), window=64), out=tmp_path / "out"
@@ -52,7 +54,7 @@ def test_table_compares_every_region_with_the_full_model_on_the_same_windows(ana
     assert any(abs(v) > 0 for v in table.increase_percent["fr"].values())
 
 
-def test_another_model_is_refused(analysed, tiny_models):
+def test_another_model_is_refused(analysed, tiny_models) -> None:
     _, store, held = analysed
     with pytest.raises(StoreError, match="weights hash differs"):
         ablate(
@@ -62,7 +64,7 @@ def test_another_model_is_refused(analysed, tiny_models):
         )
 
 
-def test_cli_ablate_with_layer_matched_controls(analysed, tmp_path):
+def test_cli_ablate_with_layer_matched_controls(analysed, tmp_path) -> None:
     model, store, held = analysed
     result = CliRunner().invoke(
         main,
@@ -92,7 +94,7 @@ def test_cli_ablate_with_layer_matched_controls(analysed, tmp_path):
     assert "no key region for de" in bad.output
 
 
-def test_ablate_deactivates_the_regions_of_the_method_it_is_given(analysed, tmp_path):
+def test_ablate_deactivates_the_regions_of_the_method_it_is_given(analysed, tmp_path) -> None:
     model, store, held = analysed
     base = [
         "ablate",
@@ -126,7 +128,9 @@ def test_ablate_deactivates_the_regions_of_the_method_it_is_given(analysed, tmp_
     assert "chosen by ap" in (tmp_path / "o" / "ckpt" / "table.md").read_text()
 
 
-def test_generations_and_a_warning_when_evaluation_text_was_probed(analysed, tmp_path, caplog):
+def test_generations_and_a_warning_when_evaluation_text_was_probed(
+    analysed, tmp_path, caplog
+) -> None:
     model, store, held = analysed
     prompts = write_tsv(
         tmp_path / "prompts.tsv", [("en", "p1", "the cat"), ("fr", "p1", "le chat")]
@@ -147,7 +151,7 @@ def test_generations_and_a_warning_when_evaluation_text_was_probed(analysed, tmp
 
 def test_ablate_generate_reports_the_share_of_continuations_in_the_prompts_language(
     analysed, tmp_path, monkeypatch
-):
+) -> None:
     model, store, held = analysed
     prompts = write_tsv(
         tmp_path / "prompts.tsv",
@@ -172,7 +176,9 @@ def test_ablate_generate_reports_the_share_of_continuations_in_the_prompts_langu
     assert "(none)" in report
 
 
-def test_evolve_joins_a_real_ablation_with_a_choice_task_through_the_cli(analysed, tmp_path):
+def test_evolve_joins_a_real_ablation_with_a_choice_task_through_the_cli(
+    analysed, tmp_path
+) -> None:
     """Regression: `lfe ablate --choice` wrote its column as "full model" and `lfe evolve` read
     "full"."""
     model, store, held = analysed
@@ -230,7 +236,9 @@ def test_evolve_joins_a_real_ablation_with_a_choice_task_through_the_cli(analyse
     assert row["random_twin_increase"] is not None
 
 
-def test_bad_choice_files_and_option_values_are_refused_before_any_evaluation(analysed, tmp_path):
+def test_bad_choice_files_and_option_values_are_refused_before_any_evaluation(
+    analysed, tmp_path
+) -> None:
     model, store, held = analysed
     table = write_tsv(tmp_path / "not-jsonl.tsv", [("en", "1", "the cat")])
     wrong = tmp_path / "wrong.jsonl"
@@ -257,7 +265,7 @@ def test_bad_choice_files_and_option_values_are_refused_before_any_evaluation(an
 @pytest.mark.parametrize("stage", ["negative_log_likelihood", "ending_scores", "greedy_batch"])
 def test_an_interrupted_ablation_goes_on_from_its_finished_cells_and_equals_an_uninterrupted_one(
     analysed, tmp_path, monkeypatch, stage
-):
+) -> None:
     model, store, held = analysed
     items = [
         {"lang": lang, "sid": str(i), "context": text, "endings": [text, "zz zz"], "label": 0}
@@ -356,7 +364,7 @@ def harness_task(tmp_path, monkeypatch):
 
 def test_lm_eval_tasks_score_every_region_with_its_mask_live_and_join_evolve(
     analysed, harness_task, tmp_path
-):
+) -> None:
     from lfe.intervene.harness import HarnessRunner
     from lfe.models.loading import load, resolve_source
 
@@ -428,7 +436,7 @@ def test_lm_eval_tasks_score_every_region_with_its_mask_live_and_join_evolve(
     assert "--lm-eval no_such_task: lm-evaluation-harness has no such task" in unknown.output
 
 
-def test_lm_eval_without_the_harness_names_the_extra(analysed, monkeypatch):
+def test_lm_eval_without_the_harness_names_the_extra(analysed, monkeypatch) -> None:
     import builtins
 
     model, store, held = analysed
@@ -450,3 +458,33 @@ def test_lm_eval_without_the_harness_names_the_extra(analysed, monkeypatch):
         "--lm-eval needs lm-evaluation-harness, an optional extra: pip install 'lfe[eval]'"
         in result.output
     )
+
+
+def test_held_out_text_from_one_dataset_per_language_scores_as_the_same_files(
+    analysed, tmp_path, monkeypatch
+) -> None:
+    import datasets
+    import huggingface_hub.constants
+
+    from lfe.corpus.codes import language_name
+    from tests.corpus.test_eval_text import write_xlsum
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    model, store, held = analysed
+    articles = {
+        language_name(lang): (held / f"{lang}.txt").read_text().split("\n") + ["extra line"]
+        for lang in LANGS
+    }
+    folder = write_xlsum(tmp_path / "xlsum", articles)
+    lines = len(articles["english"]) - 1  # the split's slice leaves the extra line out
+    settings = AblationSettings(evaluation=f"hf:{folder}:{{name}}:test[:{lines}]", window=32)
+    from_hub = ablate(str(model), store, replace(settings, regions=("fr",)), out=tmp_path / "h")
+    files = ablate(
+        str(model),
+        store,
+        AblationSettings(evaluation=str(held), window=32, regions=("fr",)),
+        out=tmp_path / "f",
+    )
+    assert from_hub.tokens == files.tokens
+    assert from_hub.perplexity == files.perplexity

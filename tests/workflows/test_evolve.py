@@ -1,5 +1,6 @@
 """`lfe evolve` on series of synthetic stores with a planted trend: the trend comes back out."""
 
+import csv
 import json
 import logging
 from dataclasses import replace
@@ -7,6 +8,7 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
+from lfe.analysis.evolution import spearman
 from lfe.cli import main
 from lfe.errors import LfeError
 from lfe.records import (
@@ -30,7 +32,7 @@ def run(stores, out, threshold=1.5, n_boot=0, **options):
     return evolve(settings, out=out, progress=False, **options)
 
 
-def test_evolve_recovers_a_planted_trend(tmp_path):
+def test_evolve_recovers_a_planted_trend(tmp_path) -> None:
     store = planted_series(tmp_path / "run.zarr")
     rows = run([store], tmp_path / "evo", n_boot=20)
     assert [row.step for row in rows] == sorted(TREND)
@@ -56,7 +58,7 @@ def test_evolve_recovers_a_planted_trend(tmp_path):
     assert not (tmp_path / "evo" / "evolution_ablation.png").exists()  # no ablation was stored
 
 
-def test_row_order_of_checkpoint_creation_does_not_matter(tmp_path):
+def test_row_order_of_checkpoint_creation_does_not_matter(tmp_path) -> None:
     shuffled = {step: TREND[step] for step in (1000, 0, 10000, 100)}
     a = run([planted_series(tmp_path / "a.zarr")], tmp_path / "a", figures=False)
     b = run([planted_series(tmp_path / "b.zarr", shuffled)], tmp_path / "b", figures=False)
@@ -64,14 +66,14 @@ def test_row_order_of_checkpoint_creation_does_not_matter(tmp_path):
     assert [row.lrds for row in a] == pytest.approx([row.lrds for row in b], abs=1e-6)
 
 
-def test_duplicate_weights_are_flagged(tmp_path, caplog):
+def test_duplicate_weights_are_flagged(tmp_path, caplog) -> None:
     store = planted_series(tmp_path / "run.zarr", hashes=["h0", "h1", "h1", "h3"])
     rows = run([store], tmp_path / "evo", figures=False)
     assert [row.duplicate_of for row in rows] == [None, None, f"{store}:global_step100", None]
     assert "global_step1000 has the same weights as" in caplog.text
 
 
-def test_stored_analysis_is_reused_only_with_the_same_parameters(tmp_path, caplog):
+def test_stored_analysis_is_reused_only_with_the_same_parameters(tmp_path, caplog) -> None:
     store = planted_series(tmp_path / "run.zarr")
     with caplog.at_level(logging.INFO, logger="lfe"):
         run([store], tmp_path / "e1", figures=False)
@@ -92,7 +94,7 @@ def test_stored_analysis_is_reused_only_with_the_same_parameters(tmp_path, caplo
     assert "analysing 1 of 4 checkpoints" in caplog.text
 
 
-def test_steps_from_options_and_errors(tmp_path):
+def test_steps_from_options_and_errors(tmp_path) -> None:
     store = planted_series(
         tmp_path / "run.zarr", names="ckpt-{}-final", steps={7: TREND[0], 9: TREND[100]}
     )
@@ -101,7 +103,7 @@ def test_steps_from_options_and_errors(tmp_path):
     odd = planted_series(
         tmp_path / "odd.zarr", names="main{}", steps={"": TREND[0], "-b": TREND[100]}
     )
-    with pytest.raises(LfeError, match="cannot tell the training step of main.*--step main=N"):
+    with pytest.raises(LfeError, match="cannot tell the training step of main.*steps main=N"):
         run([odd], tmp_path / "o", figures=False)
     rows = run([odd], tmp_path / "o", steps={"main": 5, "main-b": 50}, figures=False)
     assert [row.step for row in rows] == [5, 50]
@@ -113,7 +115,7 @@ def test_steps_from_options_and_errors(tmp_path):
         EvolutionSettings(stores=(str(store),), x="size")
 
 
-def test_several_stores_by_parameter_count_through_the_cli(tmp_path):
+def test_several_stores_by_parameter_count_through_the_cli(tmp_path) -> None:
     small = planted_series(tmp_path / "small.zarr", steps={100: TREND[0]}, params=1_000_000)
     large = planted_series(tmp_path / "large.zarr", steps={100: TREND[10000]}, params=7_000_000_000)
     result = CliRunner().invoke(
@@ -162,7 +164,7 @@ def _ablation(own: float, analysis: AnalysisSettings) -> AblationTable:
 
 def test_stored_ablation_results_join_the_table_only_when_made_from_the_same_regions(
     tmp_path, caplog
-):
+) -> None:
     store = planted_series(tmp_path / "run.zarr", steps={10: TREND[0], 20: TREND[100]})
     opened = ActivationStore.open(store, mode="r+")
     for name, own in (("global_step10", 50.0), ("global_step20", 400.0)):
@@ -176,3 +178,54 @@ def test_stored_ablation_results_join_the_table_only_when_made_from_the_same_reg
     other = run([store], tmp_path / "other", threshold=1.2)
     assert [row.own_region_increase for row in other] == [None, None]
     assert "deactivated regions of another analysis (z > 1.5, now z > 1.2)" in caplog.text
+
+
+def test_every_row_stands_next_to_its_checkpoints_own_chance_level(tmp_path) -> None:
+    store = planted_series(tmp_path / "run.zarr")
+    rows = run([store], tmp_path / "evo")
+    opened = ActivationStore.open(store)
+    for row in rows:
+        record = opened.analysis(row.checkpoint)
+        # the analysis's own nulls, reused
+        assert row.lrds_null == record.whole.lrds_null
+        assert row.sads_null == record.whole.sads_null
+        assert row.sklr_null == record.region_null.sklr_percent
+        assert row.region_null == record.region_null.region_percent
+        assert row.lrds_above_chance == pytest.approx(row.lrds - row.lrds_null.mean)
+        assert row.sklr_above_chance == pytest.approx(row.sklr_percent - row.sklr_null.mean)
+        for lang, null in row.region_null.items():
+            assert row.region_above_chance[lang] == pytest.approx(
+                row.region_percent[lang] - null.mean
+            )
+    # the planted language signal stands above chance at every step
+    assert all(row.lrds > row.lrds_null.p95 for row in rows)
+    with open(tmp_path / "evo" / "evolution.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    lang = rows[0].languages[0]
+    assert float(table[0]["lrds_null_p95"]) == pytest.approx(rows[0].lrds_null.p95)
+    assert float(table[0]["sklr_p"]) == pytest.approx(rows[0].sklr_null.p_value)
+    assert float(table[0][f"region_null_p95_{lang}"]) == pytest.approx(
+        rows[0].region_null[lang].p95
+    )
+    saved = json.loads((tmp_path / "evo" / "evolution.json").read_text())
+    trend = saved["trends"]["planted"]
+    assert trend["lrds_above_chance"] == pytest.approx(
+        spearman([row.step for row in rows], [row.lrds_above_chance for row in rows])
+    )
+    report = (tmp_path / "evo" / "evolution.md").read_text()
+    assert f"{rows[0].lrds_null.mean:.4f} / {rows[0].lrds_null.p95:.4f}" in report
+    assert (
+        f"{rows[0].region_percent[lang]:.2f} (chance {rows[0].region_null[lang].p95:.2f}" in report
+    )
+
+
+def test_rows_of_an_analysis_without_a_null_say_so(tmp_path) -> None:
+    store = planted_series(tmp_path / "run.zarr")
+    settings = EvolutionSettings(
+        stores=(str(store),), analysis=AnalysisSettings(threshold=1.5, n_boot=0, null=0)
+    )
+    rows = evolve(settings, out=tmp_path / "evo", progress=False)
+    assert all(row.lrds_null is None for row in rows)
+    assert all(row.sklr_above_chance is None for row in rows)
+    assert all(row.region_null == {} for row in rows)
+    assert "| - |" in (tmp_path / "evo" / "evolution.md").read_text()

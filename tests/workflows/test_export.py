@@ -15,7 +15,7 @@ from lfe.workflows.analyze import analyze_store
 from tests.helpers import planted_series
 
 
-def test_regions_export_as_a_tidy_table_and_as_lapes_activation_mask(tmp_path):
+def test_regions_export_as_a_tidy_table_and_as_lapes_activation_mask(tmp_path) -> None:
     store = planted_series(tmp_path / "run.zarr", steps={0: ((3.0, 0.5), (2.0, 0.5))})
     analyze_store(
         store,
@@ -82,7 +82,7 @@ def test_regions_export_as_a_tidy_table_and_as_lapes_activation_mask(tmp_path):
     assert "run `lfe analyze --method lape`" in missing.output
 
 
-def test_new_stores_name_every_arrays_dimensions_for_xarray(tmp_path):
+def test_new_stores_name_every_arrays_dimensions_for_xarray(tmp_path) -> None:
     import zarr
 
     store = planted_series(tmp_path / "run.zarr", steps={0: ((3.0, 0.5), (2.0, 0.5))})
@@ -107,7 +107,7 @@ def test_new_stores_name_every_arrays_dimensions_for_xarray(tmp_path):
     assert all(names is not None for path, names in named.items() if "/" in path), named
 
 
-def test_a_lape_mask_is_imported_as_the_lape_regions_and_round_trips(tmp_path):
+def test_a_lape_mask_is_imported_as_the_lape_regions_and_round_trips(tmp_path) -> None:
     store = planted_series(tmp_path / "run.zarr", steps={0: ((3.0, 0.5), (2.0, 0.5))})
     analyze_store(
         store,

@@ -18,9 +18,9 @@ from lfe.workflows.analyze import analyze_store
 
 
 @pytest.mark.slow
-def test_lrds_and_sads_are_positive_on_smollm2(tmp_path):
+def test_lrds_and_sads_are_positive_on_smollm2(tmp_path) -> None:
     bible = fetch_bible(tmp_path / "bible.tsv")
-    probe = sample_corpus(bible, samples=20, seed=0, out_dir=tmp_path / "sample")["probe"]
+    probe = sample_corpus(bible, samples=20, seed=0, out_dir=tmp_path / "sample").probe
     model = fetch_model("smollm2-135m")
     extract(str(model), read_corpus(probe), tmp_path / "run.zarr", name="smollm2", progress=False)
     settings = AnalysisSettings(n_boot=200, seed=0)

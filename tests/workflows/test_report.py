@@ -12,7 +12,7 @@ def _report(*args):
     return CliRunner().invoke(main, ["report", *map(str, args)])
 
 
-def test_every_checkpoint_and_the_methods_compared_are_rebuilt_byte_for_byte(tmp_path):
+def test_every_checkpoint_and_the_methods_compared_are_rebuilt_byte_for_byte(tmp_path) -> None:
     store = planted_series(tmp_path / "run.zarr")
     settings = AnalysisSettings(threshold=1.5, n_boot=20, peers=PeerSettings(methods=(AP,)))
     records = analyze_store(store, settings=settings, out=tmp_path / "analysis", progress=False)
@@ -38,7 +38,7 @@ def test_every_checkpoint_and_the_methods_compared_are_rebuilt_byte_for_byte(tmp
     )
 
 
-def test_a_store_without_analysis_or_checkpoint_is_one_line(tmp_path):
+def test_a_store_without_analysis_or_checkpoint_is_one_line(tmp_path) -> None:
     store = planted_series(tmp_path / "run.zarr")
     bare = _report(store)
     assert bare.exit_code == 2

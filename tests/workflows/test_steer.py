@@ -30,7 +30,7 @@ PROMPTS = ["the cat sat", "le chat est assis sur", "猫坐在"]
 @pytest.mark.parametrize("family", ["llama", "gpt2", "bloom"])
 def test_forcing_sets_exactly_the_forced_neurons_and_an_empty_region_changes_nothing(
     family, tiny_models
-):
+) -> None:
     loaded = load(resolve_source(str(tiny_models(family))))
     adapter = loaded.adapter
     total = adapter.n_layers * adapter.n_neurons
@@ -62,7 +62,7 @@ def test_forcing_sets_exactly_the_forced_neurons_and_an_empty_region_changes_not
     assert unsteered == [greedy(loaded.model, tokenizer, prompt, 6) for prompt in PROMPTS]
 
 
-def test_the_language_identifier_knows_the_demo_languages():
+def test_the_language_identifier_knows_the_demo_languages() -> None:
     sentences = json.loads(DEMO_SENTENCES.read_text(encoding="utf-8"))
     for lang, texts in sentences.items():
         found = identify(texts, study=sentences)
@@ -102,7 +102,7 @@ def analysed(tiny_models, tmp_path):
 
 def test_steer_writes_a_table_with_its_random_control_and_resumes_to_the_same_result(
     analysed, tmp_path, monkeypatch
-):
+) -> None:
     model, store, prompts = analysed
     settings = SteerSettings(
         targets=("fr", "zh"), prompts=str(prompts), zero_source=True, max_new_tokens=4
@@ -150,7 +150,7 @@ def test_steer_writes_a_table_with_its_random_control_and_resumes_to_the_same_re
     assert not list((tmp_path / "resumed" / "ckpt").glob(".cells-*"))
 
 
-def test_steer_refuses_bad_input_in_one_line(analysed, tmp_path):
+def test_steer_refuses_bad_input_in_one_line(analysed, tmp_path) -> None:
     model, store, prompts = analysed
     base = ["steer", str(model), str(store), "--prompts", str(prompts), "--max-new-tokens", "2"]
     german = write_tsv(tmp_path / "de.tsv", [("de", "p1", "die Katze")])
@@ -174,7 +174,7 @@ def test_steer_refuses_bad_input_in_one_line(analysed, tmp_path):
     assert "fr -> fr" not in done.output
 
 
-def test_the_demo_reports_own_region_twin_and_the_median_of_the_other_regions():
+def test_the_demo_reports_own_region_twin_and_the_median_of_the_other_regions() -> None:
     from lfe.records import FULL_MODEL, AblationSettings, AblationTable, SteerCell, SteerTable
     from lfe.report.causal import causal_section
 

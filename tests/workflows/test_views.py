@@ -31,7 +31,7 @@ def series(tmp_path):
     return path
 
 
-def test_open_labels_every_axis_and_round_trips_the_store(series):
+def test_open_labels_every_axis_and_round_trips_the_store(series) -> None:
     ds = lfe.open(series)
     store = ActivationStore.open(series)
     langs, sids = store.labels()
@@ -74,7 +74,7 @@ def test_open_labels_every_axis_and_round_trips_the_store(series):
     assert "lape_regions" not in ds  # no analysis ran LAPE
 
 
-def test_one_checkpoint_and_unknown_ones(series):
+def test_one_checkpoint_and_unknown_ones(series) -> None:
     ds = lfe.open(series, checkpoints="global_step0")
     assert list(ds.checkpoint.values) == ["global_step0"]
     assert "zscores" not in ds
@@ -84,7 +84,7 @@ def test_one_checkpoint_and_unknown_ones(series):
         lfe.open(series, checkpoints=["nope"])
 
 
-def test_tables_are_dataframes_of_every_analysis(series):
+def test_tables_are_dataframes_of_every_analysis(series) -> None:
     tables = lfe.tables(series)
     store = ActivationStore.open(series)
     record, arrays = store.analysis("global_step100"), store.analysis_arrays("global_step100")
@@ -99,7 +99,7 @@ def test_tables_are_dataframes_of_every_analysis(series):
     assert list(key.key_neurons) == record.key_neurons_per_layer[record.languages[0]]
 
 
-def test_plain_xarray_sees_the_stores_named_dimensions(series):
+def test_plain_xarray_sees_the_stores_named_dimensions(series) -> None:
     group = xr.open_zarr(series / "checkpoints" / "global_step0", consolidated=False)
     assert group.pooled.dims == ("sample", "neuron")
     assert group.done.dims == ("block",)
@@ -108,7 +108,7 @@ def test_plain_xarray_sees_the_stores_named_dimensions(series):
     )
 
 
-def test_without_xarray_a_one_line_error_names_the_extra(series, monkeypatch):
+def test_without_xarray_a_one_line_error_names_the_extra(series, monkeypatch) -> None:
     real_import = builtins.__import__
 
     def no_xarray(name, *args, **kwargs):
@@ -128,7 +128,7 @@ def test_without_xarray_a_one_line_error_names_the_extra(series, monkeypatch):
             call(series)
 
 
-def test_xarray_opens_a_store_with_the_lfe_engine(series, tmp_path):
+def test_xarray_opens_a_store_with_the_lfe_engine(series, tmp_path) -> None:
     import zarr
 
     from lfe.workflows.xarray_backend import LfeBackendEntrypoint

@@ -91,9 +91,9 @@ def fetch_bible(
     chosen = {**VERSIONS, **(versions or {})}
     unknown = [lang for lang in langs if lang not in chosen]
     if unknown:
-        raise CorpusError(
+        raise CorpusError.naming(
             f"no Bible version known for {', '.join(unknown)}; known: {', '.join(sorted(VERSIONS))}"
-            " (or name one with --versions LANG=CODE)"
+            " (or name one with `versions` LANG=CODE)"
         )
     database = sqlite3.connect(f"file:{bible_database(cache, find_links)}?mode=ro", uri=True)
     present = {code for (code,) in database.execute("select distinct bbName from bible")}

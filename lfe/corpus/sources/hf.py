@@ -35,7 +35,13 @@ def is_saved_dataset(path: Path) -> bool:
 def read_hub(spec: str) -> list[Record]:
     """The records of ``hf:NAME[:CONFIG][:SPLIT]`` (``spec`` without the prefix), through
     ``datasets.load_dataset``."""
-    name, config, split = (spec.split(":") + ["", ""])[:3]
+    return _records(_one_split(_load(spec), PREFIX + spec), PREFIX + spec)
+
+
+def _load(spec: str) -> Any:
+    """``datasets.load_dataset`` of ``NAME[:CONFIG][:SPLIT]``, its failure one ``CorpusError``."""
+    # a split may hold a colon itself: "test[:200]"
+    name, config, split = (spec.split(":", 2) + ["", ""])[:3]
     where = PREFIX + spec
     if not name:
         raise CorpusError(f"{where}: name a dataset, as hf:NAME[:CONFIG][:SPLIT]")
@@ -49,7 +55,21 @@ def read_hub(spec: str) -> list[Record]:
             f"cannot load {where} ({type(error).__name__}: {why[:200]}); check the name, config and"
             " split and the network, or save the dataset with save_to_disk and pass its folder"
         ) from None
-    return _records(_one_split(loaded, where), where)
+    return loaded
+
+
+def read_hub_texts(spec: str) -> list[str]:
+    """The ``text`` (or ``sentence``) column of ``hf:NAME[:CONFIG][:SPLIT]``, one language's texts
+    (XL-Sum's articles, say)."""
+    where = PREFIX + spec
+    dataset = _one_split(_load(spec), where)
+    column = next((name for name in TABLE["text"] if name in dataset.column_names), None)
+    if column is None:
+        raise CorpusError(
+            f"{where} has the columns {listing(dataset.column_names)}: lfe reads its text from a"
+            " text (or sentence) column"
+        )
+    return [str(text) for text in dataset[column]]
 
 
 def read_saved(path: Path) -> list[Record]:
@@ -76,7 +96,7 @@ def _datasets() -> Any:
     return datasets
 
 
-def _one_split(loaded, where: str):
+def _one_split(loaded: Any, where: str) -> Any:
     # a Dataset; a DatasetDict maps splits to column lists
     if isinstance(loaded.column_names, list):
         return loaded
@@ -89,7 +109,7 @@ def _one_split(loaded, where: str):
     )
 
 
-def _records(dataset, where: str) -> list[Record]:
+def _records(dataset: Any, where: str) -> list[Record]:
     columns = list(dataset.column_names)
     table = {
         role: next((name for name in names if name in columns), None)
@@ -121,7 +141,7 @@ def _records(dataset, where: str) -> list[Record]:
     ]
 
 
-def _language_columns(dataset, columns: list[str]) -> dict[str, list]:
+def _language_columns(dataset: Any, columns: list[str]) -> dict[str, list]:
     """{language: its texts in row order} of a dataset with a text column per language."""
     if "translation" in columns:
         pairs = dataset["translation"]

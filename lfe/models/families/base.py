@@ -13,11 +13,17 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Literal
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterator, Literal
 
 from torch import nn
 
 from lfe.errors import ModelError
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import torch
+    from transformers import PretrainedConfig
 
 
 @dataclass(frozen=True)
@@ -59,15 +65,15 @@ class NeuronSite:
         return len(self.neuron_modules)
 
     @contextmanager
-    def on_neurons(self, visit: Callable):
+    def on_neurons(self, visit: Callable) -> Iterator[None]:
         """Call ``visit(layer, neurons [..., K])`` in every layer's forward pass, at the read point.
 
         A tensor that ``visit`` returns replaces the neurons (None leaves them). The hooks are
         removed on exit, also when the forward pass raises.
         """
 
-        def pre_hook(layer: int):
-            def hook(module, args):
+        def pre_hook(layer: int) -> Callable:
+            def hook(module: torch.nn.Module, args: tuple) -> tuple | None:
                 result = visit(layer, args[0])
                 return None if result is None else (result, *args[1:])
 
@@ -86,13 +92,13 @@ class NeuronSite:
             for handle in handles:
                 handle.remove()
 
-    def firing_values(self, output):
+    def firing_values(self, output: Any) -> torch.Tensor:
         """What a firing module's output says: the values that fire where > 0 (the output itself
         here)."""
         return output
 
     @contextmanager
-    def on_firing(self, visit: Callable):
+    def on_firing(self, visit: Callable) -> Iterator[None]:
         """Call ``visit(layer, values [..., K])`` with what decides whether each neuron fires (> 0),
         every layer."""
         if self.firing_modules is None:
@@ -100,7 +106,7 @@ class NeuronSite:
                 yield
             return
 
-        def hook(layer: int):  # read only: visit returns None
+        def hook(layer: int) -> Callable:  # read only: visit returns None
             return lambda module, args, output: visit(layer, self.firing_values(output))
 
         handles = [
@@ -159,10 +165,10 @@ class FamilyAdapter(NeuronSite):
     vllm: ClassVar[VllmPoints | None] = None
 
     @classmethod
-    def check_config(cls, config) -> None:
+    def check_config(cls, config: PretrainedConfig) -> None:
         """Raise ``ModelError`` if ``config`` is a variant the read point does not fit."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module) -> None:
         self.model = model
         self.neuron_modules = self._layers(self.neuron_module)
         self.deactivation_modules = self._layers(self.deactivation_module)
@@ -201,7 +207,7 @@ class FamilyAdapter(NeuronSite):
         return lambda x: activate(x, None)
 
     @contextmanager
-    def activations_replaced(self, activate_in: Callable):
+    def activations_replaced(self, activate_in: Callable) -> Iterator[None]:
         """Compute every layer's neurons as ``activate_in(layer)(x, up)`` inside the ``with`` block.
 
         Each ``activation_module``'s forward is swapped for ``fused_forward``; the class's forward

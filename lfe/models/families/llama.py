@@ -1,7 +1,17 @@
 """LLaMA-like gated MLPs (LLaMA, Mistral, Qwen2, Qwen3, Gemma 1-3): neurons are act(gate) * up."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from lfe.errors import ModelError
 from lfe.models.families.base import FamilyAdapter, VllmPoints
+
+if TYPE_CHECKING:
+    from typing import Callable
+
+    import torch
+    from transformers import PretrainedConfig
 
 
 class LlamaAdapter(FamilyAdapter):
@@ -26,11 +36,15 @@ class LlamaAdapter(FamilyAdapter):
     # op.
     vllm = VllmPoints(neurons=neuron_module, gate=r"layers\.(\d+)\.mlp\.gate_up_proj")
 
-    def fused_forward(self, module, activate):
+    def fused_forward(
+        self,
+        module: torch.nn.Module,
+        activate: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
         return lambda x: module.down_proj(activate(module.gate_proj(x), module.up_proj(x)))
 
     @classmethod
-    def check_config(cls, config) -> None:
+    def check_config(cls, config: PretrainedConfig) -> None:
         experts = getattr(config, "num_experts", None) or getattr(config, "num_local_experts", None)
         if experts:
             raise ModelError(

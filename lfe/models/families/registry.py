@@ -7,8 +7,14 @@ family here adds a tiny example config to ``lfe/models/tiny.py`` too; a test fai
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from lfe.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
+
+    from lfe.models.families.base import FamilyAdapter
 
 _BLOOM = "lfe.models.families.bloom:BloomAdapter"
 _LLAMA = "lfe.models.families.llama:LlamaAdapter"
@@ -27,7 +33,7 @@ FAMILIES: dict[str, str] = {
 }
 
 
-def adapter_class(model_type: str):
+def adapter_class(model_type: str) -> type[FamilyAdapter]:
     """The adapter class for ``model_type``; ``ModelError`` listing the supported ones otherwise."""
     try:
         target = FAMILIES[model_type]
@@ -39,7 +45,7 @@ def adapter_class(model_type: str):
     return getattr(importlib.import_module(module), name)
 
 
-def adapter_for(model):
+def adapter_for(model: torch.nn.Module) -> FamilyAdapter:
     """Bind the right adapter to a loaded transformers model (checks its config first)."""
     config = model.config
     cls = adapter_class(config.model_type)

@@ -78,8 +78,8 @@ def _mask_languages(mask: str | Path, languages: list[str] | None) -> list[str]:
         return languages
     if order_file.is_file():
         return list(json.loads(order_file.read_text(encoding="utf-8"))["languages"])
-    raise LfeError(
-        f"{mask} holds no language names and {order_file.name} is not beside it: pass --languages"
+    raise LfeError.naming(
+        f"{mask} holds no language names and {order_file.name} is not beside it: pass `languages`"
         " in the mask's order (LAPE's scripts use the order of their language list)"
     )
 
