@@ -104,6 +104,8 @@ class PanelMath(Protocol):
 
     name: str
 
+    def float32(self, block: np.ndarray) -> np.ndarray: ...
+
     def gram(self, block: np.ndarray) -> np.ndarray: ...
 
     def language_sums(
@@ -119,6 +121,10 @@ class NumpyPanels:
     """
 
     name = "numpy"
+
+    def float32(self, block: np.ndarray) -> np.ndarray:
+        """The block as float32 (stored float16 rows are widened exactly)."""
+        return block.astype(np.float32, copy=False)
 
     def gram(self, block: np.ndarray) -> np.ndarray:
         """block · blockᵀ [n, n] (float32 BLAS for float32 blocks)."""
@@ -249,12 +255,13 @@ class _Pass:
                 f" damaged: {REPAIR}"
             )
         gram = np.zeros((self.grid.size, self.grid.size))
+        layer_gram = np.empty_like(gram)  # one buffer: a fresh one per layer costs its page faults
         layers = []
         for layer, values in enumerate(panels(self.pooled, self.n_layers, self.n_neurons)):
-            layer_gram = np.zeros_like(gram)
+            layer_gram.fill(0)
             # float32 copies of a few columns at a time
             for start in range(0, self.n_neurons, SUB_PANEL):
-                block = values[:, start : start + SUB_PANEL].astype(np.float32, copy=False)
+                block = self.arithmetic.float32(values[:, start : start + SUB_PANEL])
                 # float32 products, float64 across blocks and layers
                 layer_gram += self.arithmetic.gram(block)
                 if norms is not None:  # known norms: contributions in the same pass

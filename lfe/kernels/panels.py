@@ -1,8 +1,10 @@
-"""The analysis's per-panel arithmetic on a torch device (``lfe.analysis.streaming.NumpyPanels``'s
-twin).
+"""The analysis's per-panel arithmetic with torch (``lfe.analysis.streaming.NumpyPanels``'s twins).
 
-The Gram is one float32 matmul; the language sums are the grouped column statistics kernel (Triton
-on CUDA) over the normalised rows. A block is copied to the device once for both.
+``TorchPanels``: on a torch device, the Gram is one float32 matmul and the language sums are the
+grouped column statistics kernel (Triton on CUDA) over the normalised rows; a block is copied to the
+device once for both. ``CpuPanels``: numpy's arithmetic on the CPU (its Gram of a block with itself
+is BLAS's symmetric product), with float16 rows widened by torch's vectorised conversion, about ten
+times numpy's (exact either way).
 """
 
 from __future__ import annotations
@@ -10,9 +12,33 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lfe.analysis.streaming import NumpyPanels
 from lfe.errors import LfeError, Problem
 from lfe.kernels import grouped_column_stats
 from lfe.records import parse_device
+
+
+def widened(block: np.ndarray) -> np.ndarray:
+    """``block`` as float32 numpy; float16 through torch's vectorised conversion of a contiguous
+    copy (numpy converts element by element)."""
+    if block.dtype != np.float16:
+        return block.astype(np.float32, copy=False)
+    return torch.from_numpy(np.ascontiguousarray(block)).float().numpy()
+
+
+class CpuPanels(NumpyPanels):
+    """numpy's panel arithmetic, with float16 blocks widened by torch on one thread: torch's
+    OpenMP threads, left spinning after a parallel conversion, slow BLAS's threads by a third."""
+
+    name = "numpy"  # the same numbers as NumpyPanels, bit for bit: the widening is exact
+
+    def float32(self, block: np.ndarray) -> np.ndarray:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return widened(block)
+        finally:
+            torch.set_num_threads(threads)
 
 
 class TorchPanels:
@@ -25,6 +51,9 @@ class TorchPanels:
             raise LfeError.of(problem)
         self.name = f"torch-{self.device.type}"
         self._last: tuple[np.ndarray, torch.Tensor] | None = None
+
+    def float32(self, block: np.ndarray) -> np.ndarray:
+        return widened(block)
 
     def _on_device(self, block: np.ndarray) -> torch.Tensor:
         if self._last is None or self._last[0] is not block:

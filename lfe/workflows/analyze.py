@@ -36,17 +36,15 @@ def analyze_store(
     """Analyse checkpoints of ``store`` (a name, a list, or ``"all"``); write results to the store
     and to ``out``.
 
-    ``device`` other than cpu computes each panel's Gram and language sums with torch there (the
-    only place analysis touches torch, imported here on demand).
+    Each panel's arithmetic: numpy's with torch's float16 conversion on the CPU (``CpuPanels``),
+    else torch on ``device`` (``TorchPanels``); the only place analysis touches torch.
     """
     folder = Path(out) if out is not None else beside(store, "analysis")
     kept = writable_store(store, "analysis", folder)
     opened = kept or ActivationStore.open(store)
-    panels_math: PanelMath | None = None  # numpy on the CPU
-    if device != "cpu":
-        from lfe.kernels.panels import TorchPanels
+    from lfe.kernels.panels import CpuPanels, TorchPanels
 
-        panels_math = TorchPanels(device)
+    panels_math: PanelMath = CpuPanels() if device == "cpu" else TorchPanels(device)
     records = {}
     # random-weights controls first, so each trained checkpoint's report can show its control
     for name in sorted(opened.selected(checkpoint), key=lambda name: not _is_control(opened, name)):

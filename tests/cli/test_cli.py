@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from lfe.cli import main
@@ -148,6 +149,18 @@ def test_offline_demo_runs_end_to_end(tmp_path) -> None:
     assert "## Causal tests" in report
     assert "| en | fr |" in report
     assert (tmp_path / "demo" / "steer" / "tiny" / "steer.png").exists()
+    # every measure of the training run next to its chance level, the figures with the null band
+    evolution_md = (tmp_path / "demo" / "evolution" / "evolution.md").read_text()
+    assert (
+        "| LRDS | chance | above | SADS | chance | above | SKLR % | chance | above |"
+        in evolution_md
+    )
+    rows = json.loads((tmp_path / "demo" / "evolution" / "evolution.json").read_text())["rows"]
+    for row in rows:
+        assert row["lrds_null"]["permutations"] > 0
+        assert row["sklr_above_chance"] == pytest.approx(
+            row["sklr_percent"] - row["sklr_null"]["mean"]
+        )
     _reports_rebuild_equal(tmp_path / "demo" / "run.zarr", tmp_path / "demo", tmp_path / "rebuilt")
     evolution = {kind: tmp_path / "demo" / f"evolution-{kind}" for kind in ("analysis",)}
     _reports_rebuild_equal(

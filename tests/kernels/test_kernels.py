@@ -328,3 +328,24 @@ def test_analysis_on_torch_panels_equals_numpy(triton_path) -> None:
     assert (torch_result.regions == numpy_result.regions).mean() > 0.999
     assert torch_result.params.arithmetic == f"torch-{DEVICE}"
     assert numpy_result.params.arithmetic == "numpy"
+
+
+def test_the_cpu_panels_equal_numpys_bit_for_bit_on_float16_rows() -> None:
+    """`lfe analyze`'s CPU arithmetic (numpy, float16 widened by torch) changes no number."""
+    from lfe.analysis import analyze
+    from lfe.kernels.panels import CpuPanels
+    from lfe.records import AnalysisSettings
+    from tests.helpers import planted
+
+    pooled, langs, sids = planted(n_langs=6, n_sids=7, layers=((2.0, 1.0), (0.5, 1.5)), width=40)
+    rows = (pooled + np.random.default_rng(1).normal(scale=0.3, size=pooled.shape)).astype(
+        np.float16
+    )
+    rows[0, :3] = [np.float16(6e-8), np.float16(-0.0), np.float16(65504)]  # subnormal, -0, max
+    settings = AnalysisSettings(threshold=1.5, n_boot=10)
+    numpy_result = analyze(rows, langs, sids, 2, 40, settings=settings)
+    cpu_result = analyze(rows, langs, sids, 2, 40, settings=settings, panels_math=CpuPanels())
+    np.testing.assert_array_equal(cpu_result.similarity, numpy_result.similarity)
+    np.testing.assert_array_equal(cpu_result.zscores, numpy_result.zscores)
+    assert cpu_result.whole == numpy_result.whole
+    assert cpu_result.params == numpy_result.params
