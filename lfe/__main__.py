@@ -1,3 +1,3 @@
-from lfe.cli import main
+from lfe.cli import run
 
-main()
+run()

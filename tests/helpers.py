@@ -7,7 +7,9 @@ Test modules import from here, never from each other.
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import zipfile
 from pathlib import Path
 
@@ -199,3 +201,14 @@ def write_xlsum(folder: Path, articles: dict[str, list[str]]) -> Path:
         )
     (folder / "README.md").write_text("---\nconfigs:\n" + "".join(configs) + "---\n")
     return folder
+
+
+# stops (SIGKILL and Ctrl-C in turn) per command in the interruption tests of analyze, evolve and
+# steer; RELIABILITY.md's campaign sets more
+STOPS = int(os.environ.get("LFE_STOPS", 1))
+
+
+def ctrl_c_heard() -> None:
+    """In a child process: a background shell (nohup, CI runners) starts children with SIGINT
+    ignored; give it back its default, as a terminal's Ctrl-C finds it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

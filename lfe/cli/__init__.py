@@ -10,6 +10,7 @@ and keeps its traceback. lfe's log (``logging.getLogger("lfe")``) is shown on st
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
@@ -60,3 +61,36 @@ def main() -> None:
     from lfe.cli.options import show_log
 
     show_log()
+
+
+def run() -> None:
+    """The ``lfe`` program: ``main``, with every Ctrl-C reaching the command (which keeps what it
+    finished and exits with status 130), and none after it has finished (one while Python shuts
+    down would only print a traceback from its clean-up)."""
+    import signal
+    import sys
+
+    from lfe.cli import options
+
+    options.AS_PROGRAM = True
+    sys.unraisablehook = _interrupt_again
+    try:
+        main()
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _interrupt_again(unraisable: Any) -> None:
+    """``sys.unraisablehook``: a Ctrl-C that landed in a clean-up callback (a weakref's, a
+    ``__del__``), where Python would print it and go on, is delivered to the program again, from
+    another thread a moment later (delivered at once, it would land in this hook itself)."""
+    import _thread
+    import sys
+    import threading
+
+    if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+        again = threading.Timer(0.05, _thread.interrupt_main)
+        again.daemon = True
+        again.start()
+    else:
+        sys.__unraisablehook__(unraisable)

@@ -188,33 +188,24 @@ def extract(
         backend=backend,
         tensor_parallel=tensor_parallel,
     )
-    try:
-        reports = extract_corpus(
-            model,
-            corpus_path,
-            out,
-            settings,
-            pattern=pattern,
-            langs=langs,
-            samples=samples,
-            seed=seed,
-            drop_incomplete=drop_incomplete,
-            revisions=joined(revisions),
-            name=name,
-            overwrite=overwrite,
-            progress=not quiet,
-            random_init=random_init,
-            scheduler=scheduler,
-            workers=workers,
-        )
-    except KeyboardInterrupt:
-        # the writer has written every finished block on the way out; nothing half-written is marked
-        # done
-        click.echo(
-            f"\ninterrupted: finished blocks are kept in {out}; rerun the same command to resume",
-            err=True,
-        )
-        raise SystemExit(130) from None
+    reports = extract_corpus(
+        model,
+        corpus_path,
+        out,
+        settings,
+        pattern=pattern,
+        langs=langs,
+        samples=samples,
+        seed=seed,
+        drop_incomplete=drop_incomplete,
+        revisions=joined(revisions),
+        name=name,
+        overwrite=overwrite,
+        progress=not quiet,
+        random_init=random_init,
+        scheduler=scheduler,
+        workers=workers,
+    )
     for report in reports:
         if report.status == report.COMPLETE:
             click.echo(f"{report.name}: already complete, nothing to do")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 from dataclasses import replace
 from typing import Any, Callable, Iterable, TypeVar
 
@@ -114,9 +115,13 @@ def flag_of(field: str) -> str:
     return FIELD_OPTIONS.get(field, "--" + field.replace("_", "-"))
 
 
+# set by ``lfe.cli.run``, the ``lfe`` program (not by a caller of ``main`` in its own process)
+AS_PROGRAM = False
+
+
 def friendly_errors(command: Command) -> Command:
-    """Report ``LfeError`` as ``Error: ...`` with exit status 2, without a traceback; a settings
-    record's problems name the options that set its fields."""
+    """Report ``LfeError`` as ``Error: ...`` with exit status 2, without a traceback (a settings
+    record's problems name the options that set its fields); Ctrl-C as one line, exit status 130."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -127,6 +132,15 @@ def friendly_errors(command: Command) -> Command:
         # a path the OS cannot take (too long, a file for a folder, no permission, ...)
         except OSError as error:
             raise BadInput(os_failure(error)) from None
+        except KeyboardInterrupt:
+            if AS_PROGRAM:  # stopping now: a second Ctrl-C (or one delivered again) changes nothing
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            # every long command keeps what it finished as it goes (blocks, analyses, cells)
+            click.echo(
+                "\ninterrupted: what was finished is kept; rerun the same command to go on from it",
+                err=True,
+            )
+            raise SystemExit(130) from None
 
     return wrapper  # type: ignore[return-value]
 

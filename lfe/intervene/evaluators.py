@@ -13,6 +13,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, ContextManager, Iterator, Protocol, Sequence
 
+from lfe.errors import LfeError
 from lfe.intervene.deactivate import deactivated
 from lfe.intervene.evaluate import (
     LOGIT_BYTES,
@@ -22,7 +23,7 @@ from lfe.intervene.evaluate import (
     window_pieces,
 )
 from lfe.models.forcing import forced
-from lfe.models.loading import LoadedModel
+from lfe.models.loading import LoadedModel, context_length
 from lfe.records import ModelSource
 
 if TYPE_CHECKING:
@@ -132,7 +133,15 @@ def evaluator_for(
 ) -> Iterator[Evaluator]:
     """The evaluator of ``loaded`` on ``backend``; vLLM's is sized for sequences of ``longest``
     tokens and stopped on exit. Its steps hold about as many logits as a transformers batch does
-    (``LOGIT_BYTES``), and at most a GPU batch of tokens (its KV cache is sized to a step)."""
+    (``LOGIT_BYTES``), and at most a GPU batch of tokens (its KV cache is sized to a step).
+    Sequences longer than the model's context are refused first (generation would run past it)."""
+    context = context_length(loaded.model.config)
+    if context is not None and longest > context:
+        raise LfeError.naming(
+            f"sequences of up to {longest} tokens (the longest prompt or choice context with its"
+            f" special tokens, plus `max_new_tokens` generated) do not fit the model's context of"
+            f" {context} positions; lower `max_new_tokens` or shorten the longest prompt"
+        )
     if backend == "hf":
         yield HfEvaluator(loaded)
         return

@@ -8,6 +8,7 @@ The harness is optional (``pip install 'lfe[eval]'``). It tokenizes and batches 
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -48,6 +49,31 @@ def _harness_failures(tasks: list[str]) -> Iterator[None]:
         raise LfeError.of(Problem("lm_eval", sentence)) from None
 
 
+def _yaml_signature(include: str | None) -> tuple[tuple[str, int], ...]:
+    """The YAMLs of ``include`` with their modification times: an edited folder is indexed again."""
+    if include is None:
+        return ()
+    return tuple(
+        sorted((str(path), path.stat().st_mtime_ns) for path in Path(include).rglob("*.y*ml"))
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _task_manager(
+    include: str | None,
+    signature: tuple[tuple[str, int], ...],
+    metadata: tuple[tuple[str, str], ...],
+) -> Any:
+    """The harness's index of tasks with lfe's and ``include``'s, kept for the same folder contents
+    and metadata (indexing the harness's thousands of YAMLs takes seconds)."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(
+        include_path=[str(LFE_TASKS), *([include] if include else [])],
+        metadata=dict(metadata) or None,
+    )
+
+
 class HarnessRunner:
     """The harness bound to one loaded model and a set of tasks, checked to exist before anything
     runs."""
@@ -65,12 +91,11 @@ class HarnessRunner:
     ) -> None:
         lm_eval = harness()
         from lm_eval.models.huggingface import HFLM
-        from lm_eval.tasks import TaskManager
+        from lm_eval.tasks import get_task_dict
 
         self.lm_eval, self.tasks, self.limit, self.seed = lm_eval, list(tasks), limit, seed
-        self.manager = TaskManager(
-            include_path=[str(LFE_TASKS), *([include] if include else [])],
-            metadata=metadata or None,
+        self.manager = _task_manager(
+            include, _yaml_signature(include), tuple(sorted((metadata or {}).items()))
         )
         unknown = [task for task in tasks if task not in self.manager.all_tasks]
         if unknown:
@@ -81,6 +106,10 @@ class HarnessRunner:
                 " task YAMLs"
             )
             raise LfeError.of(Problem("lm_eval", sentence))
+        # built once here (configs read, datasets loaded), so a task that cannot run fails before
+        # any other evaluation has spent its time
+        with _harness_failures(self.tasks):
+            get_task_dict(self.tasks, self.manager)
         self.model = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=1)
 
     @property

@@ -6,9 +6,9 @@ What is kept is enough to write every report again (``lfe report``)."""
 from __future__ import annotations
 
 import shutil
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Iterator, Sequence, TypeVar
+from typing import Sequence, TypeVar
 
 import numpy as np
 import zarr
@@ -23,6 +23,8 @@ from lfe.records import (
     SteeredText,
     SteerTable,
 )
+from lfe.store.guarded import GuardedArray, damage_named
+from lfe.store.lock import reader_lock, writer_lock
 from lfe.store.schema import CODECS, DIMENSIONS
 
 # the groups of records kept per checkpoint
@@ -32,6 +34,8 @@ DETAILS = "details"  # beside a record: the rows its tables summarise (generatio
 Detail = TypeVar("Detail", bound=Record)  # a record read back (a table, or one of its rows)
 # the peers' arrays are optional
 REQUIRED_ARRAYS = ("similarity", "zscores", "regions", "key_neurons_per_layer")
+# how long a command waits for another's write of a record (seconds: a write is short)
+RECORD_WAIT = 300.0
 
 
 class CheckpointRecords:
@@ -41,7 +45,12 @@ class CheckpointRecords:
     _group: zarr.Group
 
     def write_analysis(self, name: str, record: AnalysisRecord, arrays: AnalysisArrays) -> None:
-        """Replace ``analysis/<name>`` with ``arrays`` and ``record`` (the record written last)."""
+        """Replace ``analysis/<name>`` with ``arrays`` and ``record`` (the record written last),
+        the store's analyses locked: no reader sees one half replaced."""
+        with self.writing(ANALYSIS):
+            self._write_analysis(name, record, arrays)
+
+    def _write_analysis(self, name: str, record: AnalysisRecord, arrays: AnalysisArrays) -> None:
         group = self._fresh_group(ANALYSIS, name)
         for key, values in arrays.to_dict().items():
             if values is None:  # a method that did not run
@@ -62,15 +71,30 @@ class CheckpointRecords:
         """The analysis record of checkpoint ``name``; ``StoreError`` if none was written."""
         return AnalysisRecord.from_dict(self._required_attrs(ANALYSIS, name))
 
+    def analysis_with_arrays(self, name: str) -> tuple[AnalysisRecord, AnalysisArrays]:
+        """The record and the arrays of checkpoint ``name``'s analysis, read into numpy together
+        (an analysis being rewritten meanwhile is waited for)."""
+        with reader_lock(self.path, ANALYSIS, "the reading of the analysis", RECORD_WAIT):
+            record = self.analysis(name)
+            arrays = self.lazy_analysis_arrays(name)
+            with self._damaged_record(ANALYSIS, name):
+                return record, AnalysisArrays(
+                    **{key: np.asarray(array[:]) for key, array in arrays.items()}
+                )
+
     def analysis_arrays(self, name: str) -> AnalysisArrays:
         """The arrays of checkpoint ``name``'s analysis, read into numpy."""
-        arrays = self.lazy_analysis_arrays(name)
-        with self._damaged_record(ANALYSIS, name):
-            return AnalysisArrays(**{key: np.asarray(array[:]) for key, array in arrays.items()})
+        return self.analysis_with_arrays(name)[1]
 
-    def lazy_analysis_arrays(self, name: str) -> dict[str, zarr.Array]:
-        """The arrays of checkpoint ``name``'s analysis as Zarr arrays (read when indexed), keyed by
-        ``AnalysisArrays`` field; every required one present with all its chunks."""
+    def writing(self, kind: str) -> AbstractContextManager[None]:
+        """The lock of the store's ``kind`` records (``ANALYSIS``, ...), held exclusively: the
+        records it holds are not read or written by another process meanwhile."""
+        return writer_lock(self.path, MADE_BY[kind], kind, RECORD_WAIT)
+
+    def lazy_analysis_arrays(self, name: str) -> dict[str, GuardedArray]:
+        """The arrays of checkpoint ``name``'s analysis as Zarr arrays (read when indexed, a damaged
+        chunk then a ``StoreError``), keyed by ``AnalysisArrays`` field; every required one present
+        with all its chunks."""
         self._required_attrs(ANALYSIS, name)
         with self._damaged_record(ANALYSIS, name):
             group = self._group[ANALYSIS][name]
@@ -85,7 +109,10 @@ class CheckpointRecords:
             # written with every chunk (write_empty_chunks): a missing one would read as zeros
             if lost:
                 raise StoreError(f"chunk files of {', '.join(lost)} are missing")
-            return arrays
+        return {
+            key: GuardedArray(array, lambda: self._damaged_record(ANALYSIS, name))
+            for key, array in arrays.items()
+        }
 
     def has_analysis(self, name: str) -> bool:
         return self._record_attrs(ANALYSIS, name) is not None
@@ -123,9 +150,10 @@ class CheckpointRecords:
         self, kind: str, name: str, record: Record, details: Sequence[Record] = ()
     ) -> None:
         # one write of the attributes: a record is never seen without its details
-        self._fresh_group(kind, name).attrs.update(
-            {DETAILS: [detail.to_dict() for detail in details], "lfe": record.to_dict()}
-        )
+        with self.writing(kind):
+            self._fresh_group(kind, name).attrs.update(
+                {DETAILS: [detail.to_dict() for detail in details], "lfe": record.to_dict()}
+            )
 
     def _kept(self, kind: str, name: str, kind_of_record: type[Detail]) -> Detail | None:
         """The record kept under ``kind/name``, or None; one that does not read back is damage."""
@@ -150,18 +178,13 @@ class CheckpointRecords:
                 return None
             return dict(group[name].attrs["lfe"])
 
-    @contextmanager
-    def _damaged_record(self, kind: str, name: str) -> Iterator[None]:
+    def _damaged_record(self, kind: str, name: str) -> AbstractContextManager[None]:
         """Reading ``kind/name``: damaged metadata or chunks become one ``StoreError`` that names
         the repair."""
-        try:
-            yield
-        except Exception as error:  # noqa: BLE001 - JSON, metadata validation, each codec: every type a damaged file raises
-            why = str(error) if isinstance(error, StoreError) else type(error).__name__
-            raise StoreError(
-                f"the {kind} of checkpoint {name!r} in {self.path} is damaged ({why}); "
-                f"run `{MADE_BY[kind]}` on the store again: it replaces it"
-            ) from None
+        return damage_named(
+            f"the {kind} of checkpoint {name!r} in {self.path}",
+            f"run `{MADE_BY[kind]}` on the store again: it replaces it",
+        )
 
     def _record_params(self, kind: str, name: str) -> dict | str | None:
         """The parameters of ``kind/name`` for ``lfe info``: None if there is none, a sentence if it
@@ -170,20 +193,34 @@ class CheckpointRecords:
             attrs = self._record_attrs(kind, name)
         except StoreError as error:
             return str(error)
-        return None if attrs is None else dict(attrs.get("params") or {})
+        return self._interrupted(kind, name) if attrs is None else dict(attrs.get("params") or {})
 
     def _required_attrs(self, kind: str, name: str) -> dict:
         attrs = self._record_attrs(kind, name)
         if attrs is None:
             raise StoreError(
-                f"{self.path} has no {kind} of checkpoint {name!r}; run `{MADE_BY[kind]}"
+                self._interrupted(kind, name)
+                or f"{self.path} has no {kind} of checkpoint {name!r}; run `{MADE_BY[kind]}"
                 f" {self.path}`"
             )
         return attrs
 
+    def _interrupted(self, kind: str, name: str) -> str | None:
+        """A sentence if ``kind/name`` was begun and never finished (its command was stopped while
+        writing it: the record is written last), else None."""
+        if name not in self._group.get(kind, {}):
+            return None
+        return (
+            f"the {kind} of checkpoint {name!r} in {self.path} was never finished (its"
+            f" `{MADE_BY[kind]}` was stopped while writing it); run `{MADE_BY[kind]}` again"
+        )
+
     def _fresh_group(self, kind: str, name: str) -> zarr.Group:
         """An empty ``kind/name`` group, replacing what was there (damaged or not)."""
         parent = self._required_group(kind)
+        # the record's metadata first: a run stopped while deleting the rest leaves no record that
+        # looks whole over arrays half deleted
+        (self.path / kind / name / "zarr.json").unlink(missing_ok=True)
         shutil.rmtree(self.path / kind / name, ignore_errors=True)
         return parent.create_group(name, overwrite=True)
 

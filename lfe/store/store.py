@@ -33,8 +33,10 @@ import zarr
 
 from lfe.corpus.corpus import rows_fingerprint
 from lfe.errors import DamagedStoreError, StoreError
+from lfe.log import logger
 from lfe.records import CheckpointMeta, CheckpointSummary, CorpusDescription, StoreSummary
 from lfe.store.checkpoint import Checkpoint
+from lfe.store.lock import holder
 from lfe.store.results import ABLATION, ANALYSIS, STEERING, CheckpointRecords
 from lfe.store.schema import (
     CODECS,
@@ -268,6 +270,34 @@ class ActivationStore(CheckpointRecords):
         if not names:
             raise StoreError(f"{self.path} holds no checkpoint yet; run `lfe extract` first")
         return list(names)
+
+    def finished(self, checkpoint: str | list[str] = "all") -> list[str]:
+        """The complete ones of the checkpoints ``checkpoint`` names: of "all", the others are
+        skipped with a warning (one may be being extracted now); a named one that is not complete,
+        or none complete, is a ``StoreError`` saying why."""
+        names = self.selected(checkpoint)
+        unfinished = {name: why for name in names if (why := self._unfinished(name))}
+        if unfinished and (checkpoint != "all" or len(unfinished) == len(names)):
+            raise StoreError(next(iter(unfinished.values())))
+        for why in unfinished.values():
+            logger.warning(f"skipped: {why}")
+        return [name for name in names if name not in unfinished]
+
+    def _unfinished(self, name: str) -> str | None:
+        """Why checkpoint ``name`` cannot be read whole yet, or None if it can."""
+        checkpoint = self.checkpoint(name)
+        if checkpoint.complete:
+            return None
+        writer = holder(self.path)
+        return (
+            f"checkpoint {name!r} is incomplete ({int(checkpoint.done[:].sum())}/"
+            f"{checkpoint.n_blocks} blocks): "
+            + (
+                f"{writer}; use it when that has finished"
+                if writer
+                else "rerun the same `lfe extract` command to finish it"
+            )
+        )
 
     def one_checkpoint(self, checkpoint: str | None = None) -> str:
         """``checkpoint``, or the store's only one; a store with none or several (and no choice) is

@@ -37,7 +37,14 @@ from lfe.models.loading import (
     resolve_source,
 )
 from lfe.models.tokens import special_prefix
-from lfe.records import FULL_MODEL, AblationSettings, AblationTable, ChoiceItem, Generation
+from lfe.records import (
+    FULL_MODEL,
+    AblationSettings,
+    AblationTable,
+    AnalysisArrays,
+    ChoiceItem,
+    Generation,
+)
 from lfe.report import write_ablation
 from lfe.store import ActivationStore
 from lfe.workflows.journal import CellJournal
@@ -59,9 +66,9 @@ def ablate(
     ``out``."""
     opened = ActivationStore.open(store)
     checkpoint = opened.one_checkpoint(checkpoint)
-    analysis = opened.analysis(checkpoint)
+    analysis, arrays = opened.analysis_with_arrays(checkpoint)
     langs = list(analysis.languages)
-    columns, twins = _columns(opened, checkpoint, langs, settings)
+    columns, twins = _columns(arrays, opened.checkpoint(checkpoint).n_layers, langs, settings)
     loaded = checked_model(
         model,
         opened.checkpoint(checkpoint).meta.weights_hash,
@@ -222,11 +229,11 @@ def _window(loaded: LoadedModel, window: int | None, prefix: list[int]) -> int:
 
 
 def _columns(
-    opened: ActivationStore, checkpoint: str, langs: list[str], settings: AblationSettings
+    arrays: AnalysisArrays, n_layers: int, langs: list[str], settings: AblationSettings
 ) -> tuple[Columns, dict[str, str | None]]:
     """The full model, each chosen language's key region and the random controls; and the controls'
     twins."""
-    key = np.asarray(opened.analysis_arrays(checkpoint).regions_of(settings.method), dtype=bool)
+    key = np.asarray(arrays.regions_of(settings.method), dtype=bool)
     chosen = langs if settings.regions == ("all",) else list(settings.regions)
     unknown = [lang for lang in chosen if lang not in langs]
     if unknown:
@@ -236,7 +243,7 @@ def _columns(
     controls = control_regions(
         key[[langs.index(lang) for lang in chosen]],
         chosen,
-        opened.checkpoint(checkpoint).n_layers,
+        n_layers,
         kind=settings.random,
         seed=settings.seed,
     )

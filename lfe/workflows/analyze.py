@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +13,7 @@ from lfe.errors import PanelReadError, StoreError
 from lfe.records import LAPE, AnalysisRecord, AnalysisSettings, RandomWeights
 from lfe.report import write_analysis
 from lfe.store import ActivationStore, Checkpoint
+from lfe.store.results import ANALYSIS
 from lfe.workflows.paths import beside, writable_store
 
 if TYPE_CHECKING:
@@ -47,7 +49,7 @@ def analyze_store(
     panels_math: PanelMath = CpuPanels() if device == "cpu" else TorchPanels(device)
     records = {}
     # random-weights controls first, so each trained checkpoint's report can show its control
-    for name in sorted(opened.selected(checkpoint), key=lambda name: not _is_control(opened, name)):
+    for name in sorted(opened.finished(checkpoint), key=lambda name: not _is_control(opened, name)):
         data = opened.checkpoint(name)
         result = _analysis(opened, data, settings, progress, panels_math)
         meta = data.meta
@@ -64,9 +66,11 @@ def analyze_store(
             random_weights=_control_of(opened, name, settings),
         )
         arrays = result.arrays()
-        if kept is not None:
-            kept.write_analysis(name, record, arrays)
-        write_analysis(record, arrays, folder / name, grid=result.grid, figures=figures)
+        # the store's record and the report folder from the same analysis, if two run at once
+        with kept.writing(ANALYSIS) if kept is not None else nullcontext():
+            if kept is not None:
+                kept.write_analysis(name, record, arrays)
+            write_analysis(record, arrays, folder / name, grid=result.grid, figures=figures)
         records[name] = record
     return records
 
@@ -81,11 +85,6 @@ def _analysis(
     """One complete checkpoint's ``AnalysisResult``, with the peers' methods if ``settings`` asks
     for them."""
     name, store = data.name, opened.path
-    if not data.complete:
-        raise StoreError(
-            f"checkpoint {name!r} is incomplete ({int(data.done[:].sum())}/{data.n_blocks} blocks):"
-            " rerun the same `lfe extract` command to finish it"
-        )
     if LAPE in settings.peers.methods and data.positive is None:
         raise StoreError(
             f"checkpoint {name!r} has no positive counts, which LAPE needs: extract it with "
@@ -128,7 +127,7 @@ def analyze_on_cluster(
 
     writable = os.access(store, os.W_OK)
     opened = ActivationStore.open(store, mode="r+" if writable else "r")
-    names = opened.selected(checkpoint)
+    names = opened.finished(checkpoint)
     if writable:
         opened.prepare_records()  # the analysis group is created once here, not raced by the tasks
     options = {**options, "progress": False}

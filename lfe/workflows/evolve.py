@@ -18,7 +18,7 @@ from lfe.analysis.evolution import (
     step_from_name,
     trends,
 )
-from lfe.errors import LfeError, Problem, StoreError
+from lfe.errors import LfeError, Problem
 from lfe.log import logger
 from lfe.records import FULL_MODEL, ZSCORE, AnalysisRecord, EvolutionRow, EvolutionSettings
 from lfe.report import write_evolution
@@ -42,12 +42,9 @@ def evolve(
     """One row per checkpoint (sorted by series, then ``settings.x``); files into ``out``."""
     rows: list[EvolutionRow] = []
     for store in settings.stores:
-        _analyse_stale(store, settings, client=client, figures=figures, progress=progress)
+        names = _analyse_stale(store, settings, client=client, figures=figures, progress=progress)
         opened = ActivationStore.open(store)
-        rows += [
-            _row(opened, name, steps or {}, len(settings.stores) > 1)
-            for name in opened.checkpoint_names()
-        ]
+        rows += [_row(opened, name, steps or {}, len(settings.stores) > 1) for name in names]
     unknown = sorted(set(steps or {}) - {row.checkpoint for row in rows})
     if unknown:
         sentence = (
@@ -65,24 +62,23 @@ def evolve(
 
 def _analyse_stale(
     store: str, settings: EvolutionSettings, *, client: Client, figures: bool, progress: bool
-) -> None:
-    """Analyse the checkpoints of ``store`` whose stored analysis is missing or was made
-    otherwise."""
+) -> list[str]:
+    """Analyse the checkpoints of ``store`` whose stored analysis is missing or was made otherwise;
+    the complete checkpoints (the others are skipped with a warning)."""
     opened = ActivationStore.open(store)
-    names = opened.checkpoint_names()
-    if not names:
-        raise StoreError(f"{store} holds no checkpoint yet; run `lfe extract` first")
+    names = opened.finished()
     stale = [name for name in names if not _analysis_is_current(opened, name, settings)]
     if not stale:
-        return
+        return names
     logger.info(
         f"{store}: analysing {len(stale)} of {len(names)} checkpoints (the others are reused)"
     )
     if client is not None:
         analyze_on_cluster(client, store, stale, settings=settings.analysis, figures=figures)
-        return
+        return names
     for name in stale:  # one at a time: only the records, kept in the store, outlive each
         analyze_store(store, name, settings=settings.analysis, figures=figures, progress=progress)
+    return names
 
 
 def _analysis_is_current(opened: ActivationStore, name: str, settings: EvolutionSettings) -> bool:

@@ -21,6 +21,7 @@ from lfe.errors import LfeError, Problem, listing
 from lfe.log import logger
 from lfe.records import LAPE, METHODS, ZSCORE, AnalysisRecord
 from lfe.store import ActivationStore
+from lfe.store.results import ANALYSIS
 from lfe.workflows.formats import Regions
 from lfe.workflows.formats.lape_mask import read_mask, write_mask
 from lfe.workflows.formats.table import write_csv_table, write_parquet_table
@@ -36,7 +37,7 @@ WRITERS: dict[str, tuple[Callable[[Regions, Path], Path], str]] = {
 
 def stored_regions(opened: ActivationStore, checkpoint: str, method: str) -> Regions:
     """``method``'s regions of ``checkpoint``'s stored analysis, with their scores."""
-    record, arrays = opened.analysis(checkpoint), opened.analysis_arrays(checkpoint)
+    record, arrays = opened.analysis_with_arrays(checkpoint)
     n_layers = record.n_layers or opened.checkpoint(checkpoint).n_layers
     return replace(Regions.of(record, arrays, method, n_layers), checkpoint=checkpoint)
 
@@ -76,7 +77,14 @@ def import_lape_mask(
     """
     opened = ActivationStore.open(store, mode="r+")
     checkpoint = opened.one_checkpoint(checkpoint)
-    record, arrays = opened.analysis(checkpoint), opened.analysis_arrays(checkpoint)
+    with opened.writing(ANALYSIS):  # read, changed and written back as one
+        return _with_lape_mask(opened, checkpoint, Path(mask), languages)
+
+
+def _with_lape_mask(
+    opened: ActivationStore, checkpoint: str, mask: Path, languages: list[str] | None
+) -> AnalysisRecord:
+    record, arrays = opened.analysis_with_arrays(checkpoint)
     regions, missing = read_mask(mask, languages, stored_regions(opened, checkpoint, ZSCORE))
     if missing:
         logger.warning(

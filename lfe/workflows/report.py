@@ -69,13 +69,15 @@ def _rebuild(
     labelled: tuple[list[str], np.ndarray],
     figures: bool,
 ) -> Rebuilt:
-    record = opened.analysis(name) if opened.has_analysis(name) else None
+    record, arrays = (
+        opened.analysis_with_arrays(name) if opened.has_analysis(name) else (None, None)
+    )
     ablation, steering = opened.ablation(name), opened.steering(name)
     folders = {kind: roots[kind] / name for kind in KINDS}
-    if record is not None:
+    if record is not None and arrays is not None:
         write_analysis(
             record,
-            opened.analysis_arrays(name),
+            arrays,
             folders["analysis"],
             grid=_in_analysis_order(*labelled, record),
             figures=figures,

@@ -50,8 +50,8 @@ def steer(
     STORE-steer/<checkpoint>)."""
     opened = ActivationStore.open(store)
     checkpoint = opened.one_checkpoint(checkpoint)
-    analysis = opened.analysis(checkpoint)
-    regions = np.asarray(opened.analysis_arrays(checkpoint).regions_of(settings.method), dtype=bool)
+    analysis, arrays = opened.analysis_with_arrays(checkpoint)
+    regions = np.asarray(arrays.regions_of(settings.method), dtype=bool)
     langs = list(analysis.languages)
     targets = langs if settings.targets == ("all",) else list(settings.targets)
     unknown = [lang for lang in targets if lang not in langs]

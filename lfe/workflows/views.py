@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,12 +17,14 @@ import numpy as np
 
 from lfe.errors import LfeError, listing
 from lfe.records import METHODS, Alignment, AnalysisArrays
-from lfe.store import ActivationStore
+from lfe.store import ActivationStore, Checkpoint
+from lfe.store.guarded import GuardedArray, damage_named
 from lfe.store.schema import DIMENSIONS
 from lfe.workflows.formats import Regions
 from lfe.workflows.formats.table import COLUMNS, table_rows
 
 if TYPE_CHECKING:
+    import dask.array as da
     import xarray as xr
 
 EXTRA = "pip install 'lfe[xarray]'"
@@ -77,11 +80,11 @@ def open_store(path: str | Path, checkpoints: str | list[str] | None = None) -> 
     data = {
         "pooled": (
             ("checkpoint", "sample", "neuron"),
-            da.stack([checkpoint.as_dask() for checkpoint in opened]),
+            da.stack([_rows(store, checkpoint, "pooled") for checkpoint in opened]),
         ),
         "norms": (
             ("checkpoint", "sample"),
-            da.stack([da.from_zarr(checkpoint.norms) for checkpoint in opened]),
+            da.stack([_rows(store, checkpoint, "norms") for checkpoint in opened]),
         ),
         "n_tokens": (
             ("checkpoint", "sample"),
@@ -109,6 +112,8 @@ def open_store(path: str | Path, checkpoints: str | list[str] | None = None) -> 
 
 
 def _chosen(store: ActivationStore, checkpoints: str | list[str] | None) -> list[str]:
+    """The complete checkpoints ``checkpoints`` names (None: all; one being extracted is left
+    out)."""
     every = store.checkpoint_names()
     chosen = (
         every
@@ -123,13 +128,28 @@ def _chosen(store: ActivationStore, checkpoints: str | list[str] | None) -> list
             f"{store.path} has no checkpoint {listing(unknown) or '(none chosen)'}; it has "
             f"{listing(every) or 'none: run `lfe extract`'}"
         )
-    return chosen
+    return store.finished("all" if checkpoints is None else chosen)
+
+
+def _rows(store: ActivationStore, checkpoint: Checkpoint, key: str) -> da.Array:
+    """The checkpoint's ``key`` array (pooled, norms), lazily; a damaged chunk, once read, is one
+    ``StoreError`` naming the repair."""
+    from dask.base import tokenize
+
+    guard = partial(
+        damage_named,
+        f"checkpoint {checkpoint.name!r} of {store.path}",
+        f"run `lfe check --repair {store.path}`, then the same `lfe extract` command",
+    )
+    array = GuardedArray(getattr(checkpoint, key), guard)
+    return array.as_dask(f"{key}-{tokenize(str(store.path), checkpoint.name)}")
 
 
 def _analysis_arrays(store: ActivationStore, names: list[str], records: dict) -> dict:
     """Each analysis array stacked over the checkpoints, a filler where one has none (NaN, or
     False)."""
     import dask.array as da
+    from dask.base import tokenize
 
     lazy = {name: store.lazy_analysis_arrays(name) for name in records}
     variables = {}
@@ -143,7 +163,9 @@ def _analysis_arrays(store: ActivationStore, names: list[str], records: dict) ->
         filler = da.full(present[0].shape, False if is_mask else np.nan, dtype=dtype)
         stacked = da.stack(
             [
-                da.from_zarr(lazy[name][key]).astype(dtype) if key in lazy.get(name, {}) else filler
+                lazy[name][key].as_dask(f"{key}-{tokenize(str(store.path), name)}").astype(dtype)
+                if key in lazy.get(name, {})
+                else filler
                 for name in names
             ]
         )
@@ -198,17 +220,25 @@ def result_tables(path: str | Path) -> dict[str, Any]:
     analysis's threshold and seed."""
     pd = optional("pandas")
     store = ActivationStore.open(path)
-    tables: dict[str, list] = {"whole": [], "layers": [], "key_neurons": [], "regions": []}
+    parameters = ("checkpoint", "threshold", "top_percent", "seed")
+    # the columns of each table, so that a store without analyses gives empty tables with them
+    columns = {
+        "whole": [*parameters, *Alignment.COLUMNS, "sklr", "sklr_percent"],
+        "layers": [*parameters, "layer", *Alignment.COLUMNS],
+        "key_neurons": [*parameters, "language", "layer", "key_neurons"],
+        "regions": [*parameters, *COLUMNS],
+    }
+    tables: dict[str, list] = {key: [] for key in columns}
     for name in store.checkpoint_names():
         if not store.has_analysis(name):
             continue
-        record, arrays = store.analysis(name), store.analysis_arrays(name)
-        params = {
-            "checkpoint": name,
-            "threshold": record.params.threshold,
-            "top_percent": record.params.top_percent,
-            "seed": record.params.seed,
-        }
+        record, arrays = store.analysis_with_arrays(name)
+        params = dict(
+            zip(
+                parameters,
+                (name, record.params.threshold, record.params.top_percent, record.params.seed),
+            )
+        )
         tables["whole"].append(
             {
                 **params,
@@ -232,4 +262,4 @@ def result_tables(path: str | Path) -> dict[str, Any]:
                 tables["regions"] += [
                     {**params, **dict(zip(COLUMNS, row))} for row in table_rows(regions)
                 ]
-    return {key: pd.DataFrame(rows) for key, rows in tables.items()}
+    return {key: pd.DataFrame(rows, columns=columns[key]) for key, rows in tables.items()}

@@ -1,4 +1,4 @@
-"""Every numeric and path option of every command, fuzzed through the CLI (hypothesis).
+"""Every numeric, path and list option of every command, fuzzed through the CLI (hypothesis).
 
 A value is either accepted and the command does its job (its output is there), or refused with an
 ``Error:`` line and exit status 2; never a traceback. Work-size options (--null, --bootstrap) are
@@ -40,6 +40,13 @@ ints = st.one_of(st.integers(-3, 300), huge, words.map(str)).map(str)
 work = st.one_of(st.integers(-3, 60), words).map(str)
 workers = st.one_of(st.integers(-(2**40), 0), st.integers(CORES + 1, 2**40), words).map(str)
 floats = st.one_of(st.floats(), st.sampled_from(["nan", "inf", "-inf", "1e400", "", "x"])).map(str)
+# comma lists of languages, methods, regions
+lists = st.one_of(
+    st.sampled_from(
+        ["", ",", " ", "en", "en,en", "xx", "en,,fr", " en , fr ", "all", "EN", "zz,en", "en\tfr"]
+    ),
+    st.text(max_size=8),
+).map(str)
 # path kinds, made real in the world's folder per example (World.path); outputs are never "/" itself
 PATH_KINDS = (
     "missing",
@@ -75,6 +82,13 @@ class World:
         self.choice.write_text(
             '{"lang": "en", "context": "a b", "endings": ["c", "d"], "label": 0}\n'
         )
+        self.prompts = write_tsv(
+            root / "prompts.tsv", [("en", "p1", "the cat"), ("fr", "p1", "le")]
+        )
+        self.flores = root / "flores"
+        (self.flores / "dev").mkdir(parents=True)
+        for code, text in (("eng_Latn", "a cat"), ("fra_Latn", "un chat")):
+            (self.flores / "dev" / f"{code}.dev").write_text(f"{text} 1\n{text} 2\n")
         self.readonly = root / "readonly"
         self.readonly.mkdir()
         self.cwd = root / "cwd"
@@ -109,6 +123,11 @@ class World:
         ):
             result = CliRunner().invoke(main, args)
             assert result.exit_code == 0, result.output
+        self.mask = root / "mask.pt"
+        exported = CliRunner().invoke(
+            main, ["export", str(self.store), "--regions", "lape", "--out", str(self.mask)]
+        )
+        assert exported.exit_code == 0, exported.output
         os.chmod(self.readonly, 0o555)
 
     def fresh(self) -> Path:
@@ -207,6 +226,22 @@ def _base(world: World, command: str, out: Path) -> list[str]:
             str(out),
         ],
         "report": ["report", store, "--no-figures", "--out", str(out)],
+        "steer": [
+            "steer",
+            str(world.model),
+            store,
+            "--prompts",
+            str(world.prompts),
+            "--to",
+            "fr",
+            "--max-new-tokens",
+            "2",
+            "--out",
+            str(out),
+        ],
+        "export": ["export", store, "--regions", "csv", "--out", str(out)],
+        "import": ["import", store, str(world.mask)],
+        "flores": ["corpus", "import", "flores", str(world.flores), "--out", str(out)],
         "check": ["check", store],
         "info": ["info", store],
     }[command]
@@ -220,7 +255,12 @@ PRODUCTS = {
     "ablate": "ckpt/table.json",
     "sample": "probe.tsv",
     "report": "analysis/ckpt/metrics.json",
+    "steer": "ckpt/steer.json",
+    "export": "",  # the file itself
+    "flores": "",
 }
+# where a positional argument sits in its command's line (the store's, else)
+POSITIONS = {"ablate": 2, "sample": 2, "steer": 2, "flores": 3}
 OPTIONS = [  # (command, option, values); a positional path is fuzzed by replacing it
     ("extract", "--samples", ints),
     ("extract", "--seed", ints),
@@ -267,6 +307,22 @@ OPTIONS = [  # (command, option, values); a positional path is fuzzed by replaci
     ("info", "STORE", inputs),
     ("report", "STORE", inputs),
     ("report", "--out", paths),
+    ("extract", "--langs", lists),
+    ("analyze", "--method", lists),
+    ("ablate", "--regions", lists),
+    ("steer", "--to", lists),
+    ("steer", "--seed", ints),
+    ("steer", "--max-new-tokens", ints),
+    ("steer", "--prompts", inputs),
+    ("steer", "--out", paths),
+    ("steer", "STORE", inputs),
+    ("export", "--out", paths),
+    ("export", "STORE", inputs),
+    ("import", "MASK", inputs),
+    ("import", "--languages", lists),
+    ("flores", "PATH", inputs),
+    ("flores", "--langs", lists),
+    ("flores", "--out", paths),
 ]
 
 
@@ -275,8 +331,10 @@ def _invoke(world: World, command: str, option: str, value: str) -> tuple[list[s
     out = world.fresh()
     args = _base(world, command, out)
     value = world.path(value) if value in (*PATH_KINDS, "root") else value
-    if option.isupper():  # the store (or corpus) argument itself
-        args[{"ablate": 2, "sample": 2}.get(command, 1)] = value
+    if option == "MASK":
+        args[2] = value
+    elif option.isupper():  # the store (or corpus) argument itself
+        args[POSITIONS.get(command, 1)] = value
     elif option in args:
         args[args.index(option) + 1] = value
     else:
@@ -303,6 +361,7 @@ EDGES = {
     id(work): ("-1", "0", "1", "x"),
     id(floats): ("nan", "inf", "-inf", "0", "101", "-1"),
     id(workers): ("0", str(10**9), ""),
+    id(lists): ("", ",", "en,en", "xx", " en , fr "),
 }
 
 

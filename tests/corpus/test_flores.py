@@ -91,6 +91,42 @@ def test_bad_releases_are_refused_in_one_line(tmp_path) -> None:
     assert not (tmp_path / "x.tsv").exists()
 
 
+@pytest.mark.parametrize(
+    ("english", "message"),
+    [
+        (b"a 1\n\na 3\n", "eng_Latn.dev: sentence 2 is empty (a blank line)"),
+        (b"a 1\na 2\na 3\n\n", "eng_Latn.dev: sentence 4 is empty"),
+        (b"caf\xe9 1\na 2\na 3\n", "eng_Latn.dev is not UTF-8 text (byte 3)"),
+        (b"a 1\na 2\n", "differ in length (eng_Latn: 2, fra_Latn: 3, zho_Hans: 3)"),
+    ],
+)
+def test_damaged_files_are_refused_naming_file_and_line(english, message, tmp_path) -> None:
+    root = _release(tmp_path / "release", "flores200")
+    (root / "dev" / "eng_Latn.dev").write_bytes(english)
+    out = tmp_path / "x.tsv"
+    result = CliRunner().invoke(main, ["corpus", "import", "flores", str(root), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_byte_order_mark_crlf_and_a_line_separator_inside_a_sentence_keep_the_lines(
+    tmp_path,
+) -> None:
+    root = _release(tmp_path / "release", "flores200")
+    (root / "dev" / "eng_Latn.dev").write_bytes(
+        "\ufeffa 1\r\na\u2028two 2\r\na 3\r\n".encode("utf-8")
+    )
+    out = tmp_path / "x.tsv"
+    result = CliRunner().invoke(main, ["corpus", "import", "flores", str(root), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    corpus = read_corpus(out)
+    rows = zip(corpus.row_langs(), corpus.row_sids(), corpus.texts)
+    english = {sid: text for lang, sid, text in rows if lang == "eng_Latn"}
+    assert english == {"1": "a 1", "2": "a\u2028two 2", "3": "a 3"}
+
+
 def test_the_parquet_layout_reads_as_the_text_layout_and_needs_its_extra(
     tmp_path, monkeypatch
 ) -> None:

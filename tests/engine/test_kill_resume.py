@@ -22,7 +22,7 @@ def _done_blocks(out, name):
     )
 
 
-KILLS = int(os.environ.get("LFE_KILLS", 6))  # RELIABILITY.md's longer campaign sets more
+KILLS = int(os.environ.get("LFE_KILLS", 3))  # RELIABILITY.md's longer campaign sets more
 
 
 def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tiny_models, tmp_path) -> None:

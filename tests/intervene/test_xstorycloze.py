@@ -172,13 +172,12 @@ def test_a_dataset_without_the_tasks_language_is_one_line(tiny_models, xstoryclo
     readme.write_text(readme.read_text().replace("config_name: sw", "config_name: swahili"))
     shutil.rmtree(xstorycloze / "sw")
     loaded = load(resolve_source(str(tiny_models("llama"))), "float32", "cpu")
-    runner = HarnessRunner(
-        loaded.model,
-        loaded.tokenizer,
-        ("lfe_xstorycloze_en_endings_sw",),
-        metadata={"dataset_path": str(xstorycloze)},
-    )
-    with pytest.raises(
+    with pytest.raises(  # before anything is evaluated
         LfeError, match=r"lfe_xstorycloze_en_endings_sw: lm-evaluation-harness failed"
     ):
-        runner.scores()
+        HarnessRunner(
+            loaded.model,
+            loaded.tokenizer,
+            ("lfe_xstorycloze_en_endings_sw",),
+            metadata={"dataset_path": str(xstorycloze)},
+        )

@@ -434,6 +434,21 @@ def test_lm_eval_tasks_score_every_region_with_its_mask_live_and_join_evolve(
     )
     assert unknown.exit_code == 2
     assert "--lm-eval no_such_task: lm-evaluation-harness has no such task" in unknown.output
+    # broken YAMLs beside a task are passed over; a task the harness cannot run fails in one
+    # line, before any evaluation
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "unreadable.yaml").write_text("task: [lfe_local_continuation\n")
+    (broken / "binary.yaml").write_bytes(bytes(range(256)))
+    (broken / "wrong.yaml").write_text(
+        "task: lfe_wrong\ndataset_path: json\noutput_type: nonsense\n"
+    )
+    refused = CliRunner().invoke(
+        main, [*args[:-4], "--lm-eval", "lfe_wrong", "--lm-eval-include", str(broken)]
+    )
+    assert refused.exit_code == 2, refused.output
+    assert "--lm-eval lfe_wrong: lm-evaluation-harness failed (ValueError" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1, refused.output
 
 
 def test_lm_eval_without_the_harness_names_the_extra(analysed, monkeypatch) -> None:

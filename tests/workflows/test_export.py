@@ -159,10 +159,65 @@ def test_a_lape_mask_is_imported_as_the_lape_regions_and_round_trips(tmp_path) -
         main, ["import", str(store), str(tmp_path / "wide"), "--languages", langs[0]]
     )
     assert outside.exit_code == 2
-    assert "layer 0 has neuron indices outside 0..39" in outside.output
+    assert "layer 0: neuron indices outside 0..39" in outside.output
     (tmp_path / "junk").write_text("not a tensor")
     junk = runner.invoke(
         main, ["import", str(store), str(tmp_path / "junk"), "--languages", langs[0]]
     )
     assert junk.exit_code == 2
     assert "is not a torch.save file" in junk.output
+
+
+def _lists(make) -> list:
+    """A mask of six languages x two layers, each layer's entry made by ``make(layer)``."""
+    return [[make(layer) for layer in range(2)] for _ in range(6)]
+
+
+MALFORMED_MASKS = {
+    "a number": (5, "holds a int, not LAPE's activation_mask"),
+    "a dict": ({"en": [0]}, "holds a dict, not LAPE's activation_mask"),
+    "one tensor": (torch.zeros(6, 2, 3), "holds a Tensor, not LAPE's activation_mask"),
+    "no layers": ([torch.tensor([1])] * 6, "each language needs a list of 2 index tensors"),
+    "ragged lists": (_lists(lambda layer: [1, [2]]), "layer 0: not a one-dimensional tensor"),
+    "strings": (_lists(lambda layer: "12"), "layer 0: not a one-dimensional tensor"),
+    "float indices": (_lists(lambda layer: torch.tensor([1.5])), "of torch.float32"),
+    "a boolean mask": (_lists(lambda layer: torch.tensor([True, False])), "of torch.bool"),
+    "a matrix": (_lists(lambda layer: torch.tensor([[1, 2]])), "not a one-dimensional tensor"),
+    "negative": (_lists(lambda layer: torch.tensor([-1])), "neuron indices outside 0..39"),
+}
+
+
+def test_malformed_lape_masks_are_refused_in_one_line_naming_file_and_place(tmp_path) -> None:
+    store = planted_series(tmp_path / "run.zarr", steps={0: ((3.0, 0.5), (2.0, 0.5))})
+    analyze_store(store, settings=AnalysisSettings(n_boot=0, null=0), progress=False, figures=False)
+    langs = ",".join(ActivationStore.open(store).analysis("global_step0").languages)
+    runner = CliRunner()
+
+    def refused(mask, *args: str) -> str:
+        result = runner.invoke(main, ["import", str(store), str(mask), *args])
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+        return result.output
+
+    for kind, (content, message) in MALFORMED_MASKS.items():
+        mask = tmp_path / f"{kind}.pt"
+        torch.save(content, mask)
+        output = refused(mask, "--languages", langs)
+        assert message in output, (kind, output)
+        assert str(mask) in output
+    good = tmp_path / "good.pt"
+    torch.save(_lists(lambda layer: torch.tensor([layer])), good)
+    first = langs.split(",")[0]
+    assert "name " + first + " more than once" in refused(
+        good, "--languages", f"{first}," * 5 + first
+    )
+    order = tmp_path / "good.pt.languages.json"
+    for written in ("{broken", "[]", '{"languages": "en"}', '{"languages": [1, 2]}'):
+        order.write_text(written)
+        assert f"{order} is damaged or not lfe's" in refused(good)
+    # another model's mask: lfe recorded the model's shape beside it
+    order.write_text(json.dumps({"languages": langs.split(","), "n_layers": 2, "n_neurons": 4096}))
+    assert "made for 2 layers x 4096 neurons" in refused(good)
+    stored = ActivationStore.open(store).analysis("global_step0")
+    assert "lape" not in stored.methods  # nothing refused was kept

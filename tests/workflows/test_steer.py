@@ -3,6 +3,11 @@ nothing, the run's table, files, control, errors and resume; and the language id
 with."""
 
 import json
+import re
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -21,7 +26,7 @@ from lfe.records import AnalysisSettings, LanguageShares, SteerSettings
 from lfe.workflows.analyze import analyze_store
 from lfe.workflows.demo import DEMO_SENTENCES
 from lfe.workflows.steer import steer
-from tests.helpers import parallel_rows, write_tsv
+from tests.helpers import STOPS, ctrl_c_heard, parallel_rows, write_tsv
 
 LANGS = ("en", "fr", "zh", "hi", "ar", "es")
 PROMPTS = ["the cat sat", "le chat est assis sur", "猫坐在"]
@@ -150,6 +155,46 @@ def test_steer_writes_a_table_with_its_random_control_and_resumes_to_the_same_re
     assert not list((tmp_path / "resumed" / "ckpt").glob(".cells-*"))
 
 
+def test_a_killed_steer_resumes_from_its_kept_cells_to_the_uninterrupted_table(
+    analysed, tmp_path, caplog
+) -> None:
+    model, store, prompts = analysed
+    settings = SteerSettings(targets=("fr", "zh"), prompts=str(prompts), max_new_tokens=6)
+    whole = steer(str(model), store, settings, out=tmp_path / "whole")
+    command = [sys.executable, "-m", "lfe", "steer", str(model), str(store), "--prompts"]
+    command += [str(prompts), "--to", "fr,zh", "--max-new-tokens", "6", "--out"]
+    # SIGKILL and Ctrl-C in turn; each run of three stops, a cell or two further on each time,
+    # then resumed (a run has 8 cells)
+    for run in range(0, STOPS, 3):
+        out = tmp_path / f"stopped-{run}"
+        for stop in range(run, min(run + 3, STOPS)):
+            process = subprocess.Popen(
+                [*command, str(out)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                preexec_fn=ctrl_c_heard,
+            )
+            deadline = time.monotonic() + 120
+            while process.poll() is None and time.monotonic() < deadline:
+                journals = list((out / "ckpt").glob(".cells-steer-*.jsonl"))
+                if journals and journals[0].read_text().count('"key"') >= 1 + 2 * (stop - run):
+                    break
+                time.sleep(0.01)
+            process.send_signal(signal.SIGKILL if stop % 2 == 0 else signal.SIGINT)
+            errors = process.communicate()[1].decode()
+            assert "Traceback" not in errors
+            if stop % 2 == 1 and process.returncode:
+                assert process.returncode == 130
+                assert "interrupted: what was finished is kept" in errors
+        [journal] = (out / "ckpt").glob(".cells-steer-*.jsonl")
+        caplog.clear()
+        with caplog.at_level("INFO", logger="lfe"):
+            assert steer(str(model), store, settings, out=out) == whole
+        [kept] = re.findall(r"resuming: (\d+) finished cells", caplog.text)
+        assert int(kept) >= 1  # a line torn by a kill costs only its cell
+        assert not journal.exists()
+
+
 def test_steer_refuses_bad_input_in_one_line(analysed, tmp_path) -> None:
     model, store, prompts = analysed
     base = ["steer", str(model), str(store), "--prompts", str(prompts), "--max-new-tokens", "2"]
@@ -160,12 +205,30 @@ def test_steer_refuses_bad_input_in_one_line(analysed, tmp_path) -> None:
         (["--to", "fr", "--method", "lape"], "run `lfe analyze --method lape`"),
         (["--to", ","], "--to ',' names nothing"),
         (["--to", "fr", "--max-new-tokens", "0"], "--max-new-tokens must be positive"),
+        # generation would run on past the model's context (it ran for hours before)
+        (["--to", "fr", "--max-new-tokens", str(2**31)], "lower --max-new-tokens"),
         (["--to", "fr", "--zero-source", "--prompts", str(german)], "--zero-source needs a region"),
     ):
         result = CliRunner().invoke(main, base + options)
         assert result.exit_code == 2, (options, result.output)
         assert message in result.output, (options, result.output)
         assert "Traceback" not in result.output, (options, result.output)
+    malformed = {
+        "empty.tsv": b"",
+        "header.tsv": b"lang\tsid\ttext\n",
+        "columns.tsv": b"language\tprompt\nen\tthe cat\n",
+        "broken.jsonl": b'{"lang": "en", "sid": "1", "text": "the cat"\n',
+        "list.jsonl": b'["en", "1", "the cat"]\n',
+        "binary.tsv": bytes(range(256)),
+        "empty-text.tsv": b"lang\tsid\ttext\nen\tp1\t\n",
+    }
+    for name, content in malformed.items():
+        (tmp_path / name).write_bytes(content)
+        result = CliRunner().invoke(main, [*base[:4], str(tmp_path / name), "--to", "fr"])
+        assert result.exit_code == 2, (name, result.output)
+        assert "Traceback" not in result.output, (name, result.output)
+        assert len(result.output.strip().splitlines()) == 1, (name, result.output)
+        assert name in result.output, (name, result.output)
     done = CliRunner().invoke(
         main, base + ["--to", "all", "--from", "fr", "--out", str(tmp_path / "o")]
     )

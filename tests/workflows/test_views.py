@@ -140,3 +140,36 @@ def test_xarray_opens_a_store_with_the_lfe_engine(series, tmp_path) -> None:
     # left to xarray's zarr engine
     assert not LfeBackendEntrypoint().guess_can_open(tmp_path / "plain.zarr")
     assert not LfeBackendEntrypoint().guess_can_open(tmp_path / "missing.zarr")
+
+
+def _flip_a_chunk(folder) -> None:
+    chunk = next(path for path in sorted(folder.rglob("*")) if path.is_file())
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    chunk.write_bytes(bytes(data))
+
+
+def test_open_and_tables_on_empty_damaged_and_half_written_stores(series, tmp_path) -> None:
+    empty = planted_series(tmp_path / "empty.zarr")  # extracted, never analysed
+    tables = lfe.tables(empty)
+    assert tables["whole"].empty
+    assert "checkpoint" in tables["whole"].columns  # empty tables keep their columns
+    assert "sads" in tables["layers"].columns
+    # a flipped chunk is found when a lazy read reaches it: one error naming the repair
+    _flip_a_chunk(series / "analysis" / "global_step100" / "similarity" / "c")
+    with pytest.raises(
+        LfeError, match="analysis of checkpoint 'global_step100' .* damaged .*analyze"
+    ):
+        lfe.open(series).load()
+    with pytest.raises(LfeError, match="run `lfe analyze` on the store again"):
+        lfe.tables(series)
+    _flip_a_chunk(empty / "checkpoints" / "global_step100" / "pooled" / "c")
+    rows = lfe.open(empty, "global_step100").pooled
+    with pytest.raises(LfeError, match="global_step100' of .* is damaged .*`lfe check --repair"):
+        rows.load()
+    # a checkpoint still being extracted is left out, or refused when named
+    half = planted_series(tmp_path / "half.zarr")
+    ActivationStore.open(half, mode="r+").checkpoint("global_step100").done[0] = False
+    assert "global_step100" not in lfe.open(half).checkpoint.values
+    with pytest.raises(LfeError, match="'global_step100' is incomplete \\(2/3 blocks\\)"):
+        lfe.open(half, "global_step100")

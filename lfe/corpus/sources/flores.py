@@ -93,8 +93,32 @@ def read_flores(
 
 
 def _sentences(path: Path) -> list[str]:
-    if path.suffix != ".parquet":
-        return path.read_text(encoding="utf-8").splitlines()
+    """The file's sentences in FLORES order; an empty one (a blank line, a missing text) is
+    refused, since it would shift no line yet pair nothing."""
+    sentences = _text_lines(path) if path.suffix != ".parquet" else _parquet_texts(path)
+    empty = [index for index, text in enumerate(sentences, start=1) if not (text or "").strip()]
+    if empty:
+        raise CorpusError(
+            f"{path}: sentence {listing(empty)} is empty (a blank line); FLORES has a sentence on"
+            " every line: is the file damaged, or another file's?"
+        )
+    return sentences
+
+
+def _text_lines(path: Path) -> list[str]:
+    """Lines ended by LF or CRLF (not by the other characters ``str.splitlines`` breaks at, which
+    may sit inside a sentence), a byte-order mark dropped."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise CorpusError(
+            f"{path} is not UTF-8 text (byte {error.start}); FLORES files are UTF-8: fetch it again"
+        ) from None
+    lines = text.replace("\r\n", "\n").split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
+
+
+def _parquet_texts(path: Path) -> list[str]:
     try:
         import pyarrow.parquet as parquet
     except ImportError:
