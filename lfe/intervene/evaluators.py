@@ -121,6 +121,18 @@ class VllmEvaluator:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
+def check_fits(loaded: LoadedModel, longest: int) -> None:
+    """Refuse sequences of ``longest`` tokens that the model's context cannot hold (generation would
+    run past it, on and on)."""
+    context = context_length(loaded.model.config)
+    if context is not None and longest > context:
+        raise LfeError.naming(
+            f"sequences of up to {longest} tokens (the longest prompt or choice context with its"
+            f" special tokens, plus `max_new_tokens` generated) do not fit the model's context of"
+            f" {context} positions; lower `max_new_tokens` or shorten the longest prompt"
+        )
+
+
 @contextmanager
 def evaluator_for(
     loaded: LoadedModel,
@@ -133,15 +145,7 @@ def evaluator_for(
 ) -> Iterator[Evaluator]:
     """The evaluator of ``loaded`` on ``backend``; vLLM's is sized for sequences of ``longest``
     tokens and stopped on exit. Its steps hold about as many logits as a transformers batch does
-    (``LOGIT_BYTES``), and at most a GPU batch of tokens (its KV cache is sized to a step).
-    Sequences longer than the model's context are refused first (generation would run past it)."""
-    context = context_length(loaded.model.config)
-    if context is not None and longest > context:
-        raise LfeError.naming(
-            f"sequences of up to {longest} tokens (the longest prompt or choice context with its"
-            f" special tokens, plus `max_new_tokens` generated) do not fit the model's context of"
-            f" {context} positions; lower `max_new_tokens` or shorten the longest prompt"
-        )
+    (``LOGIT_BYTES``), and at most a GPU batch of tokens (its KV cache is sized to a step)."""
     if backend == "hf":
         yield HfEvaluator(loaded)
         return

@@ -25,7 +25,7 @@ from lfe.corpus.sample import read_choice_items
 from lfe.errors import LfeError, Problem
 from lfe.intervene.deactivate import deactivated
 from lfe.intervene.evaluate import perplexity
-from lfe.intervene.evaluators import Evaluator, evaluator_for
+from lfe.intervene.evaluators import Evaluator, check_fits, evaluator_for
 from lfe.intervene.harness import HarnessRunner
 from lfe.intervene.language_id import identify, same_language_share
 from lfe.log import logger
@@ -207,6 +207,7 @@ def _longest(
         for ending in item.endings
     ]
     continued = [length(record.text) + max_new_tokens for record in prompts or []]
+    check_fits(loaded, max([*choices, *continued], default=0))  # the window was checked already
     return max([window, *choices, *continued])
 
 

@@ -22,7 +22,7 @@ from lfe.analysis.metrics import label_grid
 from lfe.analysis.streaming import language_means
 from lfe.corpus.read import read_records
 from lfe.errors import LfeError, Problem
-from lfe.intervene.evaluators import Evaluator, evaluator_for
+from lfe.intervene.evaluators import Evaluator, check_fits, evaluator_for
 from lfe.intervene.language_id import identify, known_languages, switch_shares
 from lfe.log import logger
 from lfe.models.loading import checked_model, model_device, resolve_source
@@ -102,6 +102,7 @@ def steer(
             for _, text in rows
         )
     )
+    check_fits(loaded, longest)
     with evaluator_for(
         loaded,
         resolve_source(model),
