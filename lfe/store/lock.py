@@ -3,9 +3,9 @@
 Each lock is ``flock`` on a small file beside the store (``.run.zarr.lock`` for the rows, taken
 before the store exists; ``.run.zarr.analysis.lock`` for the analyses, and one for the ablations
 and one for the steering records), so that ``lfe analyze`` can run while ``lfe extract`` adds
-checkpoints, but two analyses of one store never interleave. A command that reads a part while
-it works (``lfe ablate`` reading the analysis it deactivates) holds that part's lock shared: the
-part is not rewritten under it, and any number of readers run at once. The kernel drops a lock
+checkpoints, but two analyses of one store never interleave. A record's lock is held only while
+it is written (exclusive) or read with its arrays (shared, so any number of readers at once): no
+reader sees a record half rewritten. The kernel drops a lock
 when its process ends, however it ends (SIGKILL included): there is never a stale lock to
 delete. An exclusive holder writes who it is into the file, for the refusal message. Like every
 ``flock``, the locks are reliable on local file systems; on NFS, run one writer per store.
@@ -78,7 +78,7 @@ def writer_lock(
 
 
 @contextmanager
-def reader_lock(store: str | Path, part: str, command: str, wait: float = 0) -> Iterator[None]:
+def reader_lock(store: str | Path, part: str, wait: float = 0) -> Iterator[None]:
     """Hold ``part`` of the store shared for the ``with`` block, so nobody rewrites it meanwhile;
     ``StoreError`` naming the writer if one still holds it after ``wait`` seconds. Where no lock
     file can be made (a read-only folder), nobody can write the part either: nothing is held."""
@@ -87,9 +87,7 @@ def reader_lock(store: str | Path, part: str, command: str, wait: float = 0) -> 
         return
     with _opened(store, part, needed=False) as handle:
         if handle is not None and not _took(handle, fcntl.LOCK_SH, wait):
-            raise StoreError(
-                f"{_held(store, part, handle)}, which `{command}` reads; wait for it to finish"
-            )
+            raise StoreError(f"{_held(store, part, handle)}; wait for it to finish")
         yield
 
 

@@ -74,7 +74,7 @@ class CheckpointRecords:
     def analysis_with_arrays(self, name: str) -> tuple[AnalysisRecord, AnalysisArrays]:
         """The record and the arrays of checkpoint ``name``'s analysis, read into numpy together
         (an analysis being rewritten meanwhile is waited for)."""
-        with reader_lock(self.path, ANALYSIS, "the reading of the analysis", RECORD_WAIT):
+        with reader_lock(self.path, ANALYSIS, RECORD_WAIT):
             record = self.analysis(name)
             arrays = self.lazy_analysis_arrays(name)
             with self._damaged_record(ANALYSIS, name):

@@ -86,7 +86,7 @@ def test_a_record_being_read_is_not_rewritten_and_one_being_written_is_not_read(
     analyze_store(store, names[0], settings=AnalysisSettings(n_boot=0, null=0), progress=False)
     opened = ActivationStore.open(store, mode="r+")
     record, arrays = opened.analysis_with_arrays(names[0])
-    reader = hold(store, "with reader_lock(store, 'analysis', 'lfe ablate')", 1.5)
+    reader = hold(store, "with reader_lock(store, 'analysis')", 1.5)
     opened.write_analysis(names[0], record, arrays)
     assert time.time() >= released_at(reader)  # the rewrite waited for the reader
     writer = hold(store, "with writer_lock(store, 'lfe analyze', 'analysis')", 1.5)
@@ -115,7 +115,7 @@ def test_a_writer_that_holds_on_is_named_in_one_line(series, monkeypatch) -> Non
     finally:
         writer.kill()
         writer.wait()
-    reader = hold(store, "with reader_lock(store, 'analysis', 'lfe steer')")
+    reader = hold(store, "with reader_lock(store, 'analysis')")
     try:
         with pytest.raises(StoreError, match="being read \\(its analysis\\) by another lfe"):
             ActivationStore.open(store, mode="r+").write_analysis(
