@@ -212,3 +212,22 @@ def ctrl_c_heard() -> None:
     """In a child process: a background shell (nohup, CI runners) starts children with SIGINT
     ignored; give it back its default, as a terminal's Ctrl-C finds it."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def lfe_here(command: list[str]) -> str:
+    """Run ``command`` (``[python, -m, lfe, ...]``, as the tests' subprocesses run it) in this
+    process on one thread, as those run with OMP_NUM_THREADS=1 (the same floats), saving a
+    process's start (about 8 s with torch and transformers, 20 with vLLM); its output."""
+    import torch
+    from click.testing import CliRunner
+
+    from lfe.cli import main
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = CliRunner().invoke(main, command[3:])
+    finally:
+        torch.set_num_threads(threads)
+    assert result.exit_code == 0, result.output
+    return result.output

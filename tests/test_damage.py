@@ -6,8 +6,9 @@ store, or ends without a traceback (exit status 1 for `lfe check`'s findings, 2 
 the command that repairs it. Following that advice (the repair commands it names, in the order
 given) must give back the original: the same rows, analysis and ablation table.
 
-The default suite damages one file of each kind (group or array metadata, chunk, in each part);
-LFE_DAMAGE_ALL=1 damages every file.
+The default suite damages one file of each kind (group or array metadata, chunk, in each part) with
+one damage, the damages taken in turn so that each is used on several kinds; LFE_DAMAGE_KINDS=1
+gives each of those files every damage, LFE_DAMAGE_ALL=1 damages every file every way.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -160,12 +162,20 @@ def cases(pristine_files: list[str]) -> list[tuple[str, str]]:
     if os.environ.get("LFE_DAMAGE_ALL"):
         return every
     # one file of each kind: where it lies, how deep, metadata or chunk
-    kinds: dict[tuple, tuple[str, str]] = {}
+    kinds: dict[tuple, list[tuple[str, str]]] = {}
     for file, damage in every:
-        kinds.setdefault(
-            (file.split("/")[0], file.count("/"), "/c/" in file, damage), (file, damage)
-        )
-    return list(kinds.values())
+        kind = (file.split("/")[0], file.count("/"), "/c/" in file)
+        if not kinds.get(kind) or kinds[kind][0][0] == file:
+            kinds.setdefault(kind, []).append((file, damage))
+    if os.environ.get("LFE_DAMAGE_KINDS"):
+        return [case for damaged in kinds.values() for case in damaged]
+    # in turn among the chunks and among the metadata files, so that chunks see every damage too
+    turns: Counter[bool] = Counter()
+    chosen = []
+    for (_, _, chunk), damaged in kinds.items():
+        chosen.append(damaged[turns[chunk] % len(damaged)])
+        turns[chunk] += 1
+    return chosen
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from lfe.errors import StoreError
 from lfe.store import ActivationStore, Checkpoint, chunks
 from lfe.store.lock import writer_lock
 from lfe.workflows.check import check_store
-from tests.helpers import parallel_rows, write_tsv
+from tests.helpers import lfe_here, parallel_rows, write_tsv
 
 SETTINGS = ExtractSettings(block_rows=6, batch_tokens=256)
 
@@ -327,10 +327,8 @@ def test_ctrl_c_flushes_finished_blocks_and_exits_cleanly(tiny_models, tmp_path)
         report = check_store(tmp_path / "run.zarr", deep=True)  # the flushed blocks are whole
         assert report.ok
         assert report.blocks_checked >= before + 3
-    subprocess.run(command, env=env, check=True, capture_output=True)
-    subprocess.run(
-        command[:-1] + [str(tmp_path / "whole.zarr")], env=env, check=True, capture_output=True
-    )
+    lfe_here(command)
+    lfe_here(command[:-1] + [str(tmp_path / "whole.zarr")])
     assert _rows(tmp_path / "run.zarr").tobytes() == _rows(tmp_path / "whole.zarr").tobytes()
 
 

@@ -63,15 +63,64 @@ def _task_manager(
     include: str | None,
     signature: tuple[tuple[str, int], ...],
     metadata: tuple[tuple[str, str], ...],
+    harness_tasks: bool,
 ) -> Any:
-    """The harness's index of tasks with lfe's and ``include``'s, kept for the same folder contents
-    and metadata (indexing the harness's thousands of YAMLs takes seconds)."""
+    """The index of lfe's tasks and ``include``'s, with the harness's own where ``harness_tasks``,
+    kept for the same folder contents and metadata (indexing the harness's thousands of YAMLs takes
+    seconds: about 14 on 2 cores)."""
     from lm_eval.tasks import TaskManager
 
     return TaskManager(
         include_path=[str(LFE_TASKS), *([include] if include else [])],
+        include_defaults=harness_tasks,
         metadata=dict(metadata) or None,
     )
+
+
+def _self_contained(index: dict[str, Any], tasks: list[str]) -> bool:
+    """Whether ``tasks``, and every task their groups name (recursively), are entries of
+    ``index``; False for an index this code cannot read (another harness version)."""
+    todo, seen = list(tasks), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        entry = index.get(name)
+        config = getattr(entry, "cfg", None)
+        if entry is None or not (config is None or isinstance(config, dict)):
+            return False
+        members = (config or {}).get("task", []) if "group" in (config or {}) else []
+        for member in members if isinstance(members, list) else [members]:
+            named = member.get("task") if isinstance(member, dict) else member
+            if not isinstance(named, str):
+                return False
+            todo.append(named)  # a task of the index, or a new one of this group's (then False)
+    return True
+
+
+def _built_tasks(tasks: list[str], include: str | None, metadata: dict[str, str] | None) -> Any:
+    """The task manager that builds ``tasks`` (configs read, datasets loaded): lfe's and
+    ``include``'s alone when they hold every task their groups name, else with the harness's
+    own."""
+    from lm_eval.tasks import get_task_dict
+
+    key = (include, _yaml_signature(include), tuple(sorted((metadata or {}).items())))
+    manager = _task_manager(*key, harness_tasks=False)
+    if not _self_contained(getattr(manager, "task_index", {}), tasks):
+        manager = _task_manager(*key, harness_tasks=True)
+    unknown = [task for task in tasks if task not in manager.all_tasks]
+    if unknown:
+        sentence = (
+            f"{listing(unknown)}: lm-evaluation-harness has no such task"
+            + (f" (nor {include})" if include else "")
+            + "; 'lm_eval ls tasks' lists them, `lm_eval_include` adds a folder of your own"
+            " task YAMLs"
+        )
+        raise LfeError.of(Problem("lm_eval", sentence))
+    with _harness_failures(tasks):
+        get_task_dict(tasks, manager)
+    return manager
 
 
 class HarnessRunner:
@@ -91,25 +140,11 @@ class HarnessRunner:
     ) -> None:
         lm_eval = harness()
         from lm_eval.models.huggingface import HFLM
-        from lm_eval.tasks import get_task_dict
 
         self.lm_eval, self.tasks, self.limit, self.seed = lm_eval, list(tasks), limit, seed
-        self.manager = _task_manager(
-            include, _yaml_signature(include), tuple(sorted((metadata or {}).items()))
-        )
-        unknown = [task for task in tasks if task not in self.manager.all_tasks]
-        if unknown:
-            sentence = (
-                f"{listing(unknown)}: lm-evaluation-harness has no such task"
-                + (f" (nor {include})" if include else "")
-                + "; 'lm_eval ls tasks' lists them, `lm_eval_include` adds a folder of your own"
-                " task YAMLs"
-            )
-            raise LfeError.of(Problem("lm_eval", sentence))
-        # built once here (configs read, datasets loaded), so a task that cannot run fails before
-        # any other evaluation has spent its time
-        with _harness_failures(self.tasks):
-            get_task_dict(self.tasks, self.manager)
+        # built once here, so a task that cannot run fails before any other evaluation has spent
+        # its time
+        self.manager = _built_tasks(self.tasks, include, metadata)
         self.model = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=1)
 
     @property

@@ -14,7 +14,7 @@ from lfe.corpus import read_corpus
 from lfe.engine import ExtractSettings, extract
 from lfe.models.tiny import build_tiny_model
 from lfe.store import ActivationStore
-from tests.helpers import parallel_rows, write_tsv
+from tests.helpers import lfe_here, parallel_rows, write_tsv
 
 distributed = pytest.importorskip(
     "distributed", reason="dask.distributed is a dependency of lfe: pip install -e ."
@@ -46,9 +46,7 @@ def series(tmp_path_factory):
         "256",
         "--quiet",
     ]
-    subprocess.run(
-        command + ["--out", str(root / "one.zarr")], check=True, env=ONE_THREAD, capture_output=True
-    )
+    lfe_here(command + ["--out", str(root / "one.zarr")])
     return root, corpus, command
 
 

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from lfe.store import ActivationStore
-from tests.helpers import parallel_rows, write_tsv
+from tests.helpers import lfe_here, parallel_rows, write_tsv
 
 
 def _done_blocks(out, name):
@@ -47,9 +47,7 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tiny_models, 
     ]
     # the same thread count in every run, for identical floats
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(
-        command + [str(tmp_path / "whole.zarr")], check=True, env=env, capture_output=True
-    )
+    lfe_here(command + [str(tmp_path / "whole.zarr")])
     whole = ActivationStore.open(tmp_path / "whole.zarr").checkpoint("ckpt")
     n_blocks = whole.n_blocks
 
@@ -85,8 +83,7 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tiny_models, 
             completed += 1
     # most mid-extraction
     assert sum(0 < done < n_blocks for done in done_at_kill) >= KILLS // 2, done_at_kill
-    finished = subprocess.run(command + [str(out)], env=env, capture_output=True, text=True)
-    assert finished.returncode == 0, finished.stderr
+    lfe_here(command + [str(out)])
     resumed = ActivationStore.open(out).checkpoint("ckpt")
     assert resumed.complete
     assert resumed.pooled[:].tobytes() == whole.pooled[:].tobytes()

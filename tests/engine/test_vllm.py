@@ -20,7 +20,7 @@ from lfe.corpus import read_corpus
 from lfe.engine import ExtractSettings, extract
 from lfe.models.families import FAMILIES
 from lfe.store import ActivationStore
-from tests.helpers import parallel_rows, write_tsv
+from tests.helpers import lfe_here, parallel_rows, write_tsv
 
 LONG = (
     "this text runs far past one step's token budget: it goes on with more and more words, "
@@ -250,7 +250,7 @@ def test_a_sigkilled_vllm_extraction_resumes_to_the_uninterrupted_store(
     tiny_models, tmp_path
 ) -> None:
     model = _vllm_model(tiny_models, "qwen2")
-    corpus = write_tsv(tmp_path / "c.tsv", parallel_rows(langs=("en", "fr", "zh", "hi"), n_sids=40))
+    corpus = write_tsv(tmp_path / "c.tsv", parallel_rows(langs=("en", "fr", "zh", "hi"), n_sids=12))
     command = [
         sys.executable,
         "-m",
@@ -260,7 +260,7 @@ def test_a_sigkilled_vllm_extraction_resumes_to_the_uninterrupted_store(
         "--corpus",
         str(corpus),
         "--block-rows",
-        "8",
+        "4",
         "--batch-tokens",
         "48",
         "--quiet",
@@ -273,9 +273,7 @@ def test_a_sigkilled_vllm_extraction_resumes_to_the_uninterrupted_store(
         "--out",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(
-        command + [str(tmp_path / "whole.zarr")], check=True, env=env, capture_output=True
-    )
+    lfe_here(command + [str(tmp_path / "whole.zarr")])
     whole = ActivationStore.open(tmp_path / "whole.zarr").checkpoint("ckpt")
     out, kills = tmp_path / "killed.zarr", []
     # blocks done before the kill: mid-run (RELIABILITY.md's campaign kills more often)
@@ -291,8 +289,7 @@ def test_a_sigkilled_vllm_extraction_resumes_to_the_uninterrupted_store(
             process.wait()
             kills.append(_done_blocks(out))
     assert any(0 < done < whole.n_blocks for done in kills), (kills, whole.n_blocks)
-    finished = subprocess.run(command + [str(out)], env=env, capture_output=True, text=True)
-    assert finished.returncode == 0, finished.stderr
+    lfe_here(command + [str(out)])
     resumed = ActivationStore.open(out).checkpoint("ckpt")
     assert resumed.complete
     assert resumed.pooled[:].tobytes() == whole.pooled[:].tobytes()

@@ -3,7 +3,10 @@ evolve`."""
 
 import json
 import logging
+import shutil
 from dataclasses import replace
+from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from click.testing import CliRunner
@@ -20,11 +23,20 @@ from tests.helpers import analysed_store, parallel_rows, write_tsv
 LANGS = ("en", "fr", "zh", "hi", "ar", "es")
 
 
-@pytest.fixture
-def analysed(tiny_models, tmp_path):
+@pytest.fixture(scope="module")
+def analysed_once(tiny_models, tmp_path_factory):
     model = tiny_models("llama", size="small")
-    store, held = analysed_store(model, tmp_path, LANGS, n_sids=10, top_percent=2, held_sids=6)
+    root = tmp_path_factory.mktemp("analysed")
+    store, held = analysed_store(model, root, LANGS, n_sids=10, top_percent=2, held_sids=6)
     return model, store, held
+
+
+@pytest.fixture
+def analysed(analysed_once, tmp_path):
+    """The model, a copy of the analysed store (ablations write into it), the held-out text."""
+    model, store, held = analysed_once
+    shutil.copytree(store, tmp_path / "run.zarr")
+    return model, tmp_path / "run.zarr", held
 
 
 def test_table_compares_every_region_with_the_full_model_on_the_same_windows(
@@ -262,22 +274,34 @@ def test_bad_choice_files_and_option_values_are_refused_before_any_evaluation(
     assert ActivationStore.open(store).ablation("ckpt") is None
 
 
-@pytest.mark.parametrize("stage", ["negative_log_likelihood", "ending_scores", "greedy_batch"])
-def test_an_interrupted_ablation_goes_on_from_its_finished_cells_and_equals_an_uninterrupted_one(
-    analysed, tmp_path, monkeypatch, stage
-) -> None:
-    model, store, held = analysed
+STAGES = ("negative_log_likelihood", "ending_scores", "greedy_batch")
+
+
+class Uninterrupted(NamedTuple):
+    """An ablation with every kind of evaluation (perplexity, choice, generation), run whole."""
+
+    model: Path
+    store: Path
+    settings: AblationSettings
+    table: object
+    out: Path
+    cells: dict[str, int]  # evaluations per stage
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(analysed_once, tmp_path_factory) -> Uninterrupted:
+    root = tmp_path_factory.mktemp("uninterrupted")
+    model, original, held = analysed_once
+    store = shutil.copytree(original, root / "run.zarr")
     items = [
         {"lang": lang, "sid": str(i), "context": text, "endings": [text, "zz zz"], "label": 0}
         for i, (lang, _, text) in enumerate(parallel_rows(langs=LANGS, n_sids=2, seed=4))
     ]
-    choice = tmp_path / "choice.jsonl"
+    choice = root / "choice.jsonl"
     choice.write_text(
         "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8"
     )
-    prompts = write_tsv(
-        tmp_path / "prompts.tsv", [("en", "p1", "the cat"), ("fr", "p1", "le chat")]
-    )
+    prompts = write_tsv(root / "prompts.tsv", [("en", "p1", "the cat"), ("fr", "p1", "le chat")])
     settings = AblationSettings(
         evaluation=str(held),
         regions=("en", "fr"),
@@ -286,40 +310,61 @@ def test_an_interrupted_ablation_goes_on_from_its_finished_cells_and_equals_an_u
         generate=str(prompts),
         max_new_tokens=3,
     )
-    whole = ablate(str(model), store, settings, out=tmp_path / "whole")
-    real = getattr(HfEvaluator, stage)
-    calls: list[int] = []
+    # each of the 5 conditions (full model, 2 regions, 2 twins) evaluates every text once
+    cells = {STAGES[0]: 5 * len(LANGS), STAGES[1]: 5 * len(items), STAGES[2]: 5 * 2}
+    table = ablate(str(model), store, settings, out=root / "whole")
+    return Uninterrupted(model, store, settings, table, root / "whole", cells)
 
-    def counted(*args, limit=None, **kwargs):
-        if limit is not None and len(calls) == limit:
-            raise KeyboardInterrupt  # as Ctrl-C or a kill in the middle of the run
-        calls.append(1)
+
+def _counted(monkeypatch, stage: str, calls: list[str], limit: int | None = None) -> None:
+    """``HfEvaluator.<stage>`` counting its calls into ``calls``, interrupted (as Ctrl-C or a kill
+    would) at call number ``limit``."""
+    real = getattr(HfEvaluator, stage)
+
+    def counted(*args, **kwargs):
+        if limit is not None and calls.count(stage) == limit:
+            raise KeyboardInterrupt
+        calls.append(stage)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(HfEvaluator, stage, lambda *a, **k: counted(*a, limit=5, **k))
-    with pytest.raises(KeyboardInterrupt):
-        ablate(str(model), store, settings, out=tmp_path / "resumed")
+    monkeypatch.setattr(HfEvaluator, stage, counted)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_an_interrupted_ablation_goes_on_from_its_finished_cells_and_equals_an_uninterrupted_one(
+    uninterrupted, tmp_path, monkeypatch, stage
+) -> None:
+    model, store, settings, whole, whole_out, cells = uninterrupted
+    calls: list[str] = []
+    with monkeypatch.context() as interrupted:
+        _counted(interrupted, stage, calls, limit=5)
+        with pytest.raises(KeyboardInterrupt):
+            ablate(str(model), store, settings, out=tmp_path / "resumed")
     [journal] = (tmp_path / "resumed" / "ckpt").glob(".cells-ablate-*.jsonl")
     with journal.open("a") as torn:
         # a line cut short by a kill: that cell runs again
         torn.write('{"key": ["perplexity", "en"')
     calls.clear()
-    monkeypatch.setattr(HfEvaluator, stage, counted)
+    _counted(monkeypatch, stage, calls)
     resumed = ablate(str(model), store, settings, out=tmp_path / "resumed")
-    total = {
-        "negative_log_likelihood": 5 * len(LANGS),
-        "ending_scores": 5 * len(items),
-        "greedy_batch": 5 * 2,
-    }[stage]
-    assert len(calls) == total - 5
+    assert len(calls) == cells[stage] - 5
     assert resumed == whole
     assert not journal.exists()
     assert json.loads((tmp_path / "resumed" / "ckpt" / "table.json").read_text()) == json.loads(
-        (tmp_path / "whole" / "ckpt" / "table.json").read_text()
+        (whole_out / "ckpt" / "table.json").read_text()
     )
-    calls.clear()
-    ablate(str(model), store, replace(settings, seed=1), out=tmp_path / "resumed")
-    assert len(calls) == total  # another experiment never reuses these cells
+
+
+def test_another_experiment_never_reuses_the_finished_cells(
+    uninterrupted, tmp_path, monkeypatch
+) -> None:
+    model, store, settings, _, whole_out, cells = uninterrupted
+    shutil.copytree(whole_out, tmp_path / "out")
+    calls: list[str] = []
+    for stage in STAGES:
+        _counted(monkeypatch, stage, calls)
+    ablate(str(model), store, replace(settings, seed=1), out=tmp_path / "out")
+    assert {stage: calls.count(stage) for stage in STAGES} == cells
 
 
 HARNESS_TASK = """task: lfe_local_continuation
@@ -449,6 +494,29 @@ def test_lm_eval_tasks_score_every_region_with_its_mask_live_and_join_evolve(
     assert refused.exit_code == 2, refused.output
     assert "--lm-eval lfe_wrong: lm-evaluation-harness failed (ValueError" in refused.output
     assert len(refused.output.strip().splitlines()) == 1, refused.output
+
+
+def test_tasks_of_ones_own_are_indexed_without_the_harness_tasks_unless_they_name_one(
+    tmp_path,
+) -> None:
+    from lfe.intervene.harness import _self_contained, _task_manager, _yaml_signature
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "mine.yaml").write_text(
+        "group: mine\ntask:\n  - lfe_xstorycloze_en_endings_es\n  - arc_easy\n"
+    )
+    (mine / "own.yaml").write_text(
+        "group: own\ntask:\n  - lfe_xstorycloze_en_endings\n"
+        "  - task: lfe_xstorycloze_en_endings_zh\n"
+    )
+    index = _task_manager(str(mine), _yaml_signature(str(mine)), (), harness_tasks=False).task_index
+    assert {"mine", "own", "lfe_xstorycloze_en_endings_es"} <= set(index)
+    assert "arc_easy" not in index  # the harness's ~14 s index of its own tasks was not built
+    assert _self_contained(index, ["own", "lfe_xstorycloze_en_endings_es"])
+    # a group naming a harness task (directly, or as an unknown name) takes the harness's index
+    assert not _self_contained(index, ["mine"])
+    assert not _self_contained(index, ["arc_easy"])
 
 
 def test_lm_eval_without_the_harness_names_the_extra(analysed, monkeypatch) -> None:
