@@ -122,11 +122,11 @@ def test_a_resume_with_the_other_backend_is_refused_with_what_differs(
         str(tmp_path / "r.zarr"),
         "--quiet",
     ]
-    first = runner.invoke(main, [*base, "--backend", "vllm"])
+    first = runner.invoke(main, base)
     assert first.exit_code == 0, first.output
-    again = runner.invoke(main, base)
+    again = runner.invoke(main, [*base, "--backend", "vllm"])
     assert again.exit_code == 2
-    assert "settings.backend: stored 'vllm', now 'hf'" in again.output
+    assert "settings.backend: stored 'hf', now 'vllm'" in again.output
     assert "Traceback" not in again.output
 
 
