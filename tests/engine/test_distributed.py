@@ -20,8 +20,6 @@ distributed = pytest.importorskip(
 )
 
 
-
-
 @pytest.fixture(scope="module")
 def series(tmp_path_factory):
     """A checkpoint series of two small GPT-2 models, a corpus, and its one-process store."""
