@@ -79,7 +79,8 @@ def _task_manager(
 
 def _self_contained(index: dict[str, Any], tasks: list[str]) -> bool:
     """Whether ``tasks``, and every task their groups name (recursively), are entries of
-    ``index``; False for an index this code cannot read (another harness version)."""
+    ``index``; False for a tag (it gathers its tasks from every index) and for an index this code
+    cannot read (another harness version)."""
     todo, seen = list(tasks), set()
     while todo:
         name = todo.pop()
@@ -88,7 +89,8 @@ def _self_contained(index: dict[str, Any], tasks: list[str]) -> bool:
         seen.add(name)
         entry = index.get(name)
         config = getattr(entry, "cfg", None)
-        if entry is None or not (config is None or isinstance(config, dict)):
+        tag = getattr(getattr(entry, "kind", None), "name", None) == "TAG"
+        if entry is None or tag or not (config is None or isinstance(config, dict)):
             return False
         members = (config or {}).get("task", []) if "group" in (config or {}) else []
         for member in members if isinstance(members, list) else [members]:

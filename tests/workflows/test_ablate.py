@@ -506,6 +506,9 @@ def test_tasks_of_ones_own_are_indexed_without_the_harness_tasks_unless_they_nam
     (mine / "mine.yaml").write_text(
         "group: mine\ntask:\n  - lfe_xstorycloze_en_endings_es\n  - arc_easy\n"
     )
+    (mine / "tagged.yaml").write_text(
+        "task: mine_tagged\ntag: xnli\ndataset_path: json\noutput_type: loglikelihood\n"
+    )
     (mine / "own.yaml").write_text(
         "group: own\ntask:\n  - lfe_xstorycloze_en_endings\n"
         "  - task: lfe_xstorycloze_en_endings_zh\n"
@@ -517,6 +520,9 @@ def test_tasks_of_ones_own_are_indexed_without_the_harness_tasks_unless_they_nam
     # a group naming a harness task (directly, or as an unknown name) takes the harness's index
     assert not _self_contained(index, ["mine"])
     assert not _self_contained(index, ["arc_easy"])
+    # a tag gathers tasks from the harness's index too (here its xnli_* tasks)
+    assert "xnli" in index
+    assert not _self_contained(index, ["xnli"])
 
 
 def test_lm_eval_without_the_harness_names_the_extra(analysed, monkeypatch) -> None:
