@@ -216,8 +216,9 @@ def ctrl_c_heard() -> None:
 
 def lfe_here(command: list[str]) -> str:
     """Run ``command`` (``[python, -m, lfe, ...]``, as the tests' subprocesses run it) in this
-    process on one thread, as those run with OMP_NUM_THREADS=1 (the same floats), saving a
-    process's start (about 8 s with torch and transformers, 20 with vLLM); its output."""
+    process on one thread, as those run with OMP_NUM_THREADS=1 (the same floats), without a
+    process of its own (on 2 cores a small extraction's process took 11 s, 3 of them the work; a
+    vLLM one 20 s); its output."""
     import torch
     from click.testing import CliRunner
 

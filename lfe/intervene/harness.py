@@ -88,11 +88,11 @@ def _self_contained(index: dict[str, Any], tasks: list[str]) -> bool:
             continue
         seen.add(name)
         entry = index.get(name)
-        config = getattr(entry, "cfg", None)
+        config = getattr(entry, "cfg", None) or {}
         tag = getattr(getattr(entry, "kind", None), "name", None) == "TAG"
-        if entry is None or tag or not (config is None or isinstance(config, dict)):
+        if entry is None or tag or not isinstance(config, dict):
             return False
-        members = (config or {}).get("task", []) if "group" in (config or {}) else []
+        members = config.get("task", []) if "group" in config else []
         for member in members if isinstance(members, list) else [members]:
             named = member.get("task") if isinstance(member, dict) else member
             if not isinstance(named, str):

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from lfe.cli import main
 from lfe.errors import StoreError
 from lfe.intervene.evaluators import HfEvaluator
-from lfe.records import FULL_MODEL, AblationSettings, AnalysisSettings, PeerSettings
+from lfe.records import FULL_MODEL, AblationSettings, AblationTable, AnalysisSettings, PeerSettings
 from lfe.store import ActivationStore
 from lfe.workflows.ablate import ablate
 from lfe.workflows.analyze import analyze_store
@@ -283,7 +283,7 @@ class Uninterrupted(NamedTuple):
     model: Path
     store: Path
     settings: AblationSettings
-    table: object
+    table: AblationTable
     out: Path
     cells: dict[str, int]  # evaluations per stage
 
